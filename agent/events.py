@@ -1,0 +1,143 @@
+"""What a conversation turn emits, for any surface (CLI, HTTP, Slack) to render.
+
+The runtime streams :data:`Event` values while a turn runs and returns an :class:`Outcome`
+when it stops: either with an answer or waiting for approval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A status line: "searching the CRM…", "waiting for approval from Dana (Finance)…"."""
+
+    text: str
+    kind: Literal["progress"] = "progress"
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    title: str
+    section: str = ""
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    truncated: bool = False
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    path: str  # a file under the data dir (CSV, PNG)
+    title: str
+    mime: str
+
+
+@dataclass(frozen=True)
+class RouteStage:
+    name: str  # "manager", "finance", ...
+    mode: Literal["any", "all"]
+    approvers: Sequence[str]  # directory ids
+    status: Literal["waiting", "pending", "approved", "rejected", "skipped"] = "pending"
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """Everything an approver needs to decide, as stored in the app database."""
+
+    id: str
+    thread_id: str
+    requester_id: str
+    requester_label: str
+    kind: str  # "tool_call" or a request kind: "expense", "purchase", ...
+    title: str  # the tool name or "Expense: client lunch"
+    summary: str
+    reason: str  # why policy requires approval
+    current: Mapping[str, Any]
+    proposed: Mapping[str, Any]
+    status: str
+    stages: Sequence[RouteStage]
+    created_at: datetime
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    # Taint: untrusted sources read in this conversation, and arguments that came from them.
+    untrusted_sources: Sequence[str] = ()
+    tainted_arguments: Sequence[str] = ()
+    injection_score: float = 0.0
+    flags: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    approvals: Sequence[ApprovalView]
+    kind: Literal["approval_requested"] = "approval_requested"
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: Sequence[Citation] = ()
+    tables: Sequence[Table] = ()
+    attachments: Sequence[Attachment] = ()
+    kind: Literal["answer"] = "answer"
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """A clear, user-facing failure (model down, tool failure, limit reached)."""
+
+    message: str
+    retryable: bool = False
+    kind: Literal["error"] = "error"
+
+
+Event = Progress | ApprovalRequested | Answer | ErrorEvent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a turn ended."""
+
+    thread_id: str
+    status: Literal["answered", "waiting_for_approval", "failed"]
+    answer: Answer | None = None
+    pending: Sequence[ApprovalView] = ()
+    error: ErrorEvent | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What happened when an approver clicked."""
+
+    approval: ApprovalView
+    accepted: bool  # False when refused (self-approval, wrong role, already decided)
+    message: str  # shown to the clicker
+    final: bool  # True once the request is approved/rejected as a whole
+
+
+__all__ = [
+    "Answer",
+    "ApprovalRequested",
+    "ApprovalView",
+    "Attachment",
+    "Citation",
+    "DecisionResult",
+    "ErrorEvent",
+    "Event",
+    "Outcome",
+    "Progress",
+    "RouteStage",
+    "Table",
+]
