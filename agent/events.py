@@ -125,6 +125,9 @@ class DecisionResult:
     accepted: bool  # False when refused (self-approval, wrong role, already decided)
     message: str  # shown to the clicker
     final: bool  # True once the request is approved/rejected as a whole
+    # When the decision made the request final, the requester's conversation was resumed:
+    # this is how that turn ended (its events went to the on_event callback of decide()).
+    resumed: Outcome | None = None
 
 
 __all__ = [

@@ -60,7 +60,12 @@ class StageSpec:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "approvers": list(self.approvers), "mode": self.mode, "reason": self.reason}
+        return {
+            "name": self.name,
+            "approvers": list(self.approvers),
+            "mode": self.mode,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> StageSpec:
@@ -221,7 +226,9 @@ def _record(row: RowMapping, votes: Sequence[Vote] = ()) -> ApprovalRecord:
 class ApprovalStore:
     """The one approval engine: agent writes and business requests both live here."""
 
-    def __init__(self, engine: Engine, *, lease: timedelta = timedelta(minutes=5), clock: Any = now_utc) -> None:
+    def __init__(
+        self, engine: Engine, *, lease: timedelta = timedelta(minutes=5), clock: Any = now_utc
+    ) -> None:
         self.engine = engine
         self.lease = lease
         self._clock = clock
@@ -348,7 +355,9 @@ class ApprovalStore:
                 continue
         raise ConflictError(f"approval {approval_id}: too much contention deciding; try again")
 
-    def _decide_once(self, approval_id: str, approver_id: str, approve: bool, reason: str | None) -> DecideResult:
+    def _decide_once(
+        self, approval_id: str, approver_id: str, approve: bool, reason: str | None
+    ) -> DecideResult:
         now = self._clock()
         with self.engine.begin() as c:
             rec = self._get(c, approval_id)
@@ -381,17 +390,23 @@ class ApprovalStore:
                         )
                     )
             except IntegrityError:
-                return DecideResult(False, "You have already decided on this stage.", self._get(c, approval_id))
+                return DecideResult(
+                    False, "You have already decided on this stage.", self._get(c, approval_id)
+                )
 
             changes: dict[str, Any] = {"updated_at": now, "version": rec.version + 1}
             final = False
             if not approve:
-                changes.update(status="rejected", decided_at=now, decided_by=approver_id, decision_reason=reason)
+                changes.update(
+                    status="rejected", decided_at=now, decided_by=approver_id, decision_reason=reason
+                )
                 final = True
                 message = "Rejected."
             else:
                 approvals_here = {
-                    v.approver_id for v in rec.votes if v.stage == rec.current_stage and v.decision == "approve"
+                    v.approver_id
+                    for v in rec.votes
+                    if v.stage == rec.current_stage and v.decision == "approve"
                 } | {approver_id}
                 stage_done = stage.mode == "any" or set(stage.approvers) <= approvals_here
                 if not stage_done:
@@ -460,11 +475,19 @@ class ApprovalStore:
     def expire_due(self) -> list[ApprovalRecord]:
         now = self._clock()
         with self.engine.connect() as c:
-            ids = c.execute(
-                select(approvals.c.id).where(
-                    and_(approvals.c.status == "pending", approvals.c.expires_at.is_not(None), approvals.c.expires_at <= now)
+            ids = (
+                c.execute(
+                    select(approvals.c.id).where(
+                        and_(
+                            approvals.c.status == "pending",
+                            approvals.c.expires_at.is_not(None),
+                            approvals.c.expires_at <= now,
+                        )
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         out = []
         for i in ids:
             rec = self._transition(
@@ -478,12 +501,20 @@ class ApprovalStore:
         """Pending requests whose current stage has waited longer than ``sla``."""
         cutoff = self._clock() - sla
         with self.engine.connect() as c:
-            rows = c.execute(
-                select(approvals).where(and_(approvals.c.status == "pending", approvals.c.stage_started_at <= cutoff))
-            ).mappings().all()
+            rows = (
+                c.execute(
+                    select(approvals).where(
+                        and_(approvals.c.status == "pending", approvals.c.stage_started_at <= cutoff)
+                    )
+                )
+                .mappings()
+                .all()
+            )
             return [_record(r, self._votes(c, r["id"])) for r in rows]
 
-    def escalate(self, approval_id: str, *, add_approvers: Sequence[str], seen_version: int) -> ApprovalRecord | None:
+    def escalate(
+        self, approval_id: str, *, add_approvers: Sequence[str], seen_version: int
+    ) -> ApprovalRecord | None:
         """Add approvers (the next level up) to the current stage; restarts its SLA clock."""
         now = self._clock()
         with self.engine.begin() as c:
@@ -493,7 +524,9 @@ class ApprovalStore:
             stages = list(rec.stages)
             cur = stages[rec.current_stage]
             merged = tuple(dict.fromkeys([*cur.approvers, *add_approvers]))
-            stages[rec.current_stage] = StageSpec(cur.name, merged, "any" if cur.mode == "any" else cur.mode, cur.reason)
+            stages[rec.current_stage] = StageSpec(
+                cur.name, merged, "any" if cur.mode == "any" else cur.mode, cur.reason
+            )
             res = c.execute(
                 update(approvals)
                 .where(and_(approvals.c.id == approval_id, approvals.c.version == rec.version))

@@ -59,10 +59,18 @@ class VerifyReport:
 
 
 def _entry_hash(
-    prev: str, seq: int, at: datetime, actor: str, event: str, thread_id: str | None,
-    approval_id: str | None, data_json: str,
+    prev: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    event: str,
+    thread_id: str | None,
+    approval_id: str | None,
+    data_json: str,
 ) -> str:
-    body = canonical_json([prev, seq, at.astimezone(UTC).isoformat(), actor, event, thread_id, approval_id, data_json])
+    body = canonical_json(
+        [prev, seq, at.astimezone(UTC).isoformat(), actor, event, thread_id, approval_id, data_json]
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -104,18 +112,33 @@ class AuditLog:
                     h = _entry_hash(prev_hash, seq, at, actor, event, thread_id, approval_id, data_json)
                     res = c.execute(
                         update(audit_head)
-                        .where(and_(audit_head.c.id == 1, audit_head.c.seq == prev_seq, audit_head.c.hash == prev_hash))
+                        .where(
+                            and_(
+                                audit_head.c.id == 1,
+                                audit_head.c.seq == prev_seq,
+                                audit_head.c.hash == prev_hash,
+                            )
+                        )
                         .values(seq=seq, hash=h)
                     )
                     if res.rowcount != 1:
                         raise _Retry()
                     c.execute(
                         insert(audit_log).values(
-                            seq=seq, at=at, actor=actor, event=event, thread_id=thread_id,
-                            approval_id=approval_id, data_json=data_json, prev_hash=prev_hash, hash=h,
+                            seq=seq,
+                            at=at,
+                            actor=actor,
+                            event=event,
+                            thread_id=thread_id,
+                            approval_id=approval_id,
+                            data_json=data_json,
+                            prev_hash=prev_hash,
+                            hash=h,
                         )
                     )
-                    return AuditEntry(seq, at, actor, event, thread_id, approval_id, json.loads(data_json), prev_hash, h)
+                    return AuditEntry(
+                        seq, at, actor, event, thread_id, approval_id, json.loads(data_json), prev_hash, h
+                    )
             except (_Retry, IntegrityError):
                 continue
         raise ConflictError("could not append to the audit log: too much contention")
@@ -141,8 +164,15 @@ class AuditLog:
             for r in c.execute(q).mappings():
                 at = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)
                 yield AuditEntry(
-                    r["seq"], at, r["actor"], r["event"], r["thread_id"], r["approval_id"],
-                    json.loads(r["data_json"]), r["prev_hash"], r["hash"],
+                    r["seq"],
+                    at,
+                    r["actor"],
+                    r["event"],
+                    r["thread_id"],
+                    r["approval_id"],
+                    json.loads(r["data_json"]),
+                    r["prev_hash"],
+                    r["hash"],
                 )
 
     def verify(self) -> VerifyReport:
@@ -155,12 +185,23 @@ class AuditLog:
         for r in rows:
             n += 1
             if r["seq"] != expected_seq:
-                problems.append(f"entry {expected_seq}: missing (next entry is {r['seq']}): deleted or reordered")
+                problems.append(
+                    f"entry {expected_seq}: missing (next entry is {r['seq']}): deleted or reordered"
+                )
             if r["prev_hash"] != prev_hash:
-                problems.append(f"entry {r['seq']}: does not follow the previous entry (deleted or reordered)")
+                problems.append(
+                    f"entry {r['seq']}: does not follow the previous entry (deleted or reordered)"
+                )
             at = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)
             recomputed = _entry_hash(
-                r["prev_hash"], r["seq"], at, r["actor"], r["event"], r["thread_id"], r["approval_id"], r["data_json"]
+                r["prev_hash"],
+                r["seq"],
+                at,
+                r["actor"],
+                r["event"],
+                r["thread_id"],
+                r["approval_id"],
+                r["data_json"],
             )
             if recomputed != r["hash"]:
                 problems.append(f"entry {r['seq']}: content does not match its hash (edited)")

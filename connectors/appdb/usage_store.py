@@ -33,7 +33,9 @@ class UsageStore:
 
     def record_request(self, user_id: str, thread_id: str | None) -> None:
         with self.engine.begin() as c:
-            c.execute(insert(usage).values(at=self._clock(), user_id=user_id, thread_id=thread_id, kind="request"))
+            c.execute(
+                insert(usage).values(at=self._clock(), user_id=user_id, thread_id=thread_id, kind="request")
+            )
 
     def record_model_call(
         self,
@@ -50,13 +52,22 @@ class UsageStore:
         with self.engine.begin() as c:
             c.execute(
                 insert(usage).values(
-                    at=self._clock(), user_id=user_id, thread_id=thread_id, kind="model", model=model,
-                    input_tokens=input_tokens, output_tokens=output_tokens,
-                    cache_read_tokens=cache_read_tokens, cache_write_tokens=cache_write_tokens, cost_usd=cost_usd,
+                    at=self._clock(),
+                    user_id=user_id,
+                    thread_id=thread_id,
+                    kind="model",
+                    model=model,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cache_read_tokens=cache_read_tokens,
+                    cache_write_tokens=cache_write_tokens,
+                    cost_usd=cost_usd,
                 )
             )
 
-    def totals(self, user_id: str | None, window: timedelta | None = None, *, thread_id: str | None = None) -> UsageTotals:
+    def totals(
+        self, user_id: str | None, window: timedelta | None = None, *, thread_id: str | None = None
+    ) -> UsageTotals:
         conds = []
         if user_id is not None:
             conds.append(usage.c.user_id == user_id)
@@ -65,7 +76,8 @@ class UsageStore:
         if window is not None:
             conds.append(usage.c.at >= self._clock() - window)
         q = select(
-            func.sum(func.iif(usage.c.kind == "request", 1, 0)) if self.engine.dialect.name == "sqlite"
+            func.sum(func.iif(usage.c.kind == "request", 1, 0))
+            if self.engine.dialect.name == "sqlite"
             else func.count().filter(usage.c.kind == "request"),
             func.coalesce(func.sum(usage.c.input_tokens), 0),
             func.coalesce(func.sum(usage.c.output_tokens), 0),
@@ -77,7 +89,9 @@ class UsageStore:
             q = q.where(and_(*conds))
         with self.engine.connect() as c:
             row = c.execute(q).one()
-        return UsageTotals(int(row[0] or 0), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5]))
+        return UsageTotals(
+            int(row[0] or 0), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5])
+        )
 
 
 __all__ = ["UsageStore", "UsageTotals"]

@@ -1,0 +1,66 @@
+"""LangGraph checkpointers: SQLite by default, PostgreSQL for scale-out, memory for tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+from sqlalchemy.engine import make_url
+
+
+class Checkpointer(AbstractContextManager["Checkpointer"]):
+    """Owns a saver and whatever connection (pool) it needs; ``close()`` releases it."""
+
+    def __init__(self, saver: Any, closer: Any = None) -> None:
+        self.saver = saver
+        self._closer = closer
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_checkpointer(url: str) -> Checkpointer:
+    """``memory://``, ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("memory:"):
+        return Checkpointer(InMemorySaver())
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        path = u.database or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return Checkpointer(saver, conn.close)
+    if backend == "postgresql":
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=8,
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+            open=True,
+        )
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        saver.setup()
+        return Checkpointer(saver, pool.close)
+    raise ValueError(f"unsupported checkpoint URL {url!r}: use sqlite:///PATH, postgresql://... or memory://")
+
+
+__all__ = ["Checkpointer", "open_checkpointer"]

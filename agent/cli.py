@@ -1,0 +1,426 @@
+"""The ``chamberlain`` command line.
+
+Every command takes ``--data-dir`` (or ``CHAMBERLAIN_DATA_DIR``); all other settings come from
+environment variables (see the README's configuration table).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.events import Answer, ApprovalRequested, ApprovalView, ErrorEvent, Event, Outcome, Progress
+
+app = typer.Typer(
+    help="Chamberlain: an assistant that reads within your permissions and writes only with approval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+approvals_app = typer.Typer(help="Review and decide approval requests.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect and verify the audit log.", no_args_is_help=True)
+crm_app = typer.Typer(help="The local HubSpot-compatible demo CRM.", no_args_is_help=True)
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(audit_app, name="audit")
+app.add_typer(crm_app, name="crm")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", envvar="CHAMBERLAIN_DATA_DIR", help="Where all state lives (default ./.chamberlain)."
+    ),
+]
+UserOpt = Annotated[
+    str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")
+]
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from agent.settings import Settings
+
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def render_event(event: Event) -> None:
+    if isinstance(event, Progress):
+        console.print(f"[dim]… {event.text}[/dim]")
+    elif isinstance(event, ApprovalRequested):
+        for v in event.approvals:
+            render_approval(v)
+    elif isinstance(event, Answer):
+        render_answer(event)
+    elif isinstance(event, ErrorEvent):
+        console.print(f"[red]{event.message}[/red]")
+
+
+def render_answer(answer: Answer) -> None:
+    console.print()
+    console.print(answer.text)
+    for t in answer.tables:
+        table = Table(*[str(c) for c in t.columns], title=t.title or None)
+        for row in t.rows[:20]:
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
+        if t.truncated or len(t.rows) > 20:
+            console.print("[dim](more rows in the CSV file)[/dim]")
+    for c in answer.citations:
+        console.print(f"[dim][{c.number}] {c.title} — {c.section} {c.uri}[/dim]")
+    for a in answer.attachments:
+        console.print(f"[dim]file: {a.path}[/dim]")
+
+
+def render_approval(v: ApprovalView) -> None:
+    table = Table(title=f"Approval {v.id} — {v.title}", show_header=True)
+    table.add_column("field")
+    table.add_column("current")
+    table.add_column("proposed")
+    for key in sorted(set(v.current) | set(v.proposed)):
+        table.add_row(key, str(v.current.get(key, "")), str(v.proposed.get(key, "")))
+    console.print(table)
+    console.print(f"  requested by {v.requester_label}: {v.summary}")
+    console.print(f"  why: {v.reason}")
+    for s in v.stages:
+        console.print(f"  stage {s.name} ({s.mode} of {', '.join(s.approvers)}): {s.status}")
+    if v.untrusted_sources:
+        console.print(
+            f"  [yellow]this conversation read untrusted content: {', '.join(v.untrusted_sources)}[/yellow]"
+        )
+    if v.tainted_arguments:
+        console.print(
+            f"  [yellow]values taken from untrusted content: {', '.join(v.tainted_arguments)}[/yellow]"
+        )
+    for f in v.flags:
+        console.print(f"  [yellow]flag: {f}[/yellow]")
+    console.print(f"  status: [bold]{v.status}[/bold]")
+
+
+def _print_outcome(out: Outcome) -> None:
+    if out.status == "waiting_for_approval":
+        ids = ", ".join(v.id for v in out.pending)
+        console.print(
+            f"\n[yellow]Waiting for approval ({ids}).[/yellow] Approvers can run "
+            "`chamberlain approvals approve ID --user THEIR_ID`."
+        )
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="What to ask.")],
+    user: UserOpt,
+    thread: Annotated[str | None, typer.Option("--thread", "-t", help="Continue this conversation.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Ask one question (or continue a conversation with --thread)."""
+    from agent.services import open_runtime
+    from policies.errors import UnknownPrincipal
+
+    settings = _settings(data_dir)
+    with open_runtime(settings) as rt:
+        try:
+            out = rt.ask(user, text, thread_id=thread, on_event=render_event)
+        except UnknownPrincipal as exc:
+            _fail(str(exc))
+        console.print(f"[dim]thread: {out.thread_id}[/dim]")
+        _print_outcome(out)
+        if out.status == "failed":
+            raise typer.Exit(1)
+
+
+@app.command()
+def chat(user: UserOpt, data_dir: DataDir = None) -> None:
+    """Talk to Chamberlain interactively (empty line or Ctrl-D to quit)."""
+    from agent.services import open_runtime
+
+    settings = _settings(data_dir)
+    with open_runtime(settings) as rt:
+        rt.directory.get(user)
+        thread = None
+        while True:
+            try:
+                text = console.input("[bold]you>[/bold] ").strip()
+            except EOFError:
+                break
+            if not text:
+                break
+            out = rt.ask(user, text, thread_id=thread, on_event=render_event)
+            thread = out.thread_id
+            _print_outcome(out)
+
+
+@app.command()
+def resume(
+    thread: Annotated[
+        str | None, typer.Argument(help="Thread to resume; omit to recover every thread.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Resume a thread whose approvals were decided (or recover all after a restart)."""
+    from agent.services import open_runtime
+
+    with open_runtime(_settings(data_dir)) as rt:
+        outs = [rt.resume(thread, on_event=render_event)] if thread else rt.recover(on_event=render_event)
+        console.print(f"[dim]resumed {len(outs)} thread(s)[/dim]")
+
+
+# -- approvals -----------------------------------------------------------------------------------
+
+
+@approvals_app.command("list")
+def approvals_list(
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only items waiting for this approver.")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="pending, approved, rejected, executed, ...")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List approval requests."""
+    from agent.services import open_store
+
+    with open_store(_settings(data_dir)) as (store, directory):
+        from agent.views import approval_view
+
+        recs = store.pending_for(user) if user else store.list(status=status)
+        views = [approval_view(r, directory) for r in recs]
+        if as_json:
+            for v in views:
+                print(json.dumps(_view_json(v), default=str))
+            return
+        table = Table("id", "kind", "title", "requester", "status", "waiting for", "created")
+        for v in views:
+            waiting = next((", ".join(s.approvers) for s in v.stages if s.status == "pending"), "")
+            table.add_row(
+                v.id,
+                v.kind,
+                v.summary[:60],
+                v.requester_label,
+                v.status,
+                waiting,
+                v.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        console.print(table)
+
+
+@approvals_app.command("show")
+def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
+    """Show one request: what changes, why, the route and the audit trail."""
+    from agent.services import open_store
+    from agent.views import approval_view
+    from connectors.appdb import AuditLog
+    from connectors.errors import RecordNotFound
+
+    with open_store(_settings(data_dir)) as (store, directory):
+        try:
+            render_approval(approval_view(store.get(approval_id), directory))
+        except RecordNotFound as exc:
+            _fail(f"{exc}; list requests with `chamberlain approvals list`")
+        _print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
+
+
+def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
+    from agent.services import open_runtime
+    from connectors.errors import RecordNotFound
+    from policies.errors import UnknownPrincipal
+
+    with open_runtime(_settings(data_dir)) as rt:
+        try:
+            res = rt.decide(
+                approval_id, approver_id=user, approve=approve, reason=reason, on_event=render_event
+            )
+        except (RecordNotFound, UnknownPrincipal) as exc:
+            _fail(str(exc))
+        if not res.accepted:
+            _fail(res.message)
+        console.print(f"[green]{res.message}[/green]")
+        if res.resumed is not None:
+            _print_outcome(res.resumed)
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: str,
+    user: UserOpt,
+    reason: Annotated[str | None, typer.Option(help="Optional note.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Approve a request as --user (the write then runs exactly once)."""
+    _decide(approval_id, user, True, reason, data_dir)
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: str,
+    user: UserOpt,
+    reason: Annotated[str, typer.Option(help="Why (the requester and the model see it).")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Reject a request as --user."""
+    _decide(approval_id, user, False, reason or None, data_dir)
+
+
+def _view_json(v: ApprovalView) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(v)
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+def _print_audit(entries: Any) -> None:
+    table = Table("seq", "at", "actor", "event", "details")
+    for e in entries:
+        details = json.dumps(e.data, default=str)
+        table.add_row(
+            str(e.seq),
+            e.at.strftime("%H:%M:%S"),
+            e.actor,
+            e.event,
+            details if len(details) < 90 else details[:87] + "…",
+        )
+    console.print(table)
+
+
+@audit_app.command("show")
+def audit_show(
+    thread: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
+    limit: int = 200,
+    data_dir: DataDir = None,
+) -> None:
+    """Print audit entries as a table."""
+    from agent.services import open_store
+    from connectors.appdb import AuditLog
+
+    with open_store(_settings(data_dir)) as (store, _d):
+        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit))
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None) -> None:
+    """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
+    from agent.services import open_store
+    from connectors.appdb import AuditLog
+
+    with open_store(_settings(data_dir)) as (store, _d):
+        rep = AuditLog(store.engine).verify()
+    if rep.ok:
+        console.print(f"[green]audit log intact: {rep.entries} entries[/green]")
+        return
+    for p in rep.problems:
+        err_console.print(f"[red]{p}[/red]")
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01 or 2026-11-01T09:00")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write audit entries as JSON Lines (for a SIEM)."""
+    from datetime import UTC, datetime
+
+    from agent.services import open_store
+    from connectors.appdb import AuditLog
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            _fail(f"--since {since!r} is not an ISO date/time; use e.g. 2026-11-01 or 2026-11-01T09:00")
+        assert start is not None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    with open_store(_settings(data_dir)) as (store, _d):
+        lines = (json.dumps(e.to_json(), default=str) for e in AuditLog(store.engine).entries(since=start))
+        if out:
+            n = 0
+            with out.open("w", encoding="utf-8") as fh:
+                for line in lines:
+                    fh.write(line + "\n")
+                    n += 1
+            console.print(f"wrote {n} entries to {out}")
+        else:
+            for line in lines:
+                sys.stdout.write(line + "\n")
+
+
+# -- CRM, seed, demo ------------------------------------------------------------------------------
+
+
+@crm_app.command("serve")
+def crm_serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    host: str = "127.0.0.1",
+    data_dir: DataDir = None,
+) -> None:
+    """Run the local HubSpot-compatible CRM (seeded with the demo company) in the foreground."""
+    from agent.services import LOCAL_CRM_TOKEN, ensure_crm_seeded
+    from connectors.crm_service import serve
+
+    settings = _settings(data_dir)
+    ensure_crm_seeded(settings)
+    console.print(f"CRM on http://{host}:{port} (token: {LOCAL_CRM_TOKEN})")
+    serve(host, port, settings.crm_db_path, LOCAL_CRM_TOKEN)
+
+
+@app.command()
+def seed(
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the data exists.")] = False,
+) -> None:
+    """Create the demo company's data: CRM, warehouse, knowledge base."""
+    from agent.services import seed_all
+
+    seed_all(_settings(data_dir), force=force, console=console)
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Seed, then run a conversation that reads the CRM, proposes a write, gets it approved and runs it once."""
+    from agent.demo import run_demo
+
+    run_demo(_settings(data_dir), console=console)
+
+
+def _mount_optional() -> None:
+    for module, name in (
+        ("agent.cli_sql", "sql"),
+        ("agent.cli_docs", "docs"),
+        ("agent.slack.cli", "slack"),
+        ("agent.cli_requests", None),
+    ):
+        try:
+            mod = __import__(module, fromlist=["app"])
+        except ImportError:
+            continue
+        if name is None:
+            mod.register(approvals_app)
+        else:
+            app.add_typer(mod.app, name=name)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Run-time dependencies of the graph, passed as LangGraph context (never globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage
+
+from agent.notify import Notifier, NullNotifier
+from connectors.appdb import ApprovalStore, AuditLog, UsageStore
+from policies.access import AccessPolicy
+from policies.directory import Directory
+from tools.base import ToolRegistry
+
+
+class Planner(Protocol):
+    """One model call: system prompt + conversation + tool definitions → the model's turn."""
+
+    def __call__(
+        self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]
+    ) -> AIMessage: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 8  # model calls per turn
+    max_tool_calls: int = 24  # tool calls per turn
+    max_input_chars: int = 8000
+    approval_wait_s: float = 10.0  # how long a second worker waits for a write another one runs
+
+
+@dataclass(frozen=True)
+class Deps:
+    registry: ToolRegistry
+    access: AccessPolicy
+    directory: Directory
+    approvals: ApprovalStore
+    audit: AuditLog
+    usage: UsageStore
+    planner: Planner
+    notifier: Notifier = field(default_factory=NullNotifier)
+    limits: Limits = field(default_factory=Limits)
+    artifacts_dir: Path | None = None
+    # Optional hooks (policy hardening): budget check before a turn, output filter after.
+    check_budget: Callable[[str], str | None] | None = None
+    on_model_usage: Callable[[str, str, AIMessage], None] | None = None

@@ -1,0 +1,42 @@
+"""The model call the graph makes: cached static system prompt + per-turn context + tools."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+
+from agent.model import CACHE_CONTROL, bind_tools_cached, invoke_model
+
+
+class ChatPlanner:
+    """Calls a LangChain chat model (Claude, or the scripted model) with our prompt layout.
+
+    The static system prompt is one text block marked for prompt caching; the per-turn context
+    (who is asking, today's date, the untrusted-data boundary) follows it uncached, so the
+    cached prefix (tools + static prompt) stays identical across turns and users of a role.
+    """
+
+    def __init__(
+        self, model: BaseChatModel, static_prompt: str, *, fallback: BaseChatModel | None = None
+    ) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.static_prompt = static_prompt
+
+    def __call__(
+        self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]
+    ) -> AIMessage:
+        bound = bind_tools_cached(self.model, tools, fallback=self.fallback)
+        head = SystemMessage(
+            content=[
+                {"type": "text", "text": self.static_prompt, "cache_control": dict(CACHE_CONTROL)},
+                {"type": "text", "text": system},
+            ]
+        )
+        return invoke_model(bound, [head, *messages])
+
+
+__all__ = ["ChatPlanner"]

@@ -1,0 +1,379 @@
+"""The runtime facade every surface uses (CLI, HTTP, Slack): ask, decide, resume, recover.
+
+Build one with :func:`build_runtime`. For tests, pass a scripted chat model and the tools::
+
+    from agent.scripted_model import ScriptedChatModel, tool_turn, text_turn
+    rt = build_runtime(Settings(data_dir=tmp_path), chat_model=ScriptedChatModel.from_turns([...]),
+                       registry=ToolRegistry(crm_tools(InMemoryCrm.seeded())))
+    out = rt.ask("u_alice", "move the Acme renewal to closed won", thread_id="t1")
+    rt.decide(out.pending[0].id, approver_id="u_raj", approve=True)   # resumes t1, runs the write once
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.types import Command
+
+from agent.deps import Deps, Limits, Planner
+from agent.events import (
+    Answer,
+    ApprovalRequested,
+    ApprovalView,
+    Attachment,
+    Citation,
+    DecisionResult,
+    ErrorEvent,
+    Event,
+    Outcome,
+    Progress,
+    Table,
+)
+from agent.graph import build_graph
+from agent.notify import Notifier, NullNotifier
+from agent.settings import Settings
+from agent.views import approval_view
+from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
+from policies.access import AccessPolicy
+from policies.directory import Directory
+from tools.base import ToolRegistry
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class _TurnLog:
+    events: list[Event]
+
+
+class Chamberlain:
+    """One process's view of the assistant. Thread-safe; any worker can resume any thread."""
+
+    def __init__(self, deps: Deps, checkpointer: Any, *, closers: Sequence[Callable[[], None]] = ()) -> None:
+        self.deps = deps
+        self.directory: Directory = deps.directory
+        self.approvals: ApprovalStore = deps.approvals
+        self.audit: AuditLog = deps.audit
+        self.graph = build_graph(checkpointer.saver)
+        self._checkpointer = checkpointer
+        self._closers = list(closers)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def ask(
+        self, user_id: str, text: str, *, thread_id: str | None = None, on_event: EventSink | None = None
+    ) -> Outcome:
+        """Run one turn for ``user_id`` (raises UnknownPrincipal for users not in the directory)."""
+        principal = self.directory.get(user_id)
+        thread_id = thread_id or f"cli:{user_id}:{uuid.uuid4().hex[:12]}"
+        sink = on_event or (lambda _e: None)
+        with self._lock(thread_id):
+            snap = self.graph.get_state(self._config(thread_id))
+            owner = (snap.values or {}).get("user_id")
+            if owner and owner != principal.id:
+                err = ErrorEvent(
+                    f"This conversation belongs to {self.directory.get(owner).name}; "
+                    "start your own conversation to ask me something."
+                )
+                sink(err)
+                return Outcome(thread_id, "failed", error=err)
+            if snap.next:
+                # Unfinished work in this thread (waiting for approval, or a crashed run).
+                prior = self._run(None, thread_id, sink)
+                if prior.status == "waiting_for_approval":
+                    names = ", ".join(v.title for v in prior.pending)
+                    err = ErrorEvent(
+                        f"This conversation is waiting for approval of {names}. Wait for the decision, "
+                        "withdraw the request, or start a new conversation."
+                    )
+                    sink(err)
+                    return replace(prior, status="failed", error=err)
+            turn = {
+                "messages": [HumanMessage(content=text)],
+                "user_id": principal.id,
+                "thread_id": thread_id,
+                "turn_id": uuid.uuid4().hex[:12],
+            }
+            return self._run(turn, thread_id, sink)
+
+    def resume(self, thread_id: str, *, on_event: EventSink | None = None) -> Outcome:
+        """Continue a thread after its approvals were decided (or after a crash)."""
+        with self._lock(thread_id):
+            return self._run(None, thread_id, on_event or (lambda _e: None))
+
+    def recover(self, *, on_event: EventSink | None = None) -> list[Outcome]:
+        """Resume every thread whose approved writes have not run (e.g. after a restart)."""
+        threads = {
+            r.thread_id
+            for r in self.approvals.list(status=("approved", "executing"), kind="tool_call", limit=1000)
+            if r.thread_id
+        }
+        return [self.resume(t, on_event=on_event) for t in sorted(threads)]
+
+    # -- approvals ---------------------------------------------------------------------------
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approver_id: str,
+        approve: bool,
+        reason: str | None = None,
+        on_event: EventSink | None = None,
+    ) -> DecisionResult:
+        self.directory.get(approver_id)
+        res = self.approvals.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
+        view = approval_view(res.record, self.directory)
+        self.audit.append(
+            "approval_decision" if res.accepted else "approval_refused",
+            actor=approver_id,
+            thread_id=res.record.thread_id,
+            approval_id=approval_id,
+            data={"approve": approve, "reason": reason, "accepted": res.accepted, "message": res.message},
+        )
+        if not res.accepted:
+            return DecisionResult(view, False, res.message, False)
+        self.deps.notifier.approval_decided(view)
+        if not res.final:
+            self.deps.notifier.approval_requested(view)  # the next stage's approvers
+            return DecisionResult(view, True, res.message, False)
+        resumed = None
+        if res.record.thread_id and res.record.kind == "tool_call":
+            resumed = self.resume(res.record.thread_id, on_event=on_event)
+            view = approval_view(self.approvals.get(approval_id), self.directory)
+        return DecisionResult(view, True, res.message, True, resumed)
+
+    def pending_for(self, approver_id: str) -> list[ApprovalView]:
+        return [approval_view(r, self.directory) for r in self.approvals.pending_for(approver_id)]
+
+    def get_approval(self, approval_id: str) -> ApprovalView:
+        return approval_view(self.approvals.get(approval_id), self.directory)
+
+    def expire_due(self) -> list[ApprovalView]:
+        """Expire overdue requests and tell their threads (the model hears it as a tool result)."""
+        out = []
+        for rec in self.approvals.expire_due():
+            self.audit.append("approval_expired", actor="system", thread_id=rec.thread_id, approval_id=rec.id)
+            view = approval_view(rec, self.directory)
+            self.deps.notifier.approval_decided(view)
+            if rec.thread_id and rec.kind == "tool_call":
+                self.resume(rec.thread_id)
+            out.append(view)
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def history(self, thread_id: str) -> list[BaseMessage]:
+        snap = self.graph.get_state(self._config(thread_id))
+        return list((snap.values or {}).get("messages", []))
+
+    def close(self) -> None:
+        self._checkpointer.close()
+        for c in self._closers:
+            c()
+
+    def __enter__(self) -> Chamberlain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self, thread_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[thread_id]
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+
+    def _run(self, graph_input: Any, thread_id: str, sink: EventSink) -> Outcome:
+        config = self._config(thread_id)
+        if graph_input is None:
+            snap = self.graph.get_state(config)
+            if not snap.next:
+                return self._outcome(thread_id, sink, emit=False)
+            graph_input = Command(resume={"wake": True}) if snap.interrupts else None
+        for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="custom"):
+            event = self._event(chunk)
+            if event is not None:
+                sink(event)
+        return self._outcome(thread_id, sink, emit=True)
+
+    def _event(self, chunk: Mapping[str, Any]) -> Event | None:
+        kind = chunk.get("type")
+        if kind == "progress":
+            return Progress(str(chunk.get("text", "")))
+        if kind == "approval_requested":
+            views = tuple(self.get_approval(i) for i in chunk.get("approval_ids", []))
+            return ApprovalRequested(views)
+        return None
+
+    def _outcome(self, thread_id: str, sink: EventSink, *, emit: bool) -> Outcome:
+        snap = self.graph.get_state(self._config(thread_id))
+        values = snap.values or {}
+        if snap.next:
+            pending = tuple(
+                self.get_approval(g["approval_id"])
+                for g in values.get("gated", [])
+                if g.get("approval_id") and self.approvals.get(g["approval_id"]).status == "pending"
+            )
+            return Outcome(thread_id, "waiting_for_approval", pending=pending)
+        if values.get("error"):
+            err = ErrorEvent(str(values["error"]), retryable=True)
+            if emit:
+                sink(err)
+            return Outcome(thread_id, "failed", error=err)
+        answer = build_answer(values.get("messages", []), values.get("final") or "")
+        if emit:
+            sink(answer)
+        return Outcome(thread_id, "answered", answer=answer)
+
+
+def _this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return list(messages[i + 1 :])
+    return list(messages)
+
+
+def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
+    """The answer, with the tables, files and citations the turn's tool results carried."""
+    citations: list[Citation] = []
+    tables: list[Table] = []
+    attachments: list[Attachment] = []
+    for m in _this_turn(messages):
+        if not isinstance(m, ToolMessage) or not isinstance(m.artifact, Mapping):
+            continue
+        art = m.artifact
+        if isinstance(art.get("columns"), list) and isinstance(art.get("rows"), list):
+            tables.append(
+                Table(tuple(art["columns"]), tuple(tuple(r) for r in art["rows"]), bool(art.get("truncated")))
+            )
+        for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
+            if art.get(key):
+                attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))
+        for hit in art.get("hits", []) or []:
+            if isinstance(hit, Mapping) and "number" in hit:
+                citations.append(
+                    Citation(
+                        int(hit["number"]),
+                        str(hit.get("title", "")),
+                        str(hit.get("section", "")),
+                        str(hit.get("uri", "")),
+                    )
+                )
+    if not text:
+        last = messages[-1] if messages else None
+        text = last.text if isinstance(last, AIMessage) else ""
+    cited = [c for c in citations if f"[{c.number}]" in text]
+    return Answer(text=text, citations=tuple(cited), tables=tuple(tables), attachments=tuple(attachments))
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    registry: ToolRegistry,
+    chat_model: BaseChatModel | None = None,
+    planner: Planner | None = None,
+    notifier: Notifier | None = None,
+    checkpoint_url: str | None = None,
+    closers: Iterable[Callable[[], None]] = (),
+) -> Chamberlain:
+    """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude."""
+    from agent.checkpoints import open_checkpointer
+    from agent.model import ModelConfig, build_chat_models, load_prompt
+    from agent.planner import ChatPlanner
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    directory = Directory.load(settings.directory_path)
+    if planner is None:
+        prompt = load_prompt("system")
+        if chat_model is not None:
+            planner = ChatPlanner(chat_model, prompt)
+        else:
+            models = build_chat_models(
+                ModelConfig(
+                    model=settings.model,
+                    api_key=settings.anthropic_api_key,
+                    base_url=settings.anthropic_base_url,
+                    timeout_s=settings.model_timeout_s,
+                    max_retries=settings.model_max_retries,
+                    max_tokens=settings.model_max_tokens,
+                    fallback_model=settings.fallback_model,
+                )
+            )
+            planner = ChatPlanner(models.primary, prompt, fallback=models.fallback)
+    from policies.pii import redact_obj
+
+    usage = UsageStore(engine)
+    deps = Deps(
+        registry=registry,
+        access=AccessPolicy.load(settings.access_policy_path),
+        directory=directory,
+        approvals=ApprovalStore(engine),
+        audit=AuditLog(engine, redact=redact_obj),
+        usage=usage,
+        planner=planner,
+        notifier=notifier or NullNotifier(),
+        limits=Limits(max_steps=settings.max_steps, max_tool_calls=settings.max_tool_calls),
+        artifacts_dir=settings.artifacts_dir,
+        check_budget=_budget_checker(settings, usage),
+        on_model_usage=_usage_recorder(usage),
+    )
+    cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
+    return Chamberlain(deps, cp, closers=[*closers, engine.dispose])
+
+
+def _usage_recorder(usage: UsageStore) -> Callable[[str, str, AIMessage], None]:
+    from agent.usage import usage_from_message
+
+    def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
+        u = usage_from_message(ai)
+        usage.record_model_call(
+            user_id,
+            thread_id or None,
+            model=u.model,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            cache_read_tokens=u.cache_read_tokens,
+            cache_write_tokens=u.cache_write_tokens,
+            cost_usd=u.cost_usd,
+        )
+
+    return record
+
+
+def _budget_checker(settings: Settings, usage: UsageStore) -> Callable[[str], str | None]:
+    def check(user_id: str) -> str | None:
+        hour = usage.totals(user_id, timedelta(hours=1))
+        day = usage.totals(user_id, timedelta(days=1))
+        if hour.requests >= settings.requests_per_hour:
+            return f"You have used your {settings.requests_per_hour} requests for this hour; try again later."
+        if day.requests >= settings.requests_per_day:
+            return f"You have used your {settings.requests_per_day} requests for today; try again tomorrow."
+        if hour.tokens >= settings.tokens_per_hour:
+            return f"You have used your {settings.tokens_per_hour:,} model tokens for this hour; try again later."
+        if day.tokens >= settings.tokens_per_day:
+            return (
+                f"You have used your {settings.tokens_per_day:,} model tokens for today; try again tomorrow."
+            )
+        if day.cost_usd >= settings.cost_usd_per_day:
+            return f"You have reached today's model budget of ${settings.cost_usd_per_day:.2f}; try again tomorrow."
+        usage.record_request(user_id, None)
+        return None
+
+    return check
+
+
+__all__ = ["Chamberlain", "build_answer", "build_runtime"]

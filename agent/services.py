@@ -1,0 +1,132 @@
+"""Wiring: which connectors and tool families a runtime gets, from settings.
+
+The embedded default needs no services: the local CRM starts in a background thread, the
+warehouse is the seeded SQLite file, the knowledge base is an embedded Chroma store. Each can be
+pointed at the real thing by a URL (see Settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.notify import Notifier
+from agent.runtime import Chamberlain, build_runtime
+from agent.settings import Settings
+from connectors.appdb import ApprovalStore, make_engine
+from policies.directory import Directory
+from tools.base import Tool, ToolRegistry
+
+LOCAL_CRM_TOKEN = "local-dev-token"
+
+
+@dataclass
+class Services:
+    crm: Any = None
+    warehouse: Any = None
+    knowledge: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self.closers:
+            with contextlib.suppress(Exception):
+                self.closers.pop()()
+
+
+def ensure_crm_seeded(settings: Settings) -> None:
+    from connectors.crm_service import SqliteCrmStore, seed_crm
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteCrmStore(settings.crm_db_path)
+    if store.is_empty():
+        seed_crm(store)
+
+
+def open_crm(settings: Settings, services: Services) -> Any:
+    from connectors.crm import HubSpotClient
+
+    if settings.crm_url:
+        token = settings.hubspot_token.get_secret_value() if settings.hubspot_token else ""
+        client = HubSpotClient(settings.crm_url, token)
+    else:
+        from connectors.crm_service import CrmServer
+
+        ensure_crm_seeded(settings)
+        server = CrmServer(settings.crm_db_path, LOCAL_CRM_TOKEN, seed=True)
+        server.start()
+        services.closers.append(server.stop)
+        client = HubSpotClient(server.url, LOCAL_CRM_TOKEN)
+    services.closers.append(client.close)
+    return client
+
+
+def open_services(settings: Settings, *, crm: Any = None) -> Services:
+    services = Services()
+    services.crm = crm if crm is not None else open_crm(settings, services)
+    return services
+
+
+def build_registry(settings: Settings, services: Services) -> ToolRegistry:
+    tools: list[Tool[Any, Any]] = []
+    if services.crm is not None:
+        from tools.crm import crm_tools
+
+        tools.extend(crm_tools(services.crm))
+    return ToolRegistry(tools)
+
+
+@contextlib.contextmanager
+def open_runtime(
+    settings: Settings,
+    *,
+    chat_model: Any = None,
+    notifier: Notifier | None = None,
+    crm: Any = None,
+) -> Iterator[Chamberlain]:
+    """A runtime with every configured tool family; closes everything on exit."""
+    services = open_services(settings, crm=crm)
+    try:
+        rt = build_runtime(
+            settings,
+            registry=build_registry(settings, services),
+            chat_model=chat_model,
+            notifier=notifier,
+        )
+    except BaseException:
+        services.close()
+        raise
+    try:
+        yield rt
+    finally:
+        rt.close()
+        services.close()
+
+
+@contextlib.contextmanager
+def open_store(settings: Settings) -> Iterator[tuple[ApprovalStore, Directory]]:
+    """Just the approvals store and directory (for commands that do not need a model)."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        yield ApprovalStore(engine), Directory.load(settings.directory_path)
+    finally:
+        engine.dispose()
+
+
+def seed_all(settings: Settings, *, force: bool = False, console: Any = None) -> None:
+    ensure_crm_seeded(settings)
+    if console is not None:
+        console.print("[green]CRM seeded[/green]")
+
+
+__all__ = [
+    "LOCAL_CRM_TOKEN",
+    "Services",
+    "build_registry",
+    "ensure_crm_seeded",
+    "open_runtime",
+    "open_services",
+    "open_store",
+    "seed_all",
+]

@@ -1,0 +1,172 @@
+"""Role-based access to tools and the approval routes of the agent's writes.
+
+Pure decisions: the caller supplies the principal, the tool's declared effect and facts about
+the target; nothing here performs I/O beyond loading the YAML file it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from policies.directory import Directory, Principal
+from policies.errors import PolicyFileError
+
+DEFAULT_ACCESS = Path(__file__).with_name("access.yaml")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    approvers: tuple[str, ...]
+    mode: Literal["any", "all"] = "any"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate decided about one proposed tool call."""
+
+    kind: Literal["allow", "deny", "needs_approval"]
+    reason: str
+    stages: tuple[Stage, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    @classmethod
+    def allow(cls, reason: str = "allowed by role") -> Decision:
+        return cls("allow", reason)
+
+    @classmethod
+    def deny(cls, reason: str) -> Decision:
+        return cls("deny", reason)
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    version: str
+    role_tools: Mapping[str, frozenset[str]]
+    routes: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_ACCESS) -> AccessPolicy:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise PolicyFileError(f"{path}: access policy not found") from None
+        except yaml.YAMLError as exc:
+            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
+        roles = raw.get("roles")
+        if not isinstance(roles, dict) or not roles:
+            raise PolicyFileError(f"{path}: expected a 'roles:' mapping of role -> {{tools: [...]}}")
+        role_tools: dict[str, frozenset[str]] = {}
+        for role, spec in roles.items():
+            tools = (spec or {}).get("tools")
+            if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+                raise PolicyFileError(f"{path}: roles.{role}.tools must be a list of tool names")
+            role_tools[str(role)] = frozenset(tools)
+        routes: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+        for tool, stages in (raw.get("approvals") or {}).items():
+            if not isinstance(stages, list) or not stages:
+                raise PolicyFileError(f"{path}: approvals.{tool} must be a non-empty list of stages")
+            parsed = []
+            for i, st in enumerate(stages):
+                if not isinstance(st, dict) or "stage" not in st or not st.get("approvers"):
+                    raise PolicyFileError(f"{path}: approvals.{tool}[{i}] needs 'stage' and 'approvers'")
+                for spec_ in st["approvers"]:
+                    _check_spec(str(spec_), f"{path}: approvals.{tool}[{i}]")
+                parsed.append((str(st["stage"]), tuple(str(a) for a in st["approvers"])))
+            routes[str(tool)] = tuple(parsed)
+        if "default" not in routes:
+            raise PolicyFileError(f"{path}: approvals.default is required (the route for any other write)")
+        return cls(str(raw.get("version", "unversioned")), role_tools, routes)
+
+    def tools_for(self, principal: Principal) -> frozenset[str]:
+        out: set[str] = set()
+        for role in principal.roles:
+            out |= self.role_tools.get(role, frozenset())
+        return frozenset(out)
+
+    def may_call(self, principal: Principal, tool: str) -> bool:
+        return tool in self.tools_for(principal)
+
+
+def _check_spec(spec: str, where: str) -> None:
+    if spec in ("manager", "owner_manager") or spec.startswith(("role:", "person:")):
+        return
+    raise PolicyFileError(
+        f"{where}: unknown approver spec {spec!r} (use manager, owner_manager, role:X, person:ID)"
+    )
+
+
+def decide_call(
+    principal: Principal,
+    tool: str,
+    effect: Literal["read", "write"] | None,
+    policy: AccessPolicy,
+) -> Decision:
+    """RBAC for one call: unknown tools and tools outside the asker's roles are denied;
+    reads are allowed; writes need approval (the route is computed by :func:`approval_route`)."""
+    if effect is None:
+        return Decision.deny(f"unknown tool {tool!r}; call only the tools you were given")
+    if not policy.may_call(principal, tool):
+        return Decision.deny(
+            f"{principal.name} may not use {tool} (roles: {', '.join(sorted(principal.roles)) or 'none'}); "
+            "tell the user this is outside their permissions"
+        )
+    if effect == "read":
+        return Decision.allow()
+    return Decision("needs_approval", "every write needs a person's approval")
+
+
+def approval_route(
+    principal: Principal,
+    tool: str,
+    facts: Mapping[str, Any],
+    policy: AccessPolicy,
+    directory: Directory,
+) -> tuple[Stage, ...]:
+    """Resolve the approvers of an agent write, applying separation of duties.
+
+    The asker is removed from every stage; a stage left empty, or holding only people who
+    report to the asker, goes to the next manager up the asker's chain.
+    """
+    stages = []
+    for name, specs in policy.routes.get(tool, policy.routes["default"]):
+        ids: list[str] = []
+        for spec in specs:
+            ids.extend(_resolve(spec, principal, facts, directory))
+        ids = list(dict.fromkeys(i for i in ids if i != principal.id))
+        reason = f"{tool} is a write; {name} must approve"
+        if not ids or all(directory.is_above(principal.id, i) for i in ids):
+            chain = directory.chain_of(principal.id)
+            ids = (
+                [chain[0].id]
+                if chain
+                else [p.id for p in directory.with_role("exec") if p.id != principal.id][:1]
+            )
+            reason += " (escalated: nobody independent of the asker held this stage)"
+        stages.append(Stage(name, tuple(ids), "any", reason))
+    return tuple(stages)
+
+
+def _resolve(
+    spec: str, principal: Principal, facts: Mapping[str, Any], directory: Directory
+) -> Sequence[str]:
+    if spec == "manager":
+        return [principal.manager] if principal.manager else []
+    if spec == "owner_manager":
+        owner = directory.find(str(facts.get("owner") or ""))
+        return [owner.manager] if owner and owner.manager else []
+    if spec.startswith("role:"):
+        return [p.id for p in directory.with_role(spec[5:])]
+    if spec.startswith("person:"):
+        return [spec[7:]] if directory.find(spec[7:]) else []
+    return []
+
+
+__all__ = ["DEFAULT_ACCESS", "AccessPolicy", "Decision", "Stage", "approval_route", "decide_call"]
