@@ -1,0 +1,80 @@
+"""The same approval flow on every checkpointer, and two workers sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.runtime import build_runtime
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.settings import Settings
+from tests.agent.kv_tools import KvStore, kv_tools
+from tools.base import ToolRegistry
+
+ACCESS = Path(__file__).with_name("access_kv.yaml")
+
+
+def _pg_db(postgres_url: str) -> str:
+    import psycopg
+
+    name = "cp_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cp.db"
+    return _pg_db(request.getfixturevalue("postgres_url"))
+
+
+def test_write_flow_on_each_checkpointer(checkpoint_url: str, tmp_path: Path) -> None:
+    store = KvStore()
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS),
+        registry=ToolRegistry(kv_tools(store)),
+        chat_model=ScriptedChatModel.from_turns(
+            [tool_turn("kv_set", {"key": "color", "value": "green"}), text_turn("done")]
+        ),
+        checkpoint_url=checkpoint_url,
+    )
+    with rt:
+        out = rt.ask("u_erin", "green", thread_id="t1")
+        assert out.status == "waiting_for_approval"
+        res = rt.decide(out.pending[0].id, approver_id="u_tom", approve=True)
+        assert res.resumed is not None and res.resumed.status == "answered"
+        assert len(store.applied) == 1
+        assert [type(m).__name__ for m in rt.history("t1")] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+
+
+def test_two_workers_share_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """Scale-out: worker A takes the request, worker B (another process's view) decides and
+    resumes it; both share the PostgreSQL app DB and checkpointer."""
+    store = KvStore()
+    app_db = _pg_db(postgres_url)
+    cp = _pg_db(postgres_url)
+
+    def worker(turns: list[Any]) -> Any:
+        return build_runtime(
+            Settings(data_dir=tmp_path, access_policy_path=ACCESS, database_url=app_db),
+            registry=ToolRegistry(kv_tools(store)),
+            chat_model=ScriptedChatModel.from_turns(turns),
+            checkpoint_url=cp,
+        )
+
+    with worker([tool_turn("kv_set", {"key": "size", "value": "XL"})]) as a, worker([text_turn("XL set")]) as b:
+        out = a.ask("u_erin", "size XL", thread_id="shared")
+        assert [v.id for v in b.pending_for("u_tom")] == [out.pending[0].id]
+        res = b.decide(out.pending[0].id, approver_id="u_tom", approve=True)
+        assert res.resumed is not None and res.resumed.answer is not None
+        assert res.resumed.answer.text == "XL set"
+        assert len(store.applied) == 1
+        assert a.recover() == [] or len(store.applied) == 1
+        assert a.audit.verify().ok
