@@ -1,0 +1,161 @@
+"""Orchestration overhead per turn: everything but model time.
+
+Both loops use the same scripted model (one tool call, then an answer) and a SQLite
+checkpointer, in the same process:
+
+- baseline: a bare LangGraph ``create_react_agent`` with one plain tool;
+- chamberlain: the full graph (input guard, RBAC gate, pydantic validation, audit log with
+  hash chain, spotlighting, usage accounting) with the same kind of read tool.
+
+Model time is measured inside the scripted model and subtracted. Prints p50/p95 per turn and
+the ratio to the baseline.
+
+    python benchmarks/orchestration_bench.py [--turns 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from rich.console import Console
+from rich.table import Table
+
+from agent.runtime import build_runtime
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.settings import Settings
+from tools.base import ToolArgs, ToolContext, ToolRegistry, ToolResult, tool
+
+ACCESS = Path(__file__).resolve().parents[1] / "tests" / "agent" / "access_kv.yaml"
+
+
+class TimedScript:
+    """Turns for N conversations: tool call, answer, tool call, answer, ..."""
+
+    def __init__(self, n: int) -> None:
+        self.model_time = 0.0
+        turns: list[Any] = []
+        for _ in range(n):
+            turns += [
+                self._timed(lambda: tool_turn("kv_get", {"key": "color"})),
+                self._timed(lambda: text_turn("blue")),
+            ]
+        self.model = ScriptedChatModel.from_turns(turns)
+
+    def _timed(self, make: Any) -> Any:
+        def turn(_messages: list[BaseMessage]) -> AIMessage:
+            t0 = time.perf_counter()
+            msg = make()
+            self.model_time += time.perf_counter() - t0
+            return msg
+
+        return turn
+
+
+class GetArgs(ToolArgs):
+    key: str
+
+
+class GetResult(ToolResult):
+    key: str
+    value: str
+
+
+@tool(effect="read", progress="reading…")
+def kv_get(args: GetArgs, ctx: ToolContext) -> GetResult:
+    """Read one key."""
+    return GetResult(key=args.key, value="blue")
+
+
+def run_chamberlain(n: int, tmp: Path) -> list[float]:
+    script = TimedScript(n)
+    rt = build_runtime(
+        Settings(data_dir=tmp / "ch", access_policy_path=ACCESS, requests_per_hour=10**9, requests_per_day=10**9),
+        registry=ToolRegistry([kv_get]),
+        chat_model=script.model,
+    )
+    out = []
+    with rt:
+        for i in range(n):
+            before = script.model_time
+            t0 = time.perf_counter()
+            res = rt.ask("u_erin", "what color?", thread_id=f"t{i}")
+            assert res.status == "answered", res
+            out.append((time.perf_counter() - t0 - (script.model_time - before)) * 1000)
+    return out
+
+
+def run_baseline(n: int, tmp: Path) -> list[float]:
+    from langchain_core.tools import tool as lc_tool
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from langgraph.prebuilt import create_react_agent
+
+    @lc_tool
+    def kv_get(key: str) -> str:
+        """Read one key."""
+        return "blue"
+
+    script = TimedScript(n)
+    conn = sqlite3.connect(tmp / "baseline.db", check_same_thread=False)
+    saver = SqliteSaver(conn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agent = create_react_agent(script.model, [kv_get], checkpointer=saver)
+    out = []
+    for i in range(n):
+        before = script.model_time
+        t0 = time.perf_counter()
+        agent.invoke({"messages": [("user", "what color?")]}, {"configurable": {"thread_id": f"b{i}"}})
+        out.append((time.perf_counter() - t0 - (script.model_time - before)) * 1000)
+    conn.close()
+    return out
+
+
+def pct(xs: list[float], p: float) -> float:
+    return statistics.quantiles(xs, n=100)[int(p) - 1] if len(xs) > 1 else xs[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--turns", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=10)
+    args = ap.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for name in ("warm-baseline", "warm-ours"):
+            (tmp / name).mkdir()
+        run_baseline(args.warmup, tmp / "warm-baseline")
+        run_chamberlain(args.warmup, tmp / "warm-ours")
+        with console.status(f"baseline: {args.turns} turns…"):
+            base = run_baseline(args.turns, tmp)
+        with console.status(f"chamberlain: {args.turns} turns…"):
+            ours = run_chamberlain(args.turns, tmp)
+    table = Table(title=f"Orchestration overhead per turn (ms, model time excluded, {args.turns} turns)")
+    for col in ("loop", "p50", "p95", "mean", "p50 ratio", "p95 ratio"):
+        table.add_column(col, justify="right" if col != "loop" else "left")
+    b50, b95 = pct(base, 50), pct(base, 95)
+    for name, xs in (("create_react_agent (baseline)", base), ("chamberlain graph", ours)):
+        p50, p95 = pct(xs, 50), pct(xs, 95)
+        table.add_row(
+            name, f"{p50:.2f}", f"{p95:.2f}", f"{statistics.mean(xs):.2f}", f"{p50 / b50:.2f}x", f"{p95 / b95:.2f}x"
+        )
+    console.print(table)
+    console.print(
+        "[dim]chamberlain's turn includes: budget check, RBAC gate, argument validation, audit log "
+        "(hash-chained, PII-redacted) entries, spotlighting, usage records — all on SQLite.[/dim]"
+    )
+
+
+if __name__ == "__main__":
+    main()
