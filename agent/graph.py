@@ -126,13 +126,16 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
         if not isinstance(exc, ModelError):
             raise
-        deps.audit.append("model_error", actor=principal.id, data={"error": str(exc)})
+        deps.audit.append(
+            "model_error", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": str(exc)}
+        )
         return {"error": str(exc), "steps": state.get("steps", 0) + 1}
     if deps.on_model_usage is not None:
         deps.on_model_usage(principal.id, state.get("thread_id", ""), ai)
     deps.audit.append(
         "model_turn",
         actor=principal.id,
+        thread_id=state.get("thread_id") or None,
         data={
             "tool_calls": [{"name": c["name"], "args": c["args"]} for c in ai.tool_calls],
             "text_chars": len(ai.text if hasattr(ai, "text") else str(ai.content)),
@@ -149,9 +152,7 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     thread_id = state.get("thread_id", "")
     gated: list[GatedCall] = []
     budget_left = deps.limits.max_tool_calls - state.get("tool_calls", 0)
-    user_texts = [
-        m.content for m in state["messages"] if isinstance(m, HumanMessage) and isinstance(m.content, str)
-    ]
+    user_texts = [m.content for m in state["messages"] if isinstance(m, HumanMessage) and isinstance(m.content, str)]
     for i, call in enumerate(ai.tool_calls):
         g: GatedCall = {"id": call["id"] or f"call_{i}", "name": call["name"], "args": dict(call["args"])}
         tool = deps.registry.get(call["name"])
@@ -197,12 +198,7 @@ def approve(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if not waiting:
         return {}
     names = sorted(
-        {
-            deps.directory.get(a).label
-            for rec in waiting
-            for a in rec.approvers_now()
-            if deps.directory.find(a)
-        }
+        {deps.directory.get(a).label for rec in waiting for a in rec.approvers_now() if deps.directory.find(a)}
     )
     _emit({"type": "progress", "text": f"waiting for approval from {', '.join(names) or 'an approver'}…"})
     _emit({"type": "approval_requested", "approval_ids": [r.id for r in waiting]})
@@ -245,11 +241,13 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
     if state.get("error"):
-        deps.audit.append("turn_failed", actor=principal.id, data={"error": state["error"]})
+        deps.audit.append(
+            "turn_failed", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": state["error"]}
+        )
         return {"final": None}
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
-    deps.audit.append("answer", actor=principal.id, data={"chars": len(text)})
+    deps.audit.append("answer", actor=principal.id, thread_id=state.get("thread_id") or None, data={"chars": len(text)})
     return {"final": text}
 
 
@@ -351,8 +349,7 @@ def _request_approval(
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
     taint = taint_of(state)
     tainted = [
-        f"{t.path}={t.value} (from {', '.join(t.sources)})"
-        for t in trace_arguments(g["args"], taint, list(user_texts))
+        f"{t.path}={t.value} (from {', '.join(t.sources)})" for t in trace_arguments(g["args"], taint, list(user_texts))
     ]
     inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
     rec, created = deps.approvals.create(
@@ -408,13 +405,28 @@ def _run_read(
     except ToolInputError as exc:
         return _tool_error(g, f"{tool.name} could not run: {exc}. Fix the call and try again.")
     except ToolFailure as exc:
-        deps.audit.append("tool_failed", actor=ctx.principal.id, data={"tool": tool.name, "error": str(exc)})
+        deps.audit.append(
+            "tool_failed",
+            actor=ctx.principal.id,
+            thread_id=ctx.thread_id or None,
+            data={"tool": tool.name, "error": str(exc)},
+        )
         return _tool_error(g, f"{tool.name} failed: {exc}")
     except ConnectorError as exc:
-        deps.audit.append("tool_failed", actor=ctx.principal.id, data={"tool": tool.name, "error": str(exc)})
+        deps.audit.append(
+            "tool_failed",
+            actor=ctx.principal.id,
+            thread_id=ctx.thread_id or None,
+            data={"tool": tool.name, "error": str(exc)},
+        )
         return _tool_error(g, f"{tool.name} failed: {exc}")
     text = _result_text(result)
-    deps.audit.append("tool_result", actor=ctx.principal.id, data={"tool": tool.name, "chars": len(text)})
+    deps.audit.append(
+        "tool_result",
+        actor=ctx.principal.id,
+        thread_id=ctx.thread_id or None,
+        data={"tool": tool.name, "chars": len(text)},
+    )
     if tool.untrusted_output:
         source = f"{tool.family or tool.name}:{g['id']}"
         if source not in sources:
@@ -438,9 +450,7 @@ def _run_approved_write(
         return _tool_error(g, f"{tool.name} was REJECTED by {by}; nothing was changed.{reason}")
     if rec.status in ("expired", "withdrawn", "stale", "pending"):
         why = rec.decision_reason or ""
-        return _tool_error(
-            g, f"{tool.name} was not executed: the approval request is {rec.status}. {why}".strip()
-        )
+        return _tool_error(g, f"{tool.name} was not executed: the approval request is {rec.status}. {why}".strip())
     args = tool.parse_args(g["args"])
     # The approval binds tool + exact args + the target version it was shown with.
     current_hash = payload_hash(tool.name, g["args"], rec.target_version)
@@ -448,12 +458,16 @@ def _run_approved_write(
         try:
             plan = tool.plan(args, ctx) if tool.plan else None
         except ConnectorError as exc:
-            return _tool_error(
-                g, f"{tool.name} not executed yet: {exc}. The approval still stands; try again."
-            )
+            return _tool_error(g, f"{tool.name} not executed yet: {exc}. The approval still stands; try again.")
         if plan is not None and plan.target_version != rec.target_version:
             deps.approvals.mark_stale(rec.id, "the record changed after approval")
-            deps.audit.append("approval_stale", actor="system", approval_id=rec.id, data={"tool": tool.name})
+            deps.audit.append(
+                "approval_stale",
+                actor="system",
+                thread_id=ctx.thread_id or None,
+                approval_id=rec.id,
+                data={"tool": tool.name},
+            )
             return _tool_error(
                 g,
                 f"{tool.name} was not executed: {plan.target} changed after it was approved. "
@@ -464,6 +478,7 @@ def _run_approved_write(
         deps.audit.append(
             "approval_mismatch",
             actor="system",
+            thread_id=ctx.thread_id or None,
             approval_id=rec.id,
             data={"tool": tool.name, "args": g["args"], "approved_args": dict(rec.args)},
         )
@@ -523,9 +538,7 @@ def _stored_result(g: GatedCall, tool: Tool[Any, Any], rec: ApprovalRecord) -> T
     if rec.status == "failed":
         err = (rec.result or {}).get("error", "unknown error")
         return _tool_error(g, f"{tool.name} was approved but failed: {err}")
-    text = json.dumps(
-        {"status": "executed", "approved_by": rec.decided_by, "result": rec.result}, default=str
-    )
+    text = json.dumps({"status": "executed", "approved_by": rec.decided_by, "result": rec.result}, default=str)
     return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=rec.result)
 
 

@@ -1,0 +1,121 @@
+"""``chamberlain demo``: one conversation end to end on the embedded default.
+
+Alice (an account executive) asks about the Acme renewal and asks to close it. Chamberlain reads
+the CRM, proposes the stage change, and stops for approval. Alice cannot approve her own request
+and Mallory is not an approver; Raj (Alice's manager) approves; the write runs exactly once (a
+second click changes nothing); the CRM shows the new stage; the audit trail is printed and its
+hash chain verified.
+
+With ``ANTHROPIC_API_KEY`` set the model is Claude; without it, scripted model turns are replayed
+(and the demo says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from rich.console import Console
+from rich.panel import Panel
+
+from agent.events import ApprovalView
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.settings import Settings
+
+QUESTION = (
+    "What stage is the Acme Corporation 2027 renewal in? They signed this morning — please move it to Closed won."
+)
+
+
+def _last_artifact(messages: Sequence[BaseMessage]) -> Any:
+    for m in reversed(messages):
+        if isinstance(m, ToolMessage):
+            return m.artifact
+    return None
+
+
+def _propose_update(messages: list[BaseMessage]) -> AIMessage:
+    found = _last_artifact(messages) or {}
+    deals = [r for r in found.get("records", []) if "renewal" in str(r.get("label", "")).lower()]
+    if not deals:
+        return text_turn("I could not find the Acme Corporation 2027 renewal in the CRM.")
+    deal = deals[0]
+    return tool_turn(
+        "crm_update_deal",
+        {"deal_id": deal["id"], "dealstage": "closedwon"},
+        text=(
+            f"The deal '{deal['label']}' is currently in stage {deal.get('stage') or 'unknown'}. "
+            "I have proposed moving it to Closed won; it needs your manager's approval."
+        ),
+    )
+
+
+def _report(messages: list[BaseMessage]) -> AIMessage:
+    last = next((m for m in reversed(messages) if isinstance(m, ToolMessage)), None)
+    if last is not None and last.status == "error":
+        return text_turn(f"The change did not go through: {last.content}")
+    return text_turn("Done — the Acme Corporation 2027 renewal is now Closed won (approved by your manager).")
+
+
+def scripted_model() -> ScriptedChatModel:
+    return ScriptedChatModel.from_turns(
+        [
+            tool_turn("crm_search", {"object_type": "deals", "query": "Acme Corporation 2027 renewal"}),
+            _propose_update,
+            _report,
+        ]
+    )
+
+
+def run_demo(settings: Settings, *, console: Console | None = None) -> None:
+    from agent.cli import render_approval, render_event
+    from agent.services import open_runtime, seed_all
+
+    console = console or Console()
+    console.rule("Chamberlain demo")
+    seed_all(settings, console=console)
+    model = None
+    if settings.uses_real_model:
+        console.print(f"Model: Claude ([bold]{settings.model}[/bold]) via ANTHROPIC_API_KEY")
+    else:
+        model = scripted_model()
+        console.print(
+            "[yellow]No ANTHROPIC_API_KEY set: replaying scripted model turns.[/yellow] "
+            "Everything else (policy gate, approvals, CRM over HTTP, audit) is real."
+        )
+    with open_runtime(settings, chat_model=model) as rt:
+        console.print(Panel(QUESTION, title="Alice Chen (Account Executive) asks"))
+        out = rt.ask("u_alice", QUESTION, on_event=render_event)
+        if out.status != "waiting_for_approval":
+            console.print(f"[yellow]The model did not propose a write (status: {out.status}).[/yellow]")
+            return
+        view: ApprovalView = out.pending[0]
+        approver = view.stages[0].approvers[0]
+        for who in ("u_alice", "u_mallory"):
+            res = rt.decide(view.id, approver_id=who, approve=True)
+            console.print(f"{rt.directory.get(who).name} clicks Approve → [red]{res.message}[/red]")
+        name = rt.directory.get(approver).name
+        console.print(f"{name} clicks Approve →")
+        res = rt.decide(view.id, approver_id=approver, approve=True, on_event=render_event)
+        console.print(f"[green]{res.message}[/green]")
+        again = rt.decide(view.id, approver_id=approver, approve=True)
+        console.print(f"{name} clicks Approve again → [dim]{again.message}[/dim]")
+        final = rt.get_approval(view.id)
+        render_approval(final)
+        console.rule("Audit trail")
+        from agent.cli import _print_audit
+
+        _print_audit(rt.audit.entries(thread_id=out.thread_id))
+        report = rt.audit.verify()
+        colour = "green" if report.ok else "red"
+        console.print(
+            f"[{colour}]audit chain: {'intact' if report.ok else 'BROKEN'} ({report.entries} entries)[/{colour}]"
+        )
+        executed = sum(1 for e in rt.audit.entries(approval_id=view.id) if e.event == "write_executed")
+        console.print(f"write executed {executed} time(s)")
+        if final.status != "executed" or executed != 1 or not report.ok:
+            raise SystemExit("demo failed: the approved write did not run exactly once")
+
+
+__all__ = ["run_demo", "scripted_model"]

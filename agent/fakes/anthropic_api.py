@@ -1,0 +1,537 @@
+"""A local fake of the Anthropic Messages API, for driving the *real* SDK over HTTP in tests.
+
+It answers ``POST /v1/messages`` (JSON or SSE streaming) and ``POST /v1/messages/count_tokens``
+from a script: each item is a :class:`Reply` (text and/or ``tool_use`` blocks) or a
+:class:`Fault` (429 / 529 / 5xx with Anthropic's error JSON). Items may be tied to a model
+name, so a primary model can be overloaded while a fallback answers. Prompt caching is
+simulated: the first request with a given ``cache_control`` prefix reports
+``cache_creation_input_tokens``; later requests with the same prefix report
+``cache_read_input_tokens``. Every request (headers and JSON body) is recorded.
+
+Usage::
+
+    with FakeAnthropicServer([overloaded(), Reply(text="hi")]) as server:
+        model = ChatAnthropic(model="claude-sonnet-4-5", base_url=server.url, api_key=server.api_key)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+__all__ = [
+    "FakeAnthropicServer",
+    "FakeAnthropicState",
+    "Fault",
+    "RecordedRequest",
+    "Reply",
+    "ToolUse",
+    "create_app",
+    "overloaded",
+    "rate_limited",
+    "server_error",
+]
+
+DEFAULT_API_KEY = "sk-ant-fake-test-key"
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A ``tool_use`` block the fake model emits."""
+
+    name: str
+    input: Mapping[str, Any]
+    id: str | None = None  # generated ("toolu_fake_…") when not given
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful Message: optional text followed by tool_use blocks.
+
+    ``stop_reason`` defaults to ``tool_use`` when there are tool uses, else ``end_turn``.
+    Token counts default to estimates from the request and reply sizes.
+    """
+
+    text: str = ""
+    tool_uses: Sequence[ToolUse] = ()
+    stop_reason: str | None = None
+    output_tokens: int | None = None
+    model: str | None = None  # only answer requests for this model
+    repeat: bool = False  # stay in the script instead of being consumed
+    delay_s: float = 0.0  # wait before answering (to exercise client timeouts)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An error response with Anthropic's error JSON shape."""
+
+    status: int
+    error_type: str
+    message: str
+    retry_after: float | None = None  # seconds, sent as ``retry-after``
+    retry_after_ms: float | None = None  # sent as ``retry-after-ms`` (the SDK prefers it)
+    model: str | None = None
+    repeat: bool = False
+    # For ``stream: true`` requests: answer 200, then send an SSE ``error`` event after
+    # ``message_start``, as Anthropic does when it overloads mid-stream.
+    mid_stream: bool = False
+
+
+Responder = Callable[[Mapping[str, Any]], Reply | Fault]
+"""A script item computed from the request body (e.g. to echo the latest tool_result)."""
+
+ScriptItem = Reply | Fault | Responder
+
+
+def overloaded(*, model: str | None = None, repeat: bool = False, mid_stream: bool = False) -> Fault:
+    """HTTP 529 ``overloaded_error`` (or, with ``mid_stream``, an SSE error event in a 200 stream)."""
+    return Fault(529, "overloaded_error", "Overloaded", model=model, repeat=repeat, mid_stream=mid_stream)
+
+
+def rate_limited(retry_after: float = 0, *, model: str | None = None, repeat: bool = False) -> Fault:
+    """HTTP 429 ``rate_limit_error`` with a ``retry-after`` header (seconds)."""
+    return Fault(
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit",
+        retry_after=retry_after,
+        model=model,
+        repeat=repeat,
+    )
+
+
+def server_error(*, model: str | None = None, repeat: bool = False) -> Fault:
+    """HTTP 500 ``api_error``."""
+    return Fault(500, "api_error", "Internal server error", model=model, repeat=repeat)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received. Header names are lower-case."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any]
+
+
+def _tokens(value: Any) -> int:
+    """Rough token estimate: ~4 characters of JSON per token."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return max(1, len(text) // 4)
+
+
+def _strip_cache_control(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_strip_cache_control(v) for v in value]
+    return value
+
+
+def _segments(body: Mapping[str, Any]) -> list[tuple[Any, bool]]:
+    """The request in Anthropic's cache order (tools, system, messages), block by block.
+
+    Each segment is ``(content_without_markers, has_cache_control)``.
+    """
+    segments: list[tuple[Any, bool]] = []
+    for tool in body.get("tools") or []:
+        segments.append((_strip_cache_control(tool), "cache_control" in tool))
+    system = body.get("system")
+    if isinstance(system, str):
+        segments.append((system, False))
+    elif isinstance(system, list):
+        for block in system:
+            segments.append((_strip_cache_control(block), "cache_control" in block))
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        role = message.get("role")
+        if isinstance(content, str):
+            segments.append(({"role": role, "text": content}, False))
+            continue
+        for block in content or []:
+            marked = isinstance(block, dict) and "cache_control" in block
+            segments.append(({"role": role, "block": _strip_cache_control(block)}, marked))
+    return segments
+
+
+@dataclass
+class FakeAnthropicState:
+    """The script, the request log and the simulated prompt cache. Thread-safe."""
+
+    script: list[ScriptItem] = field(default_factory=list)
+    api_key: str = DEFAULT_API_KEY
+    fast_retry_ms: float | None = 1.0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    served: list[Reply | Fault] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)  # raised by scripted responders
+    _cache: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def push(self, *items: ScriptItem) -> None:
+        with self._lock:
+            self.script.extend(items)
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def next_id(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}_fake_{next(self._ids):04d}"
+
+    def take(self, body: Mapping[str, Any]) -> Reply | Fault | None:
+        """The first script item for the request's model (consumed unless ``repeat``)."""
+        model = body.get("model")
+        with self._lock:
+            for index, item in enumerate(self.script):
+                wanted = getattr(item, "model", None)
+                if wanted is not None and wanted != model:
+                    continue
+                if not getattr(item, "repeat", False):
+                    del self.script[index]
+                break
+            else:
+                return None
+        resolved = item(body) if callable(item) else item
+        with self._lock:
+            self.served.append(resolved)
+        return resolved
+
+    def usage_for(self, body: Mapping[str, Any]) -> dict[str, int]:
+        """Input-side usage, simulating Anthropic's prefix cache at each cache_control marker."""
+        segments = _segments(body)
+        digest = hashlib.sha256()
+        sizes = 0
+        breakpoints: list[tuple[str, int]] = []  # (prefix key, prefix tokens)
+        for content, marked in segments:
+            digest.update(json.dumps(content, sort_keys=True).encode())
+            sizes += _tokens(content)
+            if marked:
+                breakpoints.append((digest.copy().hexdigest(), sizes))
+        total = sizes
+        cache_read = cache_write = 0
+        if breakpoints:
+            with self._lock:
+                hit = next((tok for key, tok in reversed(breakpoints) if key in self._cache), 0)
+                cache_read = hit
+                cache_write = breakpoints[-1][1] - hit
+                self._cache.update(key for key, _ in breakpoints)
+        return {
+            "input_tokens": max(0, total - cache_read - cache_write),
+            "cache_creation_input_tokens": cache_write,
+            "cache_read_input_tokens": cache_read,
+        }
+
+
+def _error_response(state: FakeAnthropicState, fault: Fault) -> JSONResponse:
+    headers = {"request-id": state.next_id("req")}
+    if fault.retry_after is not None:
+        retry = fault.retry_after
+        headers["retry-after"] = str(int(retry)) if float(retry).is_integer() else str(retry)
+    if fault.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(fault.retry_after_ms)
+    elif fault.retry_after is None and state.fast_retry_ms is not None:
+        # Keeps the SDK's exponential backoff out of test time.
+        headers["retry-after-ms"] = str(state.fast_retry_ms)
+    return JSONResponse(
+        status_code=fault.status,
+        headers=headers,
+        content={
+            "type": "error",
+            "error": {"type": fault.error_type, "message": fault.message},
+            "request_id": headers["request-id"],
+        },
+    )
+
+
+def _invalid(status: int, error_type: str, message: str, *, retry: bool = False) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        headers={"x-should-retry": "true" if retry else "false"},
+        content={"type": "error", "error": {"type": error_type, "message": message}},
+    )
+
+
+def _check_headers(state: FakeAnthropicState, headers: Mapping[str, str]) -> JSONResponse | None:
+    key = headers.get("x-api-key")
+    auth = headers.get("authorization", "")
+    if key is None and auth.lower().startswith("bearer "):
+        key = auth[7:]
+    if not key:
+        return _invalid(401, "authentication_error", "x-api-key header is required")
+    if key != state.api_key:
+        return _invalid(401, "authentication_error", "invalid x-api-key")
+    if not headers.get("anthropic-version"):
+        return _invalid(400, "invalid_request_error", "anthropic-version: header is required")
+    return None
+
+
+def _content_blocks(state: FakeAnthropicState, reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    for use in reply.tool_uses:
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": use.id or state.next_id("toolu"),
+                "name": use.name,
+                "input": dict(use.input),
+            }
+        )
+    return blocks
+
+
+def _message(
+    state: FakeAnthropicState, body: Mapping[str, Any], reply: Reply
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    blocks = _content_blocks(state, reply)
+    usage = state.usage_for(body)
+    usage["output_tokens"] = reply.output_tokens if reply.output_tokens is not None else _tokens(blocks or "")
+    stop = reply.stop_reason or ("tool_use" if reply.tool_uses else "end_turn")
+    message = {
+        "id": state.next_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-fake"),
+        "content": blocks,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    return message, blocks
+
+
+def _sse(event: str, data: Mapping[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _stream_events(message: dict[str, Any], blocks: list[dict[str, Any]]) -> Iterator[bytes]:
+    """The SSE sequence Anthropic sends for ``stream: true``."""
+    usage = message["usage"]
+    start_usage = {**usage, "output_tokens": 1}
+    yield _sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "usage": start_usage},
+        },
+    )
+    yield _sse("ping", {"type": "ping"})
+    for index, block in enumerate(blocks):
+        start: dict[str, Any]
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"], 8)]
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            raw = json.dumps(block["input"])
+            deltas = [{"type": "input_json_delta", "partial_json": ""}] + [
+                {"type": "input_json_delta", "partial_json": piece} for piece in _pieces(raw, 7)
+            ]
+        yield _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+        for delta in deltas:
+            yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": usage,  # cumulative, as the API reports it
+        },
+    )
+    yield _sse("message_stop", {"type": "message_stop"})
+
+
+def _failing_stream(state: FakeAnthropicState, body: Mapping[str, Any], fault: Fault) -> Iterator[bytes]:
+    message, _ = _message(state, body, Reply())
+    yield _sse(
+        "message_start",
+        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+    )
+    yield _sse("error", {"type": "error", "error": {"type": fault.error_type, "message": fault.message}})
+
+
+def create_app(state: FakeAnthropicState) -> FastAPI:
+    """The FastAPI app serving ``state``'s script."""
+    app = FastAPI(title="fake Anthropic Messages API", openapi_url=None, docs_url=None, redoc_url=None)
+
+    async def _read(request: Request) -> tuple[dict[str, Any], Response | None]:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        state.record(RecordedRequest(request.method, request.url.path, headers, body))
+        if not isinstance(body, dict):
+            return {}, _invalid(400, "invalid_request_error", "body must be a JSON object")
+        return body, _check_headers(state, headers)
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Response:
+        body, problem = await _read(request)
+        if problem is not None:
+            return problem
+        for required in ("model", "max_tokens", "messages"):
+            if required not in body:
+                return _invalid(400, "invalid_request_error", f"{required}: Field required")
+        try:
+            item = state.take(body)
+        except Exception as exc:
+            # A failing responder is a test bug: answer non-retryably so it surfaces once.
+            with state._lock:
+                state.errors.append(exc)
+            return _invalid(400, "invalid_request_error", f"fake Anthropic API: scripted responder raised {exc!r}")
+        if item is None:
+            # Not retryable: an exhausted script is a test bug, not an outage.
+            return _invalid(
+                400,
+                "invalid_request_error",
+                f"fake Anthropic API: no scripted response left for model {body['model']!r} "
+                f"after {len(state.served)} served",
+            )
+        if isinstance(item, Fault):
+            if item.mid_stream and body.get("stream"):
+                return StreamingResponse(
+                    _failing_stream(state, body, item),
+                    media_type="text/event-stream",
+                    headers={"request-id": state.next_id("req")},
+                )
+            return _error_response(state, item)
+        if item.delay_s:
+            await asyncio.sleep(item.delay_s)
+        message, blocks = _message(state, body, item)
+        if body.get("stream"):
+            return StreamingResponse(
+                _stream_events(message, blocks),
+                media_type="text/event-stream",
+                headers={"request-id": state.next_id("req"), "cache-control": "no-cache"},
+            )
+        return JSONResponse(message, headers={"request-id": state.next_id("req")})
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens(request: Request) -> Response:
+        body, problem = await _read(request)
+        if problem is not None:
+            return problem
+        segments = _segments(body)
+        return JSONResponse({"input_tokens": sum(_tokens(content) for content, _ in segments)})
+
+    return app
+
+
+class FakeAnthropicServer:
+    """Runs the fake API with uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(
+        self,
+        script: Sequence[ScriptItem] = (),
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        fast_retry_ms: float | None = 1.0,
+    ) -> None:
+        self.state = FakeAnthropicState(list(script), api_key=api_key, fast_retry_ms=fast_retry_ms)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the SDK (``base_url``); the SDK appends ``/v1/messages``."""
+        if self._server is None:
+            raise RuntimeError("FakeAnthropicServer is not running; use it as a context manager")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Requests received so far, oldest first."""
+        with self.state._lock:
+            return list(self.state.requests)
+
+    @property
+    def message_requests(self) -> list[RecordedRequest]:
+        """Requests to ``POST /v1/messages`` only."""
+        return [r for r in self.requests if r.path == "/v1/messages"]
+
+    def push(self, *items: ScriptItem) -> None:
+        """Append items to the script while running."""
+        self.state.push(*items)
+
+    @property
+    def remaining(self) -> int:
+        """Script items not yet consumed (``repeat`` items always remain)."""
+        with self.state._lock:
+            return len(self.state.script)
+
+    def start(self) -> FakeAnthropicServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.state),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            http="h11",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-anthropic", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                raise RuntimeError("fake Anthropic server failed to start")
+            time.sleep(0.01)
+        self._socket = sock
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        sock = getattr(self, "_socket", None)
+        if sock is not None:
+            sock.close()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeAnthropicServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,132 @@
+"""Approval cards in Slack: the :class:`agent.notify.Notifier` the runtime calls.
+
+A request's current-stage approvers each get the card in a DM (or, with ``approvals_channel``,
+one shared card is posted there, mentioning them). Every card's (channel, ts) is stored in the
+app database so that a decision — taken by whichever worker handled the click — updates every
+copy. Posting is idempotent per approver, so repeated or overlapping notifications (next stage,
+reminders, escalation) never post a second card to the same person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from agent.events import ApprovalView
+from agent.slack.blocks import approval_card, current_stage, decided_card, escape, is_open
+from agent.slack.cards import CardRef, CardStore
+from agent.slack.users import SlackUsers
+from connectors.errors import ConnectorAuthError, ConnectorError
+from connectors.slack.client import SlackApi
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        api: SlackApi,
+        users: SlackUsers,
+        cards: CardStore,
+        *,
+        approvals_channel: str | None = None,
+    ) -> None:
+        self.api = api
+        self.users = users
+        self.cards = cards
+        self.approvals_channel = approvals_channel
+
+    def label(self, principal_id: str) -> str:
+        p = self.users.directory.find(principal_id)
+        return p.label if p else principal_id
+
+    # -- Notifier ----------------------------------------------------------------------------
+
+    def approval_requested(self, view: ApprovalView) -> None:
+        self._post_missing_cards(view)
+
+    def approval_decided(self, view: ApprovalView) -> None:
+        text, blocks = decided_card(view, self.label) if not is_open(view) else self._open_card(view)
+        for ref in self.cards.cards(view.id):
+            self._safely(
+                f"update card {ref.channel}/{ref.ts}",
+                partial(self.api.update_message, ref.channel, ref.ts, text=text, blocks=blocks),
+            )
+        if is_open(view):  # a stage was decided; the next stage's approvers need their cards
+            self._post_missing_cards(view)
+
+    def approval_reminder(self, view: ApprovalView, *, escalated: bool) -> None:
+        if not is_open(view):
+            return
+        fresh = self._post_missing_cards(view)
+        word = "Escalated to you" if escalated else "Reminder"
+        for ref in self.cards.cards(view.id):
+            if (ref.channel, ref.ts) in fresh:
+                continue
+            note = f":bell: {word}: *{escape(view.title)}* from {escape(view.requester_label)} is still waiting."
+            self._safely(
+                f"remind on {ref.channel}/{ref.ts}",
+                partial(self.api.post_message, ref.channel, text=note, thread_ts=ref.ts),
+            )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _open_card(self, view: ApprovalView) -> tuple[str, list[dict[str, Any]]]:
+        # Still open after a stage decision: keep the buttons, show where the request stands.
+        text, blocks = decided_card(view, self.label)
+        _, card = approval_card(view, self.label)
+        return text, [*blocks, card[-1]]
+
+    def _post_missing_cards(self, view: ApprovalView) -> set[tuple[str, str]]:
+        """Post the card to every current-stage approver who has none yet; returns new cards."""
+        stage = current_stage(view)
+        if stage is None:
+            return set()
+        existing = self.cards.cards(view.id)
+        text, blocks = approval_card(view, self.label)
+        posted: set[tuple[str, str]] = set()
+        if self.approvals_channel:
+            if any(ref.approver_id is None for ref in existing):
+                return posted
+            who = ", ".join(self.users.mention(a) for a in stage.approvers)
+            ping = f"{text} · for {who}"
+            result = self._safely(
+                f"post card to {self.approvals_channel}",
+                lambda: self.api.post_message(self.approvals_channel or "", text=ping, blocks=blocks),
+            )
+            if result is not None:
+                self.cards.add(CardRef(view.id, result[0], result[1], None))
+                posted.add(result)
+            return posted
+        have = {ref.approver_id for ref in existing}
+        for approver in stage.approvers:
+            if approver in have or approver == view.requester_id:
+                continue
+            slack_id = self.users.slack_id_for(approver)
+            if slack_id is None:
+                log.warning("approver %s of %s has no Slack account; not notified", approver, view.id)
+                continue
+            result = self._safely(f"DM card to {approver}", partial(self._dm, slack_id, text, blocks))
+            if result is not None:
+                self.cards.add(CardRef(view.id, result[0], result[1], approver))
+                posted.add(result)
+        return posted
+
+    def _dm(self, slack_id: str, text: str, blocks: list[dict[str, Any]]) -> tuple[str, str]:
+        return self.api.post_message(self.api.open_dm(slack_id), text=text, blocks=blocks)
+
+    def _safely(self, what: str, call: Callable[[], Any]) -> tuple[str, str] | None:
+        """Run one Slack call; a failure for one approver must not stop the others."""
+        try:
+            result = call()
+        except ConnectorAuthError:
+            raise
+        except ConnectorError as exc:
+            log.warning("Slack notifier could not %s: %s", what, exc)
+            return None
+        return result if isinstance(result, tuple) else None
+
+
+__all__ = ["SlackNotifier"]
