@@ -1,0 +1,232 @@
+"""Scripted-model trajectories: a user message, the model's turns, who decides the approvals,
+and what must be true afterwards (policy decisions, executed writes, final state).
+
+Cases live in ``evals/cases/*.yaml``; ``python -m evals.run`` runs them all and prints a table.
+CI runs the same cases through ``tests/evals/test_trajectories.py``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.runtime import Chamberlain, build_runtime
+from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.settings import Settings
+from tools.base import ToolRegistry
+
+CASES_DIR = Path(__file__).with_name("cases")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolCallSpec(_Strict):
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class TurnSpec(_Strict):
+    """One model turn: tool calls, or text, or an echo of the last tool result."""
+
+    tool: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    calls: list[ToolCallSpec] = Field(default_factory=list)
+    text: str | None = None
+    echo_last_tool: bool = False
+
+
+class DecisionSpec(_Strict):
+    by: str
+    approve: bool = True
+    reason: str | None = None
+    accepted: bool = True
+    which: int = 0  # index into the pending approvals at that point
+
+
+class StepSpec(_Strict):
+    """After the first message: another user message, or an approver's decision."""
+
+    ask: str | None = None
+    decide: DecisionSpec | None = None
+
+
+class Expect(_Strict):
+    status: Literal["answered", "waiting_for_approval", "failed"] | None = None
+    decisions: list[Literal["allow", "deny", "needs_approval"]] | None = None
+    executed_writes: int | None = None
+    answer_contains: list[str] = Field(default_factory=list)
+    tool_results_contain: list[str] = Field(default_factory=list)
+    approval_status: list[str] | None = None
+    approvers: list[list[str]] | None = None  # first-stage approvers of each approval, in order
+    tainted_approvals: bool | None = None
+    crm: dict[str, dict[str, str]] = Field(default_factory=dict)  # "deals/30001": {dealstage: closedwon}
+    error_contains: str | None = None
+
+
+class Case(_Strict):
+    name: str
+    description: str = ""
+    user: str
+    message: str
+    turns: list[TurnSpec]
+    steps: list[StepSpec] = Field(default_factory=list)
+    expect: Expect
+    tags: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    ok: bool
+    failures: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    executed: int = 0
+
+
+def load_cases(paths: Iterable[Path] | None = None) -> list[Case]:
+    files = sorted(paths) if paths is not None else sorted(CASES_DIR.glob("*.yaml"))
+    cases: list[Case] = []
+    for f in files:
+        raw = yaml.safe_load(f.read_text(encoding="utf-8")) or []
+        for i, item in enumerate(raw):
+            try:
+                cases.append(Case.model_validate(item))
+            except Exception as exc:
+                raise ValueError(f"{f}: case #{i} ({item.get('name', '?')}): {exc}") from exc
+    return cases
+
+
+def _turn(spec: TurnSpec) -> Any:
+    from agent.scripted_model import tool_turn
+
+    if spec.echo_last_tool:
+
+        def echo(messages: list[BaseMessage]) -> AIMessage:
+            last = next((m for m in reversed(messages) if isinstance(m, ToolMessage)), None)
+            return text_turn(str(last.content) if last else "")
+
+        return echo
+    if spec.calls or spec.tool:
+        calls = spec.calls or [ToolCallSpec(tool=spec.tool or "", args=spec.args)]
+        msg = tool_turn(calls[0].tool, calls[0].args, text=spec.text or "")
+        for c in calls[1:]:
+            extra = tool_turn(c.tool, c.args)
+            msg.tool_calls.extend(extra.tool_calls)
+        return msg
+    return text_turn(spec.text or "")
+
+
+RegistryFactory = Callable[[Path], tuple[ToolRegistry, dict[str, Any]]]
+
+
+def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
+    """Every tool family on embedded, seeded demo data; returns (registry, handles)."""
+    from connectors.crm import InMemoryCrm
+    from tools.crm import crm_tools
+
+    crm = InMemoryCrm.seeded()
+    tools = list(crm_tools(crm))
+    handles: dict[str, Any] = {"crm": crm}
+    return ToolRegistry(tools), handles
+
+
+def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = default_registry) -> CaseResult:
+    registry, handles = registry_factory(workdir)
+    model = ScriptedChatModel.from_turns([_turn(t) for t in case.turns])
+    settings = Settings(data_dir=workdir)
+    failures: list[str] = []
+    with build_runtime(settings, registry=registry, chat_model=model) as rt:
+        thread = f"eval:{case.name}"
+        out = rt.ask(case.user, case.message, thread_id=thread)
+        for step in case.steps:
+            if step.ask is not None:
+                out = rt.ask(case.user, step.ask, thread_id=thread)
+            elif step.decide is not None:
+                d = step.decide
+                pending = [r for r in rt.approvals.list(thread_id=thread) if r.status == "pending"]
+                pending.sort(key=lambda r: r.created_at)
+                if d.which >= len(pending):
+                    failures.append(f"no pending approval #{d.which} to decide")
+                    continue
+                res = rt.decide(pending[d.which].id, approver_id=d.by, approve=d.approve, reason=d.reason)
+                if res.accepted != d.accepted:
+                    failures.append(f"decision by {d.by}: accepted={res.accepted} ({res.message})")
+                if res.resumed is not None:
+                    out = res.resumed
+        failures += _check(case, rt, thread, out, handles)
+        decisions = [
+            e.data.get("decision", "") for e in rt.audit.entries(thread_id=thread) if e.event == "policy_decision"
+        ]
+        executed = sum(1 for e in rt.audit.entries(thread_id=thread) if e.event == "write_executed")
+        if not rt.audit.verify().ok:
+            failures.append("audit chain broken")
+    return CaseResult(case, not failures, failures, decisions, executed)
+
+
+def _check(case: Case, rt: Chamberlain, thread: str, out: Any, handles: dict[str, Any]) -> list[str]:
+    exp = case.expect
+    f: list[str] = []
+    if exp.status and out.status != exp.status:
+        f.append(f"status {out.status!r} != {exp.status!r}")
+    entries = list(rt.audit.entries(thread_id=thread))
+    decisions = [e.data.get("decision") for e in entries if e.event == "policy_decision"]
+    if exp.decisions is not None and decisions != exp.decisions:
+        f.append(f"decisions {decisions} != {exp.decisions}")
+    executed = sum(1 for e in entries if e.event == "write_executed")
+    if exp.executed_writes is not None and executed != exp.executed_writes:
+        f.append(f"executed writes {executed} != {exp.executed_writes}")
+    text = out.answer.text if out.answer else ""
+    for s in exp.answer_contains:
+        if s not in text:
+            f.append(f"answer lacks {s!r}: {text[:200]!r}")
+    tool_texts = "\n".join(str(m.content) for m in rt.history(thread) if isinstance(m, ToolMessage))
+    for s in exp.tool_results_contain:
+        if s not in tool_texts:
+            f.append(f"no tool result contains {s!r}")
+    approvals = sorted(rt.approvals.list(thread_id=thread), key=lambda r: r.created_at)
+    if exp.approval_status is not None and [a.status for a in approvals] != exp.approval_status:
+        f.append(f"approval statuses {[a.status for a in approvals]} != {exp.approval_status}")
+    if exp.approvers is not None:
+        got = [list(a.stages[0].approvers) if a.stages else [] for a in approvals]
+        if got != exp.approvers:
+            f.append(f"approvers {got} != {exp.approvers}")
+    if exp.tainted_approvals is not None:
+        tainted = any(a.untrusted_sources for a in approvals)
+        if tainted != exp.tainted_approvals:
+            f.append(f"approval taint {tainted} != {exp.tainted_approvals}")
+    if exp.error_contains and (out.error is None or exp.error_contains not in out.error.message):
+        f.append(f"error lacks {exp.error_contains!r}: {out.error}")
+    crm = handles.get("crm")
+    for ref, props in exp.crm.items():
+        obj, rid = ref.split("/", 1)
+        rec = crm.get(obj, rid, list(props))
+        for k, v in props.items():
+            if str(rec.properties.get(k)) != str(v):
+                f.append(f"crm {ref}.{k} = {rec.properties.get(k)!r}, expected {v!r}")
+    return f
+
+
+def run_all(cases: Sequence[Case], *, progress: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    results = []
+    for case in cases:
+        with tempfile.TemporaryDirectory(prefix="chamberlain-eval-") as d:
+            try:
+                res = run_case(case, Path(d))
+            except Exception as exc:  # an eval harness reports, it does not stop at the first crash
+                res = CaseResult(case, False, [f"crashed: {type(exc).__name__}: {exc}"])
+        results.append(res)
+        if progress:
+            progress(res)
+    return results
+
+
+__all__ = ["Case", "CaseResult", "default_registry", "load_cases", "run_all", "run_case"]
