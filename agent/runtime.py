@@ -41,7 +41,7 @@ from agent.graph import build_graph
 from agent.notify import Notifier, NullNotifier
 from agent.settings import Settings
 from agent.views import approval_view
-from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
+from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, UsageStore, make_engine
 from policies.access import AccessPolicy
 from policies.directory import Directory
 from tools.base import ToolRegistry
@@ -67,6 +67,9 @@ class Chamberlain:
         self._closers = list(closers)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        # Set by the workflow layer: runs a business request's follow-up when it is approved or
+        # rejected for good (see agent/workflows.py).
+        self.on_request_final: Callable[[ApprovalRecord], None] | None = None
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -148,7 +151,11 @@ class Chamberlain:
             self.deps.notifier.approval_requested(view)  # the next stage's approvers
             return DecisionResult(view, True, res.message, False)
         resumed = None
-        if res.record.thread_id and res.record.kind == "tool_call":
+        if res.record.kind != "tool_call" and self.on_request_final is not None:
+            # A business request (expense, purchase, ...): its follow-up runs exactly once.
+            self.on_request_final(res.record)
+            view = approval_view(self.approvals.get(approval_id), self.directory)
+        if res.record.thread_id:
             resumed = self.resume(res.record.thread_id, on_event=on_event)
             view = approval_view(self.approvals.get(approval_id), self.directory)
         return DecisionResult(view, True, res.message, True, resumed)
@@ -301,6 +308,9 @@ def build_runtime(
         prompt = load_prompt("system")
         if chat_model is not None:
             planner = ChatPlanner(chat_model, prompt)
+        elif not settings.uses_real_model:
+            # Decisions, resumes and audits still work; only a model call fails, clearly.
+            planner = _NoModelPlanner()
         else:
             models = build_chat_models(
                 ModelConfig(
@@ -333,6 +343,16 @@ def build_runtime(
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
     return Chamberlain(deps, cp, closers=[*closers, engine.dispose])
+
+
+class _NoModelPlanner:
+    def __call__(self, **_kw: Any) -> AIMessage:
+        from agent.model import ModelAuthError
+
+        raise ModelAuthError(
+            "No Anthropic API key is configured: set ANTHROPIC_API_KEY to use Claude "
+            "(`chamberlain demo` runs without one, on scripted model turns)."
+        )
 
 
 def _usage_recorder(usage: UsageStore) -> Callable[[str, str, AIMessage], None]:

@@ -54,6 +54,7 @@ def open_crm(settings: Settings, services: Services) -> Any:
         from connectors.crm_service import CrmServer
 
         ensure_crm_seeded(settings)
+        # port=0: a free port, so several processes (CLI, Slack bot) can each run one.
         server = CrmServer(settings.crm_db_path, LOCAL_CRM_TOKEN, seed=True)
         server.start()
         services.closers.append(server.stop)
@@ -73,7 +74,7 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
     if services.crm is not None:
         from tools.crm import crm_tools
 
-        tools.extend(crm_tools(services.crm))
+        tools.extend(crm_tools(services.crm, directory=Directory.load(settings.directory_path)))
     return ToolRegistry(tools)
 
 

@@ -1,0 +1,83 @@
+"""What the rest of Chamberlain may ask of a CRM (HubSpot CRM v3 semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from connectors.crm._models import CrmRecord, Owner, Pipeline, SearchPage
+
+# ("dealstage", "EQ", "contractsent"), ("amount", "GT", "10000"), ("dealstage", "IN", [...]),
+# ("hubspot_owner_id", "HAS_PROPERTY", None); a :class:`Filter` is such a tuple.
+FilterSpec = Sequence[object]
+# ("amount", "DESCENDING"); direction is "ASCENDING" or "DESCENDING".
+SortSpec = tuple[str, str]
+
+
+@runtime_checkable
+class CrmConnector(Protocol):
+    """A HubSpot-shaped CRM. Object types: contacts, companies, deals, notes, tasks.
+
+    Every method raises :mod:`connectors.errors` types only: ``RecordNotFound`` for an unknown
+    id, ``InvalidRequest`` for a request the CRM rejects (unknown property, bad stage...),
+    ``ConnectorUnavailable`` when the CRM cannot be reached, ``ConnectorAuthError`` for bad
+    credentials.
+    """
+
+    def get(
+        self,
+        object_type: str,
+        id: str,
+        properties: Sequence[str] | None = None,
+        associations: Sequence[str] = (),
+    ) -> CrmRecord:
+        """One record. ``properties=None`` returns the type's default properties;
+        ``associations`` lists object types whose associated ids to include."""
+        ...
+
+    def search(
+        self,
+        object_type: str,
+        *,
+        query: str | None = None,
+        filters: Sequence[FilterSpec] = (),
+        properties: Sequence[str] | None = None,
+        sorts: Sequence[SortSpec] | None = None,
+        limit: int = 10,
+        after: str | None = None,
+    ) -> SearchPage:
+        """Records matching a free-text ``query`` and all ``filters`` (AND), one page at a time."""
+        ...
+
+    def associations(self, from_type: str, id: str, to_type: str) -> list[str]:
+        """Ids of the ``to_type`` records associated with record ``id``."""
+        ...
+
+    def update(self, object_type: str, id: str, properties: Mapping[str, str | None]) -> CrmRecord:
+        """Set properties (naturally idempotent); returns the updated record."""
+        ...
+
+    def create(
+        self,
+        object_type: str,
+        properties: Mapping[str, str | None],
+        associations: Sequence[tuple[str, str]] = (),
+        idempotency_key: str | None = None,
+    ) -> CrmRecord:
+        """Create a record associated with ``(object_type, id)`` pairs.
+
+        With an ``idempotency_key``, a record created earlier with the same key is returned
+        instead of creating a duplicate.
+        """
+        ...
+
+    def pipelines(self, object_type: str = "deals") -> list[Pipeline]:
+        """The pipelines (and their stages) of an object type."""
+        ...
+
+    def owners(self) -> list[Owner]:
+        """Every CRM user who can own records."""
+        ...
+
+
+__all__ = ["CrmConnector", "FilterSpec", "SortSpec"]
