@@ -419,6 +419,13 @@ _mount_optional()
 
 
 def main() -> None:
+    import logging
+    import os
+
+    from policies.logging_filter import install_log_redaction
+
+    logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
+    install_log_redaction()  # PII and secrets never reach logs
     app()
 
 

@@ -29,6 +29,8 @@ class Limits:
     max_steps: int = 8  # model calls per turn
     max_tool_calls: int = 24  # tool calls per turn
     max_input_chars: int = 8000
+    max_steps_per_conversation: int = 40
+    max_tool_calls_per_conversation: int = 100
     approval_wait_s: float = 10.0  # how long a second worker waits for a write another one runs
 
 

@@ -29,11 +29,13 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from agent.deps import Deps
+from agent.output_guard import guard_answer
 from connectors.appdb import ApprovalRecord, NewApproval, StageSpec, payload_hash
 from connectors.errors import ConnectorError
 from policies.access import approval_route, decide_call
 from policies.directory import Principal
 from policies.injection import score as injection_score
+from policies.limits import Budgets, check_conversation
 from policies.spotlight import wrap_untrusted
 from policies.taint import Provenance, TaintState, egress_check, extract_destinations, trace_arguments
 from tools.base import Effect, Tool, ToolContext
@@ -57,6 +59,8 @@ class AgentState(TypedDict, total=False):
     boundary: str  # spotlight boundary for this turn's untrusted data
     steps: int  # model calls this turn
     tool_calls: int  # tool calls this turn
+    conversation_steps: int  # model calls in the whole conversation
+    conversation_tool_calls: int  # tool calls in the whole conversation
     gated: list[GatedCall]
     untrusted_sources: list[str]  # every untrusted source read in this conversation
     error: str | None  # a user-facing failure that ended the turn
@@ -109,6 +113,16 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "error": f"I stopped after {deps.limits.max_steps} steps without finishing; "
             "try a narrower question or split it up."
         }
+    conv = check_conversation(
+        state.get("conversation_steps", 0),
+        state.get("conversation_tool_calls", 0),
+        Budgets(
+            max_steps_per_conversation=deps.limits.max_steps_per_conversation,
+            max_tool_calls_per_conversation=deps.limits.max_tool_calls_per_conversation,
+        ),
+    )
+    if not conv.allowed:
+        return {"error": conv.message}
     allowed = deps.access.tools_for(principal)
     specs = deps.registry.specs(allowed)
     system = (
@@ -141,7 +155,11 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "text_chars": len(ai.text if hasattr(ai, "text") else str(ai.content)),
         },
     )
-    return {"messages": [ai], "steps": state.get("steps", 0) + 1}
+    return {
+        "messages": [ai],
+        "steps": state.get("steps", 0) + 1,
+        "conversation_steps": state.get("conversation_steps", 0) + 1,
+    }
 
 
 def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -233,22 +251,34 @@ def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "messages": out,
         "gated": [],
         "tool_calls": state.get("tool_calls", 0) + len(state.get("gated", [])),
+        "conversation_tool_calls": state.get("conversation_tool_calls", 0) + len(state.get("gated", [])),
         "untrusted_sources": sources,
     }
 
 
 def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """The output guard: citations must point at retrieved passages; PII per clearance."""
     deps = runtime.context
     principal = _principal(state, deps)
+    thread_id = state.get("thread_id") or None
     if state.get("error"):
-        deps.audit.append(
-            "turn_failed", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": state["error"]}
-        )
+        deps.audit.append("turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]})
         return {"final": None}
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
-    deps.audit.append("answer", actor=principal.id, thread_id=state.get("thread_id") or None, data={"chars": len(text)})
-    return {"final": text}
+    guarded = guard_answer(text, state["messages"], principal.clearance)
+    deps.audit.append(
+        "answer",
+        actor=principal.id,
+        thread_id=thread_id,
+        data={
+            "chars": len(guarded.text),
+            "citations": len(guarded.citations),
+            "dropped_citations": list(guarded.dropped_citations),
+            "redacted": guarded.redacted,
+        },
+    )
+    return {"final": guarded.text}
 
 
 # -- routing -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
-from agent.model import CACHE_CONTROL, bind_tools_cached, invoke_model
+from agent.model import CACHE_CONTROL, ModelUnavailable, bind_tools_cached, invoke_model
+from policies.limits import CircuitBreaker
 
 
 class ChatPlanner:
@@ -20,11 +21,19 @@ class ChatPlanner:
     """
 
     def __init__(
-        self, model: BaseChatModel, static_prompt: str, *, fallback: BaseChatModel | None = None
+        self,
+        model: BaseChatModel,
+        static_prompt: str,
+        *,
+        fallback: BaseChatModel | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
         self.static_prompt = static_prompt
+        # Shared by every conversation in the process: when the model API keeps failing,
+        # stop calling it for a while and say so, instead of piling up retries.
+        self.breaker = breaker or CircuitBreaker()
 
     def __call__(
         self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]
@@ -36,7 +45,16 @@ class ChatPlanner:
                 {"type": "text", "text": system},
             ]
         )
-        return invoke_model(bound, [head, *messages])
+        permit = self.breaker.allow()
+        if not permit.allowed:
+            raise ModelUnavailable(permit.message)
+        try:
+            reply = invoke_model(bound, [head, *messages])
+        except ModelUnavailable:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return reply
 
 
 __all__ = ["ChatPlanner"]

@@ -29,7 +29,6 @@ from agent.events import (
     ApprovalRequested,
     ApprovalView,
     Attachment,
-    Citation,
     DecisionResult,
     ErrorEvent,
     Event,
@@ -255,7 +254,8 @@ def _this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
 
 def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
     """The answer, with the tables, files and citations the turn's tool results carried."""
-    citations: list[Citation] = []
+    from agent.output_guard import guard_answer
+
     tables: list[Table] = []
     attachments: list[Attachment] = []
     for m in _this_turn(messages):
@@ -269,21 +269,16 @@ def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
         for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
             if art.get(key):
                 attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))
-        for hit in art.get("hits", []) or []:
-            if isinstance(hit, Mapping) and "number" in hit:
-                citations.append(
-                    Citation(
-                        int(hit["number"]),
-                        str(hit.get("title", "")),
-                        str(hit.get("section", "")),
-                        str(hit.get("uri", "")),
-                    )
-                )
-    if not text:
-        last = messages[-1] if messages else None
-        text = last.text if isinstance(last, AIMessage) else ""
-    cited = [c for c in citations if f"[{c.number}]" in text]
-    return Answer(text=text, citations=tuple(cited), tables=tuple(tables), attachments=tuple(attachments))
+    # ``text`` was produced by the output guard; re-derive the citation list it numbered.
+    from policies.directory import Clearance
+
+    citations = guard_answer(_raw_answer(messages), messages, Clearance.RESTRICTED).citations
+    return Answer(text=text, citations=citations, tables=tuple(tables), attachments=tuple(attachments))
+
+
+def _raw_answer(messages: Sequence[BaseMessage]) -> str:
+    last = messages[-1] if messages else None
+    return last.text if isinstance(last, AIMessage) else ""
 
 
 def build_runtime(
@@ -307,7 +302,7 @@ def build_runtime(
     if planner is None:
         prompt = load_prompt("system")
         if chat_model is not None:
-            planner = ChatPlanner(chat_model, prompt)
+            planner = ChatPlanner(chat_model, prompt, breaker=_breaker(settings))
         elif not settings.uses_real_model:
             # Decisions, resumes and audits still work; only a model call fails, clearly.
             planner = _NoModelPlanner()
@@ -323,7 +318,7 @@ def build_runtime(
                     fallback_model=settings.fallback_model,
                 )
             )
-            planner = ChatPlanner(models.primary, prompt, fallback=models.fallback)
+            planner = ChatPlanner(models.primary, prompt, fallback=models.fallback, breaker=_breaker(settings))
     from policies.pii import redact_obj
 
     usage = UsageStore(engine)
@@ -336,7 +331,13 @@ def build_runtime(
         usage=usage,
         planner=planner,
         notifier=notifier or NullNotifier(),
-        limits=Limits(max_steps=settings.max_steps, max_tool_calls=settings.max_tool_calls),
+        limits=Limits(
+            max_steps=settings.max_steps,
+            max_tool_calls=settings.max_tool_calls,
+            max_input_chars=settings.max_message_chars,
+            max_steps_per_conversation=settings.max_steps_per_conversation,
+            max_tool_calls_per_conversation=settings.max_tool_calls_per_conversation,
+        ),
         artifacts_dir=settings.artifacts_dir,
         check_budget=_budget_checker(settings, usage),
         on_model_usage=_usage_recorder(usage),
@@ -374,22 +375,44 @@ def _usage_recorder(usage: UsageStore) -> Callable[[str, str, AIMessage], None]:
     return record
 
 
+def _breaker(settings: Settings) -> Any:
+    from policies.limits import CircuitBreaker
+
+    return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
+
+
 def _budget_checker(settings: Settings, usage: UsageStore) -> Callable[[str], str | None]:
+    """Per-user request/token/cost budgets over fixed hour and day windows (policies.limits)."""
+    from datetime import UTC, datetime
+
+    from policies.limits import Budgets, UsageCounters, check_user, fixed_windows
+
+    budgets = Budgets(
+        requests_per_hour=settings.requests_per_hour,
+        requests_per_day=settings.requests_per_day,
+        tokens_per_hour=settings.tokens_per_hour,
+        tokens_per_day=settings.tokens_per_day,
+        cost_usd_per_day=settings.cost_usd_per_day,
+    )
+
     def check(user_id: str) -> str | None:
-        hour = usage.totals(user_id, timedelta(hours=1))
-        day = usage.totals(user_id, timedelta(days=1))
-        if hour.requests >= settings.requests_per_hour:
-            return f"You have used your {settings.requests_per_hour} requests for this hour; try again later."
-        if day.requests >= settings.requests_per_day:
-            return f"You have used your {settings.requests_per_day} requests for today; try again tomorrow."
-        if hour.tokens >= settings.tokens_per_hour:
-            return f"You have used your {settings.tokens_per_hour:,} model tokens for this hour; try again later."
-        if day.tokens >= settings.tokens_per_day:
-            return (
-                f"You have used your {settings.tokens_per_day:,} model tokens for today; try again tomorrow."
-            )
-        if day.cost_usd >= settings.cost_usd_per_day:
-            return f"You have reached today's model budget of ${settings.cost_usd_per_day:.2f}; try again tomorrow."
+        hour_left, day_left = fixed_windows(datetime.now(UTC))
+        hour = usage.totals(user_id, timedelta(seconds=3600 - hour_left))
+        day = usage.totals(user_id, timedelta(seconds=86400 - day_left))
+        decision = check_user(
+            UsageCounters(
+                requests_this_hour=hour.requests,
+                requests_today=day.requests,
+                tokens_this_hour=hour.tokens,
+                tokens_today=day.tokens,
+                cost_usd_today=day.cost_usd,
+                hour_resets_in_s=hour_left,
+                day_resets_in_s=day_left,
+            ),
+            budgets,
+        )
+        if not decision.allowed:
+            return decision.message
         usage.record_request(user_id, None)
         return None
 

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
 
     max_steps: int = Field(8, description="Model calls per turn.")
     max_tool_calls: int = Field(24, description="Tool calls per turn.")
+    max_steps_per_conversation: int = Field(40, description="Model calls per conversation.")
+    max_tool_calls_per_conversation: int = Field(100, description="Tool calls per conversation.")
+    max_message_chars: int = Field(8000, description="Longest message a user may send.")
+    breaker_failures: int = Field(5, description="Consecutive model failures that pause model calls.")
+    breaker_cooldown_s: float = Field(30, description="How long model calls stay paused.")
     approval_ttl_hours: float = Field(72, description="Approval requests expire after this long.")
     approval_sla_hours: float = Field(24, description="Remind, then escalate, after this long in one stage.")
 

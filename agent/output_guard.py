@@ -1,0 +1,56 @@
+"""What an answer may contain: citations only to passages actually retrieved in this
+conversation (for this user), and PII only as far as the asker's clearance allows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage, ToolMessage
+
+from agent.events import Citation
+from policies.citations import check_citations
+from policies.directory import Clearance
+from policies.pii import redact_for
+
+
+@dataclass(frozen=True)
+class GuardedAnswer:
+    text: str
+    citations: tuple[Citation, ...]
+    dropped_citations: tuple[str, ...]
+    redacted: bool
+
+
+def retrieved_passages(messages: Sequence[BaseMessage]) -> dict[str, Mapping[str, Any]]:
+    """Citation id → {title, section, uri} of every passage a tool returned in the conversation."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for m in messages:
+        art = m.artifact if isinstance(m, ToolMessage) else None
+        if not isinstance(art, Mapping):
+            continue
+        for p in art.get("passages", []) or []:
+            if isinstance(p, Mapping) and p.get("cite_as"):
+                out[str(p["cite_as"]).strip("[]")] = p
+    return out
+
+
+def guard_answer(text: str, messages: Sequence[BaseMessage], clearance: Clearance) -> GuardedAnswer:
+    passages = retrieved_passages(messages)
+    check = check_citations(text, passages.keys())
+    numbered = check.numbered()
+    citations = tuple(
+        Citation(
+            i,
+            str(passages[cid].get("title", "")),
+            str(passages[cid].get("section", "")),
+            str(passages[cid].get("uri", "")),
+        )
+        for i, cid in enumerate(check.cited, start=1)
+    )
+    safe = redact_for(clearance, numbered)
+    return GuardedAnswer(safe, citations, check.dropped, safe != numbered)
+
+
+__all__ = ["GuardedAnswer", "guard_answer", "retrieved_passages"]
