@@ -246,7 +246,7 @@ def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 _emit({"type": "progress", "text": tool.progress})
             out.append(_run_read(deps, tool, g, ctx, state, sources))
         else:
-            out.append(_run_approved_write(deps, tool, g, ctx, principal))
+            out.append(_run_approved_write(deps, tool, g, ctx, principal, state, sources))
     return {
         "messages": out,
         "gated": [],
@@ -470,13 +470,26 @@ def _artifact(result: Any) -> Any:
 
 
 def _run_approved_write(
-    deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, principal: Principal
+    deps: Deps,
+    tool: Tool[Any, Any],
+    g: GatedCall,
+    ctx: ToolContext,
+    principal: Principal,
+    state: AgentState,
+    sources: list[str],
 ) -> ToolMessage:
     rec = deps.approvals.get(g["approval_id"])
     who = deps.directory.find(rec.decided_by or "")
     by = who.label if who else (rec.decided_by or "nobody")
     if rec.status == "rejected":
-        reason = f" Reason: {rec.decision_reason}" if rec.decision_reason else ""
+        reason = ""
+        if rec.decision_reason:
+            # Written by another person: data for the model, never instructions.
+            source = f"approver:{rec.decided_by}"
+            if source not in sources:
+                sources.append(source)
+            boundary = state.get("boundary") or secrets.token_hex(8)
+            reason = " Reason given: " + wrap_untrusted(rec.decision_reason, source=source, boundary=boundary)
         return _tool_error(g, f"{tool.name} was REJECTED by {by}; nothing was changed.{reason}")
     if rec.status in ("expired", "withdrawn", "stale", "pending"):
         why = rec.decision_reason or ""
