@@ -57,9 +57,9 @@ def open_checkpointer(url: str) -> Checkpointer:
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
             open=True,
         )
-        saver = PostgresSaver(pool)  # type: ignore[arg-type]
-        saver.setup()
-        return Checkpointer(saver, pool.close)
+        pg_saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        pg_saver.setup()
+        return Checkpointer(pg_saver, pool.close)
     raise ValueError(f"unsupported checkpoint URL {url!r}: use sqlite:///PATH, postgresql://... or memory://")
 
 

@@ -16,6 +16,7 @@ resumes and retries cannot decide or execute anything twice.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import uuid
@@ -252,7 +253,7 @@ class ApprovalStore:
         thread_id: str | None = None,
         kind: str | None = None,
         limit: int = 200,
-    ) -> list[ApprovalRecord]:
+    ) -> builtins.list[ApprovalRecord]:
         q = select(approvals).order_by(approvals.c.created_at.desc()).limit(limit)
         if status is not None:
             q = q.where(approvals.c.status.in_([status] if isinstance(status, str) else list(status)))
@@ -266,7 +267,7 @@ class ApprovalStore:
             rows = c.execute(q).mappings().all()
             return [_record(r, self._votes(c, r["id"])) for r in rows]
 
-    def pending_for(self, approver_id: str) -> list[ApprovalRecord]:
+    def pending_for(self, approver_id: str) -> builtins.list[ApprovalRecord]:
         return [r for r in self.list(status="pending") if approver_id in r.approvers_now()]
 
     def _get(self, c: Connection, approval_id: str) -> ApprovalRecord:
@@ -275,7 +276,7 @@ class ApprovalStore:
             raise RecordNotFound(f"approval {approval_id!r} not found")
         return _record(row, self._votes(c, approval_id))
 
-    def _votes(self, c: Connection, approval_id: str) -> list[Vote]:
+    def _votes(self, c: Connection, approval_id: str) -> builtins.list[Vote]:
         rows = c.execute(
             select(approval_decisions)
             .where(approval_decisions.c.approval_id == approval_id)
@@ -472,7 +473,7 @@ class ApprovalStore:
             approval_id, from_status=("pending", "approved"), to_status="stale", decision_reason=reason
         )
 
-    def expire_due(self) -> list[ApprovalRecord]:
+    def expire_due(self) -> builtins.list[ApprovalRecord]:
         now = self._clock()
         with self.engine.connect() as c:
             ids = (
@@ -488,7 +489,7 @@ class ApprovalStore:
                 .scalars()
                 .all()
             )
-        out = []
+        out: builtins.list[ApprovalRecord] = []
         for i in ids:
             rec = self._transition(
                 i, from_status=("pending",), to_status="expired", decided_at=now, decided_by="system:expiry"
@@ -497,7 +498,7 @@ class ApprovalStore:
                 out.append(rec)
         return out
 
-    def overdue(self, sla: timedelta) -> list[ApprovalRecord]:
+    def overdue(self, sla: timedelta) -> builtins.list[ApprovalRecord]:
         """Pending requests whose current stage has waited longer than ``sla``."""
         cutoff = self._clock() - sla
         with self.engine.connect() as c:
@@ -608,7 +609,7 @@ class ApprovalStore:
             )
             return self._get(c, approval_id)
 
-    def stats_rows(self, since: datetime | None = None) -> list[ApprovalRecord]:
+    def stats_rows(self, since: datetime | None = None) -> builtins.list[ApprovalRecord]:
         q = select(approvals)
         if since is not None:
             q = q.where(or_(approvals.c.created_at >= since))
