@@ -319,7 +319,7 @@ def build_runtime(
                 )
             )
             planner = ChatPlanner(models.primary, prompt, fallback=models.fallback, breaker=_breaker(settings))
-    from policies.pii import redact_obj
+    from policies.logging_filter import scrub
 
     usage = UsageStore(engine)
     deps = Deps(
@@ -327,7 +327,7 @@ def build_runtime(
         access=AccessPolicy.load(settings.access_policy_path),
         directory=directory,
         approvals=ApprovalStore(engine),
-        audit=AuditLog(engine, redact=redact_obj),
+        audit=AuditLog(engine, redact=scrub),  # PII and secrets never reach the audit log
         usage=usage,
         planner=planner,
         notifier=notifier or NullNotifier(),

@@ -1,8 +1,8 @@
 """Errors raised by the policy layer.
 
-    PolicyError
-    ├── PolicyFileError     a policy/directory/rules file is invalid (names file, place, problem)
-    └── UnknownPrincipal    a user id or email that is not in the directory
+PolicyError
+├── PolicyFileError     a policy/directory/rules file is invalid (names file, place, problem)
+└── UnknownPrincipal    a user id or email that is not in the directory
 """
 
 from __future__ import annotations

@@ -31,10 +31,13 @@ _PHRASES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
         "override_instructions",
         0.7,
         (
-            r"\b(?:ignore|disregard|forget|override|bypass|skip|drop)\b[^.\n]{0,40}?"
+            r"\b(?:ignore|disregard|forget)\b[^.\n]{0,40}?"
             r"\b(?:previous|prior|above|earlier|preceding|all|any|your|the|these|those|system|original)\b"
-            r"[^.\n]{0,30}?\b(?:instructions?|rules|prompts?|directions|guidelines|guardrails"
-            r"|constraints|polic(?:y|ies))\b",
+            r"[^.\n]{0,30}?\b(?:instructions?|rules|prompts?|directions|guidelines|guardrails|constraints)\b",
+            # "override"/"bypass" are everyday business words ("override the expense limit"):
+            # only aimed at the assistant's own rules.
+            r"\b(?:override|bypass|circumvent)\b[^.\n]{0,20}?\b(?:your|all|any|previous|prior|system|safety)\b"
+            r"[^.\n]{0,20}?\b(?:instructions?|rules|guardrails|restrictions|filters|prompts?)\b",
             r"\bdo not follow (?:the|your) (?:previous|prior|original|system) ",
         ),
     ),

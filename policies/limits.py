@@ -174,6 +174,15 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"  # a trial call tests whether the service recovered
 
 
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    state: BreakerState
+    consecutive_failures: int
+    calls_in_window: int
+    failures_in_window: int
+    trips: int
+
+
 class CircuitBreaker:
     """Stop calling a failing model API for a while instead of hammering it.
 
@@ -279,6 +288,17 @@ class CircuitBreaker:
             ):
                 self._open(now)
 
+    def snapshot(self) -> BreakerSnapshot:
+        """Current state and counts, for health checks and metrics."""
+        with self._lock:
+            return BreakerSnapshot(
+                state=self._state,
+                consecutive_failures=self._consecutive,
+                calls_in_window=len(self._window),
+                failures_in_window=sum(1 for _, ok in self._window if not ok),
+                trips=self.trips,
+            )
+
     def reset(self) -> None:
         """Force the breaker closed (operator action)."""
         with self._lock:
@@ -315,6 +335,7 @@ class CircuitBreaker:
 
 __all__ = [
     "ALLOWED",
+    "BreakerSnapshot",
     "BreakerState",
     "Budgets",
     "CircuitBreaker",

@@ -124,7 +124,20 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict
     "taskName",
 }
 _MARK = "_chamberlain_redacted"
-_PLAIN = (str, int, float, bool, type(None), Mapping, list, tuple, set, frozenset)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {_plain(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_plain(v) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return {_plain(v) for v in obj}
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return obj
+    return str(obj)
 
 
 class PiiRedactingFilter(logging.Filter):
@@ -132,13 +145,12 @@ class PiiRedactingFilter(logging.Filter):
 
     def __init__(
         self,
-        name: str = "",
         *,
         kinds: Collection[PiiKind] = ALL,
         sensitive_values: Iterable[Any] = (),
         placeholder: str = DEFAULT_PLACEHOLDER,
     ) -> None:
-        super().__init__(name)
+        super().__init__()
         self.kinds = frozenset(kinds)
         self.sensitive_values = tuple(sensitive_values)
         self.placeholder = placeholder
@@ -160,8 +172,9 @@ class PiiRedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self._text(record.exc_text)
-            # Formatters re-render exc_info only when exc_text is empty; ours is set, so the
-            # raw traceback (with its un-redacted exception message) is never printed.
+        # Formatters print exc_text; dropping exc_info stops any formatter (or JSON logger)
+        # from rendering the raw exception, whose message may hold PII, a second time.
+        record.exc_info = None
         if record.stack_info:
             record.stack_info = self._text(record.stack_info)
         for key, value in list(record.__dict__.items()):
@@ -170,8 +183,7 @@ class PiiRedactingFilter(logging.Filter):
             if key.lower() in SECRET_KEYS and value not in (None, ""):
                 record.__dict__[key] = SECRET_PLACEHOLDER
                 continue
-            if not isinstance(value, _PLAIN):
-                value = str(value)  # formatters would print str(value): redact that
+            value = _plain(value)  # formatters would print str(obj): redact that text
             record.__dict__[key] = scrub(
                 value,
                 kinds=self.kinds,

@@ -34,6 +34,7 @@ import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,8 @@ _NB = r"(?<![\w\-.+/])"
 _NA = r"(?![\w\-]|[.,]\d)"
 
 _EMAIL = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,24}\b")
-_CARD = re.compile(_NB + r"\d(?:[ \-]?\d){12,22}" + _NA)
+_DIGIT_RUN = re.compile(_NB + r"\d+(?:[ \-]\d+)*" + _NA)
+_MAX_CARD_GROUPS = 5  # 4-4-4-4-3 is the most groups a printed card number has
 _SSN = re.compile(_NB + r"(?!000|666|9\d\d)\d{3}([\- ])(?!00)\d{2}\1(?!0000)\d{4}" + _NA)
 _NINO = re.compile(
     r"(?<![\w\-])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
@@ -150,30 +152,44 @@ def _digits(s: str) -> str:
 
 
 def _cards(text: str) -> Iterable[tuple[int, int]]:
-    for m in _CARD.finditer(text):
+    # A run of digit groups joined by single spaces/dashes; inside it, every non-overlapping
+    # stretch of whole groups that is printed like a card and passes Luhn ("paid 4111 1111 1111
+    # 1111 2 units", two cards separated by a space).
+    for m in _DIGIT_RUN.finditer(text):
         raw = m.group(0)
-        seps = set(re.findall(r"[ \-]", raw))
-        if len(seps) > 1:
-            continue  # "4111 1111-1111 1111": not how anyone writes a card number
-        # Groups with their offsets; try the longest run of whole groups that is a valid card,
-        # so "card 4111 1111 1111 1111 2 units" still finds the card.
-        groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", raw)]
-        if seps and any(e - s < 3 for s, e in groups[1:-1]):
+        if len(raw) < 13:
             continue
-        found = _best_card_run(raw, groups)
-        if found is not None:
-            yield m.start() + found[0], m.start() + found[1]
+        groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", raw)]
+        seps = [raw[e] for _, e in groups[:-1]]
+        i = 0
+        while i < len(groups):
+            taken = 0
+            first = groups[i][1] - groups[i][0]
+            if first != 4 and not 13 <= first <= 19:
+                i += 1  # every card starts with a 4-digit group or is one 13-19 digit run
+                continue
+            for length in range(min(_MAX_CARD_GROUPS, len(groups) - i), 0, -1):
+                if len(set(seps[i : i + length - 1])) > 1:
+                    continue  # "4111 1111-1111 1111": not how anyone writes a card number
+                run = groups[i : i + length]
+                if not _card_grouping([e - s for s, e in run]):
+                    continue
+                s, e = run[0][0], run[-1][1]
+                digits = _digits(raw[s:e])
+                if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+                    yield m.start() + s, m.start() + e
+                    taken = length
+                    break
+            i += taken or 1
 
 
-def _best_card_run(raw: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
-    n = len(groups)
-    for length in range(n, 0, -1):
-        for i in range(0, n - length + 1):
-            s, e = groups[i][0], groups[i + length - 1][1]
-            digits = _digits(raw[s:e])
-            if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
-                return s, e
-    return None
+def _card_grouping(lengths: list[int]) -> bool:
+    """How card numbers are printed: one run, 4-4-4-4(-n), or Amex/Diners 4-6-5 / 4-6-4."""
+    if len(lengths) == 1:
+        return True
+    if lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return lengths[0] == 4 and all(n == 4 for n in lengths[1:-1]) and 1 <= lengths[-1] <= 4
 
 
 def _ibans(text: str) -> Iterable[tuple[int, int]]:
@@ -229,25 +245,46 @@ _DETECTORS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ..
 _MIN_SENSITIVE_LEN = 3
 
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
 @functools.lru_cache(maxsize=64)
-def _sensitive_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One alternation for all values (cached: a log filter reuses the same set per record)."""
-    pieces = []
-    for v in sorted({v.strip() for v in values}, key=len, reverse=True):
+def _sensitive_index(values: tuple[str, ...]) -> dict[str, list[str]]:
+    """Values (lower-cased, longest first) by their first token; cached because a log filter or
+    a result set reuses the same values for every record. A token index instead of one big
+    alternation keeps thousands of values (a column of salaries) linear in the text length."""
+    index: dict[str, list[str]] = {}
+    for v in {v.strip().lower() for v in values}:
         if len(v) < _MIN_SENSITIVE_LEN:
             continue  # "0" or "NY" would redact half the text
-        # Whole-token matches only: a salary of 85000 is not inside 1850000.
-        before = r"(?<![\w])" if v[0].isalnum() else ""
-        after = r"(?![\w])" if v[-1].isalnum() else ""
-        pieces.append(before + re.escape(v) + after)
-    return re.compile("|".join(pieces), re.IGNORECASE) if pieces else None
+        first = _TOKEN.match(v)
+        if first is not None:
+            index.setdefault(first.group(0), []).append(v)
+    for vs in index.values():
+        vs.sort(key=len, reverse=True)
+    return index
 
 
 def _sensitive(text: str, values: tuple[str, ...]) -> Iterable[tuple[int, int]]:
-    pattern = _sensitive_pattern(values)
-    if pattern is None:
-        return []
-    return ((m.start(), m.end()) for m in pattern.finditer(text))
+    index = _sensitive_index(values)
+    if not index:
+        return
+    for tok in _TOKEN.finditer(text):
+        candidates = index.get(tok.group(0).lower())
+        if not candidates:
+            continue
+        start = tok.start()
+        for v in candidates:
+            end = start + len(v)
+            # Whole tokens only: a salary of 85000 is not inside 1850000 (the first token must
+            # equal a whole text token; the last must not run on into a word).
+            if text[start:end].lower() == v and not (v[-1].isalnum() and end < len(text) and _is_word(text[end])):
+                yield start, end
+                break
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 def detect(text: str, *, sensitive_values: Iterable[Any] = ()) -> list[PiiMatch]:
@@ -337,11 +374,12 @@ def redact_obj(
             return redact(o, kinds=kinds, placeholder=placeholder, sensitive_values=values)
         if isinstance(o, bool) or o is None:
             return o
-        if isinstance(o, int):
+        if isinstance(o, (int, float, Decimal)):
             s = str(o)
             if len(s) >= 9 or values:
-                r = redact(s, kinds=kinds, placeholder=placeholder, sensitive_values=values)
-                return o if r == s else r
+                found = [m for m in detect(s, sensitive_values=values) if m.kind in kinds]
+                if found:  # a number is redacted whole, never "[REDACTED:sensitive].5"
+                    return placeholder.format(kind=found[0].kind.value)
             return o
         if isinstance(o, Mapping):
             return {walk(k): walk(v) for k, v in o.items()}
@@ -439,11 +477,13 @@ class SensitiveColumns:
         """The configured column a result column name refers to, if any."""
         name = column.strip().strip('"`[]').lower()
         table_set = None if tables is None else {t.lower().rsplit(".", 1)[-1] for t in tables}
+        bare = name.rsplit(".", 1)[-1]
         for sc in self.columns:
-            if "." in name:
-                if name.rsplit(".", 2)[-2:] == [sc.table, sc.column]:
-                    return sc
-            elif name == sc.column and (table_set is None or sc.table in table_set):
+            if "." in name and name.rsplit(".", 2)[-2:] == [sc.table, sc.column]:
+                return sc
+            # A bare name, or a qualifier that may be an alias ("e.salary"): match on the column
+            # name when the table was read, or when we cannot tell (fail closed).
+            if bare == sc.column and (table_set is None or sc.table in table_set):
                 return sc
         return None
 
@@ -494,8 +534,19 @@ class SensitiveColumns:
         for r in rows:
             for i in idx:
                 if i < len(r) and r[i] is not None and str(r[i]).strip():
-                    out.add(str(r[i]))
+                    out.update(_value_forms(r[i]))
         return out
+
+
+def _value_forms(value: Any) -> set[str]:
+    """How a value may be written in text: 98000.0 also as 98000 and 98,000."""
+    forms = {str(value).strip()}
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if value == int(value):
+            forms |= {str(int(value)), f"{int(value):,}"}
+        else:
+            forms.add(f"{value:,}")
+    return forms
 
 
 __all__ = [

@@ -49,6 +49,15 @@ _INVISIBLE = re.compile(
 # Things that render as "<": ASCII, full-width, small form, and the mathematical angle brackets.
 _LT_LIKE = "<\uff1c\ufe64\u2039\u27e8\u2329\u3008"
 _LOOKAHEAD = 80
+# Letters from other scripts that pass for the Latin letters of "untrusted-data".
+_CONFUSABLES = str.maketrans(
+    {
+        "\u0430": "a", "\u0435": "e", "\u0455": "s", "\u0501": "d", "\u0442": "t", "\u0433": "r",
+        "\u03c5": "u", "\u057d": "u", "\u0578": "n", "\u057c": "n", "\u03c4": "t", "\u03b1": "a",
+        "\u03b5": "e", "\u1d1c": "u", "\u0274": "n", "\u1d1b": "t", "\u0280": "r", "\ua731": "s",
+        "\u1d07": "e", "\u1d05": "d", "\u1d00": "a",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def _check_boundary(boundary: str) -> None:
 def _reads_as_tag(text: str, i: int) -> bool:
     """Does the ``<``-like character at ``i`` start something that reads as our tag?"""
     window = unicodedata.normalize("NFKC", text[i + 1 : i + 1 + _LOOKAHEAD])
-    window = _INVISIBLE.sub("", window).lower().lstrip("/\\")
+    window = _INVISIBLE.sub("", window).lower().translate(_CONFUSABLES).lstrip("/\\")
     letters = re.sub(r"[^a-z]", "", window[:40])
     return letters.startswith("untrusted")
 

@@ -54,13 +54,29 @@ class PgCluster:
 
     def start(self) -> None:
         self._run(
-            str(self.bin / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
         )
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir} -c fsync=off"
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-            "-l", str(self.datadir / "server.log"), "-w", "-t", "60", "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            opts,
+            "-l",
+            str(self.datadir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -53,7 +54,7 @@ from policies.directory import Directory, Principal
 
 log = logging.getLogger(__name__)
 
-_MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _IGNORED_SUBTYPES = {
     "bot_message",
     "message_changed",
@@ -130,7 +131,7 @@ class SlackBot:
         self.approvals_channel = approvals_channel
         self.progress_interval = progress_interval
         self.files_root = files_root
-        self._thread_locks = [threading.Lock() for _ in range(64)]
+        self._thread_locks = [threading.Lock() for _ in range(1024)]
         self._inflight: set[Future[Any]] = set()
         self._inflight_lock = threading.Lock()
 
@@ -170,8 +171,6 @@ class SlackBot:
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Wait until all submitted work has finished (tests, benchmark, shutdown)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._inflight_lock:
@@ -217,7 +216,9 @@ class SlackBot:
 
     # -- conversations -----------------------------------------------------------------------
 
-    def on_message_event(self, body: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+    def on_message_event(
+        self, body: Mapping[str, Any], event: Mapping[str, Any], *, bot_user_id: str | None = None
+    ) -> None:
         """app_mention, or a message in a DM with the bot (already acked)."""
         if event.get("type") == "message" and event.get("channel_type") != "im":
             return
@@ -233,7 +234,10 @@ class SlackBot:
             return
         thread_ts = str(event.get("thread_ts") or ts)
         user = str(event["user"])
-        text = _MENTION.sub("", str(event.get("text") or "")).strip()
+        text = str(event.get("text") or "")
+        if bot_user_id:
+            text = text.replace(f"<@{bot_user_id}>", "")
+        text = text.strip()
         self.submit(
             "conversation",
             lambda: self.converse(user, channel, thread_ts, text, message_ts=ts),
@@ -245,6 +249,7 @@ class SlackBot:
         if principal is None:
             self._say(channel, UNKNOWN_USER_TEXT.format(user=user), thread_ts=thread_ts)
             return
+        text = self._named_mentions(text)
         if not text:
             self._say(channel, HELP_TEXT, thread_ts=thread_ts)
             return
@@ -254,6 +259,15 @@ class SlackBot:
             except ConnectorError as exc:
                 log.debug("could not add a reaction: %s", exc)
         self.run_turn(principal, channel, thread_ts, text)
+
+    def _named_mentions(self, text: str) -> str:
+        """``<@U0DANA>`` → ``Dana Whitfield (Finance)``: the model knows people by name."""
+
+        def name(match: re.Match[str]) -> str:
+            person = self.users.principal_for(match.group(1))
+            return person.label if person else "someone"
+
+        return _MENTION.sub(name, text).strip()
 
     def run_turn(self, principal: Principal, channel: str, thread_ts: str, text: str) -> Outcome | None:
         thread_id = slack_thread_id(channel, thread_ts)
@@ -326,6 +340,7 @@ class SlackBot:
         self.submit(
             "approve",
             lambda: self.decide(user, approval_id, approve=True, reason=None, channel=channel, key=key),
+            tell=(channel, None) if channel else None,
         )
 
     def on_reject_click(self, body: Mapping[str, Any]) -> None:
@@ -361,12 +376,13 @@ class SlackBot:
         self.submit(
             "reject",
             lambda: self.decide(user, approval_id, approve=False, reason=reason, channel=channel, key=key),
+            tell=(channel, None) if channel else None,
         )
 
     def _approval(self, approval_id: str) -> ApprovalView | None:
         try:
             return self.runtime.get_approval(approval_id)
-        except LookupError:
+        except (LookupError, RecordNotFound):
             return None
 
     def _precheck(self, principal: Principal | None, view: ApprovalView | None) -> str | None:
@@ -489,14 +505,14 @@ def create_slack_bot(
     )
 
     @app.event("app_mention")
-    def app_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    def app_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
-        bot.on_message_event(body, event)
+        bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
 
     @app.event("message")
-    def direct_message(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+    def direct_message(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
-        bot.on_message_event(body, event)
+        bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
 
     @app.command("/chamberlain")
     def slash_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:

@@ -199,7 +199,9 @@ def error_blocks(message: str, *, retryable: bool) -> tuple[str, list[Block]]:
 
 
 def current_stage(view: ApprovalView) -> RouteStage | None:
-    """The stage waiting for decisions now: the first ``pending`` one, else the first ``waiting``."""
+    """The stage waiting for decisions now (None once the request is decided)."""
+    if not is_open(view):
+        return None
     for wanted in ("pending", "waiting"):
         for stage in view.stages:
             if stage.status == wanted:
@@ -319,7 +321,14 @@ def decision_text(view: ApprovalView, label: Labeler = str) -> str:
         stage = current_stage(view)
         who = ", ".join(escape(label(a)) for a in stage.approvers) if stage else "the next approver"
         return f":hourglass_flowing_sand: Stage approved by {escape(by)}; now waiting for {who}"
-    return f":no_entry_sign: {escape(view.status.replace('_', ' ').capitalize())}"
+    why = f" ({escape(view.decision_reason)})" if view.decision_reason else ""
+    special = {
+        "failed": f":warning: Approved by {escape(by)}, but the change failed",
+        "expired": ":alarm_clock: Expired without a decision",
+        "withdrawn": ":leftwards_arrow_with_hook: Withdrawn by the requester",
+        "stale": ":no_entry_sign: No longer valid: the record changed after the request was made",
+    }
+    return special.get(view.status, f":no_entry_sign: {escape(view.status.replace('_', ' ').capitalize())}") + why
 
 
 def decided_card(view: ApprovalView, label: Labeler = str) -> tuple[str, list[Block]]:

@@ -81,7 +81,7 @@ class SlackNotifier:
 
     def _post_missing_cards(self, view: ApprovalView) -> set[tuple[str, str]]:
         """Post the card to every current-stage approver who has none yet; returns new cards."""
-        stage = current_stage(view)
+        stage = current_stage(view)  # None unless the request still waits for someone
         if stage is None:
             return set()
         existing = self.cards.cards(view.id)

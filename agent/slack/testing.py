@@ -18,6 +18,7 @@ Scripted turns (by words in the message):
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import defaultdict
@@ -25,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
 
 from agent.events import (
     Answer,
@@ -226,8 +230,6 @@ def signed(
     retry_num: int | None = None,
 ) -> SlackRequest:
     """Sign ``body`` the way Slack does (v0 HMAC-SHA256 over ``v0:{timestamp}:{body}``)."""
-    from slack_sdk.signature import SignatureVerifier
-
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     headers = {
@@ -249,8 +251,6 @@ def event_request(
     retry_num: int | None = None,
     timestamp: int | None = None,
 ) -> SlackRequest:
-    import json
-
     body = json.dumps(
         {
             "token": "legacy-verification-token",
@@ -300,8 +300,6 @@ def dm_event(user: str, text: str, *, ts: str, thread_ts: str | None = None) -> 
 def command_request(
     secret: str, user: str, text: str, *, channel: str = "C0GENERAL", response_url: str
 ) -> SlackRequest:
-    from urllib.parse import urlencode
-
     body = urlencode(
         {
             "token": "legacy-verification-token",
@@ -319,9 +317,6 @@ def command_request(
 
 
 def _interactive(secret: str, payload: dict[str, object]) -> SlackRequest:
-    import json
-    from urllib.parse import urlencode
-
     body = urlencode({"payload": json.dumps(payload)})
     return signed(secret, body, content_type="application/x-www-form-urlencoded")
 

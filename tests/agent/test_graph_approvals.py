@@ -42,9 +42,7 @@ def make_rt(tmp_path: Path, store: KvStore) -> Iterator[Callable[..., Chamberlai
 
     def make(turns: list[Any], **settings: Any) -> Chamberlain:
         s = Settings(data_dir=tmp_path, access_policy_path=ACCESS, **settings)
-        rt = build_runtime(
-            s, registry=ToolRegistry(kv_tools(store)), chat_model=ScriptedChatModel.from_turns(turns)
-        )
+        rt = build_runtime(s, registry=ToolRegistry(kv_tools(store)), chat_model=ScriptedChatModel.from_turns(turns))
         made.append(rt)
         return rt
 
@@ -64,9 +62,7 @@ def test_read_runs_and_answers_with_progress(make_rt: Callable[..., Chamberlain]
     assert Progress("reading the store…") in events
 
 
-def test_write_waits_for_the_right_approver_and_runs_once(
-    make_rt: Callable[..., Chamberlain], store: KvStore
-) -> None:
+def test_write_waits_for_the_right_approver_and_runs_once(make_rt: Callable[..., Chamberlain], store: KvStore) -> None:
     rt = make_rt([tool_turn("kv_set", {"key": "color", "value": "green"}), echo_tool_result])
     out = rt.ask("u_erin", "make it green", thread_id="t-w")
     assert out.status == "waiting_for_approval"
@@ -154,9 +150,7 @@ def test_restart_between_approval_and_execution(make_rt: Callable[..., Chamberla
 def test_crash_during_execution_reclaims_with_same_idempotency_key(
     make_rt: Callable[..., Chamberlain], store: KvStore, tmp_path: Path
 ) -> None:
-    rt = make_rt(
-        [tool_turn("kv_set", {"key": "color", "value": "navy"}), text_turn("done"), text_turn("done")]
-    )
+    rt = make_rt([tool_turn("kv_set", {"key": "color", "value": "navy"}), text_turn("done"), text_turn("done")])
     out = rt.ask("u_erin", "navy", thread_id="t-x")
     apr = out.pending[0].id
     rt.approvals.decide(apr, approver_id="u_tom", approve=True)
@@ -193,9 +187,7 @@ def test_tampered_arguments_do_not_execute(make_rt: Callable[..., Chamberlain], 
     assert any(e.event == "approval_mismatch" for e in rt.audit.entries())
 
 
-def test_target_changed_after_approval_is_not_executed(
-    make_rt: Callable[..., Chamberlain], store: KvStore
-) -> None:
+def test_target_changed_after_approval_is_not_executed(make_rt: Callable[..., Chamberlain], store: KvStore) -> None:
     rt = make_rt([tool_turn("kv_set", {"key": "color", "value": "green"}), echo_tool_result])
     out = rt.ask("u_erin", "green", thread_id="t-s")
     store.write("color", "purple", "someone-else")  # the record moves on meanwhile

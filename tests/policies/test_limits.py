@@ -279,7 +279,9 @@ def test_breaker_is_thread_safe() -> None:
         t.join()
     assert errors == []
     assert cb.state is BreakerState.CLOSED
-    assert len(cb._window) == 8 * 2000  # every call recorded exactly once (no lost updates)
+    snap = cb.snapshot()
+    assert snap.calls_in_window == 8 * 2000  # every call recorded exactly once (no lost updates)
+    assert snap.failures_in_window == 8 * 1000
 
     # And concurrent failures trip it exactly once.
     cb2 = CircuitBreaker(failure_threshold=50, clock=clock)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def test_no_planted_pii_reaches_the_log_output(captured: tuple[logging.Logger, i
         text = r["text"]
         child.info(text)
         child.info("tool returned %s for %r", text, {"note": text})
-        child.warning("customer update", extra={"customer": text, "payload": {"rows": [[text]]}, "obj": _Shouty(text)})
+        child.warning(
+            "customer update",
+            extra={"customer": text, "payload": {"rows": [[text, _Shouty(text)]]}, "obj": _Shouty(text)},
+        )
         try:
             raise ValueError(f"connector failed on: {text}")
         except ValueError:
@@ -169,3 +173,17 @@ def test_bad_format_args_do_not_lose_the_record(captured: tuple[logging.Logger, 
     parent.info("two %s %s", "a@b.example")  # one argument missing
     out = buf.getvalue()
     assert "two" in out and "a@b.example" not in out and "[REDACTED:email]" in out
+
+
+def test_raw_exception_is_not_left_for_other_formatters() -> None:
+    f = PiiRedactingFilter()
+    try:
+        raise RuntimeError("customer a@b.example not found")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert f.filter(record) is True
+    assert record.exc_info is None
+    assert record.exc_text is not None
+    assert "RuntimeError: customer [REDACTED:email] not found" in record.exc_text
+    rendered = logging.Formatter().format(record)
+    assert "a@b.example" not in rendered and "Traceback" in rendered

@@ -96,6 +96,24 @@ def test_card_found_inside_a_longer_digit_run() -> None:
     assert _found("paid 4111 1111 1111 1111 2 units") == [("card", "4111 1111 1111 1111")]
 
 
+def test_card_grouping_must_look_like_a_card() -> None:
+    # 4111111111111111 is Luhn-valid, but nobody prints a card as 41 1111 1111 111 111.
+    assert _found("codes 41 1111 1111 111 111") == []
+    assert _found("amex 3782 822463 10005, diners 3056 930902 5904") == [
+        ("card", "3782 822463 10005"),
+        ("card", "3056 930902 5904"),
+    ]
+
+
+def test_two_cards_in_one_run_and_price_like_tails() -> None:
+    assert _found("4111 1111 1111 1111 5500 0000 0000 0004") == [
+        ("card", "4111 1111 1111 1111"),
+        ("card", "5500 0000 0000 0004"),
+    ]
+    assert _found("total 4111 1111 1111 1111.50") == []  # a decimal, not a card
+    assert _found("x " + "1 " * 5000) == []
+
+
 def test_id_glued_to_a_prefix_is_not_a_card() -> None:
     assert _found("ORD-4111111111111111") == []
 
@@ -256,14 +274,29 @@ def test_bare_column_matches_only_when_its_table_was_read() -> None:
     assert sc.match("salary") is not None  # tables unknown: fail closed
     assert sc.match("salary", tables=["main.employees"]) is not None
     assert sc.match("salary", tables=["contractors"]) is None
-    assert sc.match("contractors.salary") is None
+    assert sc.match("contractors.salary", tables=["contractors"]) is None
+    assert sc.match("e.salary") is not None  # an alias: cannot tell, fail closed
+    assert sc.match("e.salary", tables=["employees"]) is not None
     assert sc.match('"employees"."salary"'.replace('"', "")) is not None
+
+
+def test_numeric_sensitive_values_are_caught_in_their_usual_spellings() -> None:
+    values = SensitiveColumns.default().values(["salary"], [[98000.0], [101250.5]])
+    assert values == {"98000.0", "98000", "98,000", "101250.5", "101,250.5"}
+    assert redact("paid 98,000 (98000)", sensitive_values=values) == (
+        "paid [REDACTED:sensitive] ([REDACTED:sensitive])"
+    )
+    assert redact_obj([98000.0, 98000, 5], sensitive_values=values) == [
+        "[REDACTED:sensitive]",
+        "[REDACTED:sensitive]",
+        5,
+    ]
 
 
 def test_sensitive_values_feed_free_text_redaction() -> None:
     sc = SensitiveColumns.default()
     values = sc.values(COLUMNS, ROWS)
-    assert values == {"98000", "1 Elm St", "2 Oak Ave", "1990-01-02", "1985-05-06"}
+    assert values == {"98000", "98,000", "1 Elm St", "2 Oak Ave", "1990-01-02", "1985-05-06"}
     assert redact("Erin earns 98000 and lives at 1 Elm St", sensitive_values=values) == (
         "Erin earns [REDACTED:sensitive] and lives at [REDACTED:sensitive]"
     )

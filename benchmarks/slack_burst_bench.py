@@ -1,0 +1,198 @@
+"""Burst benchmark for the Slack bot's HTTP endpoint.
+
+Fires a burst of concurrent, properly signed ``app_mention`` events (plus Slack-style retries of
+some of them) at ``/slack/events`` served by uvicorn on loopback, with the bot in production mode
+(``process_before_response=False``: ack first, work on the pool). A scripted model answers; every
+Slack Web API call goes to the local fake. Prints ack latency p50/p99/max and whether every
+conversation finished with exactly one answer.
+
+    .venv/bin/python benchmarks/slack_burst_bench.py                 # real runtime, scripted model
+    .venv/bin/python benchmarks/slack_burst_bench.py --runtime fake  # keyword-scripted runtime
+    .venv/bin/python benchmarks/slack_burst_bench.py --events 200 --think 0.5
+
+Exit status 1 if p99 ≥ 3 s, any request failed, or any conversation did not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+CHANNEL = "C0BENCH"
+ASKERS = ["U0ALICE", "U0BOB", "U0DEVON", "U0PRIYA", "U0ERIN", "U0MALLORY", "U0TOM", "U0DANA"]
+
+
+@contextlib.contextmanager
+def serve(asgi_app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on 127.0.0.1:free-port in a background thread."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan="off", backlog=2048))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        thread.join(timeout=10)
+
+
+def build_runtime(kind: str, data_dir: Path, notifier: Any, events: int, think: float) -> tuple[Any, Any]:
+    """(runtime, closer). "real": LangGraph runtime + ScriptedChatModel; "fake": ScriptedRuntime."""
+    if kind == "fake":
+        from agent.slack.testing import ScriptedRuntime
+
+        return ScriptedRuntime(notifier=notifier, think_time=think), (lambda: None)
+
+    from langchain_core.messages import AIMessage, BaseMessage
+
+    from agent.runtime import build_runtime as build
+    from agent.scripted_model import ScriptedChatModel, text_turn
+    from agent.settings import Settings
+    from tools.base import ToolRegistry
+
+    def answer(messages: list[BaseMessage]) -> AIMessage:
+        if think:
+            time.sleep(think)  # model latency
+        return text_turn("Q3 revenue was **$1.2M**.")
+
+    model = ScriptedChatModel.from_turns([answer] * (events * 2))
+    runtime = build(Settings(data_dir=data_dir), registry=ToolRegistry([]), chat_model=model, notifier=notifier)
+    return runtime, runtime.close
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+async def fire(url: str, requests: list[Any], concurrency: int) -> list[tuple[int, float]]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        start_gate = asyncio.Event()
+
+        async def one(req: Any) -> tuple[int, float]:
+            await start_gate.wait()
+            t0 = time.perf_counter()
+            resp = await client.post("/slack/events", content=req.body, headers=req.headers)
+            return resp.status_code, time.perf_counter() - t0
+
+        tasks = [asyncio.create_task(one(r)) for r in requests]
+        await asyncio.sleep(0.05)
+        start_gate.set()
+        return list(await asyncio.gather(*tasks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=60, help="distinct conversations in the burst (≥ 50)")
+    parser.add_argument("--retries", type=float, default=0.2, help="share of events Slack also retries")
+    parser.add_argument("--think", type=float, default=0.3, help="scripted model latency per call, seconds")
+    parser.add_argument("--threads", type=int, default=16, help="bot worker threads")
+    parser.add_argument("--runtime", choices=["real", "fake"], default="real")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for all conversations")
+    args = parser.parse_args(argv)
+
+    from agent.slack.app import create_slack_bot
+    from agent.slack.cards import CardStore
+    from agent.slack.dedupe import Dedupe
+    from agent.slack.fastapi_app import create_fastapi_app
+    from agent.slack.notifier import SlackNotifier
+    from agent.slack.testing import event_request, mention_event
+    from agent.slack.users import SlackUsers
+    from connectors.appdb import make_engine
+    from connectors.slack.client import SlackWebApi, build_web_client
+    from connectors.slack.fake_api import FakeSlack
+    from policies.directory import Directory
+
+    with tempfile.TemporaryDirectory() as tmp, FakeSlack(token=TOKEN) as fake:
+        data_dir = Path(tmp)
+        engine = make_engine(f"sqlite:///{data_dir / 'app.db'}")
+        web = build_web_client(TOKEN, base_url=fake.base_url)
+        api = SlackWebApi(web)
+        users = SlackUsers(api, Directory.load())
+        notifier = SlackNotifier(api, users, CardStore(engine))
+        runtime, close_runtime = build_runtime(args.runtime, data_dir, notifier, args.events, args.think)
+        app, bot = create_slack_bot(
+            runtime,
+            client=web,
+            signing_secret=SECRET,
+            dedupe=Dedupe(engine),
+            users=users,
+            process_before_response=False,
+            work_threads=args.threads,
+        )
+        try:
+            with serve(create_fastapi_app(app)) as url:
+                # Warm up: Bolt's auth.test and the user cache, as a long-running server has.
+                warm = event_request(SECRET, mention_event("U0OLIVIA", "hello", ts="1.1"), event_id="EvWarm")
+                httpx.post(f"{url}/slack/events", content=warm.body, headers=warm.headers, timeout=30)
+                bot.drain(timeout=args.timeout)
+
+                requests = []
+                for i in range(args.events):
+                    ts = f"{2000 + i}.000100"
+                    ev = mention_event(ASKERS[i % len(ASKERS)], f"what was Q3 revenue? #{i}", channel=CHANNEL, ts=ts)
+                    requests.append(event_request(SECRET, ev, event_id=f"EvBurst{i}"))
+                    if i < args.events * args.retries:
+                        requests.append(event_request(SECRET, ev, event_id=f"EvBurst{i}", retry_num=1))
+                started = time.perf_counter()
+                results = asyncio.run(fire(url, requests, concurrency=len(requests)))
+                burst_s = time.perf_counter() - started
+                finished = bot.drain(timeout=args.timeout)
+                work_s = time.perf_counter() - started
+        finally:
+            close_runtime()
+            engine.dispose()
+
+        latencies = [lat for _, lat in results]
+        bad = [code for code, _ in results if code != 200]
+        done = 0
+        duplicated = 0
+        for i in range(args.events):
+            thread = fake.thread(CHANNEL, f"{2000 + i}.000100")
+            answers = [m for m in thread if "Q3 revenue was" in m.text]
+            status = [m for m in thread if m.history and "Working on it" in m.history[0]]
+            if len(answers) == 1 and len(status) == 1 and status[0].history[-1].endswith("Done."):
+                done += 1
+            duplicated += max(0, len(answers) - 1)
+        updates = len(fake.calls_to("chat.update"))
+
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"runtime={args.runtime} events={args.events} requests={len(requests)} (incl. retries) think={args.think}s")
+    print(f"ack latency: p50={p50 * 1000:.1f} ms  p99={p99 * 1000:.1f} ms  max={max(latencies) * 1000:.1f} ms")
+    print(f"mean={statistics.mean(latencies) * 1000:.1f} ms  burst sent+acked in {burst_s:.2f} s")
+    print(f"non-200 responses: {len(bad)}")
+    print(f"conversations finished with exactly one answer: {done}/{args.events} (duplicate answers: {duplicated})")
+    print(f"all work drained: {finished} in {work_s:.2f} s; chat.update calls: {updates}")
+    ok = p99 < 3.0 and not bad and done == args.events and duplicated == 0 and finished
+    print("RESULT:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

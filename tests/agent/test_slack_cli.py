@@ -1,0 +1,78 @@
+"""`chamberlain slack serve` configuration errors, the app manifest, Socket Mode and health."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from slack_bolt import App
+from typer.testing import CliRunner
+
+from agent.slack.cli import app
+from agent.slack.fastapi_app import EVENTS_PATH, create_fastapi_app
+from agent.slack.socket_mode import socket_mode_handler
+
+MANIFEST = Path(__file__).parents[2] / "agent" / "slack" / "manifest.yaml"
+
+
+@pytest.fixture(autouse=True)
+def no_slack_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(f"CHAMBERLAIN_{var}", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_serve_says_which_variable_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "SLACK_BOT_TOKEN" in result.output
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "SLACK_SIGNING_SECRET" in result.output
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    result = runner.invoke(app, ["serve", "--socket", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "SLACK_APP_TOKEN" in result.output
+
+
+def test_manifest_declares_what_the_bot_uses() -> None:
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {
+        "app_mentions:read",
+        "chat:write",
+        "im:history",
+        "im:read",
+        "im:write",
+        "users:read",
+        "users:read.email",
+        "commands",
+        "files:write",
+    } <= scopes
+    settings = manifest["settings"]
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert settings["interactivity"]["is_enabled"] is True
+    urls = [
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+        *(c["url"] for c in manifest["features"]["slash_commands"]),
+    ]
+    assert all(u.endswith(EVENTS_PATH) for u in urls)
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/chamberlain"]
+
+
+def test_socket_mode_needs_an_app_level_token() -> None:
+    bolt = App(token="xoxb-1", signing_secret="s", token_verification_enabled=False)
+    with pytest.raises(ValueError, match="xapp-"):
+        socket_mode_handler(bolt, "xoxb-not-an-app-token")
+    handler = socket_mode_handler(bolt, "xapp-1-A1-1-abc")  # built, not connected
+    assert handler.app is bolt
+
+
+def test_health_endpoint() -> None:
+    bolt = App(token="xoxb-1", signing_secret="s", token_verification_enabled=False)
+    with TestClient(create_fastapi_app(bolt)) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.post(EVENTS_PATH, content=b"{}").status_code == 401  # unsigned
