@@ -425,7 +425,10 @@ def main() -> None:
     from policies.logging_filter import install_log_redaction
 
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
-    install_log_redaction()  # PII and secrets never reach logs
+    # PII and secrets never reach logs. uvicorn's loggers do not propagate to the root, so they
+    # get the filter on the logger objects themselves (dictConfig keeps existing filters).
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        install_log_redaction(logging.getLogger(name))
     app()
 
 
