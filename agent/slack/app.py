@@ -8,7 +8,7 @@ Approvals: the card buttons call ``runtime.decide``; Reject asks for a reason in
 Every listener calls ``ack()`` before anything slow. With ``process_before_response=False``
 (HTTP in production) the work then runs on a worker pool after the HTTP response has gone; with
 ``process_before_response=True`` (tests, FaaS) it runs inline before the response. Slack retries
-(same ``event_id``) and double clicks are dropped by :class:`agent.slack.dedupe.Dedupe`, and the
+(same ``event_id``) and double clicks are dropped by :class:`connectors.appdb.DedupeStore`, and the
 runtime's compare-and-set is the final word on decisions.
 """
 
@@ -44,10 +44,10 @@ from agent.slack.blocks import (
     reject_modal,
 )
 from agent.slack.conversation import ThreadReporter
-from agent.slack.dedupe import Dedupe
 from agent.slack.progress import DEFAULT_INTERVAL
 from agent.slack.threads import parse_slack_thread_id, slack_thread_id
 from agent.slack.users import SlackUsers
+from connectors.appdb import DedupeStore as Dedupe
 from connectors.errors import ConnectorAuthError, ConnectorError, RecordNotFound
 from connectors.slack.client import SlackApi, SlackWebApi
 from policies.directory import Directory, Principal

@@ -234,6 +234,15 @@ class ApprovalStore:
         self.lease = lease
         self._clock = clock
 
+    @property
+    def clock(self) -> Any:
+        """The store's time source (``() -> aware datetime``); SLA checks must use the same one."""
+        return self._clock
+
+    def use_clock(self, clock: Any) -> None:
+        """Replace the time source, e.g. a travelling clock in evals (stage timers, expiry)."""
+        self._clock = clock
+
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, approval_id: str) -> ApprovalRecord:
@@ -497,6 +506,16 @@ class ApprovalStore:
             if rec is not None:
                 out.append(rec)
         return out
+
+    def expire(self, approval_id: str) -> ApprovalRecord | None:
+        """Expire one pending request whose deadline has passed; None if not pending or not due."""
+        now = self._clock()
+        rec = self.get(approval_id)
+        if rec.expires_at is None or rec.expires_at > now:
+            return None
+        return self._transition(
+            approval_id, from_status=("pending",), to_status="expired", decided_at=now, decided_by="system:expiry"
+        )
 
     def overdue(self, sla: timedelta) -> builtins.list[ApprovalRecord]:
         """Pending requests whose current stage has waited longer than ``sla``."""

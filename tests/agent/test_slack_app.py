@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from agent.slack.app import SlackBot, create_slack_bot
 from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from agent.slack.cards import CardStore
-from agent.slack.dedupe import Dedupe
 from agent.slack.fastapi_app import create_fastapi_app
 from agent.slack.notifier import SlackNotifier
 from agent.slack.testing import (
@@ -35,6 +34,7 @@ from agent.slack.testing import (
 )
 from agent.slack.threads import slack_thread_id
 from agent.slack.users import SlackUsers
+from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeMessage, FakeSlack
@@ -373,18 +373,20 @@ def test_rate_limited_update_is_retried_after_retry_after(bot: Bot) -> None:
 
 def test_http_mode_acks_before_the_work_runs(fake: FakeSlack, directory: Directory, tmp_path: Path) -> None:
     with _make_bot(fake, directory, tmp_path, process_before_response=False) as bot:
-        bot.runtime.think_time = 1.5  # a slow model
+        # A model slower than Slack's 3 s deadline: the ack must not wait for it. (Behaviour, not
+        # speed: the answer is still missing when the ack returns; latency lives in the benchmark.)
+        bot.runtime.think_time = 3.5
         started = time.monotonic()
         resp = bot.mention("U0PRIYA", "what was Q3 revenue?", ts="3000.1")
         acked_in = time.monotonic() - started
-        assert resp.status_code == 200 and acked_in < 1.0
+        assert resp.status_code == 200 and acked_in < 3.0
         assert not [m for m in bot.thread("3000.1") if "Q3 revenue was" in m.text]
 
         bot.mention("U0ALICE", "update the Acme deal", ts="3000.2")
         card = fake.wait_for(lambda: [m for m in fake.channel_messages("DU0RAJ") if _approval_id(m)])[0]
         started = time.monotonic()
         assert bot.click("U0RAJ", APPROVE_ACTION, card).status_code == 200
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0
 
         assert bot.bot.drain(timeout=20)
         assert [m for m in bot.thread("3000.1") if "Q3 revenue was" in m.text]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from agent.slack.dedupe import Dedupe
+from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 
 

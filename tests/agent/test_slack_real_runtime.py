@@ -24,7 +24,6 @@ from agent.settings import Settings
 from agent.slack.app import create_slack_bot
 from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from agent.slack.cards import CardStore
-from agent.slack.dedupe import Dedupe
 from agent.slack.fastapi_app import create_fastapi_app
 from agent.slack.notifier import SlackNotifier
 from agent.slack.testing import (
@@ -35,6 +34,7 @@ from agent.slack.testing import (
     view_submission_request,
 )
 from agent.slack.users import SlackUsers
+from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeMessage, FakeSlack
