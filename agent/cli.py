@@ -380,6 +380,26 @@ def crm_serve(
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
+    data_dir: DataDir = None,
+) -> None:
+    """Run the HTTP API (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
+    import uvicorn
+
+    from agent.http_api import create_http_app
+    from agent.services import open_runtime
+
+    settings = _settings(data_dir)
+    if not settings.http_token:
+        _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
+    assert settings.http_token is not None
+    with open_runtime(settings) as rt:
+        uvicorn.run(create_http_app(rt, token=settings.http_token.get_secret_value()), host=host, port=port)
+
+
+@app.command()
 def seed(
     data_dir: DataDir = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if the data exists.")] = False,

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     )
     slack_approvals_channel: str | None = Field(None, description="Post approval cards here instead of DMs.")
 
+    http_token: SecretStr | None = Field(None, description="Service token the HTTP API requires.")
+
     directory_path: Path = DEFAULT_DIRECTORY
     access_policy_path: Path = DEFAULT_ACCESS
     routing_policy_path: Path | None = None

@@ -1,0 +1,91 @@
+"""The HTTP API over real HTTP (uvicorn on loopback, httpx client)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from agent.http_api import create_http_app
+from agent.runtime import Chamberlain, build_runtime
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.settings import Settings
+from tests.agent.kv_tools import KvStore, kv_tools
+from tools.base import ToolRegistry
+
+ACCESS = Path(__file__).with_name("access_kv.yaml")
+TOKEN = "svc-token"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Chamberlain, KvStore]]:
+    store = KvStore()
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS),
+        registry=ToolRegistry(kv_tools(store)),
+        chat_model=ScriptedChatModel.from_turns(
+            [
+                tool_turn("kv_get", {"key": "color"}),
+                text_turn("It is blue."),
+                tool_turn("kv_set", {"key": "color", "value": "red"}),
+                text_turn("Red it is."),
+            ]
+        ),
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_http_app(rt, token=TOKEN), port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", rt, store
+    server.should_exit = True
+    t.join(5)
+    rt.close()
+
+
+def _h(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}", "X-Chamberlain-User": user}
+
+
+def test_auth_is_required(served: tuple[str, Chamberlain, KvStore]) -> None:
+    url, _rt, _s = served
+    assert httpx.post(f"{url}/v1/ask", json={"text": "hi"}).status_code == 401
+    bad_user = httpx.post(f"{url}/v1/ask", json={"text": "hi"}, headers=_h("u_nobody"))
+    assert bad_user.status_code == 403 and "u_nobody" in bad_user.text
+    assert httpx.post(f"{url}/v1/ask", json={"txt": "hi"}, headers=_h("u_erin")).status_code == 422
+
+
+def test_stream_then_approve_over_http(served: tuple[str, Chamberlain, KvStore]) -> None:
+    url, _rt, store = served
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/ask",
+        json={"text": "what color?", "thread_id": "h1"},
+        headers={**_h("u_erin"), "Accept": "text/event-stream"},
+        timeout=30,
+    ) as resp:
+        body = "".join(resp.iter_text())
+    assert "event: progress" in body and "reading the store" in body
+    assert "event: answer" in body and "It is blue." in body and "event: outcome" in body
+
+    out = httpx.post(f"{url}/v1/ask", json={"text": "make it red", "thread_id": "h2"}, headers=_h("u_erin"), timeout=30)
+    assert out.status_code == 200 and out.json()["status"] == "waiting_for_approval"
+    apr = out.json()["pending"][0]["id"]
+    assert [a["id"] for a in httpx.get(f"{url}/v1/approvals", headers=_h("u_tom")).json()] == [apr]
+    assert httpx.get(f"{url}/v1/approvals/{apr}", headers=_h("u_mallory")).status_code == 403
+    own = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_erin"))
+    assert own.status_code == 409 and "own request" in own.json()["message"]
+    ok = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"), timeout=30)
+    assert ok.status_code == 200 and ok.json()["resumed"]["answer"]["text"] == "Red it is."
+    again = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"))
+    assert again.status_code == 409
+    assert len(store.applied) == 1
