@@ -32,6 +32,7 @@ class Limits:
     max_steps_per_conversation: int = 40
     max_tool_calls_per_conversation: int = 100
     approval_wait_s: float = 10.0  # how long a second worker waits for a write another one runs
+    approval_ttl_hours: float = 72.0  # an approval request expires after this long
 
 
 @dataclass(frozen=True)

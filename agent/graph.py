@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -401,6 +402,7 @@ def _request_approval(
             tainted_arguments=tuple(tainted),
             injection_score=inj,
             flags=tuple(["conversation read untrusted content"] if state.get("untrusted_sources") else []),
+            ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )
     )
     if created:

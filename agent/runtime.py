@@ -166,13 +166,17 @@ class Chamberlain:
         return approval_view(self.approvals.get(approval_id), self.directory)
 
     def expire_due(self) -> list[ApprovalView]:
-        """Expire overdue requests and tell their threads (the model hears it as a tool result)."""
+        """Expire the agent's overdue write requests and tell their threads (the model hears it
+        as a tool result). Business requests expire through the workflow sweep (``tick``)."""
         out = []
-        for rec in self.approvals.expire_due():
+        for pending in self.approvals.list(status="pending", kind="tool_call", limit=10_000):
+            rec = self.approvals.expire(pending.id)
+            if rec is None:
+                continue
             self.audit.append("approval_expired", actor="system", thread_id=rec.thread_id, approval_id=rec.id)
             view = approval_view(rec, self.directory)
             self.deps.notifier.approval_decided(view)
-            if rec.thread_id and rec.kind == "tool_call":
+            if rec.thread_id:
                 self.resume(rec.thread_id)
             out.append(view)
         return out
@@ -337,6 +341,7 @@ def build_runtime(
             max_input_chars=settings.max_message_chars,
             max_steps_per_conversation=settings.max_steps_per_conversation,
             max_tool_calls_per_conversation=settings.max_tool_calls_per_conversation,
+            approval_ttl_hours=settings.approval_ttl_hours,
         ),
         artifacts_dir=settings.artifacts_dir,
         check_budget=_budget_checker(settings, usage),

@@ -27,6 +27,7 @@ class Services:
     crm: Any = None
     warehouse: Any = None
     knowledge: Any = None
+    workflows: Any = None  # agent.workflows.WorkflowService, set once the runtime exists
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -75,7 +76,16 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
         from tools.crm import crm_tools
 
         tools.extend(crm_tools(services.crm, directory=Directory.load(settings.directory_path)))
+    from tools.requests import request_tools
+
+    tools.extend(request_tools(lambda: _workflows(services)))
     return ToolRegistry(tools)
+
+
+def _workflows(services: Services) -> Any:
+    if services.workflows is None:
+        raise RuntimeError("business requests need agent.workflows.attach(runtime, settings) first")
+    return services.workflows
 
 
 @contextlib.contextmanager
@@ -99,6 +109,9 @@ def open_runtime(
         services.close()
         raise
     try:
+        from agent.workflows import attach
+
+        services.workflows = attach(rt, settings, crm=services.crm)
         yield rt
     finally:
         rt.close()

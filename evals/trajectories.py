@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,7 @@ class StepSpec(_Strict):
 
     ask: str | None = None
     decide: DecisionSpec | None = None
+    tick_hours: float | None = None  # move the clock forward, then run the workflow sweep
 
 
 class Expect(_Strict):
@@ -70,6 +72,8 @@ class Expect(_Strict):
     tainted_approvals: bool | None = None
     crm: dict[str, dict[str, str]] = Field(default_factory=dict)  # "deals/30001": {dealstage: closedwon}
     error_contains: str | None = None
+    follow_up_rows: dict[str, int] = Field(default_factory=dict)  # request kind -> rows written
+    audit_events: list[str] = Field(default_factory=list)  # events that must be in the thread's trail
 
 
 class Case(_Strict):
@@ -130,12 +134,17 @@ RegistryFactory = Callable[[Path], tuple[ToolRegistry, dict[str, Any]]]
 
 def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     """Every tool family on embedded, seeded demo data; returns (registry, handles)."""
+    from agent.workflows import TravellingClock, attach
     from connectors.crm import InMemoryCrm
     from tools.crm import crm_tools
+    from tools.requests import request_tools
 
     crm = InMemoryCrm.seeded()
-    tools = list(crm_tools(crm))
-    handles: dict[str, Any] = {"crm": crm}
+    clock = TravellingClock()
+    handles: dict[str, Any] = {"crm": crm, "clock": clock}
+    # Business requests run on the runtime's approval store, so the service is bound once it exists.
+    handles["bind_runtime"] = lambda rt, settings: handles.update(workflows=attach(rt, settings, crm=crm, clock=clock))
+    tools = [*crm_tools(crm), *request_tools(lambda: handles["workflows"])]
     return ToolRegistry(tools), handles
 
 
@@ -145,6 +154,8 @@ def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = defa
     settings = Settings(data_dir=workdir)
     failures: list[str] = []
     with build_runtime(settings, registry=registry, chat_model=model) as rt:
+        if "bind_runtime" in handles:
+            handles["bind_runtime"](rt, settings)
         thread = f"eval:{case.name}"
         out = rt.ask(case.user, case.message, thread_id=thread)
         for step in case.steps:
@@ -162,6 +173,9 @@ def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = defa
                     failures.append(f"decision by {d.by}: accepted={res.accepted} ({res.message})")
                 if res.resumed is not None:
                     out = res.resumed
+            elif step.tick_hours is not None:
+                handles["clock"].advance(timedelta(hours=step.tick_hours))
+                handles["workflows"].tick()
         failures += _check(case, rt, thread, out, handles)
         decisions = [
             e.data.get("decision", "") for e in rt.audit.entries(thread_id=thread) if e.event == "policy_decision"
@@ -205,6 +219,12 @@ def _check(case: Case, rt: Chamberlain, thread: str, out: Any, handles: dict[str
             f.append(f"approval taint {tainted} != {exp.tainted_approvals}")
     if exp.error_contains and (out.error is None or exp.error_contains not in out.error.message):
         f.append(f"error lacks {exp.error_contains!r}: {out.error}")
+    for kind, n in exp.follow_up_rows.items():
+        rows = [r for r in handles["workflows"].follow_up_rows(kind) if r["approval_id"] in {a.id for a in approvals}]
+        if len(rows) != n:
+            f.append(f"{kind} follow-up rows {len(rows)} != {n}")
+    events = {e.event for e in entries}
+    f.extend(f"audit trail lacks {e!r}" for e in exp.audit_events if e not in events)
     crm = handles.get("crm")
     for ref, props in exp.crm.items():
         obj, rid = ref.split("/", 1)

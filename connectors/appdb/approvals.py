@@ -334,7 +334,7 @@ class ApprovalStore:
             "created_at": now,
             "updated_at": now,
             "stage_started_at": now,
-            "expires_at": now + new.ttl if new.ttl else None,
+            "expires_at": now + new.ttl if new.ttl is not None else None,
             "decided_at": now if new.auto_approved_by else None,
             "decided_by": new.auto_approved_by,
             "reminders": 0,

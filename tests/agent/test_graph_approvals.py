@@ -281,3 +281,20 @@ def test_new_message_while_waiting_is_refused_clearly(make_rt: Callable[..., Cha
     rt.ask("u_erin", "green", thread_id="t-busy")
     out = rt.ask("u_erin", "anything else?", thread_id="t-busy")
     assert out.status == "failed" and "waiting for approval of kv_set" in out.error.message  # type: ignore[union-attr]
+
+
+def test_expired_request_reaches_the_model(make_rt: Callable[..., Chamberlain], store: KvStore) -> None:
+    seen: list[str] = []
+
+    def after(messages: list[BaseMessage]) -> AIMessage:
+        seen.append(last_tool_text(messages))
+        return text_turn("it expired")
+
+    rt = make_rt([tool_turn("kv_set", {"key": "color", "value": "gold"}), after], approval_ttl_hours=0)
+    out = rt.ask("u_erin", "gold", thread_id="t-exp")
+    assert out.status == "waiting_for_approval"
+    expired = rt.expire_due()
+    assert [v.id for v in expired] == [out.pending[0].id]
+    assert "approval request is expired" in seen[0]
+    assert store.applied == []
+    assert not rt.decide(out.pending[0].id, approver_id="u_tom", approve=True).accepted

@@ -1,0 +1,874 @@
+"""Business request workflows: submit, route, decide, follow up, chase — on the one approval engine.
+
+An employee's request (expense, purchase, time off, deal discount, access; see
+``policies/requests.py``) is routed by the YAML policy (``policies/routing.py``) and stored as an
+approval request in the same :class:`~connectors.appdb.ApprovalStore` the agent's writes use, with
+the same decision semantics (stages, separation of duties, compare-and-set) and audit trail::
+
+    svc = WorkflowService(store, audit, directory, policy, notifier, crm=crm)
+    sub = svc.submit("u_alice", {"kind": "expense", "amount": 840, ...}, thread_id="t1")
+    rt.decide(sub.record.id, approver_id="u_raj", approve=True)    # stage 1 (manager)
+    rt.decide(sub.record.id, approver_id="u_finn", approve=True)   # stage 2 → svc.on_final runs
+    svc.tick()   # expiry, reminders after the stage SLA, escalation after twice the SLA
+    svc.stats()  # volume by kind, auto-approval rate, time to decision, overdue
+
+Lifecycle: ``pending`` (in review; ``current_stage`` says which stage) → ``approved`` →
+``executing`` → ``executed`` | ``failed``; or ``rejected`` / ``expired`` / ``withdrawn``. The
+follow-up of an approved request (a ledger row, a purchase order, a time-off entry, an access
+grant, the CRM discount) runs exactly once: it claims the request (compare-and-set), writes rows
+that are unique per request and calls the CRM with the request's idempotency key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from agent.notify import Notifier, NullNotifier
+from agent.views import approval_view
+from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec
+from connectors.errors import ConnectorError, ConnectorUnavailable
+from policies.directory import Directory
+from policies.errors import PolicyError
+from policies.requests import (
+    AccessRequest,
+    AnyRequest,
+    DiscountRequest,
+    ExpenseRequest,
+    PurchaseRequest,
+    TimeOffRequest,
+    parse_request,
+)
+from policies.routing import RouteDecision, RoutingPolicy, next_level
+
+Clock = Callable[[], dt.datetime]
+
+# The follow-up each kind runs once approved (the approval's ``action``).
+FOLLOW_UPS: Mapping[str, str] = {
+    "expense": "record_expense",
+    "purchase": "create_purchase_order",
+    "time_off": "record_time_off",
+    "discount": "apply_deal_discount",
+    "access": "grant_access",
+}
+# Approvals that are not business requests (the agent's own writes) are left to the runtime.
+AGENT_KIND = "tool_call"
+_CENT = Decimal("0.01")
+
+# --------------------------------------------------------------------------------------------
+# Follow-up tables (app database). Each row is unique per approval: a retried follow-up finds
+# the row it wrote before instead of writing a second one.
+
+workflow_metadata = MetaData()
+
+
+def _now_col() -> Column[Any]:
+    return Column("created_at", DateTime(timezone=True), nullable=False)
+
+
+ledger_entries = Table(
+    "ledger_entries",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False, unique=True),
+    Column("employee_id", String(100), nullable=False),
+    Column("amount", String(32), nullable=False),  # Decimal as text: exact on every backend
+    Column("currency", String(3), nullable=False),
+    Column("amount_usd", String(32)),
+    Column("category", String(40), nullable=False),
+    Column("spent_on", Date, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("merchant", String(500)),
+    Column("has_receipt", Integer, nullable=False),
+    _now_col(),
+)
+
+purchase_orders = Table(
+    "purchase_orders",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False, unique=True),
+    Column("requester_id", String(100), nullable=False),
+    Column("item", String(500), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", String(32), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("vendor", String(500)),
+    Column("needed_by", Date),
+    Column("status", String(20), nullable=False),
+    _now_col(),
+)
+
+time_off = Table(
+    "time_off",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False, unique=True),
+    Column("employee_id", String(100), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("business_days", Integer, nullable=False),
+    _now_col(),
+)
+
+access_grants = Table(
+    "access_grants",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False, unique=True),
+    Column("principal_id", String(100), nullable=False),
+    Column("system", String(40), nullable=False),
+    Column("access_level", String(10), nullable=False),
+    Column("expires_on", Date),
+    _now_col(),
+)
+
+# The amounts a discount was computed from, fixed before the CRM is touched, so a retried
+# follow-up writes the same amount instead of discounting twice.
+discount_applications = Table(
+    "discount_applications",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False, unique=True),
+    Column("deal_id", String(64), nullable=False),
+    Column("discount_percent", String(16), nullable=False),
+    Column("amount_before", String(32), nullable=False),
+    Column("amount_after", String(32), nullable=False),
+    _now_col(),
+)
+
+# One reminder per stage wait: (request, stage, when the stage started) is unique, so
+# concurrent ticks never remind twice.
+request_reminders = Table(
+    "request_reminders",
+    workflow_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("approval_id", String(40), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("stage_started_at", String(40), nullable=False),
+    _now_col(),
+    UniqueConstraint("approval_id", "stage", "stage_started_at", name="uq_request_reminder"),
+)
+
+FOLLOW_UP_TABLES: Mapping[str, Table] = {
+    "expense": ledger_entries,
+    "purchase": purchase_orders,
+    "time_off": time_off,
+    "access": access_grants,
+    "discount": discount_applications,
+}
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the follow-up tables if they do not exist (idempotent)."""
+    workflow_metadata.create_all(engine)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: ApprovalRecord
+    decision: RouteDecision
+    created: bool = True  # False: the same request was already submitted (same dedupe key)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    expired: tuple[str, ...] = ()
+    reminded: tuple[str, ...] = ()
+    escalated: tuple[str, ...] = ()
+    followed_up: tuple[str, ...] = ()  # approved requests whose follow-up ran during the sweep
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {k: list(getattr(self, k)) for k in ("expired", "reminded", "escalated", "followed_up")}
+
+
+@dataclass(frozen=True)
+class Stats:
+    since: dt.datetime | None
+    total: int
+    by_kind: Mapping[str, int]
+    by_status: Mapping[str, int]
+    auto_approved: int
+    auto_approval_rate: float | None  # auto-approved / submitted; None with no requests
+    decided: int  # decided by people (approved or rejected)
+    p50_hours: float | None  # time from submission to a person's final decision
+    p90_hours: float | None
+    overdue: int  # pending past their current stage's SLA
+    overdue_ids: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "total": self.total,
+            "by_kind": dict(self.by_kind),
+            "by_status": dict(self.by_status),
+            "auto_approved": self.auto_approved,
+            "auto_approval_rate": self.auto_approval_rate,
+            "decided": self.decided,
+            "time_to_decision_hours": {"p50": self.p50_hours, "p90": self.p90_hours},
+            "overdue": self.overdue,
+            "overdue_ids": list(self.overdue_ids),
+        }
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+class TravellingClock:
+    """A clock that can be moved forward (evals and demos); real time plus an offset."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._base = start
+        self._offset = dt.timedelta()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            base = self._base or dt.datetime.now(dt.UTC)
+            return base + self._offset
+
+    def advance(self, delta: dt.timedelta) -> None:
+        with self._lock:
+            self._offset += delta
+
+
+# --------------------------------------------------------------------------------------------
+# The service
+
+
+class WorkflowService:
+    """Submits business requests and runs their lifecycle on the shared approval store.
+
+    ``clock`` defaults to the store's clock: stage timers and expiry are stored by the store, so
+    SLA checks must read the same time.
+    """
+
+    def __init__(
+        self,
+        store: ApprovalStore,
+        audit: AuditLog,
+        directory: Directory,
+        policy: RoutingPolicy,
+        notifier: Notifier | None = None,
+        *,
+        crm: Any = None,
+        clock: Clock | None = None,
+        ttl: dt.timedelta = dt.timedelta(days=7),
+        default_sla: dt.timedelta = dt.timedelta(hours=48),
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.directory = directory
+        self.policy = policy
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.crm = crm
+        self._clock = clock
+        self.ttl = ttl
+        self.default_sla = default_sla
+        self.engine: Engine = store.engine
+        ensure_tables(self.engine)
+
+    def now(self) -> dt.datetime:
+        return (self._clock or self.store.clock)()
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def validate(self, request: BaseModel | Mapping[str, Any]) -> AnyRequest:
+        """The request as its pydantic model (``pydantic.ValidationError`` if invalid); a
+        discount's deal amount is read from the CRM (``RecordNotFound`` for an unknown deal)."""
+        req = parse_request(request.model_dump() if isinstance(request, BaseModel) else dict(request))
+        if isinstance(req, DiscountRequest) and self.crm is not None:
+            # The CRM is the source of truth for the deal's size (it decides whether Finance
+            # must approve), whatever amount the request claimed.
+            amount = self.crm.get("deals", req.deal_id, ["amount", "dealname"]).get("amount")
+            req = req.model_copy(update={"deal_amount": Decimal(amount).quantize(_CENT) if amount else None})
+        return req
+
+    def route(self, request: AnyRequest, requester_id: str) -> RouteDecision:
+        return self.policy.route(request, self.directory.get(requester_id), self.directory, today=self.now().date())
+
+    def submit(
+        self,
+        requester_id: str,
+        request: BaseModel | Mapping[str, Any],
+        *,
+        thread_id: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> Submission:
+        """Validate, route and store a request; auto-approved ones run their follow-up now.
+
+        Raises ``UnknownPrincipal``, ``pydantic.ValidationError`` (a ``ValueError``),
+        ``UnsupportedCurrency`` / ``RoutingError`` (``PolicyError``), ``RecordNotFound`` (a
+        discount's deal)."""
+        self.directory.get(requester_id)
+        req = self.validate(request)
+        decision = self.route(req, requester_id)
+        args = req.model_dump(mode="json")
+        auto_rules = [r.id for r in decision.fired if "auto-approve" in r.effect]
+        new = NewApproval(
+            dedupe_key=dedupe_key or f"request:{uuid.uuid4().hex}",
+            kind=req.kind,
+            requester_id=requester_id,
+            action=FOLLOW_UPS[req.kind],
+            args=args,
+            title=_title(req),
+            summary=_summary(req, decision),
+            reason=(
+                f"auto-approved by {', '.join(auto_rules)}"
+                if decision.auto_approved
+                else "; ".join(f"{s.name}: {s.reason}" for s in decision.stages)
+            ),
+            stages=tuple(StageSpec(s.name, tuple(s.approvers), s.mode, s.reason) for s in decision.stages),
+            thread_id=thread_id,
+            current=_current(req),
+            proposed=_proposed(req),
+            flags=tuple(f"{f.code}: {f.message}" for f in decision.flags),
+            request={"request": args, "route": decision.model_dump(mode="json")},
+            ttl=self.ttl,
+            auto_approved_by=f"policy:{','.join(auto_rules)}" if decision.auto_approved else None,
+        )
+        rec, created = self.store.create(new)
+        if not created:
+            return Submission(rec, decision, created=False)
+        self.audit.append(
+            "request_submitted",
+            actor=requester_id,
+            thread_id=thread_id,
+            approval_id=rec.id,
+            data={
+                "kind": req.kind,
+                "policy_version": decision.policy_version,
+                "rules_fired": [r.id for r in decision.fired],
+                "flags": decision.flag_codes(),
+                "stages": [{"name": s.name, "approvers": list(s.approvers)} for s in decision.stages],
+                "auto_approved": decision.auto_approved,
+                "default_route": decision.default_route_used,
+            },
+        )
+        if decision.auto_approved:
+            self.audit.append(
+                "request_auto_approved",
+                actor=rec.decided_by or "policy",
+                thread_id=thread_id,
+                approval_id=rec.id,
+                data={"rules": auto_rules},
+            )
+            rec = self.on_final(rec)
+        else:
+            self.notifier.approval_requested(approval_view(rec, self.directory))
+        return Submission(rec, decision, created=True)
+
+    # -- decisions and follow-ups ------------------------------------------------------------
+
+    def on_final(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Called when a request is approved or rejected for good. Approved: claim it and run its
+        follow-up exactly once (safe to call twice, concurrently, or after a crash). Returns
+        the record as it now stands."""
+        if record.kind == AGENT_KIND or record.kind not in FOLLOW_UPS:
+            return record
+        rec = self.store.get(record.id)
+        if rec.status == "rejected":
+            if not any(e.event == "request_rejected" for e in self.audit.entries(approval_id=rec.id)):
+                self.audit.append(
+                    "request_rejected",
+                    actor=rec.decided_by or "unknown",
+                    thread_id=rec.thread_id,
+                    approval_id=rec.id,
+                    data={"reason": rec.decision_reason, "stage": _stage_name(rec)},
+                )
+            return rec
+        if rec.status not in ("approved", "executing"):
+            return rec
+        claim = self.store.claim(rec.id, payload_hash_now=rec.payload_hash)
+        if not claim.may_execute:
+            return claim.record
+        rec = claim.record
+        try:
+            result = self._follow_up(rec)
+        except ConnectorUnavailable as exc:
+            # Retryable: leave it executing; a later tick re-claims it once the lease lapses and
+            # the follow-up's idempotent writes make the retry safe.
+            self.audit.append(
+                "request_follow_up_retry",
+                actor="system",
+                thread_id=rec.thread_id,
+                approval_id=rec.id,
+                data={"action": rec.action, "error": str(exc), "attempt": rec.attempts},
+            )
+            return self.store.get(rec.id)
+        except (ConnectorError, PolicyError, ValueError) as exc:
+            done = self.store.complete(rec.id, ok=False, result={"error": str(exc)})
+            self.audit.append(
+                "request_follow_up_failed",
+                actor="system",
+                thread_id=rec.thread_id,
+                approval_id=rec.id,
+                data={"action": rec.action, "error": str(exc)},
+            )
+            self.notifier.approval_decided(approval_view(done, self.directory))
+            return done
+        done = self.store.complete(rec.id, ok=True, result=result)
+        self.audit.append(
+            "request_follow_up_done",
+            actor="system",
+            thread_id=rec.thread_id,
+            approval_id=rec.id,
+            data={"action": rec.action, "result": result, "attempt": rec.attempts},
+        )
+        self.notifier.approval_decided(approval_view(done, self.directory))
+        return done
+
+    def _follow_up(self, rec: ApprovalRecord) -> dict[str, Any]:
+        req = parse_request(rec.args)
+        now = self.now()
+        match req:
+            case ExpenseRequest():
+                amount_usd = self.policy.to_usd(req.amount, req.currency)
+                row = self._insert_once(
+                    ledger_entries,
+                    rec.id,
+                    employee_id=rec.requester_id,
+                    amount=f"{req.amount:f}",
+                    currency=req.currency,
+                    amount_usd=f"{amount_usd:f}",
+                    category=req.category.value,
+                    spent_on=req.date,
+                    description=req.description,
+                    merchant=req.merchant,
+                    has_receipt=int(req.has_receipt),
+                    created_at=now,
+                )
+                return {"table": "ledger_entries", "id": row["id"], "amount_usd": row["amount_usd"]}
+            case PurchaseRequest():
+                row = self._insert_once(
+                    purchase_orders,
+                    rec.id,
+                    requester_id=rec.requester_id,
+                    item=req.item,
+                    quantity=req.quantity,
+                    unit_price=f"{req.unit_price:f}",
+                    currency=req.currency,
+                    total=f"{req.total:f}",
+                    category=req.category.value,
+                    vendor=req.vendor,
+                    needed_by=req.needed_by,
+                    status="open",
+                    created_at=now,
+                )
+                return {"table": "purchase_orders", "id": row["id"], "po": f"PO-{row['id']:05d}"}
+            case TimeOffRequest():
+                row = self._insert_once(
+                    time_off,
+                    rec.id,
+                    employee_id=rec.requester_id,
+                    start_date=req.start,
+                    end_date=req.end,
+                    type=req.type.value,
+                    business_days=self.policy.business_days(req.start, req.end),
+                    created_at=now,
+                )
+                return {"table": "time_off", "id": row["id"], "business_days": row["business_days"]}
+            case AccessRequest():
+                expires = None if req.duration_days is None else now.date() + dt.timedelta(days=req.duration_days)
+                row = self._insert_once(
+                    access_grants,
+                    rec.id,
+                    principal_id=rec.requester_id,
+                    system=req.system,
+                    access_level=req.access_level.value,
+                    expires_on=expires,
+                    created_at=now,
+                )
+                return {"table": "access_grants", "id": row["id"], "expires_on": str(row["expires_on"] or "")}
+            case DiscountRequest():
+                return self._apply_discount(rec, req, now)
+        raise AssertionError(rec.kind)  # pragma: no cover - every kind has a follow-up
+
+    def _apply_discount(self, rec: ApprovalRecord, req: DiscountRequest, now: dt.datetime) -> dict[str, Any]:
+        if self.crm is None:
+            raise ValueError("no CRM is configured, so the discount cannot be applied to the deal")
+        before = req.deal_amount
+        if before is None:
+            amount = self.crm.get("deals", req.deal_id, ["amount"]).get("amount")
+            if not amount:
+                raise ValueError(f"deal {req.deal_id} has no amount to discount")
+            before = Decimal(amount)
+        after = (before * (100 - req.discount_percent) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
+        row = self._insert_once(
+            discount_applications,
+            rec.id,
+            deal_id=req.deal_id,
+            discount_percent=f"{req.discount_percent:f}",
+            amount_before=f"{before:f}",
+            amount_after=f"{after:f}",
+            created_at=now,
+        )
+        # Setting the amount is idempotent (same value on a retry); the note carries the
+        # approval's idempotency key, so a retry finds it instead of adding a second one.
+        self.crm.update("deals", req.deal_id, {"amount": row["amount_after"]})
+        approvers = sorted({v.approver_id for v in rec.votes if v.decision == "approve"})
+        names = ", ".join(p.name if (p := self.directory.find(a)) else a for a in approvers) or "policy"
+        body = (
+            f"Discount of {row['discount_percent']}% approved ({rec.id}; approved by {names}): amount "
+            f"{row['amount_before']} → {row['amount_after']} {req.currency}. Reason: {req.reason}"
+        )
+        note = self.crm.create(
+            "notes",
+            {"hs_note_body": body, "hs_timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
+            [("deals", req.deal_id)],
+            idempotency_key=rec.idempotency_key,
+        )
+        return {
+            "deal_id": req.deal_id,
+            "amount_before": row["amount_before"],
+            "amount_after": row["amount_after"],
+            "note_id": note.id,
+        }
+
+    def _insert_once(self, table: Table, approval_id: str, **values: Any) -> dict[str, Any]:
+        """Insert the follow-up row for ``approval_id``, or return the one written before."""
+        with contextlib.suppress(IntegrityError), self.engine.begin() as c:
+            c.execute(insert(table).values(approval_id=approval_id, **values))
+        with self.engine.connect() as c:
+            row = c.execute(select(table).where(table.c.approval_id == approval_id)).mappings().one()
+            return dict(row)
+
+    def follow_up_rows(self, kind: str, approval_id: str | None = None) -> list[dict[str, Any]]:
+        """Rows a kind's follow-up wrote (all, or one request's)."""
+        table = FOLLOW_UP_TABLES[kind]
+        q = select(table).order_by(table.c.id)
+        if approval_id is not None:
+            q = q.where(table.c.approval_id == approval_id)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(q).mappings()]
+
+    # -- requester actions -------------------------------------------------------------------
+
+    def withdraw(self, approval_id: str, *, by: str, reason: str | None = None) -> ApprovalRecord | None:
+        """The requester takes a pending request back (``PermissionError`` for anyone else);
+        None when it is no longer pending."""
+        rec = self.store.withdraw(approval_id, by=by, reason=reason)
+        if rec is None:
+            return None
+        self.audit.append(
+            "request_withdrawn", actor=by, thread_id=rec.thread_id, approval_id=rec.id, data={"reason": reason}
+        )
+        self.notifier.approval_decided(approval_view(rec, self.directory))
+        return rec
+
+    def my_requests(self, requester_id: str, status: str | None = None, limit: int = 50) -> list[ApprovalRecord]:
+        recs = self.store.list(requester_id=requester_id, status=status, limit=limit * 2)
+        return [r for r in recs if r.kind != AGENT_KIND][:limit]
+
+    # -- the sweep -------------------------------------------------------------------------
+
+    def stage_sla(self, rec: ApprovalRecord) -> dt.timedelta:
+        """The current stage's SLA from the route stored with the request (policy default else)."""
+        stages = ((rec.request or {}).get("route") or {}).get("stages") or []
+        hours = stages[rec.current_stage].get("sla_hours") if rec.current_stage < len(stages) else None
+        return dt.timedelta(hours=hours) if hours else self.default_sla
+
+    def tick(self) -> TickReport:
+        """Expire requests past their deadline, remind approvers once a stage has waited its SLA,
+        escalate to the next level after twice the SLA, and finish follow-ups left behind (a
+        crash between approval and follow-up). Every action is audited and notified; running
+        it concurrently or repeatedly does each action once."""
+        now = self.now()
+        expired: list[str] = []
+        reminded: list[str] = []
+        escalated: list[str] = []
+        for rec in self._business(self.store.list(status="pending", limit=10_000)):
+            if rec.expires_at is not None and rec.expires_at <= now:
+                done = self.store.expire(rec.id)
+                if done is not None:
+                    expired.append(rec.id)
+                    self.audit.append(
+                        "request_expired",
+                        actor="system",
+                        thread_id=rec.thread_id,
+                        approval_id=rec.id,
+                        data={"stage": _stage_name(rec), "expires_at": rec.expires_at.isoformat()},
+                    )
+                    self.notifier.approval_decided(approval_view(done, self.directory))
+                continue
+            sla = self.stage_sla(rec)
+            waited = now - rec.stage_started_at
+            if waited >= 2 * sla and self._escalate(rec, sla, waited):
+                escalated.append(rec.id)
+            elif waited >= sla and self._remind(rec, sla, waited):
+                reminded.append(rec.id)
+        followed = []
+        for rec in self._business(self.store.list(status=("approved", "executing"), limit=10_000)):
+            if self.on_final(rec).status in ("executed", "failed"):
+                followed.append(rec.id)
+        return TickReport(tuple(expired), tuple(reminded), tuple(escalated), tuple(followed))
+
+    def _escalate(self, rec: ApprovalRecord, sla: dt.timedelta, waited: dt.timedelta) -> bool:
+        stage = rec.stage
+        assert stage is not None
+        requester = self.directory.get(rec.requester_id)
+        above = next_level(stage.approvers, requester, self.directory, today=self.now().date())
+        if not above:  # nobody higher up: keep reminding the stage instead
+            return self._remind(rec, sla, waited)
+        done = self.store.escalate(rec.id, add_approvers=above, seen_version=rec.version)
+        if done is None:  # decided or escalated concurrently
+            return False
+        self.audit.append(
+            "request_escalated",
+            actor="system",
+            thread_id=rec.thread_id,
+            approval_id=rec.id,
+            data={
+                "stage": stage.name,
+                "added_approvers": list(above),
+                "sla_hours": sla.total_seconds() / 3600,
+                "waited_hours": round(waited.total_seconds() / 3600, 1),
+            },
+        )
+        self.notifier.approval_reminder(approval_view(done, self.directory), escalated=True)
+        return True
+
+    def _remind(self, rec: ApprovalRecord, sla: dt.timedelta, waited: dt.timedelta) -> bool:
+        # The unique row is the lock: exactly one sweep reminds for this stage wait.
+        try:
+            with self.engine.begin() as c:
+                c.execute(
+                    insert(request_reminders).values(
+                        approval_id=rec.id,
+                        stage=rec.current_stage,
+                        stage_started_at=rec.stage_started_at.isoformat(),
+                        created_at=self.now(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        done = self.store.note_reminder(rec.id, seen_version=rec.version)
+        if done is None or done.status != "pending":
+            return False
+        stage = rec.stage
+        self.audit.append(
+            "request_reminder",
+            actor="system",
+            thread_id=rec.thread_id,
+            approval_id=rec.id,
+            data={
+                "stage": stage.name if stage else None,
+                "approvers": list(rec.approvers_now()),
+                "sla_hours": sla.total_seconds() / 3600,
+                "waited_hours": round(waited.total_seconds() / 3600, 1),
+            },
+        )
+        self.notifier.approval_reminder(approval_view(done, self.directory), escalated=False)
+        return True
+
+    @staticmethod
+    def _business(recs: Sequence[ApprovalRecord]) -> list[ApprovalRecord]:
+        return [r for r in recs if r.kind != AGENT_KIND and r.kind in FOLLOW_UPS]
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats(self, since: dt.datetime | None = None) -> Stats:
+        """Volume by kind, auto-approval rate, time to a person's decision (p50/p90), overdue."""
+        now = self.now()
+        recs = self._business(self.store.stats_rows(since))
+        auto = [r for r in recs if (r.decided_by or "").startswith("policy:")]
+        hours = [
+            (r.decided_at - r.created_at).total_seconds() / 3600
+            for r in recs
+            if r.decided_at is not None
+            and r.decided_by is not None
+            and not r.decided_by.startswith(("policy:", "system:"))
+            and r.status not in ("withdrawn", "expired", "stale")
+        ]
+        overdue = [r.id for r in recs if r.status == "pending" and now - r.stage_started_at > self.stage_sla(r)]
+        return Stats(
+            since=since,
+            total=len(recs),
+            by_kind=dict(sorted(Counter(r.kind for r in recs).items())),
+            by_status=dict(sorted(Counter(r.status for r in recs).items())),
+            auto_approved=len(auto),
+            auto_approval_rate=(len(auto) / len(recs)) if recs else None,
+            decided=len(hours),
+            p50_hours=_round(percentile(hours, 50)),
+            p90_hours=_round(percentile(hours, 90)),
+            overdue=len(overdue),
+            overdue_ids=tuple(sorted(overdue)),
+        )
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
+def _stage_name(rec: ApprovalRecord) -> str | None:
+    stage = rec.stages[rec.current_stage] if rec.current_stage < len(rec.stages) else None
+    return stage.name if stage else None
+
+
+# --------------------------------------------------------------------------------------------
+# Titles and what approvers see
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
+
+
+def _title(req: AnyRequest) -> str:
+    match req:
+        case ExpenseRequest():
+            return f"Expense {_money(req.amount, req.currency)} — {req.category.value.replace('_', ' ')}"
+        case PurchaseRequest():
+            return f"Purchase {req.quantity} × {req.item}"
+        case TimeOffRequest():
+            return f"Time off {req.start:%b %d} – {req.end:%b %d} ({req.type.value})"
+        case DiscountRequest():
+            return f"Discount {req.discount_percent:f}% on deal {req.deal_id}"
+        case AccessRequest():
+            return f"Access: {req.access_level.value} to {req.system}"
+    raise AssertionError(req)  # pragma: no cover
+
+
+def _summary(req: AnyRequest, decision: RouteDecision) -> str:
+    match req:
+        case ExpenseRequest():
+            receipt = "receipt attached" if req.has_receipt else "no receipt"
+            return f"{req.description} ({_money(req.amount, req.currency)} on {req.date}, {receipt})"
+        case PurchaseRequest():
+            price, total = _money(req.unit_price, req.currency), _money(req.total, req.currency)
+            return f"{req.quantity} × {req.item} at {price} = {total}: {req.justification}"
+        case TimeOffRequest():
+            days = decision.facts.get("business_days")
+            return f"{req.type.value} from {req.start} to {req.end} ({days} business days)" + (
+                f": {req.note}" if req.note else ""
+            )
+        case DiscountRequest():
+            base = f" on {_money(req.deal_amount, req.currency)}" if req.deal_amount is not None else ""
+            return f"{req.discount_percent:f}% discount{base} for deal {req.deal_id}: {req.reason}"
+        case AccessRequest():
+            span = f" for {req.duration_days} days" if req.duration_days else ""
+            return f"{req.access_level.value} access to {req.system}{span}: {req.justification}"
+    raise AssertionError(req)  # pragma: no cover
+
+
+def _current(req: AnyRequest) -> dict[str, Any]:
+    if isinstance(req, DiscountRequest) and req.deal_amount is not None:
+        return {"amount": f"{req.deal_amount:f}"}
+    return {}
+
+
+def _proposed(req: AnyRequest) -> dict[str, Any]:
+    if isinstance(req, DiscountRequest):
+        out: dict[str, Any] = {"discount_percent": f"{req.discount_percent:f}"}
+        if req.deal_amount is not None:
+            after = (req.deal_amount * (100 - req.discount_percent) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
+            out["amount"] = f"{after:f}"
+        return out
+    return {k: v for k, v in req.model_dump(mode="json").items() if v is not None and k != "kind"}
+
+
+# --------------------------------------------------------------------------------------------
+# Wiring
+
+
+def attach(runtime: Any, settings: Any, *, crm: Any = None, clock: Clock | None = None) -> WorkflowService:
+    """Build the service on a runtime's store, audit log, directory and notifier, and make the
+    runtime run follow-ups when a request is finally decided. ``clock`` (evals) replaces the
+    store's clock too, so stage timers and SLA checks agree."""
+    from policies.routing import DEFAULT_POLICY
+
+    if clock is not None:
+        runtime.approvals.use_clock(clock)
+    policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=runtime.directory)
+    svc = WorkflowService(runtime.approvals, runtime.audit, runtime.directory, policy, runtime.deps.notifier, crm=crm)
+    runtime.on_request_final = svc.on_final
+    return svc
+
+
+@contextlib.contextmanager
+def open_workflows(
+    settings: Any, *, with_crm: bool = False, notifier: Notifier | None = None
+) -> Iterator[WorkflowService]:
+    """The service without a model runtime (CLI submit/withdraw/stats/tick). ``with_crm`` opens
+    the configured CRM (discounts read and update deals)."""
+    from agent.services import open_services
+    from connectors.appdb import make_engine
+    from policies.pii import redact_obj
+    from policies.routing import DEFAULT_POLICY
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    services = open_services(settings) if with_crm else None
+    try:
+        directory = Directory.load(settings.directory_path)
+        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
+        yield WorkflowService(
+            ApprovalStore(engine),
+            AuditLog(engine, redact=redact_obj),
+            directory,
+            policy,
+            notifier,
+            crm=services.crm if services else None,
+        )
+    finally:
+        if services is not None:
+            services.close()
+        engine.dispose()
+
+
+__all__ = [
+    "FOLLOW_UPS",
+    "FOLLOW_UP_TABLES",
+    "Stats",
+    "Submission",
+    "TickReport",
+    "TravellingClock",
+    "WorkflowService",
+    "access_grants",
+    "attach",
+    "discount_applications",
+    "ensure_tables",
+    "ledger_entries",
+    "open_workflows",
+    "percentile",
+    "purchase_orders",
+    "request_reminders",
+    "time_off",
+]
