@@ -395,7 +395,7 @@ def serve(
     if not settings.http_token:
         _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
     assert settings.http_token is not None
-    with open_runtime(settings) as rt:
+    with open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt:
         uvicorn.run(create_http_app(rt, token=settings.http_token.get_secret_value()), host=host, port=port)
 
 

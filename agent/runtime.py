@@ -69,6 +69,7 @@ class Chamberlain:
         # Set by the workflow layer: runs a business request's follow-up when it is approved or
         # rejected for good (see agent/workflows.py).
         self.on_request_final: Callable[[ApprovalRecord], None] | None = None
+        self.workflows: Any = None  # agent.workflows.WorkflowService, when attached
 
     # -- conversations -----------------------------------------------------------------------
 

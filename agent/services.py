@@ -95,6 +95,7 @@ def open_runtime(
     chat_model: Any = None,
     notifier: Notifier | None = None,
     crm: Any = None,
+    sweep_every_s: float | None = None,
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
     services = open_services(settings, crm=crm)
@@ -108,12 +109,21 @@ def open_runtime(
     except BaseException:
         services.close()
         raise
+    sweeper = None
     try:
         from agent.workflows import attach
 
         services.workflows = attach(rt, settings, crm=services.crm)
+        rt.workflows = services.workflows
+        if sweep_every_s:
+            # Long-running servers: expiry, reminders, escalation without a cron job.
+            from agent.sweeper import Sweeper
+
+            sweeper = Sweeper(sweep_every_s, [services.workflows.tick, rt.expire_due]).start()
         yield rt
     finally:
+        if sweeper is not None:
+            sweeper.stop()
         rt.close()
         services.close()
 

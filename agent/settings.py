@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(30, description="How long model calls stay paused.")
     approval_ttl_hours: float = Field(72, description="Approval requests expire after this long.")
     approval_sla_hours: float = Field(24, description="Remind, then escalate, after this long in one stage.")
+    sweep_interval_s: float = Field(300, description="How often servers expire, remind and escalate approvals.")
 
     requests_per_hour: int = 60
     requests_per_day: int = 400

@@ -29,6 +29,7 @@ def open_slack_app(
     process_before_response: bool = False,
     work_threads: int = 16,
     chat_model: Any = None,
+    sweep_every_s: float | None = None,
 ) -> Iterator[App]:
     """The Bolt app with everything behind it (runtime, notifier, dedupe); closes it all on exit."""
     from agent.services import open_runtime
@@ -54,7 +55,7 @@ def open_slack_app(
         api = SlackWebApi(web)
         users = SlackUsers(api, Directory.load(settings.directory_path))
         notifier = SlackNotifier(api, users, CardStore(engine), approvals_channel=settings.slack_approvals_channel)
-        with open_runtime(settings, chat_model=chat_model, notifier=notifier) as runtime:
+        with open_runtime(settings, chat_model=chat_model, notifier=notifier, sweep_every_s=sweep_every_s) as runtime:
             yield create_slack_app(
                 runtime,
                 client=web,
@@ -95,7 +96,7 @@ def serve(
         _fail("SLACK_SIGNING_SECRET is not set (Slack app settings → Basic Information → Signing Secret)")
     if socket and not app_token.startswith("xapp-"):
         _fail("--socket needs SLACK_APP_TOKEN (an app-level token, xapp-…, with connections:write)")
-    with open_slack_app(settings, work_threads=threads) as bolt_app:
+    with open_slack_app(settings, work_threads=threads, sweep_every_s=settings.sweep_interval_s) as bolt_app:
         if socket:
             from agent.slack.socket_mode import run_socket_mode
 
