@@ -49,4 +49,6 @@ class Deps:
     artifacts_dir: Path | None = None
     # Optional hooks (policy hardening): budget check before a turn, output filter after.
     check_budget: Callable[[str], str | None] | None = None
+    # Withholds verbatim copies of the system prompt from answers (policies.prompt_leak).
+    leak_guard: Any = None
     on_model_usage: Callable[[str, str, AIMessage], None] | None = None

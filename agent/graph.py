@@ -267,7 +267,7 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {"final": None}
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
-    guarded = guard_answer(text, state["messages"], principal.clearance)
+    guarded = guard_answer(text, state["messages"], principal.clearance, leak_guard=deps.leak_guard)
     deps.audit.append(
         "answer",
         actor=principal.id,
@@ -277,6 +277,7 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "citations": len(guarded.citations),
             "dropped_citations": list(guarded.dropped_citations),
             "redacted": guarded.redacted,
+            "withheld_prompt": guarded.withheld_prompt,
         },
     )
     return {"final": guarded.text}

@@ -13,6 +13,7 @@ from agent.events import Citation
 from policies.citations import check_citations
 from policies.directory import Clearance
 from policies.pii import redact_for
+from policies.prompt_leak import PromptLeakGuard
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class GuardedAnswer:
     citations: tuple[Citation, ...]
     dropped_citations: tuple[str, ...]
     redacted: bool
+    withheld_prompt: bool = False
 
 
 def retrieved_passages(messages: Sequence[BaseMessage]) -> dict[str, Mapping[str, Any]]:
@@ -36,7 +38,20 @@ def retrieved_passages(messages: Sequence[BaseMessage]) -> dict[str, Mapping[str
     return out
 
 
-def guard_answer(text: str, messages: Sequence[BaseMessage], clearance: Clearance) -> GuardedAnswer:
+def guard_answer(
+    text: str,
+    messages: Sequence[BaseMessage],
+    clearance: Clearance,
+    *,
+    leak_guard: PromptLeakGuard | None = None,
+) -> GuardedAnswer:
+    """Drop unsupported citations, withhold copies of the system prompt, redact PII for the
+    audience's clearance — in that order, so nothing a later step removes survives in the text."""
+    withheld = False
+    if leak_guard is not None:
+        cut = leak_guard.redact(text)
+        withheld = cut.verdict.leaked
+        text = cut.text
     passages = retrieved_passages(messages)
     check = check_citations(text, passages.keys())
     numbered = check.numbered()
@@ -50,7 +65,7 @@ def guard_answer(text: str, messages: Sequence[BaseMessage], clearance: Clearanc
         for i, cid in enumerate(check.cited, start=1)
     )
     safe = redact_for(clearance, numbered)
-    return GuardedAnswer(safe, citations, check.dropped, safe != numbered)
+    return GuardedAnswer(safe, citations, check.dropped, safe != numbered, withheld)
 
 
 __all__ = ["GuardedAnswer", "guard_answer", "retrieved_passages"]

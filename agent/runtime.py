@@ -300,12 +300,13 @@ def build_runtime(
     from agent.checkpoints import open_checkpointer
     from agent.model import ModelConfig, build_chat_models, load_prompt
     from agent.planner import ChatPlanner
+    from policies.prompt_leak import PromptLeakGuard
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     directory = Directory.load(settings.directory_path)
+    prompt = load_prompt("system")
     if planner is None:
-        prompt = load_prompt("system")
         if chat_model is not None:
             planner = ChatPlanner(chat_model, prompt, breaker=_breaker(settings))
         elif not settings.uses_real_model:
@@ -346,6 +347,7 @@ def build_runtime(
         ),
         artifacts_dir=settings.artifacts_dir,
         check_budget=_budget_checker(settings, usage),
+        leak_guard=PromptLeakGuard([prompt]),
         on_model_usage=_usage_recorder(usage),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
