@@ -418,24 +418,19 @@ def demo(data_dir: DataDir = None) -> None:
     run_demo(_settings(data_dir), console=console)
 
 
-def _mount_optional() -> None:
-    for module, name in (
-        ("agent.cli_sql", "sql"),
-        ("agent.cli_docs", "docs"),
-        ("agent.slack.cli", "slack"),
-        ("agent.cli_requests", None),
-    ):
-        try:
-            mod = __import__(module, fromlist=["app"])
-        except ImportError:
-            continue
-        if name is None:
-            mod.register(approvals_app)
-        else:
-            app.add_typer(mod.app, name=name)
+def _mount_subcommands() -> None:
+    # Sub-apps import only typer and their own modules at import time; heavy imports happen
+    # inside their commands, so `chamberlain --help` stays fast.
+    from agent import cli_docs, cli_requests, cli_sql
+    from agent.slack import cli as slack_cli
+
+    app.add_typer(cli_sql.app, name="sql")
+    app.add_typer(cli_docs.app, name="docs")
+    app.add_typer(slack_cli.app, name="slack")
+    cli_requests.register(approvals_app)
 
 
-_mount_optional()
+_mount_subcommands()
 
 
 def main() -> None:
@@ -445,6 +440,8 @@ def main() -> None:
     from policies.logging_filter import install_log_redaction
 
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
+    # The SQL guard rejects what sqlglot can only parse as a Command; its warning is noise.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     # PII and secrets never reach logs. uvicorn's loggers do not propagate to the root, so they
     # get the filter on the logger objects themselves (dictConfig keeps existing filters).
     for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):

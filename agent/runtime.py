@@ -268,9 +268,8 @@ def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
             continue
         art = m.artifact
         if isinstance(art.get("columns"), list) and isinstance(art.get("rows"), list):
-            tables.append(
-                Table(tuple(art["columns"]), tuple(tuple(r) for r in art["rows"]), bool(art.get("truncated")))
-            )
+            names = tuple(c.get("name", "") if isinstance(c, Mapping) else str(c) for c in art["columns"])
+            tables.append(Table(names, tuple(tuple(r) for r in art["rows"]), bool(art.get("truncated"))))
         for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
             if art.get(key):
                 attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))

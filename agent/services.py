@@ -64,9 +64,34 @@ def open_crm(settings: Settings, services: Services) -> Any:
     return client
 
 
+def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
+    """Generate the demo warehouse when the default (embedded) one is missing."""
+    if settings.warehouse_url:
+        return
+    path = settings.data_dir / "warehouse.db"
+    if path.exists():
+        return
+    from connectors.demo.warehouse_gen import generate_warehouse
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stats = generate_warehouse(path)
+    if console is not None:
+        console.print(f"[green]warehouse generated[/green] ({stats.fact_rows:,} fact rows)")
+
+
+def open_warehouse(settings: Settings, services: Services) -> Any:
+    from connectors.warehouse import SqlWarehouse
+
+    ensure_warehouse(settings)
+    wh = SqlWarehouse(settings.resolved_warehouse_url)
+    services.closers.append(wh.close)
+    return wh
+
+
 def open_services(settings: Settings, *, crm: Any = None) -> Services:
     services = Services()
     services.crm = crm if crm is not None else open_crm(settings, services)
+    services.warehouse = open_warehouse(settings, services)
     return services
 
 
@@ -76,6 +101,10 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
         from tools.crm import crm_tools
 
         tools.extend(crm_tools(services.crm, directory=Directory.load(settings.directory_path)))
+    if services.warehouse is not None:
+        from tools.analytics import analytics_tools
+
+        tools.extend(analytics_tools(services.warehouse))
     from tools.requests import request_tools
 
     tools.extend(request_tools(lambda: _workflows(services)))
@@ -139,9 +168,14 @@ def open_store(settings: Settings) -> Iterator[tuple[ApprovalStore, Directory]]:
 
 
 def seed_all(settings: Settings, *, force: bool = False, console: Any = None) -> None:
+    """Seed the embedded demo company: CRM, warehouse (and, with --force, rebuild them)."""
+    if force:
+        for name in ("crm.db", "warehouse.db"):
+            (settings.data_dir / name).unlink(missing_ok=True)
     ensure_crm_seeded(settings)
     if console is not None:
         console.print("[green]CRM seeded[/green]")
+    ensure_warehouse(settings, console=console)
 
 
 __all__ = [

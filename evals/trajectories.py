@@ -7,6 +7,9 @@ CI runs the same cases through ``tests/evals/test_trajectories.py``.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,10 +135,23 @@ def _turn(spec: TurnSpec) -> Any:
 RegistryFactory = Callable[[Path], tuple[ToolRegistry, dict[str, Any]]]
 
 
+@functools.cache
+def demo_warehouse_file() -> Path:
+    """The demo warehouse, generated once per process (deterministic: seed 7) and shared read-only."""
+    from connectors.demo.warehouse_gen import generate_warehouse
+
+    folder = Path(tempfile.mkdtemp(prefix="chamberlain-eval-warehouse-"))
+    atexit.register(shutil.rmtree, folder, True)
+    generate_warehouse(folder / "warehouse.db")
+    return folder / "warehouse.db"
+
+
 def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     """Every tool family on embedded, seeded demo data; returns (registry, handles)."""
     from agent.workflows import TravellingClock, attach
     from connectors.crm import InMemoryCrm
+    from connectors.warehouse import SqlWarehouse
+    from tools.analytics import analytics_tools
     from tools.crm import crm_tools
     from tools.requests import request_tools
 
@@ -144,7 +160,9 @@ def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     handles: dict[str, Any] = {"crm": crm, "clock": clock}
     # Business requests run on the runtime's approval store, so the service is bound once it exists.
     handles["bind_runtime"] = lambda rt, settings: handles.update(workflows=attach(rt, settings, crm=crm, clock=clock))
-    tools = [*crm_tools(crm), *request_tools(lambda: handles["workflows"])]
+    warehouse = SqlWarehouse(f"sqlite:///{demo_warehouse_file()}")
+    handles["closers"] = [warehouse.close]
+    tools = [*crm_tools(crm), *analytics_tools(warehouse), *request_tools(lambda: handles["workflows"])]
     return ToolRegistry(tools), handles
 
 
@@ -183,6 +201,8 @@ def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = defa
         executed = sum(1 for e in rt.audit.entries(thread_id=thread) if e.event == "write_executed")
         if not rt.audit.verify().ok:
             failures.append("audit chain broken")
+    for close in handles.get("closers", []):
+        close()
     return CaseResult(case, not failures, failures, decisions, executed)
 
 

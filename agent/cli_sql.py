@@ -1,0 +1,229 @@
+"""``chamberlain sql``: check SQL with the guard, run a guarded query, generate the demo warehouse.
+
+    chamberlain sql check [FILE] [--dialect sqlite|postgres|mysql] [--tables t1,t2] [--user ID] [--json]
+    chamberlain sql run "SELECT ..." --user u_priya [--warehouse URL | --data-dir DIR]
+    chamberlain sql generate [--data-dir DIR]
+
+``check`` reads one query per line (plain SQL, or a JSON object ``{"sql": ..., "dialect": ...}``)
+from FILE or stdin and prints one verdict per line; with ``--json`` each verdict is
+``{"allowed": bool, "reasons": [...], "sql": "rewritten or null"}``. It exits 1 if any query
+was rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(help="Check and run read-only SQL against the analytics warehouse.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+DialectOpt = Annotated[str, typer.Option("--dialect", "-d", help="Warehouse dialect: sqlite, postgres or mysql.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="CHAMBERLAIN_DATA_DIR", help="Where all state lives (default ./.chamberlain)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _allow_list(tables: str | None, user: str | None) -> Any:
+    from policies.directory import Directory
+    from policies.errors import UnknownPrincipal
+    from policies.sql_guard import AllowList
+
+    if tables and user:
+        _fail("give either --tables or --user, not both")
+    if tables:
+        names = [t.strip() for t in tables.split(",") if t.strip()]
+        if not names:
+            _fail("--tables needs at least one table name, e.g. --tables orders,regions")
+        return AllowList.of(dict.fromkeys(names))
+    if user:
+        from policies.data_access import warehouse_allow_list
+
+        try:
+            return warehouse_allow_list(Directory.load().get(user))
+        except UnknownPrincipal as exc:
+            _fail(str(exc))
+    return AllowList.any_table()
+
+
+@app.command()
+def check(
+    file: Annotated[Path | None, typer.Argument(help="File with one query per line (default: stdin).")] = None,
+    dialect: DialectOpt = "sqlite",
+    tables: Annotated[
+        str | None, typer.Option("--tables", "-t", help="Allow-list: comma-separated table names.")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Allow-list of this directory user.")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Row LIMIT to inject or clamp.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON verdict per line.")] = False,
+) -> None:
+    """Check queries with the SQL guard and print one verdict per query."""
+    from policies.sql_guard import DIALECTS, SqlGuard
+
+    if dialect not in DIALECTS:
+        _fail(f"unknown dialect {dialect!r}; use one of: {', '.join(DIALECTS)}")
+    allow = _allow_list(tables, user)
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc.strerror or exc}")
+    else:
+        lines = sys.stdin.read().splitlines()
+    guards: dict[str, SqlGuard] = {}
+    rejected = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        sql, line_dialect = line, dialect
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                _fail(f'line {number}: not valid JSON ({exc.msg}); write plain SQL or {{"sql": ...}}')
+            if not isinstance(obj, dict) or not isinstance(obj.get("sql"), str):
+                _fail(f'line {number}: a JSON line needs a "sql" string')
+            sql = obj["sql"]
+            line_dialect = str(obj.get("dialect") or dialect)
+            if line_dialect not in DIALECTS:
+                _fail(f"line {number}: unknown dialect {line_dialect!r}; use one of: {', '.join(DIALECTS)}")
+        guard = guards.get(line_dialect) or guards.setdefault(line_dialect, SqlGuard(line_dialect, max_rows=max_rows))
+        verdict = guard.check(sql, allow)
+        rejected += not verdict.allowed
+        if as_json:
+            sys.stdout.write(json.dumps(verdict.to_json(), ensure_ascii=False) + "\n")
+        elif verdict.allowed:
+            console.print(f"[green]allowed[/green]  {escape(verdict.sql or '')}")
+        else:
+            console.print(f"[red]rejected[/red] line {number}: " + escape("; ".join(verdict.reasons)))
+    sys.stdout.flush()
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _warehouse_url(warehouse: str | None, data_dir: Path | None) -> str:
+    if warehouse:
+        return warehouse
+    from agent.settings import Settings
+
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    url = str(settings.resolved_warehouse_url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            err_console.print(f"[dim]no warehouse at {path}; generating the demo warehouse…[/dim]")
+            _generate(path, seed=7)
+    return url
+
+
+def _generate(path: Path, *, seed: int) -> None:
+    from rich.progress import Progress as Bar
+
+    from connectors.demo.warehouse_gen import generate_warehouse
+
+    with Bar(console=err_console, transient=True) as bar:
+        task = bar.add_task("generating warehouse", total=None)
+
+        def report(step: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"loading {step}")
+
+        stats = generate_warehouse(path, seed=seed, progress=report)
+    err_console.print(f"wrote {stats.path}: " + ", ".join(f"{t} {n:,}" for t, n in stats.rows.items()))
+
+
+@app.command()
+def run(
+    sql: Annotated[str, typer.Argument(help="One SELECT query (use '-' to read it from stdin).")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_priya.")],
+    warehouse: Annotated[
+        str | None,
+        typer.Option("--warehouse", "-w", help="Warehouse URL (default: the demo warehouse in the data dir)."),
+    ] = None,
+    data_dir: DataDir = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, max=10000, help="Row cap.")] = 200,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Query timeout in seconds.")] = 10.0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the CSV (and chart) files.")] = None,
+    chart: Annotated[str | None, typer.Option("--chart", help="Draw a chart: bar, line, pie or scatter.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run one query as USER: guarded, read-only, capped; prints a table."""
+    from connectors.errors import ConnectorError
+    from connectors.warehouse import SqlWarehouse
+    from policies.directory import Directory
+    from policies.errors import UnknownPrincipal
+    from tools.analytics import ChartSpec, RunQueryArgs, analytics_tools
+    from tools.base import ToolContext
+    from tools.errors import ToolError
+
+    if sql == "-":
+        sql = sys.stdin.read()
+    try:
+        principal = Directory.load().get(user)
+    except UnknownPrincipal as exc:
+        _fail(str(exc))
+    if chart is not None and chart not in ("bar", "line", "pie", "scatter"):
+        _fail("--chart must be bar, line, pie or scatter")
+    url = _warehouse_url(warehouse, data_dir)
+    try:
+        wh = SqlWarehouse(url, timeout_s=timeout, max_rows=max_rows)
+    except ConnectorError as exc:
+        _fail(str(exc))
+    try:
+        _, run_query = analytics_tools(wh, max_rows=max_rows, timeout_s=timeout)
+        ctx = ToolContext(principal=principal, thread_id="cli", artifacts_dir=out_dir)
+        args = RunQueryArgs(sql=sql, chart=ChartSpec(kind=chart) if chart else None)
+        try:
+            result = run_query.fn(args, ctx)
+        except ToolError as exc:
+            _fail(str(exc), code=1)
+        except ConnectorError as exc:
+            _fail(str(exc), code=1)
+    finally:
+        wh.close()
+    if as_json:
+        sys.stdout.write(result.model_dump_json() + "\n")
+        return
+    table = Table(*[c.name for c in result.columns])
+    for row in result.rows:
+        table.add_row(*[escape("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row])
+    console.print(table)
+    console.print(f"[dim]{escape(result.sql)}[/dim]", soft_wrap=True)
+    note = f"{result.row_count} rows" + (" (truncated)" if result.truncated else "") + f" in {result.elapsed_ms:.0f} ms"
+    console.print(f"[dim]{note}[/dim]")
+    for path in (result.csv_path, result.chart_path):
+        if path:
+            console.print(f"[dim]wrote {escape(path)}[/dim]")
+
+
+@app.command()
+def generate(
+    data_dir: DataDir = None,
+    path: Annotated[
+        Path | None, typer.Option("--path", help="SQLite file to write (default: in the data dir).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 7,
+) -> None:
+    """Generate the demo warehouse (SQLite, three years of Larkspur sales)."""
+    if path is None:
+        from agent.settings import Settings
+
+        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+        path = Path(str(settings.resolved_warehouse_url).removeprefix("sqlite:///"))
+    _generate(path, seed=seed)
+
+
+__all__ = ["app"]
