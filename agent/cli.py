@@ -442,6 +442,7 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
     # The SQL guard rejects what sqlglot can only parse as a Command; its warning is noise.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
     # PII and secrets never reach logs. uvicorn's loggers do not propagate to the root, so they
     # get the filter on the logger objects themselves (dictConfig keeps existing filters).
     for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):

@@ -14,29 +14,38 @@ from rich.table import Table
 app = typer.Typer(help="Ingest and search the document knowledge base.", no_args_is_help=True)
 
 DataDirOpt = Annotated[
-    Path,
-    typer.Option("--data-dir", envvar="CHAMBERLAIN_DATA_DIR", help="Where Chroma and the BM25 index live."),
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="CHAMBERLAIN_DATA_DIR",
+        help="Where all state lives (default ./.chamberlain); the knowledge base is under knowledge/.",
+    ),
 ]
 ChromaUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--chroma-url",
-        envvar="CHAMBERLAIN_CHROMA_URL",
-        help="Chroma server URL (http://host:8000); default: an embedded store under --data-dir.",
+        help="Chroma server URL (http://host:8000). Default: CHAMBERLAIN_CHROMA_URL, else an embedded store.",
     ),
 ]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="Chroma collection name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
-DEFAULT_DATA_DIR = Path("data")
+
+def _settings(data_dir: Path | None) -> Any:
+    from agent.settings import Settings
+
+    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
-def _open(data_dir: Path, chroma_url: str | None, collection: str) -> Any:
+def _open(settings: Any, chroma_url: str | None, collection: str) -> Any:
     from connectors.errors import ConnectorError
     from connectors.knowledge import KnowledgeIndex
 
     try:
-        return KnowledgeIndex.open(data_dir, chroma_url=chroma_url, collection=collection)
+        return KnowledgeIndex.open(
+            settings.knowledge_dir, chroma_url=chroma_url or settings.chroma_url, collection=collection
+        )
     except (ConnectorError, ValueError) as exc:
         _fail(f"cannot open the knowledge base: {exc}")
 
@@ -57,7 +66,7 @@ def ingest(
             "(front matter 'groups:' wins). Default: everyone.",
         ),
     ] = None,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    data_dir: DataDirOpt = None,
     chroma_url: ChromaUrlOpt = None,
     collection: CollectionOpt = "knowledge",
     as_json: JsonOpt = False,
@@ -73,7 +82,7 @@ def ingest(
         default_groups = parse_groups(groups, "--groups") if groups else None
     except DocumentError as exc:
         _fail(str(exc))
-    index = _open(data_dir, chroma_url, collection)
+    index = _open(_settings(data_dir), chroma_url, collection)
     console = Console(stderr=True)
     try:
         if as_json:
@@ -105,11 +114,11 @@ def search(
     user: Annotated[str, typer.Option("--user", help="Directory id to search as, e.g. u_alice.")],
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many passages.")] = 5,
     mode: Annotated[str, typer.Option("--mode", help="hybrid | vector | bm25")] = "hybrid",
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    data_dir: DataDirOpt = None,
     chroma_url: ChromaUrlOpt = None,
     collection: CollectionOpt = "knowledge",
     directory: Annotated[
-        Path | None, typer.Option("--directory", help="People directory YAML (default: the demo company).")
+        Path | None, typer.Option("--directory", help="People directory YAML (default: from settings).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,14 +130,15 @@ def search(
 
     if mode not in MODES:
         _fail(f"--mode must be one of {', '.join(MODES)}")
+    settings = _settings(data_dir)
     try:
-        people = Directory.load(directory) if directory else Directory.load()
+        people = Directory.load(directory or settings.directory_path)
         principal = people.get(user)
     except PolicyError as exc:
         _fail(str(exc))
-    index = _open(data_dir, chroma_url, collection)
+    index = _open(settings, chroma_url, collection)
     try:
-        hits = index.search(query, principal.groups, k, mode)  # type: ignore[arg-type]
+        hits = index.search(query, principal.groups, k, mode)
     except ConnectorError as exc:
         _fail(f"search failed: {exc}", 1)
     if as_json:
@@ -154,8 +164,8 @@ def search(
         return
     table = Table(title=f"{escape(query)} — as {escape(principal.label)}", show_lines=True)
     table.add_column("#", justify="right")
-    table.add_column("Citation")
-    table.add_column("Passage")
+    table.add_column("Citation", overflow="fold", ratio=2)
+    table.add_column("Passage", ratio=3)
     for h in hits:
         p = h.passage
         cite = f"[bold]{escape(p.title)}[/bold]"

@@ -88,10 +88,41 @@ def open_warehouse(settings: Settings, services: Services) -> Any:
     return wh
 
 
+def open_knowledge(settings: Settings) -> Any:
+    """The document index (embedded Chroma under the data dir, or a Chroma server). Opening is
+    cheap: the embedding model loads on the first search or ingest."""
+    from connectors.knowledge import KnowledgeIndex
+
+    return KnowledgeIndex.open(settings.knowledge_dir, chroma_url=settings.chroma_url)
+
+
+def ensure_knowledge(settings: Settings, *, force: bool = False, console: Any = None) -> None:
+    """Ingest the demo handbook (incremental: unchanged documents are not embedded again)."""
+    from connectors.demo.handbook import materialize
+    from connectors.knowledge import rich_progress
+
+    marker = settings.knowledge_dir / ".seeded"
+    if marker.exists() and not force:
+        return
+    index = open_knowledge(settings)
+    folder = materialize(settings.data_dir / "handbook")
+    if console is not None:
+        with rich_progress("ingesting the handbook", console=console) as progress:
+            report = index.ingest(folder, None, progress)
+        console.print(
+            f"[green]knowledge base ready[/green] ({len(report.added) + len(report.updated)} documents "
+            f"embedded, {len(report.unchanged)} unchanged)"
+        )
+    else:
+        index.ingest(folder)
+    marker.write_text("handbook\n")
+
+
 def open_services(settings: Settings, *, crm: Any = None) -> Services:
     services = Services()
     services.crm = crm if crm is not None else open_crm(settings, services)
     services.warehouse = open_warehouse(settings, services)
+    services.knowledge = open_knowledge(settings)
     return services
 
 
@@ -105,6 +136,10 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
         from tools.analytics import analytics_tools
 
         tools.extend(analytics_tools(services.warehouse))
+    if services.knowledge is not None:
+        from tools.documents import document_tools
+
+        tools.extend(document_tools(services.knowledge))
     from tools.requests import request_tools
 
     tools.extend(request_tools(lambda: _workflows(services)))
@@ -176,6 +211,7 @@ def seed_all(settings: Settings, *, force: bool = False, console: Any = None) ->
     if console is not None:
         console.print("[green]CRM seeded[/green]")
     ensure_warehouse(settings, console=console)
+    ensure_knowledge(settings, force=force, console=console)
 
 
 __all__ = [

@@ -46,6 +46,10 @@ class TurnSpec(_Strict):
     calls: list[ToolCallSpec] = Field(default_factory=list)
     text: str | None = None
     echo_last_tool: bool = False
+    # Answer with this text followed by the cite_as markers of the first N passages returned by
+    # the last search_documents call (and, optionally, a fabricated marker that must be dropped).
+    cite_passages: int = 0
+    fake_citation: str | None = None
 
 
 class DecisionSpec(_Strict):
@@ -69,6 +73,8 @@ class Expect(_Strict):
     decisions: list[Literal["allow", "deny", "needs_approval"]] | None = None
     executed_writes: int | None = None
     answer_contains: list[str] = Field(default_factory=list)
+    answer_lacks: list[str] = Field(default_factory=list)
+    citations: list[str] | None = None  # titles of the answer's citations, in order
     tool_results_contain: list[str] = Field(default_factory=list)
     approval_status: list[str] | None = None
     approvers: list[list[str]] | None = None  # first-stage approvers of each approval, in order
@@ -115,6 +121,16 @@ def load_cases(paths: Iterable[Path] | None = None) -> list[Case]:
 def _turn(spec: TurnSpec) -> Any:
     from agent.scripted_model import tool_turn
 
+    if spec.cite_passages or spec.fake_citation:
+
+        def cite(messages: list[BaseMessage]) -> AIMessage:
+            last = next((m for m in reversed(messages) if isinstance(m, ToolMessage)), None)
+            passages = (last.artifact or {}).get("passages", []) if last is not None else []
+            marks = " ".join(p["cite_as"] for p in passages[: spec.cite_passages])
+            fake = f" {spec.fake_citation}" if spec.fake_citation else ""
+            return text_turn(f"{spec.text or ''} {marks}{fake}".strip())
+
+        return cite
     if spec.echo_last_tool:
 
         def echo(messages: list[BaseMessage]) -> AIMessage:
@@ -146,13 +162,27 @@ def demo_warehouse_file() -> Path:
     return folder / "warehouse.db"
 
 
+@functools.cache
+def demo_knowledge_dir() -> Path:
+    """The demo handbook, ingested once per process with the real MiniLM embedder."""
+    from connectors.demo.handbook import materialize
+    from connectors.knowledge import KnowledgeIndex
+
+    folder = Path(tempfile.mkdtemp(prefix="chamberlain-eval-knowledge-"))
+    atexit.register(shutil.rmtree, folder, True)
+    KnowledgeIndex.open(folder / "index").ingest(materialize(folder / "handbook"))
+    return folder / "index"
+
+
 def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     """Every tool family on embedded, seeded demo data; returns (registry, handles)."""
     from agent.workflows import TravellingClock, attach
     from connectors.crm import InMemoryCrm
+    from connectors.knowledge import KnowledgeIndex
     from connectors.warehouse import SqlWarehouse
     from tools.analytics import analytics_tools
     from tools.crm import crm_tools
+    from tools.documents import document_tools
     from tools.requests import request_tools
 
     crm = InMemoryCrm.seeded()
@@ -162,7 +192,13 @@ def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     handles["bind_runtime"] = lambda rt, settings: handles.update(workflows=attach(rt, settings, crm=crm, clock=clock))
     warehouse = SqlWarehouse(f"sqlite:///{demo_warehouse_file()}")
     handles["closers"] = [warehouse.close]
-    tools = [*crm_tools(crm), *analytics_tools(warehouse), *request_tools(lambda: handles["workflows"])]
+    knowledge = KnowledgeIndex.open(demo_knowledge_dir())
+    tools = [
+        *crm_tools(crm),
+        *analytics_tools(warehouse),
+        *document_tools(knowledge),
+        *request_tools(lambda: handles["workflows"]),
+    ]
     return ToolRegistry(tools), handles
 
 
@@ -222,6 +258,13 @@ def _check(case: Case, rt: Chamberlain, thread: str, out: Any, handles: dict[str
     for s in exp.answer_contains:
         if s not in text:
             f.append(f"answer lacks {s!r}: {text[:200]!r}")
+    for s in exp.answer_lacks:
+        if s in text:
+            f.append(f"answer contains {s!r}")
+    if exp.citations is not None:
+        got = [c.title for c in (out.answer.citations if out.answer else ())]
+        if got != exp.citations:
+            f.append(f"citations {got} != {exp.citations}")
     tool_texts = "\n".join(str(m.content) for m in rt.history(thread) if isinstance(m, ToolMessage))
     for s in exp.tool_results_contain:
         if s not in tool_texts:

@@ -29,7 +29,7 @@ DIRECTORY = Directory.load()
 
 @pytest.fixture(scope="module")
 def registry() -> ToolRegistry:
-    return ToolRegistry(document_tools(KnowledgeIndex.open(handbook_data_dir() / "data")))
+    return ToolRegistry(document_tools(KnowledgeIndex.open(handbook_data_dir() / "data" / "knowledge")))
 
 
 def _run(registry: ToolRegistry, user: str, query: str, k: int = 10) -> SearchDocumentsResult:
@@ -67,7 +67,7 @@ def test_hr_only_document_never_reaches_others(registry: ToolRegistry, user: str
     for query in ("compensation guidelines salary bands", "bonus target percentage", "merit increase budget"):
         result = _run(registry, user, query)
         assert all("compensation" not in p.cite_as for p in result.passages)
-        assert all("Compensation guidelines" != p.title for p in result.passages)
+        assert all(p.title != "Compensation guidelines" for p in result.passages)
 
 
 def test_hr_members_read_the_hr_document(registry: ToolRegistry) -> None:

