@@ -365,7 +365,7 @@ def audit_export(
 
 @crm_app.command("serve")
 def crm_serve(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int | None, typer.Option(help="Port (default CHAMBERLAIN_CRM_PORT, 8765).")] = None,
     host: str = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
@@ -375,6 +375,7 @@ def crm_serve(
 
     settings = _settings(data_dir)
     ensure_crm_seeded(settings)
+    port = port or settings.crm_port
     console.print(f"CRM on http://{host}:{port} (token: {LOCAL_CRM_TOKEN})")
     serve(host, port, settings.crm_db_path, LOCAL_CRM_TOKEN)
 
