@@ -37,6 +37,7 @@ from policies.access import approval_route, decide_call
 from policies.directory import Principal
 from policies.injection import score as injection_score
 from policies.limits import Budgets, check_conversation
+from policies.pii import hidden_kinds, redact_for, redact_obj
 from policies.spotlight import wrap_untrusted
 from policies.taint import Provenance, TaintState, egress_check, extract_destinations, trace_arguments
 from tools.base import Effect, Tool, ToolContext
@@ -50,6 +51,7 @@ class GatedCall(TypedDict, total=False):
     decision: Literal["allow", "deny", "needs_approval"]
     reason: str
     approval_id: str
+    reason_untrusted: bool
 
 
 class AgentState(TypedDict, total=False):
@@ -198,6 +200,7 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 rec = _request_approval(deps, principal, tool, g, state, thread_id, user_texts)
             except (ToolInputError, ToolFailure) as exc:
                 g["decision"], g["reason"] = "deny", f"could not prepare {tool.name}: {exc}"
+                g["reason_untrusted"] = True  # the error quotes the remote record
             else:
                 g["approval_id"] = rec.id
         deps.audit.append(
@@ -235,12 +238,16 @@ def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     for g in state.get("gated", []):
         tool = deps.registry.get(g["name"])
         if g["decision"] == "deny" or tool is None:
-            out.append(_tool_error(g, f"Denied by policy: {g['reason']}"))
+            reason = g["reason"]
+            if g.get("reason_untrusted"):
+                reason = _untrusted(reason, f"{g['name']}:{g['id']}", state, sources)
+            out.append(_tool_error(g, f"Denied by policy: {reason}"))
             continue
         ctx = ToolContext(
             principal=principal,
             thread_id=thread_id,
             artifacts_dir=deps.artifacts_dir,
+            extras={"turn_id": state.get("turn_id", "")},
         )
         if g["decision"] == "allow":
             if tool.progress:
@@ -453,7 +460,11 @@ def _run_read(
             data={"tool": tool.name, "error": str(exc)},
         )
         return _tool_error(g, f"{tool.name} failed: {exc}")
+    hidden = hidden_kinds(ctx.principal.clearance)
+    artifact = redact_obj(_artifact(result), kinds=hidden) if hidden else _artifact(result)
     text = _result_text(result)
+    if hidden:
+        text = redact_for(ctx.principal.clearance, text)
     deps.audit.append(
         "tool_result",
         actor=ctx.principal.id,
@@ -462,10 +473,15 @@ def _run_read(
     )
     if tool.untrusted_output:
         source = f"{tool.family or tool.name}:{g['id']}"
-        if source not in sources:
-            sources.append(source)
-        text = wrap_untrusted(text, source=source, boundary=state.get("boundary") or secrets.token_hex(8))
-    return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=_artifact(result))
+        text = _untrusted(text, source, state, sources)
+    return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=artifact)
+
+
+def _untrusted(text: str, source: str, state: AgentState, sources: list[str]) -> str:
+    """Spotlight ``text`` as data from ``source`` and record that the conversation read it."""
+    if source not in sources:
+        sources.append(source)
+    return wrap_untrusted(text, source=source, boundary=state.get("boundary") or secrets.token_hex(8))
 
 
 def _artifact(result: Any) -> Any:
@@ -488,11 +504,7 @@ def _run_approved_write(
         reason = ""
         if rec.decision_reason:
             # Written by another person: data for the model, never instructions.
-            source = f"approver:{rec.decided_by}"
-            if source not in sources:
-                sources.append(source)
-            boundary = state.get("boundary") or secrets.token_hex(8)
-            reason = " Reason given: " + wrap_untrusted(rec.decision_reason, source=source, boundary=boundary)
+            reason = " Reason given: " + _untrusted(rec.decision_reason, f"approver:{rec.decided_by}", state, sources)
         return _tool_error(g, f"{tool.name} was REJECTED by {by}; nothing was changed.{reason}")
     if rec.status in ("expired", "withdrawn", "stale", "pending"):
         why = rec.decision_reason or ""
@@ -533,9 +545,9 @@ def _run_approved_write(
         rec = _wait_for_done(deps, rec.id)
         if rec.status not in ("executed", "failed"):
             return _tool_error(g, f"{tool.name} is being executed by another worker; its result will follow.")
-        return _stored_result(g, tool, rec)
+        return _stored_result(g, tool, state, sources, rec)
     if claim.outcome == "done":
-        return _stored_result(g, tool, claim.record)
+        return _stored_result(g, tool, state, sources, claim.record)
     if claim.outcome == "not_approved":
         return _tool_error(g, f"{tool.name} was not executed: the request is {claim.record.status}.")
     # claimed / reclaimed: run it, with the approval's idempotency key
@@ -557,7 +569,7 @@ def _run_approved_write(
             approval_id=rec.id,
             data={"tool": tool.name, "error": str(exc)},
         )
-        return _stored_result(g, tool, done)
+        return _stored_result(g, tool, state, sources, done)
     payload = _artifact(result)
     done = deps.approvals.complete(rec.id, ok=True, result=payload)
     deps.audit.append(
@@ -567,7 +579,7 @@ def _run_approved_write(
         approval_id=rec.id,
         data={"tool": tool.name, "args": g["args"], "approved_by": rec.decided_by, "attempt": done.attempts},
     )
-    return _stored_result(g, tool, done)
+    return _stored_result(g, tool, state, sources, done)
 
 
 def _wait_for_done(deps: Deps, approval_id: str) -> ApprovalRecord:
@@ -579,12 +591,18 @@ def _wait_for_done(deps: Deps, approval_id: str) -> ApprovalRecord:
     return rec
 
 
-def _stored_result(g: GatedCall, tool: Tool[Any, Any], rec: ApprovalRecord) -> ToolMessage:
-    """The one result of an executed write, whoever ran it."""
+def _stored_result(
+    g: GatedCall, tool: Tool[Any, Any], state: AgentState, sources: list[str], rec: ApprovalRecord
+) -> ToolMessage:
+    """The one result of an executed write, whoever ran it. What the remote system returned
+    (record names, error texts) was written by others: it reaches the model as data and taints
+    the conversation."""
+    source = f"{tool.family or tool.name}:{g['id']}"
     if rec.status == "failed":
-        err = (rec.result or {}).get("error", "unknown error")
-        return _tool_error(g, f"{tool.name} was approved but failed: {err}")
+        err = str((rec.result or {}).get("error", "unknown error"))
+        return _tool_error(g, f"{tool.name} was approved but failed: {_untrusted(err, source, state, sources)}")
     text = json.dumps({"status": "executed", "approved_by": rec.decided_by, "result": rec.result}, default=str)
+    text = _untrusted(text, source, state, sources)
     return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=rec.result)
 
 

@@ -12,6 +12,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from agent.events import Citation
 from policies.citations import check_citations
 from policies.directory import Clearance
+from policies.link_guard import remove_unknown_links
 from policies.pii import redact_for
 from policies.prompt_leak import PromptLeakGuard
 
@@ -23,6 +24,7 @@ class GuardedAnswer:
     dropped_citations: tuple[str, ...]
     redacted: bool
     withheld_prompt: bool = False
+    removed_links: tuple[str, ...] = ()
 
 
 def retrieved_passages(messages: Sequence[BaseMessage]) -> dict[str, Mapping[str, Any]]:
@@ -52,6 +54,11 @@ def guard_answer(
         cut = leak_guard.redact(text)
         withheld = cut.verdict.leaked
         text = cut.text
+    # A link the model built itself (not one the user or a tool gave) can carry data out when
+    # the answer is rendered or clicked (image beacons, URLs with data in the query).
+    known = [str(m.content) for m in messages if m.type in ("human", "tool")]
+    links = remove_unknown_links(text, known)
+    text = links.text
     passages = retrieved_passages(messages)
     check = check_citations(text, passages.keys())
     numbered = check.numbered()
@@ -65,7 +72,8 @@ def guard_answer(
         for i, cid in enumerate(check.cited, start=1)
     )
     safe = redact_for(clearance, numbered)
-    return GuardedAnswer(safe, citations, check.dropped, safe != numbered, withheld)
+    removed = tuple(getattr(f, "url", str(f)) for f in links.removed)
+    return GuardedAnswer(safe, citations, check.dropped, safe != numbered, withheld, removed)
 
 
 __all__ = ["GuardedAnswer", "guard_answer", "retrieved_passages"]

@@ -27,6 +27,7 @@ class Services:
     crm: Any = None
     warehouse: Any = None
     knowledge: Any = None
+    outbox: Any = None
     workflows: Any = None  # agent.workflows.WorkflowService, set once the runtime exists
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -123,6 +124,12 @@ def open_services(settings: Settings, *, crm: Any = None) -> Services:
     services.crm = crm if crm is not None else open_crm(settings, services)
     services.warehouse = open_warehouse(settings, services)
     services.knowledge = open_knowledge(settings)
+    from connectors.outbox import SqlOutbox
+
+    engine = make_engine(settings.resolved_database_url)
+    services.closers.append(engine.dispose)
+    # Approved messages land here; delivery to Slack/email is a separate worker (not built yet).
+    services.outbox = SqlOutbox(engine)
     return services
 
 
@@ -140,6 +147,10 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
         from tools.documents import document_tools
 
         tools.extend(document_tools(services.knowledge))
+    if services.outbox is not None:
+        from tools.messaging import messaging_tools
+
+        tools.extend(messaging_tools(services.outbox, directory=Directory.load(settings.directory_path)))
     from tools.requests import request_tools
 
     tools.extend(request_tools(lambda: _workflows(services)))

@@ -179,10 +179,12 @@ def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     from agent.workflows import TravellingClock, attach
     from connectors.crm import InMemoryCrm
     from connectors.knowledge import KnowledgeIndex
+    from connectors.outbox import RecordingOutbox
     from connectors.warehouse import SqlWarehouse
     from tools.analytics import analytics_tools
     from tools.crm import crm_tools
     from tools.documents import document_tools
+    from tools.messaging import messaging_tools
     from tools.requests import request_tools
 
     crm = InMemoryCrm.seeded()
@@ -197,6 +199,7 @@ def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
         *crm_tools(crm),
         *analytics_tools(warehouse),
         *document_tools(knowledge),
+        *messaging_tools(handles.setdefault("outbox", RecordingOutbox())),
         *request_tools(lambda: handles["workflows"]),
     ]
     return ToolRegistry(tools), handles

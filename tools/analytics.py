@@ -160,12 +160,24 @@ def analytics_tools(
         except InvalidRequest as exc:
             raise ToolFailure(f"could not read the warehouse schema: {exc}") from exc
 
+    def _key(ctx: ToolContext) -> str:
+        # Per request (turn): a looping model cannot reset the count by failing once more.
+        return f"{ctx.thread_id}#{ctx.extras.get('turn_id', '')}"
+
+    def _refuse_if_spent(ctx: ToolContext) -> None:
+        with lock:
+            n = failures.get(_key(ctx), 0)
+        if n >= MAX_FAILED_QUERIES:
+            raise ToolFailure(
+                f"{n} queries failed in this request, so no more are run; tell the user what blocked you."
+            )
+
     def _fail(ctx: ToolContext, message: str) -> ToolInputError:
         with lock:
-            n = failures[ctx.thread_id] = failures.get(ctx.thread_id, 0) + 1
+            n = failures[_key(ctx)] = failures.get(_key(ctx), 0) + 1
+            while len(failures) > 10_000:  # bounded memory: forget the oldest requests
+                failures.pop(next(iter(failures)))
         if n >= MAX_FAILED_QUERIES:
-            with lock:
-                failures.pop(ctx.thread_id, None)
             raise ToolFailure(
                 f"{message}\n{n} queries in a row failed; stop querying and tell the user what blocked you."
             )
@@ -212,6 +224,7 @@ def analytics_tools(
         table, and a CSV file; set `chart` when the user wants a chart. The SQL is checked first:
         one SELECT, only tables and columns you may read, only safe functions; errors come back
         so you can fix the query."""
+        _refuse_if_spent(ctx)
         allow = _allow(ctx)
         schema = {n: t.column_names for n, t in _tables().items()}
         guard = SqlGuard(warehouse.dialect, max_rows=max_rows + 1, schema=schema)
@@ -227,7 +240,7 @@ def analytics_tools(
         except ConnectorUnavailable as exc:
             raise ToolFailure(f"the warehouse is unavailable: {exc}", retryable=True) from exc
         with lock:
-            failures.pop(ctx.thread_id, None)
+            failures.pop(_key(ctx), None)
         return _render(result, args, ctx.artifacts_dir)
 
     return [describe_schema, run_query]

@@ -184,6 +184,7 @@ class SlackWebApi:
                 blocks=[dict(b) for b in blocks] if blocks is not None else None,
                 thread_ts=thread_ts,
                 unfurl_links=False,
+                unfurl_media=False,  # a model-built image link must not be fetched
             )
         return str(resp["channel"]), str(resp["ts"])
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import shutil
 import sqlite3
@@ -258,7 +259,7 @@ class World:
         attack = root / "warehouse-attack.sqlite"
         shutil.copyfile(clean, attack)
         for mode, path in (("attack", attack), ("clean", clean)):
-            with sqlite3.connect(path) as con:
+            with contextlib.closing(sqlite3.connect(path)) as con, con:
                 for s in scenarios:
                     inj = s.injection
                     if inj.where == "sql_value" and inj.row is not None:

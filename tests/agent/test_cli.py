@@ -38,7 +38,9 @@ def test_audit_verify_and_export(demo_dir: Path, tmp_path: Path) -> None:
     ok = runner.invoke(app, ["audit", "verify", "--data-dir", str(demo_dir)])
     assert ok.exit_code == 0 and "intact" in ok.output
     out = tmp_path / "audit.jsonl"
-    exp = runner.invoke(app, ["audit", "export", "--since", "2020-01-01", "--out", str(out), "--data-dir", str(demo_dir)])
+    exp = runner.invoke(
+        app, ["audit", "export", "--since", "2020-01-01", "--out", str(out), "--data-dir", str(demo_dir)]
+    )
     assert exp.exit_code == 0, exp.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert lines and {"seq", "hash", "prev_hash", "event"} <= set(lines[0])

@@ -9,7 +9,7 @@ from agent.services import open_runtime
 from agent.settings import Settings
 from connectors.crm import HubSpotClient
 from connectors.crm_service import CrmServer
-from evals.trajectories import _turn, TurnSpec
+from evals.trajectories import TurnSpec, _turn
 
 
 def test_crm_down_gives_a_clear_message_and_the_conversation_continues(tmp_path: Path) -> None:
