@@ -9,6 +9,7 @@ several statements or none, or calls a function that does not exist in that dial
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from collections import Counter
@@ -20,8 +21,10 @@ from policies.sql_guard import AllowList, SqlGuard, normalize_sql
 
 CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 
+# Outside CI a checkout without shared/ beside it skips; in CI (CI=true) a missing corpus fails.
 pytestmark = pytest.mark.skipif(
-    not (CORPORA / "spider_dev_gold.jsonl").exists(), reason=f"corpora not found at {CORPORA}"
+    not (CORPORA / "spider_dev_gold.jsonl").exists() and os.environ.get("CI") != "true",
+    reason=f"corpora not found at {CORPORA}",
 )
 
 # Functions BIRD models called that do not exist in the dialect they wrote for: hallucinated
