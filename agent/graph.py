@@ -444,15 +444,7 @@ def _run_read(
         result = tool.fn(tool.parse_args(g["args"]), ctx)
     except ToolInputError as exc:
         return _tool_error(g, f"{tool.name} could not run: {exc}. Fix the call and try again.")
-    except ToolFailure as exc:
-        deps.audit.append(
-            "tool_failed",
-            actor=ctx.principal.id,
-            thread_id=ctx.thread_id or None,
-            data={"tool": tool.name, "error": str(exc)},
-        )
-        return _tool_error(g, f"{tool.name} failed: {exc}")
-    except ConnectorError as exc:
+    except (ToolFailure, ConnectorError) as exc:
         deps.audit.append(
             "tool_failed",
             actor=ctx.principal.id,
