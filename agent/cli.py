@@ -34,13 +34,9 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[
     Path | None,
-    typer.Option(
-        "--data-dir", envvar="CHAMBERLAIN_DATA_DIR", help="Where all state lives (default ./.chamberlain)."
-    ),
+    typer.Option("--data-dir", envvar="CHAMBERLAIN_DATA_DIR", help="Where all state lives (default ./.chamberlain)."),
 ]
-UserOpt = Annotated[
-    str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")
-]
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")]
 
 
 def _settings(data_dir: Path | None) -> Any:
@@ -95,13 +91,9 @@ def render_approval(v: ApprovalView) -> None:
     for s in v.stages:
         console.print(f"  stage {s.name} ({s.mode} of {', '.join(s.approvers)}): {s.status}")
     if v.untrusted_sources:
-        console.print(
-            f"  [yellow]this conversation read untrusted content: {', '.join(v.untrusted_sources)}[/yellow]"
-        )
+        console.print(f"  [yellow]this conversation read untrusted content: {', '.join(v.untrusted_sources)}[/yellow]")
     if v.tainted_arguments:
-        console.print(
-            f"  [yellow]values taken from untrusted content: {', '.join(v.tainted_arguments)}[/yellow]"
-        )
+        console.print(f"  [yellow]values taken from untrusted content: {', '.join(v.tainted_arguments)}[/yellow]")
     for f in v.flags:
         console.print(f"  [yellow]flag: {f}[/yellow]")
     console.print(f"  status: [bold]{v.status}[/bold]")
@@ -162,9 +154,7 @@ def chat(user: UserOpt, data_dir: DataDir = None) -> None:
 
 @app.command()
 def resume(
-    thread: Annotated[
-        str | None, typer.Argument(help="Thread to resume; omit to recover every thread.")
-    ] = None,
+    thread: Annotated[str | None, typer.Argument(help="Thread to resume; omit to recover every thread.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Resume a thread whose approvals were decided (or recover all after a restart)."""
@@ -180,9 +170,7 @@ def resume(
 
 @approvals_app.command("list")
 def approvals_list(
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", help="Only items waiting for this approver.")
-    ] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only items waiting for this approver.")] = None,
     status: Annotated[str | None, typer.Option(help="pending, approved, rejected, executed, ...")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDir = None,
@@ -237,9 +225,7 @@ def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data
 
     with open_runtime(_settings(data_dir)) as rt:
         try:
-            res = rt.decide(
-                approval_id, approver_id=user, approve=approve, reason=reason, on_event=render_event
-            )
+            res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason, on_event=render_event)
         except (RecordNotFound, UnknownPrincipal) as exc:
             _fail(str(exc))
         if not res.accepted:
@@ -326,9 +312,7 @@ def audit_verify(data_dir: DataDir = None) -> None:
 
 @audit_app.command("export")
 def audit_export(
-    since: Annotated[
-        str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01 or 2026-11-01T09:00")
-    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time, e.g. 2026-11-01 or 2026-11-01T09:00")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
     data_dir: DataDir = None,
 ) -> None:

@@ -598,8 +598,4 @@ def _stored_result(
     return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=rec.result)
 
 
-def effect_of(tool: Tool[Any, Any] | None) -> Effect | None:
-    return tool.effect if tool else None
-
-
 __all__ = ["AgentState", "build_graph"]

@@ -35,9 +35,7 @@ class ChatPlanner:
         # stop calling it for a while and say so, instead of piling up retries.
         self.breaker = breaker or CircuitBreaker()
 
-    def __call__(
-        self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]
-    ) -> AIMessage:
+    def __call__(self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> AIMessage:
         bound = bind_tools_cached(self.model, tools, fallback=self.fallback)
         head = SystemMessage(
             content=[

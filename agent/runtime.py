@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -46,11 +46,6 @@ from policies.directory import Directory
 from tools.base import ToolRegistry
 
 EventSink = Callable[[Event], None]
-
-
-@dataclass
-class _TurnLog:
-    events: list[Event]
 
 
 class Chamberlain:

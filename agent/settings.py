@@ -63,9 +63,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "CHAMBERLAIN_SLACK_APP_TOKEN")
     )
-    slack_api_url: str | None = Field(
-        None, description="Slack Web API base URL (tests point it at the fake)."
-    )
+    slack_api_url: str | None = Field(None, description="Slack Web API base URL (tests point it at the fake).")
     slack_approvals_channel: str | None = Field(None, description="Post approval cards here instead of DMs.")
 
     http_token: SecretStr | None = Field(None, description="Service token the HTTP API requires.")

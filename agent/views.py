@@ -44,8 +44,4 @@ def approval_view(rec: ApprovalRecord, directory: Directory) -> ApprovalView:
     )
 
 
-def approver_names(rec: ApprovalRecord, directory: Directory) -> list[str]:
-    return [p.label for a in rec.approvers_now() if (p := directory.find(a)) is not None]
-
-
-__all__ = ["approval_view", "approver_names"]
+__all__ = ["approval_view"]

@@ -98,9 +98,7 @@ class AccessPolicy:
 def _check_spec(spec: str, where: str) -> None:
     if spec in ("manager", "owner_manager") or spec.startswith(("role:", "person:")):
         return
-    raise PolicyFileError(
-        f"{where}: unknown approver spec {spec!r} (use manager, owner_manager, role:X, person:ID)"
-    )
+    raise PolicyFileError(f"{where}: unknown approver spec {spec!r} (use manager, owner_manager, role:X, person:ID)")
 
 
 def decide_call(
@@ -144,19 +142,13 @@ def approval_route(
         reason = f"{tool} is a write; {name} must approve"
         if not ids or all(directory.is_above(principal.id, i) for i in ids):
             chain = directory.chain_of(principal.id)
-            ids = (
-                [chain[0].id]
-                if chain
-                else [p.id for p in directory.with_role("exec") if p.id != principal.id][:1]
-            )
+            ids = [chain[0].id] if chain else [p.id for p in directory.with_role("exec") if p.id != principal.id][:1]
             reason += " (escalated: nobody independent of the asker held this stage)"
         stages.append(Stage(name, tuple(ids), "any", reason))
     return tuple(stages)
 
 
-def _resolve(
-    spec: str, principal: Principal, facts: Mapping[str, Any], directory: Directory
-) -> Sequence[str]:
+def _resolve(spec: str, principal: Principal, facts: Mapping[str, Any], directory: Directory) -> Sequence[str]:
     if spec == "manager":
         return [principal.manager] if principal.manager else []
     if spec == "owner_manager":

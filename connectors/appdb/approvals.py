@@ -32,9 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from connectors.appdb._schema import approval_decisions, approvals
 from connectors.errors import ConflictError, RecordNotFound
 
-Status = Literal[
-    "pending", "approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale"
-]
+Status = Literal["pending", "approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale"]
 OPEN_STATUSES = ("pending",)
 FINAL_DECISIONS = ("approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale")
 
@@ -227,9 +225,7 @@ def _record(row: RowMapping, votes: Sequence[Vote] = ()) -> ApprovalRecord:
 class ApprovalStore:
     """The one approval engine: agent writes and business requests both live here."""
 
-    def __init__(
-        self, engine: Engine, *, lease: timedelta = timedelta(minutes=5), clock: Any = now_utc
-    ) -> None:
+    def __init__(self, engine: Engine, *, lease: timedelta = timedelta(minutes=5), clock: Any = now_utc) -> None:
         self.engine = engine
         self.lease = lease
         self._clock = clock
@@ -354,9 +350,7 @@ class ApprovalStore:
 
     # -- decide --------------------------------------------------------------------------------
 
-    def decide(
-        self, approval_id: str, *, approver_id: str, approve: bool, reason: str | None = None
-    ) -> DecideResult:
+    def decide(self, approval_id: str, *, approver_id: str, approve: bool, reason: str | None = None) -> DecideResult:
         """Record one approver's vote; advance, approve or reject the request."""
         for _attempt in range(8):
             try:
@@ -365,9 +359,7 @@ class ApprovalStore:
                 continue
         raise ConflictError(f"approval {approval_id}: too much contention deciding; try again")
 
-    def _decide_once(
-        self, approval_id: str, approver_id: str, approve: bool, reason: str | None
-    ) -> DecideResult:
+    def _decide_once(self, approval_id: str, approver_id: str, approve: bool, reason: str | None) -> DecideResult:
         now = self._clock()
         with self.engine.begin() as c:
             rec = self._get(c, approval_id)
@@ -400,23 +392,17 @@ class ApprovalStore:
                         )
                     )
             except IntegrityError:
-                return DecideResult(
-                    False, "You have already decided on this stage.", self._get(c, approval_id)
-                )
+                return DecideResult(False, "You have already decided on this stage.", self._get(c, approval_id))
 
             changes: dict[str, Any] = {"updated_at": now, "version": rec.version + 1}
             final = False
             if not approve:
-                changes.update(
-                    status="rejected", decided_at=now, decided_by=approver_id, decision_reason=reason
-                )
+                changes.update(status="rejected", decided_at=now, decided_by=approver_id, decision_reason=reason)
                 final = True
                 message = "Rejected."
             else:
                 approvals_here = {
-                    v.approver_id
-                    for v in rec.votes
-                    if v.stage == rec.current_stage and v.decision == "approve"
+                    v.approver_id for v in rec.votes if v.stage == rec.current_stage and v.decision == "approve"
                 } | {approver_id}
                 stage_done = stage.mode == "any" or set(stage.approvers) <= approvals_here
                 if not stage_done:
@@ -532,9 +518,7 @@ class ApprovalStore:
             )
             return [_record(r, self._votes(c, r["id"])) for r in rows]
 
-    def escalate(
-        self, approval_id: str, *, add_approvers: Sequence[str], seen_version: int
-    ) -> ApprovalRecord | None:
+    def escalate(self, approval_id: str, *, add_approvers: Sequence[str], seen_version: int) -> ApprovalRecord | None:
         """Add approvers (the next level up) to the current stage; restarts its SLA clock."""
         now = self._clock()
         with self.engine.begin() as c:

@@ -68,9 +68,7 @@ def _entry_hash(
     approval_id: str | None,
     data_json: str,
 ) -> str:
-    body = canonical_json(
-        [prev, seq, at.astimezone(UTC).isoformat(), actor, event, thread_id, approval_id, data_json]
-    )
+    body = canonical_json([prev, seq, at.astimezone(UTC).isoformat(), actor, event, thread_id, approval_id, data_json])
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -185,13 +183,9 @@ class AuditLog:
         for r in rows:
             n += 1
             if r["seq"] != expected_seq:
-                problems.append(
-                    f"entry {expected_seq}: missing (next entry is {r['seq']}): deleted or reordered"
-                )
+                problems.append(f"entry {expected_seq}: missing (next entry is {r['seq']}): deleted or reordered")
             if r["prev_hash"] != prev_hash:
-                problems.append(
-                    f"entry {r['seq']}: does not follow the previous entry (deleted or reordered)"
-                )
+                problems.append(f"entry {r['seq']}: does not follow the previous entry (deleted or reordered)")
             at = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)
             recomputed = _entry_hash(
                 r["prev_hash"],

@@ -33,9 +33,7 @@ class UsageStore:
 
     def record_request(self, user_id: str, thread_id: str | None) -> None:
         with self.engine.begin() as c:
-            c.execute(
-                insert(usage).values(at=self._clock(), user_id=user_id, thread_id=thread_id, kind="request")
-            )
+            c.execute(insert(usage).values(at=self._clock(), user_id=user_id, thread_id=thread_id, kind="request"))
 
     def record_model_call(
         self,
@@ -89,9 +87,7 @@ class UsageStore:
             q = q.where(and_(*conds))
         with self.engine.connect() as c:
             row = c.execute(q).one()
-        return UsageTotals(
-            int(row[0] or 0), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5])
-        )
+        return UsageTotals(int(row[0] or 0), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5]))
 
 
 __all__ = ["UsageStore", "UsageTotals"]

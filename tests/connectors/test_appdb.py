@@ -76,9 +76,7 @@ def test_self_approval_and_outsiders_are_refused(engine: Engine) -> None:
 
 def test_two_stage_route_and_double_click(engine: Engine) -> None:
     store = ApprovalStore(engine)
-    rec, _ = store.create(
-        _new(stages=(StageSpec("manager", ("u_raj",)), StageSpec("finance", ("u_dana", "u_finn"))))
-    )
+    rec, _ = store.create(_new(stages=(StageSpec("manager", ("u_raj",)), StageSpec("finance", ("u_dana", "u_finn")))))
     first = store.decide(rec.id, approver_id="u_raj", approve=True)
     assert first.accepted and not first.final and first.record.current_stage == 1
     again = store.decide(rec.id, approver_id="u_raj", approve=True)
