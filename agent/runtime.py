@@ -302,7 +302,9 @@ def build_runtime(
     prompt = load_prompt("system")
     if planner is None:
         if chat_model is not None:
-            planner = ChatPlanner(chat_model, prompt, breaker=_breaker(settings))
+            planner = ChatPlanner(
+                chat_model, prompt, breaker=_breaker(settings), redact_pii=settings.redact_pii_for_model
+            )
         elif not settings.uses_real_model:
             # Decisions, resumes and audits still work; only a model call fails, clearly.
             planner = _NoModelPlanner()
@@ -318,7 +320,13 @@ def build_runtime(
                     fallback_model=settings.fallback_model,
                 )
             )
-            planner = ChatPlanner(models.primary, prompt, fallback=models.fallback, breaker=_breaker(settings))
+            planner = ChatPlanner(
+                models.primary,
+                prompt,
+                fallback=models.fallback,
+                breaker=_breaker(settings),
+                redact_pii=settings.redact_pii_for_model,
+            )
     from policies.logging_filter import scrub
 
     usage = UsageStore(engine)

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     model_timeout_s: float = 60.0
     model_max_retries: int = 2
     model_max_tokens: int = 4096
+    redact_pii_for_model: bool = Field(False, description="Redact PII from text before it goes to the model API.")
 
     crm_url: str | None = Field(
         None,

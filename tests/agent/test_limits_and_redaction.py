@@ -141,3 +141,18 @@ def test_system_prompt_is_withheld_from_answers(make_rt: Callable[..., Chamberla
     assert "withheld" in out.answer.text
     assert prompt[200:300] not in out.answer.text
     assert any(e.data.get("withheld_prompt") for e in rt.audit.entries() if e.event == "answer")
+
+
+def test_pii_can_be_kept_from_the_model_api(make_rt: Callable[..., Chamberlain]) -> None:
+    model_saw: list[str] = []
+
+    def spy(messages: list[BaseMessage]) -> AIMessage:
+        model_saw.extend(str(m.content) for m in messages)
+        return text_turn("ok")
+
+    rt = make_rt([tool_turn("kv_get", {"key": "color"}), spy], redact_pii_for_model=True)
+    rt.ask("u_erin", "my card is 4111 1111 1111 1111 and mail erin.walsh@larkspur.example; what color?")
+    seen = "\n".join(model_saw)
+    assert "4111 1111 1111 1111" not in seen and "erin.walsh@larkspur.example" not in seen
+    assert "[REDACTED:card]" in seen
+    assert '"value":"blue"' in seen  # the tool result still reaches the model
