@@ -80,8 +80,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(8000, description="Longest message a user may send.")
     breaker_failures: int = Field(5, description="Consecutive model failures that pause model calls.")
     breaker_cooldown_s: float = Field(30, description="How long model calls stay paused.")
-    approval_ttl_hours: float = Field(72, description="Approval requests expire after this long.")
-    approval_sla_hours: float = Field(24, description="Remind, then escalate, after this long in one stage.")
+    approval_ttl_hours: float = Field(72, description="The agent's write requests expire after this long.")
     sweep_interval_s: float = Field(300, description="How often servers expire, remind and escalate approvals.")
 
     requests_per_hour: int = 60

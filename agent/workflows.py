@@ -830,7 +830,7 @@ def open_workflows(
     the configured CRM (discounts read and update deals)."""
     from agent.services import open_services
     from connectors.appdb import make_engine
-    from policies.pii import redact_obj
+    from policies.logging_filter import scrub
     from policies.routing import DEFAULT_POLICY
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -841,7 +841,7 @@ def open_workflows(
         policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
         yield WorkflowService(
             ApprovalStore(engine),
-            AuditLog(engine, redact=redact_obj),
+            AuditLog(engine, redact=scrub),
             directory,
             policy,
             notifier,
