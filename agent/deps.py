@@ -47,8 +47,8 @@ class Deps:
     notifier: Notifier = field(default_factory=NullNotifier)
     limits: Limits = field(default_factory=Limits)
     artifacts_dir: Path | None = None
-    # Optional hooks (policy hardening): budget check before a turn, output filter after.
-    check_budget: Callable[[str], str | None] | None = None
+    # Admits a turn against the asker's budgets and counts it; returns a refusal message or None.
+    admit_request: Callable[[str], str | None] | None = None
     # Withholds verbatim copies of the system prompt from answers (policies.prompt_leak).
     leak_guard: Any = None
     on_model_usage: Callable[[str, str, AIMessage], None] | None = None

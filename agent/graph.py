@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -68,6 +69,7 @@ class AgentState(TypedDict, total=False):
     untrusted_sources: list[str]  # every untrusted source read in this conversation
     error: str | None  # a user-facing failure that ended the turn
     final: str | None  # the answer text shown to the user
+    citations: list[dict[str, Any]]  # what the answer's [n] markers point at (from the output guard)
 
 
 def _emit(event: Mapping[str, Any]) -> None:
@@ -101,8 +103,8 @@ def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "Shorten it or attach the text as a document."
         )
         return update
-    if deps.check_budget is not None:
-        refusal = deps.check_budget(principal.id)
+    if deps.admit_request is not None:
+        refusal = deps.admit_request(principal.id)
         if refusal:
             update["error"] = refusal
     return update
@@ -271,7 +273,7 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     thread_id = state.get("thread_id") or None
     if state.get("error"):
         deps.audit.append("turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]})
-        return {"final": None}
+        return {"final": None, "citations": []}
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
     guarded = guard_answer(text, state["messages"], principal.clearance, leak_guard=deps.leak_guard)
@@ -287,7 +289,7 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "withheld_prompt": guarded.withheld_prompt,
         },
     )
-    return {"final": guarded.text}
+    return {"final": guarded.text, "citations": [asdict(c) for c in guarded.citations]}
 
 
 # -- routing -------------------------------------------------------------------------------------

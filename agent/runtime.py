@@ -22,6 +22,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
+from sqlalchemy import Engine
 
 from agent.deps import Deps, Limits, Planner
 from agent.events import (
@@ -29,6 +30,7 @@ from agent.events import (
     ApprovalRequested,
     ApprovalView,
     Attachment,
+    Citation,
     DecisionResult,
     ErrorEvent,
     Event,
@@ -239,7 +241,7 @@ class Chamberlain:
             if emit:
                 sink(err)
             return Outcome(thread_id, "failed", error=err)
-        answer = build_answer(values.get("messages", []), values.get("final") or "")
+        answer = build_answer(values.get("messages", []), values.get("final") or "", values.get("citations", []))
         if emit:
             sink(answer)
         return Outcome(thread_id, "answered", answer=answer)
@@ -252,10 +254,8 @@ def _this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return list(messages)
 
 
-def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
-    """The answer, with the tables, files and citations the turn's tool results carried."""
-    from agent.output_guard import guard_answer
-
+def build_answer(messages: Sequence[BaseMessage], text: str, citations: Sequence[Mapping[str, Any]] = ()) -> Answer:
+    """The guarded answer with its citations, and the tables and files the turn's tools returned."""
     tables: list[Table] = []
     attachments: list[Attachment] = []
     for m in _this_turn(messages):
@@ -268,16 +268,12 @@ def build_answer(messages: Sequence[BaseMessage], text: str) -> Answer:
         for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
             if art.get(key):
                 attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))
-    # ``text`` was produced by the output guard; re-derive the citation list it numbered.
-    from policies.directory import Clearance
-
-    citations = guard_answer(_raw_answer(messages), messages, Clearance.RESTRICTED).citations
-    return Answer(text=text, citations=citations, tables=tuple(tables), attachments=tuple(attachments))
-
-
-def _raw_answer(messages: Sequence[BaseMessage]) -> str:
-    last = messages[-1] if messages else None
-    return last.text if isinstance(last, AIMessage) else ""
+    return Answer(
+        text=text,
+        citations=tuple(Citation(**c) for c in citations),
+        tables=tuple(tables),
+        attachments=tuple(attachments),
+    )
 
 
 def build_runtime(
@@ -288,16 +284,19 @@ def build_runtime(
     planner: Planner | None = None,
     notifier: Notifier | None = None,
     checkpoint_url: str | None = None,
+    engine: Engine | None = None,
     closers: Iterable[Callable[[], None]] = (),
 ) -> Chamberlain:
-    """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude."""
+    """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude.
+    ``engine``: an app-database engine the caller owns (and disposes); default: one of its own."""
     from agent.checkpoints import open_checkpointer
     from agent.model import ModelConfig, build_chat_models, load_prompt
     from agent.planner import ChatPlanner
     from policies.prompt_leak import PromptLeakGuard
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    owns_engine = engine is None
+    engine = engine if engine is not None else make_engine(settings.resolved_database_url)
     directory = Directory.load(settings.directory_path)
     prompt = load_prompt("system")
     if planner is None:
@@ -348,12 +347,12 @@ def build_runtime(
             approval_ttl_hours=settings.approval_ttl_hours,
         ),
         artifacts_dir=settings.artifacts_dir,
-        check_budget=_budget_checker(settings, usage),
+        admit_request=_admitter(settings, usage),
         leak_guard=PromptLeakGuard([prompt]),
         on_model_usage=_usage_recorder(usage),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
-    return Chamberlain(deps, cp, closers=[*closers, engine.dispose])
+    return Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
 
 
 class _NoModelPlanner:
@@ -391,8 +390,9 @@ def _breaker(settings: Settings) -> Any:
     return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
 
 
-def _budget_checker(settings: Settings, usage: UsageStore) -> Callable[[str], str | None]:
-    """Per-user request/token/cost budgets over fixed hour and day windows (policies.limits)."""
+def _admitter(settings: Settings, usage: UsageStore) -> Callable[[str], str | None]:
+    """Admit a turn against per-user request/token/cost budgets over fixed hour and day windows
+    (policies.limits); an admitted turn is counted as a request."""
     from datetime import UTC, datetime
 
     from policies.limits import Budgets, UsageCounters, check_user, fixed_windows

@@ -28,6 +28,7 @@ class Services:
     warehouse: Any = None
     knowledge: Any = None
     outbox: Any = None
+    engine: Any = None  # the app database, shared by the runtime and the outbox
     workflows: Any = None  # agent.workflows.WorkflowService, set once the runtime exists
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -126,10 +127,10 @@ def open_services(settings: Settings, *, crm: Any = None) -> Services:
     services.knowledge = open_knowledge(settings)
     from connectors.outbox import SqlOutbox
 
-    engine = make_engine(settings.resolved_database_url)
-    services.closers.append(engine.dispose)
+    services.engine = make_engine(settings.resolved_database_url)
+    services.closers.append(services.engine.dispose)
     # Approved messages land here; delivery to Slack/email is a separate worker (not built yet).
-    services.outbox = SqlOutbox(engine)
+    services.outbox = SqlOutbox(services.engine)
     return services
 
 
@@ -180,6 +181,7 @@ def open_runtime(
             registry=build_registry(settings, services),
             chat_model=chat_model,
             notifier=notifier,
+            engine=services.engine,
         )
     except BaseException:
         services.close()

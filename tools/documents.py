@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,16 +66,6 @@ def to_passage(hit: Hit) -> DocumentPassage:
     )
 
 
-def retrieved_citations(results: Iterable[SearchDocumentsResult]) -> dict[str, Mapping[str, Any]]:
-    """Citation id -> {title, section, uri} for every passage returned in a conversation;
-    the output guard checks an answer's citations against these keys."""
-    out: dict[str, Mapping[str, Any]] = {}
-    for result in results:
-        for p in result.passages:
-            out[p.cite_as.strip("[]")] = {"title": p.title, "section": p.section, "uri": p.uri}
-    return out
-
-
 def document_tools(index: DocumentSearch) -> list[Tool[Any, Any]]:
     @tool(effect=Effect.READ, progress="searching the handbook…", untrusted_output=True, family="documents")
     def search_documents(args: SearchDocumentsArgs, ctx: ToolContext) -> SearchDocumentsResult:
@@ -106,7 +95,6 @@ __all__ = [
     "SearchDocumentsArgs",
     "SearchDocumentsResult",
     "document_tools",
-    "retrieved_citations",
     "to_passage",
     "wrap_untrusted",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -615,7 +615,7 @@ class ApprovalStore:
     def stats_rows(self, since: datetime | None = None) -> builtins.list[ApprovalRecord]:
         q = select(approvals)
         if since is not None:
-            q = q.where(or_(approvals.c.created_at >= since))
+            q = q.where(approvals.c.created_at >= since)
         with self.engine.connect() as c:
             return [_record(r) for r in c.execute(q).mappings().all()]
 

@@ -19,7 +19,6 @@ from tools.documents import (
     UNTRUSTED_OPEN,
     SearchDocumentsResult,
     document_tools,
-    retrieved_citations,
     wrap_untrusted,
 )
 from tools.errors import ToolFailure
@@ -85,7 +84,7 @@ def test_planted_injection_arrives_as_delimited_data(registry: ToolRegistry) -> 
 
 def test_answer_citing_an_unretrieved_restricted_document_is_cleaned(registry: ToolRegistry) -> None:
     result = _run(registry, "u_alice", "salary bands compensation")
-    retrieved = retrieved_citations([result])
+    retrieved = {p.cite_as.strip("[]") for p in result.passages}
     assert not any("compensation" in cid for cid in retrieved)
     answer = f"Bands are secret [doc:compensation-guidelines#1]. See {next(iter(retrieved)).join('[]')}."
     check = check_citations(answer, retrieved)
