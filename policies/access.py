@@ -6,13 +6,15 @@ the target; nothing here performs I/O beyond loading the YAML file it is given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from policies.approvers import StageNeed, resolve_route
 from policies.directory import Directory, Principal
 from policies.errors import PolicyFileError
 
@@ -50,6 +52,8 @@ class AccessPolicy:
     version: str
     role_tools: Mapping[str, frozenset[str]]
     routes: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)
+    # Who approves when a stage empties and the asker's chain has nobody left (the CEO's writes).
+    fallback_approvers: tuple[str, ...] = ("role:exec",)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_ACCESS) -> AccessPolicy:
@@ -83,7 +87,12 @@ class AccessPolicy:
             routes[str(tool)] = tuple(parsed)
         if "default" not in routes:
             raise PolicyFileError(f"{path}: approvals.default is required (the route for any other write)")
-        return cls(str(raw.get("version", "unversioned")), role_tools, routes)
+        fallback = raw.get("fallback_approvers", ["role:exec"])
+        if not isinstance(fallback, list) or not fallback:
+            raise PolicyFileError(f"{path}: fallback_approvers must be a non-empty list of approver specs")
+        for spec_ in fallback:
+            _check_spec(str(spec_), f"{path}: fallback_approvers")
+        return cls(str(raw.get("version", "unversioned")), role_tools, routes, tuple(str(a) for a in fallback))
 
     def tools_for(self, principal: Principal) -> frozenset[str]:
         out: set[str] = set()
@@ -96,7 +105,7 @@ class AccessPolicy:
 
 
 def _check_spec(spec: str, where: str) -> None:
-    if spec in ("manager", "owner_manager") or spec.startswith(("role:", "person:")):
+    if spec in ("manager", "owner_manager") or spec.startswith(("role:", "person:", "department_head:")):
         return
     raise PolicyFileError(f"{where}: unknown approver spec {spec!r} (use manager, owner_manager, role:X, person:ID)")
 
@@ -127,38 +136,42 @@ def approval_route(
     facts: Mapping[str, Any],
     policy: AccessPolicy,
     directory: Directory,
+    *,
+    today: dt.date | None = None,
 ) -> tuple[Stage, ...]:
-    """Resolve the approvers of an agent write, applying separation of duties.
-
-    The asker is removed from every stage; a stage left empty, or holding only people who
-    report to the asker, goes to the next manager up the asker's chain.
-    """
-    stages = []
-    for name, specs in policy.routes.get(tool, policy.routes["default"]):
-        ids: list[str] = []
-        for spec in specs:
-            ids.extend(_resolve(spec, principal, facts, directory))
-        ids = list(dict.fromkeys(i for i in ids if i != principal.id))
-        reason = f"{tool} is a write; {name} must approve"
-        if not ids or all(directory.is_above(principal.id, i) for i in ids):
-            chain = directory.chain_of(principal.id)
-            ids = [chain[0].id] if chain else [p.id for p in directory.with_role("exec") if p.id != principal.id][:1]
-            reason += " (escalated: nobody independent of the asker held this stage)"
-        stages.append(Stage(name, tuple(ids), "any", reason))
-    return tuple(stages)
+    """The approvers of an agent write, by the one approver resolution (policies/approvers.py):
+    separation of duties, delegation, escalation up the asker's chain, then the fallback."""
+    needs = [
+        StageNeed(name=name, specs=specs, reason=f"{tool} is a write; {name} must approve")
+        for name, specs in policy.routes.get(tool, policy.routes["default"])
+    ]
+    res = resolve_route(
+        needs, principal, directory, today=today or dt.date.today(), fallback=policy.fallback_approvers, facts=facts
+    )
+    out = []
+    for s in res.stages:
+        reason = s.reason + (" (escalated: nobody independent of the asker held this stage)" if s.escalated else "")
+        out.append(Stage(s.name, s.approvers, s.mode, reason))
+    return tuple(out)
 
 
-def _resolve(spec: str, principal: Principal, facts: Mapping[str, Any], directory: Directory) -> Sequence[str]:
-    if spec == "manager":
-        return [principal.manager] if principal.manager else []
-    if spec == "owner_manager":
-        owner = directory.find(str(facts.get("owner") or ""))
-        return [owner.manager] if owner and owner.manager else []
-    if spec.startswith("role:"):
-        return [p.id for p in directory.with_role(spec[5:])]
-    if spec.startswith("person:"):
-        return [spec[7:]] if directory.find(spec[7:]) else []
-    return []
+def may_change_deal(
+    principal: Principal, owner_id: str | None, policy: AccessPolicy, directory: Directory
+) -> str | None:
+    """Why ``principal`` may not change a CRM deal owned by ``owner_id`` (None: they may).
+
+    RBAC first (a role that may call ``crm_update_deal``), then ownership: the deal's owner, or
+    someone the owner reports to."""
+    if not policy.may_call(principal, "crm_update_deal"):
+        return f"{principal.name} may not change CRM deals (roles: {', '.join(sorted(principal.roles)) or 'none'})"
+    if owner_id is None:
+        return "the deal has no owner in the directory, so nobody's right to change it can be checked"
+    if owner_id != principal.id and not directory.is_above(principal.id, owner_id):
+        owner = directory.find(owner_id)
+        return (
+            f"the deal belongs to {owner.name if owner else owner_id}; only its owner or their managers may change it"
+        )
+    return None
 
 
-__all__ = ["DEFAULT_ACCESS", "AccessPolicy", "Decision", "Stage", "approval_route", "decide_call"]
+__all__ = ["DEFAULT_ACCESS", "AccessPolicy", "Decision", "Stage", "approval_route", "decide_call", "may_change_deal"]

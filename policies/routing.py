@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from policies.approvers import RoutingError, StageNeed, next_level, resolve_route
 from policies.directory import Directory, Principal
 from policies.errors import PolicyError, PolicyFileError
 from policies.requests import (
@@ -77,10 +78,6 @@ class RoutingFileError(PolicyFileError):
 
 class UnsupportedCurrency(PolicyError):
     """The request's currency is not in the policy's FX table; ask for another currency."""
-
-
-class RoutingError(PolicyError):
-    """No eligible approver could be found for a stage (the directory cannot satisfy the policy)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,7 +507,7 @@ class RoutingPolicy:
                 f"{rate:f} USD/{money[1]} (as of {self.fx_as_of}); thresholds are in USD"
             )
 
-        stages = [] if auto else _Resolver(self, requester, directory, today, flags).resolve(needs)
+        stages = [] if auto else _resolve_stages(self, needs, requester, directory, today, flags)
         return RouteDecision(
             policy_version=self.version,
             kind=request.kind,
@@ -527,229 +524,51 @@ class RoutingPolicy:
 
 
 # --------------------------------------------------------------------------------------------
-# Approver resolution: specs → people, delegation, separation of duties, escalation
+# Approver resolution lives in policies/approvers.py (one resolution for every route).
 
 
-class _People:
-    """Who may approve for this requester on this day: separation of duties and delegation."""
-
-    def __init__(self, requester: Principal, directory: Directory, today: dt.date, flags: list[Flag]) -> None:
-        self.requester = requester
-        self.directory = directory
-        self.today = today
-        self.flags = flags  # delegation appends here
-
-    def label(self, pid: str) -> str:
-        p = self.directory.find(pid)
-        return p.name if p else pid
-
-    def is_subordinate(self, pid: str) -> bool:
-        """``pid`` reports (directly or not) to the requester."""
-        return self.directory.find(pid) is not None and self.directory.is_above(self.requester.id, pid)
-
-    def eligible(self, pid: str) -> bool:
-        return pid != self.requester.id and not self.is_subordinate(pid)
-
-    def present(self, pid: str, stage: str) -> str:
-        """``pid``, or their delegate when ``pid`` is away and the delegate is eligible."""
-        p = self.directory.get(pid)
-        if p.is_away(self.today) and p.delegate and self.eligible(p.delegate):
-            dp = self.directory.get(p.delegate)
-            if not dp.is_away(self.today):
-                msg = f"{p.name} is away until {p.away_until}; {dp.name} approves as their delegate"
-                self.flags.append(Flag(code="delegated", message=msg, stage=stage))
-                return dp.id
-        return pid
-
-
-class _Resolver(_People):
-    """Turns the stages a policy requires into concrete approvers."""
-
-    def __init__(
-        self, policy: RoutingPolicy, requester: Principal, directory: Directory, today: dt.date, flags: list[Flag]
-    ) -> None:
-        super().__init__(requester, directory, today, flags)
-        self.policy = policy
-        self.chain: list[Principal] = []  # the requester's managers, nearest first
-        if requester.manager is not None:
-            top = directory.get(requester.manager)
-            self.chain = [top, *directory.chain_of(top.id)]
-
-    def specs_to_ids(self, specs: Iterable[str]) -> list[str]:
-        out: list[str] = []
-        for spec in specs:
-            kind, _, arg = spec.partition(":")
-            if kind == "manager":
-                found = [self.requester.manager] if self.requester.manager else []
-            elif kind == "role":
-                found = [p.id for p in self.directory.with_role(arg)]
-            elif kind == "person":
-                found = [arg] if self.directory.find(arg) else []
-            elif kind == "department_head":
-                found = [p.id for p in _department_heads(self.directory, arg)]
-            else:  # pragma: no cover - validated at load
-                raise AssertionError(spec)
-            out.extend(x for x in found if x not in out)
-        return out
-
-    def resolve(self, needs: Mapping[str, list[tuple[str, str, tuple[str, ...] | None]]]) -> list[Stage]:
-        stages: list[Stage] = []
-        used: set[str] = set()
-        for sdef in self.policy.stages:
-            if sdef.name not in needs:
-                continue
-            reqs = needs[sdef.name]
-            specs: list[str] = []
-            for _, _, override in reqs:
-                specs.extend(s for s in (override or sdef.approvers) if s not in specs)
-            required_by = tuple(dict.fromkeys(r for r, _, _ in reqs))
-            reason = "; ".join(dict.fromkeys(f"{r} ({why})" if why else r for r, why, _ in reqs))
-            approvers, notes, escalated = self.stage_approvers(sdef, specs, used)
-            used.update(approvers)
-            stage = Stage(
-                name=sdef.name,
-                mode=sdef.mode,
-                approvers=tuple(approvers),
-                reason=reason,
-                required_by=required_by,
-                covers=(sdef.name,),
-                sla_hours=sdef.sla_hours,
-                escalated=escalated,
-                notes=tuple(notes),
-            )
-            twin = next((s for s in stages if set(s.approvers) == set(stage.approvers)), None)
-            if twin is not None and (len(stage.approvers) == 1 or twin.mode == stage.mode):
-                merged = twin.model_copy(
-                    update={
-                        "covers": (*twin.covers, *stage.covers),
-                        "required_by": tuple(dict.fromkeys((*twin.required_by, *stage.required_by))),
-                        "reason": "; ".join(dict.fromkeys([*twin.reason.split("; "), *stage.reason.split("; ")])),
-                        "sla_hours": _min_sla(twin.sla_hours, stage.sla_hours),
-                        "escalated": twin.escalated or stage.escalated,
-                        "notes": (
-                            *twin.notes,
-                            *stage.notes,
-                            f"{', '.join(self.label(a) for a in stage.approvers)} also approves "
-                            f"as {sdef.name}: same approver, asked once",
-                        ),
-                    }
-                )
-                stages[stages.index(twin)] = merged
-            else:
-                stages.append(stage)
-        return stages
-
-    def stage_approvers(
-        self, sdef: StageDef, specs: Sequence[str], used: set[str]
-    ) -> tuple[list[str], list[str], bool]:
-        notes: list[str] = []
-        name = sdef.name
-        ids = self.specs_to_ids(specs)
-        resolved_any = bool(ids)
-
-        # Separation of duties first, so a delegate is never chosen for someone excluded anyway.
-        removed_self = self.requester.id in ids
-        subs = [p for p in ids if p != self.requester.id and self.is_subordinate(p)]
-        kept = [p for p in ids if self.eligible(p)]
-        if removed_self:
-            notes.append(f"{self.label(self.requester.id)} cannot approve their own request")
-        if subs:
-            verb = "reports" if len(subs) == 1 else "report"
-            notes.append(
-                f"{', '.join(self.label(s) for s in subs)} {verb} to {self.label(self.requester.id)}, "
-                "so cannot approve this request"
-            )
-
-        # Delegation: replace away approvers by their delegate when the delegate is eligible.
-        final: list[str] = []
-        stranded: list[str] = []
-        for pid in kept:
-            p = self.directory.get(pid)
-            if not p.is_away(self.today):
-                if pid not in final:
-                    final.append(pid)
-                continue
-            d = p.delegate
-            dp = self.directory.find(d) if d else None
-            if dp is not None and self.eligible(dp.id) and not dp.is_away(self.today):
-                if dp.id not in final:
-                    final.append(dp.id)
-                msg = f"{p.name} is away until {p.away_until}; {dp.name} approves as their delegate"
-                notes.append(msg)
-                self.flags.append(Flag(code="delegated", message=msg, stage=name))
-            else:
-                stranded.append(pid)
-        if stranded:
-            others = [p for p in final if p not in stranded]
-            if sdef.mode == "any" and others:
-                notes.append(
-                    ", ".join(self.label(s) for s in stranded)
-                    + " away with no eligible delegate; left out (others in the stage can approve)"
-                )
-            else:
-                final.extend(stranded)
-                for s in stranded:
-                    p = self.directory.get(s)
-                    msg = (
-                        f"{p.name} is away until {p.away_until} and has no eligible delegate; "
-                        f"the {name} stage may wait for them or escalate after its SLA"
-                    )
-                    self.flags.append(Flag(code="approver_away", message=msg, stage=name))
-        if final:
-            return final, notes, False
-
-        # Nobody left: escalate up the requester's chain.
-        target, how = self.escalate(used, name)
-        if not resolved_any and list(specs) == ["manager"]:
-            cause = f"{self.label(self.requester.id)} has no manager"
-        elif not resolved_any:
-            cause = f"nobody in the directory matches {', '.join(specs)}"
-        elif subs and not removed_self:
-            cause = "its only approvers report to the requester"
-        elif subs:
-            cause = "its approvers are the requester and people who report to them"
-        else:
-            cause = "its only approver is the requester"
-        msg = f"{name}: {cause}; escalated to {self.label(target)} ({how})"
-        notes.append(msg)
-        code = "separation_of_duties" if resolved_any else "no_approver"
-        self.flags.append(Flag(code=code, message=msg, stage=name))
-        return [target], notes, True
-
-    def escalate(self, used: set[str], stage: str) -> tuple[str, str]:
-        """The nearest manager up the requester's chain not already approving another stage;
-        the top of the chain when all are; the policy's fallback approvers when the requester
-        has nobody above them (the CEO)."""
-        for p in self.chain:
-            if p.id not in used:
-                return self.present(p.id, stage), "next manager up the requester's chain"
-        if self.chain:
-            return self.present(self.chain[-1].id, stage), "top of the requester's chain"
-        for pid in self.specs_to_ids(self.policy.fallback_approvers):
-            if pid != self.requester.id:  # everyone reports to the top; only self is excluded
-                return self.present(pid, stage), "fallback approver: nobody is above the requester"
-        raise RoutingError(
-            f"no eligible approver for a request by {self.requester.id}: nobody above them and no "
-            f"fallback approver other than themselves ({', '.join(self.policy.fallback_approvers)})"
-        )
-
-
-def next_level(approvers: Sequence[str], requester: Principal, directory: Directory, *, today: dt.date) -> list[str]:
-    """Who a stage escalates to when its SLA lapses: for each approver, the nearest manager above
-    them who is not already an approver, not the requester and not someone reporting to the
-    requester (an away manager is replaced by an eligible delegate). Empty at the top."""
-    r = _People(requester, directory, today, [])
-    out: list[str] = []
-    for pid in approvers:
-        if directory.find(pid) is None:
+def _resolve_stages(
+    policy: RoutingPolicy,
+    needs: Mapping[str, list[tuple[str, str, tuple[str, ...] | None]]],
+    requester: Principal,
+    directory: Directory,
+    today: dt.date,
+    flags: list[Flag],
+) -> list[Stage]:
+    wanted: list[StageNeed] = []
+    for sdef in policy.stages:
+        if sdef.name not in needs:
             continue
-        for boss in directory.chain_of(pid):
-            if boss.id not in approvers and r.eligible(boss.id):
-                target = r.present(boss.id, "")
-                if target not in out and target not in approvers:
-                    out.append(target)
-                break
-    return out
+        reqs = needs[sdef.name]
+        specs: list[str] = []
+        for _, _, override in reqs:
+            specs.extend(s for s in (override or sdef.approvers) if s not in specs)
+        wanted.append(
+            StageNeed(
+                name=sdef.name,
+                specs=tuple(specs),
+                mode=sdef.mode,
+                reason="; ".join(dict.fromkeys(f"{r} ({why})" if why else r for r, why, _ in reqs)),
+                required_by=tuple(dict.fromkeys(r for r, _, _ in reqs)),
+                sla_hours=sdef.sla_hours,
+            )
+        )
+    res = resolve_route(wanted, requester, directory, today=today, fallback=policy.fallback_approvers)
+    flags.extend(Flag(code=a.code, message=a.message, stage=a.stage) for a in res.adjustments)
+    return [
+        Stage(
+            name=s.name,
+            mode=s.mode,
+            approvers=s.approvers,
+            reason=s.reason,
+            required_by=s.required_by,
+            covers=(s.name,),
+            sla_hours=s.sla_hours,
+            escalated=s.escalated,
+            notes=s.notes,
+        )
+        for s in res.stages
+    ]
 
 
 def escalate_stage(stage: Stage, requester: Principal, directory: Directory, *, today: dt.date) -> Stage | None:
@@ -787,18 +606,6 @@ def simulate(
     day = dt.date.fromisoformat(str(when)) if when else today
     requester = directory.get(str(payload["requester"]))
     return policy.route(parse_request(request), requester, directory, today=day)
-
-
-def _min_sla(a: int | None, b: int | None) -> int | None:
-    vals = [x for x in (a, b) if x is not None]
-    return min(vals) if vals else None
-
-
-def _department_heads(directory: Directory, department: str) -> list[Principal]:
-    """People of ``department`` whose manager is outside it (or who have none)."""
-    members = [p for p in directory if p.department == department]
-    ids = {p.id for p in members}
-    return [p for p in members if p.manager not in ids]
 
 
 # --------------------------------------------------------------------------------------------

@@ -298,6 +298,8 @@ class ApprovalStore:
         """
         if not new.stages and new.auto_approved_by is None:
             raise ValueError("an approval needs at least one stage (or an auto-approval)")
+        if new.auto_approved_by is not None and (new.untrusted_sources or new.tainted_arguments):
+            raise ValueError("a request built from untrusted content is never auto-approved")
         for s in new.stages:
             if not s.approvers:
                 raise ValueError(f"stage {s.name!r} has no approvers")
@@ -379,6 +381,14 @@ class ApprovalStore:
                 )
             if any(v.stage == rec.current_stage and v.approver_id == approver_id for v in rec.votes):
                 return DecideResult(False, "You have already decided on this stage.", rec)
+            if any(v.stage < rec.current_stage and v.approver_id == approver_id for v in rec.votes):
+                # Separation of duties, enforced where the vote is stored: the route may have been
+                # escalated since it was resolved, and escalation must not let anyone in twice.
+                return DecideResult(
+                    False,
+                    "You already decided an earlier stage of this request; one person decides at most one stage.",
+                    rec,
+                )
             try:
                 with c.begin_nested():
                     c.execute(
@@ -467,6 +477,23 @@ class ApprovalStore:
         return self._transition(
             approval_id, from_status=("pending", "approved"), to_status="stale", decision_reason=reason
         )
+
+    def refuse(self, approval_id: str, reason: str) -> ApprovalRecord | None:
+        """An approved request the execution-time checks refuse (e.g. the requester may no longer
+        change the target): approved → rejected by policy, nothing executed."""
+        return self._transition(
+            approval_id,
+            from_status=("approved",),
+            to_status="rejected",
+            decided_at=self._clock(),
+            decided_by="policy:execution-check",
+            decision_reason=reason,
+        )
+
+    def retry(self, approval_id: str) -> ApprovalRecord | None:
+        """An operator retries a failed execution: failed → approved (the same idempotency key, so
+        whatever the failed attempt did is found, not repeated). None unless it had failed."""
+        return self._transition(approval_id, from_status=("failed",), to_status="approved")
 
     def expire_due(self) -> builtins.list[ApprovalRecord]:
         now = self._clock()

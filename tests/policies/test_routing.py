@@ -269,8 +269,8 @@ CASES = [
         "parental-short-notice",
         "u_ivan",
         time_off("2027-01-04", "2027-04-23", "parental"),
-        ["manager+hr=u_hannah"],
-        {"parental_leave_notice"},
+        ["manager=u_hannah", "hr=u_olivia"],
+        {"parental_leave_notice", "separation_of_duties"},
     ),
     Case(
         "parental-8-weeks-notice",
@@ -314,26 +314,47 @@ CASES = [
         access("Production_DB", "write"),
         ["manager=u_raj", "it=u_ken", "system_owner=u_grace"],
     ),
-    # Grace is both Tom's manager and the owner of production_db: asked once.
-    Case("acc-production-db-merged", "u_tom", access("production_db"), ["manager+system_owner=u_grace", "it=u_ken"]),
-    Case("acc-payroll-by-finance", "u_dana", access("payroll"), ["manager+system_owner=u_marcus", "it=u_ken"]),
-    # The owner of payroll asks for payroll access: his manager (the CEO) approves as owner too.
+    # Grace is both Tom's manager and the owner of production_db: one person decides one stage,
+    # so the owner stage goes up the chain (the CEO).
+    Case(
+        "acc-production-db-merged",
+        "u_tom",
+        access("production_db"),
+        ["manager=u_grace", "it=u_ken", "system_owner=u_olivia"],
+        {"separation_of_duties"},
+    ),
+    Case(
+        "acc-payroll-by-finance",
+        "u_dana",
+        access("payroll"),
+        ["manager=u_marcus", "it=u_ken", "system_owner=u_olivia"],
+        {"separation_of_duties"},
+    ),
+    # The owner of payroll asks for payroll access: his manager (the CEO) is the manager stage;
+    # the chain has nobody left, so the owner stage goes to a fallback approver (an exec).
     Case(
         "sod-payroll-owner-own-access",
         "u_marcus",
         access("payroll", "admin"),
-        ["manager+system_owner=u_olivia", "it=u_ken"],
+        ["manager=u_olivia", "it=u_ken", "system_owner=u_sofia"],
         {"separation_of_duties"},
     ),
     # ------------------------------------------------------------------ separation of duties
-    # Raj's manager is the VP Sales: one person, asked once for both stages.
-    Case("sod-raj-discount-15", "u_raj", discount("15"), ["manager+vp_sales=u_sofia"]),
-    # The VP Sales cannot approve her own discount: escalated to the CEO, who is also her manager.
+    # Raj's manager is the VP Sales: she decides one stage; the other goes up the chain.
+    Case(
+        "sod-raj-discount-15",
+        "u_raj",
+        discount("15"),
+        ["manager=u_sofia", "vp_sales=u_olivia"],
+        {"separation_of_duties"},
+    ),
+    # The VP Sales cannot approve her own discount; her manager (the CEO) is the manager stage and
+    # the chain runs out: the fallback approver (the CFO) decides the VP stage. Two people.
     Case(
         "sod-sofia-own-discount",
         "u_sofia",
         discount("15"),
-        ["manager+vp_sales=u_olivia"],
+        ["manager=u_olivia", "vp_sales=u_marcus"],
         {"separation_of_duties"},
     ),
     # Dana is a finance approver; Finn reports to her: the finance stage goes above her manager.
@@ -348,17 +369,24 @@ CASES = [
         "sod-dana-expense-cfo-merged",
         "u_dana",
         expense("12000", "training"),
-        ["manager+cfo=u_marcus", "finance=u_olivia"],
+        ["manager=u_marcus", "finance=u_olivia", "cfo=u_sofia"],
         {"separation_of_duties"},
     ),
-    # Finn is removed from the finance group; Dana (his manager) remains and is asked once.
-    Case("sod-finn-expense", "u_finn", expense("5000", "training"), ["manager+finance=u_dana"]),
-    # The CFO's own purchase: procurement (his report) and the CFO stage both go to the CEO.
+    # Finn is removed from the finance group; Dana (his manager) decides the manager stage, so
+    # finance goes up the chain to the CFO.
+    Case(
+        "sod-finn-expense",
+        "u_finn",
+        expense("5000", "training"),
+        ["manager=u_dana", "finance=u_marcus"],
+        {"separation_of_duties"},
+    ),
+    # The CFO's own purchase: three stages, three different people (CEO, then two execs).
     Case(
         "sod-cfo-own-purchase",
         "u_marcus",
         purchase("30000", category="services"),
-        ["manager+procurement+cfo=u_olivia"],
+        ["manager=u_olivia", "procurement=u_sofia", "cfo=u_grace"],
         {"separation_of_duties"},
     ),
     Case(
@@ -379,7 +407,7 @@ CASES = [
         "sod-hr-director-long-leave",
         "u_hannah",
         time_off("2027-01-04", "2027-01-22"),
-        ["manager+hr=u_olivia"],
+        ["manager=u_olivia", "hr=u_marcus"],
         {"separation_of_duties"},
     ),
     # The CEO has no manager: the policy's fallback approver (the CFO) approves.
@@ -406,8 +434,8 @@ CASES = [
         "deleg-cfo-away",
         "u_alice",
         expense("15000", "training"),
-        ["manager=u_raj", FIN, "cfo=u_dana"],
-        {"delegated"},
+        ["manager=u_raj", FIN, "cfo=u_marcus"],
+        {"approver_away"},
         directory=away(u_marcus="u_dana"),
     ),
     # Dana away without a delegate: Finn alone covers the "any one of" finance stage.
@@ -553,7 +581,7 @@ def test_decision_is_json_serialisable_and_round_trips(
     assert data["policy_version"] == "2026-11-01"
     assert data["amount_usd"] == "12960.00"
     assert data["facts"]["weekend"] is True and data["facts"]["currency"] == "EUR"
-    assert [s["name"] for s in data["stages"]] == ["manager", "finance"]
+    assert [s["name"] for s in data["stages"]] == ["manager", "finance", "cfo"]
     assert {f["code"] for f in data["flags"]} == {"weekend_travel", "separation_of_duties"}
     assert "static rate 1.08" in data["notes"][0]
     again = RouteDecision.model_validate_json(decision.model_dump_json())
@@ -609,7 +637,29 @@ def test_all_of_stage_keeps_everyone_but_the_requester(directory: Directory) -> 
     alice = _decide(policy, directory, "u_alice", expense("5000", "training"))
     assert alice.stages[1].mode == "all" and alice.stages[1].approvers == ("u_dana", "u_finn")
     finn = _decide(policy, directory, "u_finn", expense("5000", "training"))
-    assert _stage_text(finn) == ["manager+finance=u_dana"]
+    # Dana decides the manager stage, so she cannot also be the whole "all" finance stage.
+    assert _stage_text(finn) == ["manager=u_dana", "finance=u_marcus"]
+
+
+@pytest.mark.parametrize(
+    ("requester", "request_", "why"),
+    [
+        ("u_sofia", discount("15"), "the VP Sales' own large discount"),
+        ("u_hannah", time_off("2027-01-04", "2027-01-22"), "the HR head's own long leave"),
+        ("u_raj", discount("15"), "a manager whose manager is also the VP stage"),
+        ("u_marcus", purchase("30000", category="services"), "the CFO's own large purchase"),
+        ("u_tom", access("production_db"), "the manager who is also the system owner"),
+    ],
+)
+def test_one_person_decides_at_most_one_stage(
+    directory: Directory, policies: dict[str, RoutingPolicy], requester: str, request_: dict, why: str
+) -> None:
+    decision = _decide(policies["demo"], directory, requester, request_)
+    people = [a for s in decision.stages for a in s.approvers]
+    assert len(decision.stages) >= 2, why
+    assert len(people) == len(set(people)), f"{why}: {_stage_text(decision)}"
+    assert requester not in people
+    assert "separation_of_duties" in decision.flag_codes()
 
 
 def test_nobody_eligible_is_an_error_not_an_empty_stage() -> None:
