@@ -225,14 +225,33 @@ def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data
 
     with open_runtime(_settings(data_dir)) as rt:
         try:
-            res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason, on_event=render_event)
+            # No on_event: the requester's resumed conversation is theirs, not the approver's.
+            res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason)
         except (RecordNotFound, UnknownPrincipal) as exc:
             _fail(str(exc))
         if not res.accepted:
             _fail(res.message)
         console.print(f"[green]{res.message}[/green]")
-        if res.resumed is not None:
-            _print_outcome(res.resumed)
+        if res.final:
+            console.print(f"outcome: {res.outcome}")
+
+
+@approvals_app.command("retry")
+def approvals_retry(approval_id: str, user: UserOpt, data_dir: DataDir = None) -> None:
+    """Retry a request whose execution failed, as --user (an operator: the requester, one of
+    its approvers or an IT admin). Same payload, same idempotency key."""
+    from agent.services import open_runtime
+    from connectors.errors import RecordNotFound
+    from policies.errors import UnknownPrincipal
+
+    with open_runtime(_settings(data_dir)) as rt:
+        try:
+            res = rt.retry(approval_id, operator_id=user)
+        except (RecordNotFound, UnknownPrincipal, PermissionError) as exc:
+            _fail(str(exc))
+        if not res.accepted:
+            _fail(res.message)
+        console.print(f"[green]{res.message}[/green]")
 
 
 @approvals_app.command("approve")

@@ -44,6 +44,7 @@ class Deps:
     audit: AuditLog
     usage: UsageStore
     planner: Planner
+    lifecycle: Any  # agent.approvals.Lifecycle: the one approval lifecycle (propose, decide, execute)
     notifier: Notifier = field(default_factory=NullNotifier)
     limits: Limits = field(default_factory=Limits)
     artifacts_dir: Path | None = None

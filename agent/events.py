@@ -125,9 +125,13 @@ class DecisionResult:
     accepted: bool  # False when refused (self-approval, wrong role, already decided)
     message: str  # shown to the clicker
     final: bool  # True once the request is approved/rejected as a whole
-    # When the decision made the request final, the requester's conversation was resumed:
-    # this is how that turn ended (its events went to the on_event callback of decide()).
-    resumed: Outcome | None = None
+    # What happened to the request: "pending", "rejected", "executed", or a one-line reason it
+    # did not run. Never the requester's conversation or the action's result: approvers
+    # receive the decision and its outcome only.
+    outcome: str = ""
+    # True when the decision resumed the requester's waiting conversation; its answer was
+    # stored in their thread (read it there with ``thread_outcome``, on the requester's side).
+    resumed_thread: bool = False
 
 
 __all__ = [

@@ -6,9 +6,11 @@
                  └─(refused)───────────────────────────────→ respond                             │
                                ↑─────────────────────────────────────────────────────────────────┘
 
-Side effects never run in a node that interrupts: ``gate`` creates approval requests (idempotent
-on thread + tool-call id) and notifies; ``approve`` only waits; ``execute`` claims each approved
-write with compare-and-set and runs it with the approval's idempotency key.
+Side effects never run in a node that interrupts: ``gate`` proposes every write on the one approval
+lifecycle (agent/approvals.py; idempotent on thread + tool-call id), business requests included;
+``approve`` only waits (for agent writes; a business request is filed and decided over days);
+``execute`` hands each approved write to the lifecycle's one executor (compare-and-set claim,
+the approval's idempotency key, the target re-checked) and reports its stored outcome.
 """
 
 from __future__ import annotations
@@ -30,19 +32,21 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
-from connectors.appdb import ApprovalRecord, NewApproval, StageSpec, payload_hash
+from connectors.appdb import ApprovalRecord, StageSpec, payload_hash
 from connectors.errors import ConnectorError
 from policies.access import approval_route, decide_call
 from policies.directory import Principal
+from policies.errors import PolicyError
 from policies.injection import score as injection_score
 from policies.limits import Budgets, check_conversation
 from policies.pii import hidden_kinds, redact_for, redact_obj
 from policies.spotlight import wrap_untrusted
 from policies.taint import Provenance, TaintState, egress_check, extract_destinations, trace_arguments
 from tools.base import Effect, Tool, ToolContext
-from tools.errors import ToolFailure, ToolInputError
+from tools.errors import NeedsInformation, ToolFailure, ToolInputError
 
 
 class GatedCall(TypedDict, total=False):
@@ -53,6 +57,8 @@ class GatedCall(TypedDict, total=False):
     reason: str
     approval_id: str
     reason_untrusted: bool
+    waits: bool  # the turn waits for this approval (agent writes); business requests do not
+    filed_before: bool  # a business request identical to one filed earlier in this conversation
 
 
 class AgentState(TypedDict, total=False):
@@ -199,12 +205,17 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         g["reason"] = decision.reason
         if decision.kind == "needs_approval" and tool is not None:
             try:
-                rec = _request_approval(deps, principal, tool, g, state, thread_id, user_texts)
+                rec, waits = _request_approval(deps, principal, tool, g, state, thread_id, user_texts)
+            except NeedsInformation as exc:
+                g["decision"], g["reason"] = "deny", str(exc)  # our own words: what to ask the user
             except (ToolInputError, ToolFailure) as exc:
                 g["decision"], g["reason"] = "deny", f"could not prepare {tool.name}: {exc}"
                 g["reason_untrusted"] = True  # the error quotes the remote record
+            except PolicyError as exc:
+                g["decision"], g["reason"] = "deny", f"{tool.name} refused: {exc}"
             else:
                 g["approval_id"] = rec.id
+                g["waits"] = waits
         deps.audit.append(
             "policy_decision",
             actor=principal.id,
@@ -256,7 +267,7 @@ def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 _emit({"type": "progress", "text": tool.progress})
             out.append(_run_read(deps, tool, g, ctx, state, sources))
         else:
-            out.append(_run_approved_write(deps, tool, g, ctx, principal, state, sources))
+            out.append(_run_approved(deps, tool, g, ctx, state, sources))
     return {
         "messages": out,
         "gated": [],
@@ -337,7 +348,13 @@ def build_graph(checkpointer: Any = None) -> Any:
 
 
 def _still_pending(state: AgentState, deps: Deps) -> list[ApprovalRecord]:
-    recs = [deps.approvals.get(g["approval_id"]) for g in state.get("gated", []) if g.get("approval_id")]
+    """Approvals this turn waits for. A business request is filed without waiting: it is
+    decided over days, and its follow-up runs through the same executor when it is."""
+    recs = [
+        deps.approvals.get(g["approval_id"])
+        for g in state.get("gated", [])
+        if g.get("approval_id") and g.get("waits", True)
+    ]
     return [r for r in recs if r.status == "pending"]
 
 
@@ -376,25 +393,33 @@ def _request_approval(
     state: AgentState,
     thread_id: str,
     user_texts: Sequence[str],
-) -> ApprovalRecord:
+) -> tuple[ApprovalRecord, bool]:
+    """Propose one write on the lifecycle; ``(record, the turn waits for it)``."""
     assert tool.plan is not None
     dedupe_key = f"{thread_id}:{g['id']}"
     existing = deps.approvals.find_by_dedupe_key(dedupe_key)
     if existing is not None:  # the node re-ran after a crash: never a second request
-        return existing
-    ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=deps.artifacts_dir)
+        return existing, existing.kind == "tool_call"
+    taint = _taint(g["args"], state, user_texts)
+    ctx = ToolContext(
+        principal=principal,
+        thread_id=thread_id,
+        artifacts_dir=deps.artifacts_dir,
+        extras={"taint": taint, "dedupe_key": dedupe_key},
+    )
     try:
         plan = tool.plan(tool.parse_args(g["args"]), ctx)
     except ConnectorError as exc:
         raise ToolFailure(str(exc)) from exc
+    if isinstance(plan.proposal, Proposal):  # a business request: routed by its own policy
+        rec, created = deps.lifecycle.propose(plan.proposal)
+        if created and plan.on_proposed is not None:
+            plan.on_proposed(rec)
+        g["filed_before"] = not created
+        return rec, False
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
-    taint = taint_of(state)
-    tainted = [
-        f"{t.path}={t.value} (from {', '.join(t.sources)})" for t in trace_arguments(g["args"], taint, list(user_texts))
-    ]
-    inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
-    rec, created = deps.approvals.create(
-        NewApproval(
+    rec, _created = deps.lifecycle.propose(
+        Proposal(
             dedupe_key=dedupe_key,
             kind="tool_call",
             requester_id=principal.id,
@@ -408,25 +433,24 @@ def _request_approval(
             target_version=plan.target_version,
             current=dict(plan.current),
             proposed=dict(plan.proposed),
-            untrusted_sources=tuple(state.get("untrusted_sources", [])),
-            tainted_arguments=tuple(tainted),
-            injection_score=inj,
+            taint=taint,
             flags=tuple(["conversation read untrusted content"] if state.get("untrusted_sources") else []),
             ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )
     )
-    if created:
-        deps.audit.append(
-            "approval_requested",
-            actor=principal.id,
-            thread_id=thread_id,
-            approval_id=rec.id,
-            data={"tool": tool.name, "stages": [s.to_json() for s in rec.stages], "summary": rec.summary},
-        )
-        from agent.views import approval_view
+    return rec, True
 
-        deps.notifier.approval_requested(approval_view(rec, deps.directory))
-    return rec
+
+def _taint(args: Mapping[str, Any], state: AgentState, user_texts: Sequence[str]) -> Taint:
+    """What a proposal was built from: every untrusted source the conversation read, and each
+    argument whose value came from one of them."""
+    taint = taint_of(state)
+    fields = [
+        f"{t.path}={t.value} (from {', '.join(t.sources)})"
+        for t in trace_arguments(dict(args), taint, list(user_texts))
+    ]
+    inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
+    return Taint(tuple(state.get("untrusted_sources", [])), tuple(fields), inj)
 
 
 def _tool_error(g: GatedCall, text: str) -> ToolMessage:
@@ -482,16 +506,14 @@ def _artifact(result: Any) -> Any:
     return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
 
-def _run_approved_write(
-    deps: Deps,
-    tool: Tool[Any, Any],
-    g: GatedCall,
-    ctx: ToolContext,
-    principal: Principal,
-    state: AgentState,
-    sources: list[str],
+def _run_approved(
+    deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
+    """The outcome of an approval this turn proposed, executed by the one executor (or already
+    executed by it when the approver decided)."""
     rec = deps.approvals.get(g["approval_id"])
+    if rec.kind != "tool_call":
+        return _request_outcome(deps, tool, g, state, sources, rec)
     who = deps.directory.find(rec.decided_by or "")
     by = who.label if who else (rec.decided_by or "nobody")
     if rec.status == "rejected":
@@ -502,87 +524,43 @@ def _run_approved_write(
         return _tool_error(g, f"{tool.name} was REJECTED by {by}; nothing was changed.{reason}")
     if rec.status in ("expired", "withdrawn", "stale", "pending"):
         why = rec.decision_reason or ""
+        if why:
+            why = _untrusted(why, f"approval:{rec.id}", state, sources)
         return _tool_error(g, f"{tool.name} was not executed: the approval request is {rec.status}. {why}".strip())
-    args = tool.parse_args(g["args"])
     # The approval binds tool + exact args + the target version it was shown with.
-    current_hash = payload_hash(tool.name, g["args"], rec.target_version)
-    if rec.status == "approved":
-        try:
-            plan = tool.plan(args, ctx) if tool.plan else None
-        except ConnectorError as exc:
-            return _tool_error(g, f"{tool.name} not executed yet: {exc}. The approval still stands; try again.")
-        if plan is not None and plan.target_version != rec.target_version:
-            deps.approvals.mark_stale(rec.id, "the record changed after approval")
-            deps.audit.append(
-                "approval_stale",
-                actor="system",
-                thread_id=ctx.thread_id or None,
-                approval_id=rec.id,
-                data={"tool": tool.name},
-            )
-            return _tool_error(
-                g,
-                f"{tool.name} was not executed: {plan.target} changed after it was approved. "
-                "Re-read it and propose the change again if it is still needed.",
-            )
-    claim = deps.approvals.claim(rec.id, payload_hash_now=current_hash)
-    if claim.outcome == "hash_mismatch":
-        deps.audit.append(
-            "approval_mismatch",
-            actor="system",
-            thread_id=ctx.thread_id or None,
-            approval_id=rec.id,
-            data={"tool": tool.name, "args": g["args"], "approved_args": dict(rec.args)},
-        )
-        return _tool_error(g, f"{tool.name} was not executed: the call differs from what was approved.")
-    if claim.outcome == "in_progress":
-        rec = _wait_for_done(deps, rec.id)
-        if rec.status not in ("executed", "failed"):
-            return _tool_error(g, f"{tool.name} is being executed by another worker; its result will follow.")
-        return _stored_result(g, tool, state, sources, rec)
-    if claim.outcome == "done":
-        return _stored_result(g, tool, state, sources, claim.record)
-    if claim.outcome == "not_approved":
-        return _tool_error(g, f"{tool.name} was not executed: the request is {claim.record.status}.")
-    # claimed / reclaimed: run it, with the approval's idempotency key
     _emit({"type": "progress", "text": tool.progress or f"running {tool.name}…"})
-    wctx = ToolContext(
-        principal=principal,
-        thread_id=ctx.thread_id,
-        idempotency_key=claim.record.idempotency_key,
-        artifacts_dir=ctx.artifacts_dir,
-    )
-    try:
-        result = tool.fn(args, wctx)
-    except (ToolInputError, ToolFailure, ConnectorError) as exc:
-        retryable = isinstance(exc, ToolFailure) and exc.retryable
-        done = deps.approvals.complete(rec.id, ok=False, result={"error": str(exc), "retryable": retryable})
-        deps.audit.append(
-            "write_failed",
-            actor=principal.id,
-            approval_id=rec.id,
-            data={"tool": tool.name, "error": str(exc)},
+    done = deps.lifecycle.execute(rec.id, payload_hash_now=payload_hash(tool.name, g["args"], rec.target_version))
+    if done.outcome == "stale":
+        return _tool_error(
+            g,
+            f"{tool.name} was not executed: the record changed after it was approved. "
+            "Re-read it and propose the change again if it is still needed.",
         )
-        return _stored_result(g, tool, state, sources, done)
-    payload = _artifact(result)
-    done = deps.approvals.complete(rec.id, ok=True, result=payload)
-    deps.audit.append(
-        "write_executed",
-        actor=principal.id,
-        thread_id=ctx.thread_id,
-        approval_id=rec.id,
-        data={"tool": tool.name, "args": g["args"], "approved_by": rec.decided_by, "attempt": done.attempts},
+    if done.outcome in ("executed", "failed"):
+        return _stored_result(g, tool, state, sources, done.record)
+    if done.outcome == "not_yet":
+        return _tool_error(g, f"{tool.name} not executed yet; the approval still stands; try again.")
+    return _tool_error(g, f"{tool.name} {done.message}.")
+
+
+def _request_outcome(
+    deps: Deps, tool: Tool[Any, Any], g: GatedCall, state: AgentState, sources: list[str], rec: ApprovalRecord
+) -> ToolMessage:
+    """A business request this turn filed: auto-approved ones run now through the executor;
+    the model hears what was filed, and who decides, in the system's own words."""
+    if rec.status == "approved":
+        rec = deps.lifecycle.execute(rec.id).record
+    # The request tool's own function describes what was filed (it files nothing itself).
+    principal = deps.directory.get(rec.requester_id)
+    body = tool.fn(
+        tool.parse_args(g["args"]),
+        ToolContext(principal=principal, extras={"approval": rec, "created": not g.get("filed_before")}),
     )
-    return _stored_result(g, tool, state, sources, done)
-
-
-def _wait_for_done(deps: Deps, approval_id: str) -> ApprovalRecord:
-    deadline = time.monotonic() + deps.limits.approval_wait_s
-    rec = deps.approvals.get(approval_id)
-    while rec.status == "executing" and time.monotonic() < deadline:
-        time.sleep(0.05)
-        rec = deps.approvals.get(approval_id)
-    return rec
+    text = _result_text(body)
+    if rec.status in ("executed", "failed") and rec.result is not None:
+        # What the follow-up returned (ids, CRM answers) is data, like any tool output.
+        text = _untrusted(text, f"{tool.family or tool.name}:{g['id']}", state, sources)
+    return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=_artifact(body))
 
 
 def _stored_result(

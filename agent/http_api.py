@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.events import Event, Outcome
+from agent.events import DecisionResult, Event, Outcome
 from agent.runtime import Chamberlain
 from connectors.errors import RecordNotFound
 from policies.errors import UnknownPrincipal
@@ -95,13 +95,34 @@ def create_http_app(runtime: Chamberlain, *, token: str) -> FastAPI:
 
     @app.post("/v1/approvals/{approval_id}/decision")
     def decide(approval_id: str, body: DecisionBody, user: User) -> JSONResponse:
+        # The body says the decision and its outcome only: never the requester's conversation,
+        # the action's result or, to anyone outside the route, the request itself.
+        try:
+            before = runtime.get_approval(approval_id)
+        except RecordNotFound:
+            raise HTTPException(404, f"no approval {approval_id!r}") from None
+        if user not in {a for s in before.stages for a in s.approvers} and user != before.requester_id:
+            raise HTTPException(403, "you are not an approver of this request")
         try:
             res = runtime.decide(approval_id, approver_id=user, approve=body.approve, reason=body.reason)
-        except (RecordNotFound, UnknownPrincipal) as exc:
-            raise HTTPException(404, str(exc)) from None
-        return JSONResponse(_json(res), status_code=200 if res.accepted else 409)
+        except (RecordNotFound, UnknownPrincipal):
+            raise HTTPException(404, f"no approval {approval_id!r}") from None
+        return JSONResponse(decision_body(res), status_code=200 if res.accepted else 409)
 
     return app
+
+
+def decision_body(res: DecisionResult) -> dict[str, Any]:
+    """What an approver receives for a decision: which request, whether it was accepted, the
+    one-line message, and what happened to the request. Nothing of the requester's data."""
+    return {
+        "approval_id": res.approval.id,
+        "accepted": res.accepted,
+        "message": res.message,
+        "final": res.final,
+        "status": res.approval.status if res.accepted else None,
+        "outcome": res.outcome if res.accepted else None,
+    }
 
 
 def _stream(runtime: Chamberlain, user: str, body: AskBody) -> Iterator[bytes]:
@@ -128,4 +149,4 @@ def _stream(runtime: Chamberlain, user: str, body: AskBody) -> Iterator[bytes]:
         yield f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-__all__ = ["create_http_app"]
+__all__ = ["create_http_app", "decision_body"]

@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langgraph.types import Command
 from sqlalchemy import Engine
 
+from agent.approvals import Lifecycle
 from agent.deps import Deps, Limits, Planner
 from agent.events import (
     Answer,
@@ -42,7 +43,7 @@ from agent.graph import build_graph
 from agent.notify import Notifier, NullNotifier
 from agent.settings import Settings
 from agent.views import approval_view
-from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, UsageStore, make_engine
+from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
 from policies.access import AccessPolicy
 from policies.directory import Directory
 from tools.base import ToolRegistry
@@ -63,9 +64,8 @@ class Chamberlain:
         self._closers = list(closers)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
-        # Set by the workflow layer: runs a business request's follow-up when it is approved or
-        # rejected for good (see agent/workflows.py).
-        self.on_request_final: Callable[[ApprovalRecord], None] | None = None
+        # The one approval lifecycle: propose, decide, execute (agent/approvals.py).
+        self.lifecycle: Lifecycle = deps.lifecycle
         self.workflows: Any = None  # agent.workflows.WorkflowService, when attached
 
     # -- conversations -----------------------------------------------------------------------
@@ -113,11 +113,10 @@ class Chamberlain:
 
     def recover(self, *, on_event: EventSink | None = None) -> list[Outcome]:
         """Resume every thread whose approved writes have not run (e.g. after a restart)."""
-        threads = {
-            r.thread_id
-            for r in self.approvals.list(status=("approved", "executing"), kind="tool_call", limit=1000)
-            if r.thread_id
-        }
+        pending = self.approvals.list(status=("approved", "executing"), limit=1000)
+        for r in pending:
+            self.lifecycle.execute(r.id)
+        threads = {r.thread_id for r in pending if r.thread_id}
         return [self.resume(t, on_event=on_event) for t in sorted(threads)]
 
     # -- approvals ---------------------------------------------------------------------------
@@ -131,31 +130,57 @@ class Chamberlain:
         reason: str | None = None,
         on_event: EventSink | None = None,
     ) -> DecisionResult:
-        self.directory.get(approver_id)
-        res = self.approvals.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
+        """Record one approver's decision and, once the request is approved as a whole, run it
+        through the one executor. The result says only the decision and its outcome: the
+        requester's resumed conversation goes to the requester (``on_event`` must be a sink in
+        the requester's own channel, e.g. their Slack thread), never back to the approver."""
+        res = self.lifecycle.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
         view = approval_view(res.record, self.directory)
-        self.audit.append(
-            "approval_decision" if res.accepted else "approval_refused",
-            actor=approver_id,
-            thread_id=res.record.thread_id,
-            approval_id=approval_id,
-            data={"approve": approve, "reason": reason, "accepted": res.accepted, "message": res.message},
-        )
-        if not res.accepted:
-            return DecisionResult(view, False, res.message, False)
-        self.deps.notifier.approval_decided(view)
-        if not res.final:
-            self.deps.notifier.approval_requested(view)  # the next stage's approvers
-            return DecisionResult(view, True, res.message, False)
-        resumed = None
-        if res.record.kind != "tool_call" and self.on_request_final is not None:
-            # A business request (expense, purchase, ...): its follow-up runs exactly once.
-            self.on_request_final(res.record)
-            view = approval_view(self.approvals.get(approval_id), self.directory)
+        if not res.accepted or not res.final:
+            return DecisionResult(view, res.accepted, res.message, False, outcome=res.record.status)
+        outcome = res.record.status
+        if res.record.status == "approved":
+            done = self.lifecycle.execute(approval_id)
+            outcome = done.message if done.outcome != "executed" else "executed"
+        elif res.record.status == "rejected" and res.record.kind != "tool_call":
+            self.audit.append(
+                "request_rejected",
+                actor=approver_id,
+                thread_id=res.record.thread_id,
+                approval_id=approval_id,
+                data={"reason": reason},
+            )
+        resumed = False
         if res.record.thread_id:
-            resumed = self.resume(res.record.thread_id, on_event=on_event)
-            view = approval_view(self.approvals.get(approval_id), self.directory)
-        return DecisionResult(view, True, res.message, True, resumed)
+            resumed = self._deliver_to_requester(res.record.thread_id, on_event) is not None
+        view = approval_view(self.approvals.get(approval_id), self.directory)
+        return DecisionResult(view, True, res.message, True, outcome=outcome, resumed_thread=resumed)
+
+    def _deliver_to_requester(self, thread_id: str, on_event: EventSink | None) -> Outcome | None:
+        """Resume the requester's conversation; its answer is stored in their thread (and
+        streamed to ``on_event``, the requester's channel, when given)."""
+        snap = self.graph.get_state(self._config(thread_id))
+        if not snap.next:
+            return None  # a request filed without waiting (business requests): nothing to resume
+        out = self.resume(thread_id, on_event=on_event)
+        deliver = getattr(self.deps.notifier, "requester_update", None)
+        if callable(deliver):  # optional notifier hook: the turn's end, to the requester only
+            owner = (self.graph.get_state(self._config(thread_id)).values or {}).get("user_id")
+            deliver(owner, thread_id, out)
+        return out
+
+    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult:
+        """An operator retries a failed execution (``chamberlain approvals retry``)."""
+        done = self.lifecycle.retry(approval_id, operator_id=operator_id)
+        rec = done.record
+        if rec.thread_id and done.outcome in ("executed", "failed"):
+            self._deliver_to_requester(rec.thread_id, None)
+        view = approval_view(self.approvals.get(approval_id), self.directory)
+        return DecisionResult(view, done.outcome in ("executed",), done.message, True, outcome=done.message)
+
+    def thread_outcome(self, thread_id: str) -> Outcome:
+        """How the conversation stands now (for the requester's own surface)."""
+        return self._outcome(thread_id, lambda _e: None, emit=False)
 
     def pending_for(self, approver_id: str) -> list[ApprovalView]:
         return [approval_view(r, self.directory) for r in self.approvals.pending_for(approver_id)]
@@ -329,15 +354,22 @@ def build_runtime(
     from policies.logging_filter import scrub
 
     usage = UsageStore(engine)
+    store = ApprovalStore(engine)
+    audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
+    notifier = notifier or NullNotifier()
+    lifecycle = Lifecycle(
+        store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir
+    )
     deps = Deps(
         registry=registry,
         access=AccessPolicy.load(settings.access_policy_path),
         directory=directory,
-        approvals=ApprovalStore(engine),
-        audit=AuditLog(engine, redact=scrub),  # PII and secrets never reach the audit log
+        approvals=store,
+        audit=audit,
         usage=usage,
         planner=planner,
-        notifier=notifier or NullNotifier(),
+        lifecycle=lifecycle,
+        notifier=notifier,
         limits=Limits(
             max_steps=settings.max_steps,
             max_tool_calls=settings.max_tool_calls,

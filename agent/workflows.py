@@ -1,22 +1,25 @@
-"""Business request workflows: submit, route, decide, follow up, chase — on the one approval engine.
+"""Business request workflows: what each request kind is, routes to and does once approved.
 
 An employee's request (expense, purchase, time off, deal discount, access; see
-``policies/requests.py``) is routed by the YAML policy (``policies/routing.py``) and stored as an
-approval request in the same :class:`~connectors.appdb.ApprovalStore` the agent's writes use, with
-the same decision semantics (stages, separation of duties, compare-and-set) and audit trail::
+``policies/requests.py``) is routed by the YAML policy (``policies/routing.py``, approvers by
+``policies/approvers.py``) and runs on the one approval lifecycle (``agent/approvals.py``) the
+agent's writes use: the same proposal, decision, claim and executor. This module contributes
+what is specific to requests: :meth:`WorkflowService.prepare` (validate, check the requester's
+rights, detect split requests, flag untrusted content, route) and each kind's follow-up as an
+effect (:class:`FollowUp`) that the lifecycle's executor runs exactly once::
 
     svc = WorkflowService(store, audit, directory, policy, notifier, crm=crm)
     sub = svc.submit("u_alice", {"kind": "expense", "amount": 840, ...}, thread_id="t1")
     rt.decide(sub.record.id, approver_id="u_raj", approve=True)    # stage 1 (manager)
-    rt.decide(sub.record.id, approver_id="u_finn", approve=True)   # stage 2 → svc.on_final runs
+    rt.decide(sub.record.id, approver_id="u_finn", approve=True)   # stage 2 → the executor runs it
     svc.tick()   # expiry, reminders after the stage SLA, escalation after twice the SLA
     svc.stats()  # volume by kind, auto-approval rate, time to decision, overdue
 
 Lifecycle: ``pending`` (in review; ``current_stage`` says which stage) → ``approved`` →
-``executing`` → ``executed`` | ``failed``; or ``rejected`` / ``expired`` / ``withdrawn``. The
-follow-up of an approved request (a ledger row, a purchase order, a time-off entry, an access
-grant, the CRM discount) runs exactly once: it claims the request (compare-and-set), writes rows
-that are unique per request and calls the CRM with the request's idempotency key.
+``executing`` → ``executed`` | ``failed`` (retryable by an operator); or ``rejected`` /
+``expired`` / ``withdrawn`` / ``stale`` (the target changed: routed again). Follow-up rows are
+unique per request and CRM calls carry the request's idempotency key, so a retry finds what the
+first attempt wrote.
 """
 
 from __future__ import annotations
@@ -49,12 +52,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from agent.approvals import Check, EffectFailed, Lifecycle, Proposal, Taint
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
-from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec
+from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, StageSpec
 from connectors.errors import ConnectorError, ConnectorUnavailable
+from policies.access import AccessPolicy, may_change_deal
+from policies.approvers import next_level
 from policies.directory import Directory
-from policies.errors import PolicyError
+from policies.errors import NotPermitted, PolicyError
 from policies.requests import (
     AccessRequest,
     AnyRequest,
@@ -64,7 +70,7 @@ from policies.requests import (
     TimeOffRequest,
     parse_request,
 )
-from policies.routing import RouteDecision, RoutingPolicy, next_level
+from policies.routing import AGGREGATED_FACTS, Flag, RouteDecision, RoutingPolicy
 
 Clock = Callable[[], dt.datetime]
 
@@ -275,7 +281,8 @@ class TravellingClock:
 
 
 class WorkflowService:
-    """Submits business requests and runs their lifecycle on the shared approval store.
+    """Files business requests on the one approval lifecycle (agent/approvals.py) and provides
+    the follow-up of each kind as an effect that lifecycle runs once a request is approved.
 
     ``clock`` defaults to the store's clock: stage timers and expiry are stored by the store, so
     SLA checks must read the same time.
@@ -290,6 +297,8 @@ class WorkflowService:
         notifier: Notifier | None = None,
         *,
         crm: Any = None,
+        access: AccessPolicy | None = None,
+        lifecycle: Lifecycle | None = None,
         clock: Clock | None = None,
         ttl: dt.timedelta = dt.timedelta(days=7),
         default_sla: dt.timedelta = dt.timedelta(hours=48),
@@ -300,16 +309,20 @@ class WorkflowService:
         self.policy = policy
         self.notifier: Notifier = notifier or NullNotifier()
         self.crm = crm
+        self.access = access or AccessPolicy.load()
+        self.lifecycle = lifecycle or Lifecycle(store, audit, directory, self.notifier)
         self._clock = clock
         self.ttl = ttl
         self.default_sla = default_sla
         self.engine: Engine = store.engine
         ensure_tables(self.engine)
+        for kind, action in FOLLOW_UPS.items():
+            self.lifecycle.register(action, FollowUp(self, kind))
 
     def now(self) -> dt.datetime:
         return (self._clock or self.store.clock)()
 
-    # -- submit ----------------------------------------------------------------------------
+    # -- propose ---------------------------------------------------------------------------
 
     def validate(self, request: BaseModel | Mapping[str, Any]) -> AnyRequest:
         """The request as its pydantic model (``pydantic.ValidationError`` if invalid); a
@@ -318,32 +331,70 @@ class WorkflowService:
         if isinstance(req, DiscountRequest) and self.crm is not None:
             # The CRM is the source of truth for the deal's size (it decides whether Finance
             # must approve), whatever amount the request claimed.
-            amount = self.crm.get("deals", req.deal_id, ["amount", "dealname"]).get("amount")
+            deal = self._deal(req.deal_id)
+            amount = deal.get("amount")
             req = req.model_copy(update={"deal_amount": Decimal(amount).quantize(_CENT) if amount else None})
         return req
 
     def route(self, request: AnyRequest, requester_id: str) -> RouteDecision:
         return self.policy.route(request, self.directory.get(requester_id), self.directory, today=self.now().date())
 
-    def submit(
+    def prepare(
         self,
         requester_id: str,
         request: BaseModel | Mapping[str, Any],
         *,
         thread_id: str | None = None,
         dedupe_key: str | None = None,
-    ) -> Submission:
-        """Validate, route and store a request; auto-approved ones run their follow-up now.
+        taint: Taint | None = None,
+        extra_flags: Sequence[Flag] = (),
+    ) -> tuple[Proposal, RouteDecision]:
+        """Validate and route a request into a :class:`Proposal`, storing nothing.
+
+        The route sees everything that makes a request exceptional: untrusted content it was
+        built from, the requester's related requests of the period (split requests), a
+        re-route after its target changed. Each is a flag, and flags block auto-approval.
 
         Raises ``UnknownPrincipal``, ``pydantic.ValidationError`` (a ``ValueError``),
-        ``UnsupportedCurrency`` / ``RoutingError`` (``PolicyError``), ``RecordNotFound`` (a
-        discount's deal)."""
-        self.directory.get(requester_id)
+        ``UnsupportedCurrency`` / ``RoutingError`` (``PolicyError``), ``NotPermitted`` (a
+        discount on a deal the requester may not change), ``RecordNotFound`` (a deal)."""
+        requester = self.directory.get(requester_id)
         req = self.validate(request)
-        decision = self.route(req, requester_id)
+        taint = taint or Taint()
+        target_version = None
+        if isinstance(req, DiscountRequest):
+            target_version = self._check_deal_rights(requester_id, req.deal_id).version
+        flags: list[Flag] = list(extra_flags)
+        if taint.tainted:
+            where = ", ".join(taint.sources) or "untrusted content"
+            flags.append(
+                Flag(
+                    code="untrusted_content",
+                    message=f"built while the assistant held untrusted content ({where}); a person must check it",
+                )
+            )
+        today = self.now().date()
+        alone = self.policy.route(req, requester, self.directory, today=today, extra_flags=flags)
+        related, totals = self._related(requester_id, req, today)
+        decision = alone
+        if related:
+            whole = self.policy.route(req, requester, self.directory, today=today, totals=totals, extra_flags=flags)
+            if _route_shape(whole) != _route_shape(alone):
+                ids = ", ".join(r.id for r in related)
+                split = Flag(
+                    code="split_request",
+                    message=(
+                        f"together with {len(related)} recent {req.kind} request(s) by the same person ({ids}) "
+                        f"this is over the limit for one request: {_totals_text(totals)} in "
+                        f"{self.policy.auto_approve_period_days} days"
+                    ),
+                )
+                decision = self.policy.route(
+                    req, requester, self.directory, today=today, totals=totals, extra_flags=[*flags, split]
+                )
         args = req.model_dump(mode="json")
         auto_rules = [r.id for r in decision.fired if "auto-approve" in r.effect]
-        new = NewApproval(
+        proposal = Proposal(
             dedupe_key=dedupe_key or f"request:{uuid.uuid4().hex}",
             kind=req.kind,
             requester_id=requester_id,
@@ -358,23 +409,52 @@ class WorkflowService:
             ),
             stages=tuple(StageSpec(s.name, tuple(s.approvers), s.mode, s.reason) for s in decision.stages),
             thread_id=thread_id,
+            target_version=target_version,
             current=_current(req),
             proposed=_proposed(req),
             flags=tuple(f"{f.code}: {f.message}" for f in decision.flags),
-            request={"request": args, "route": decision.model_dump(mode="json")},
+            taint=taint,
+            request={
+                "request": args,
+                "route": decision.model_dump(mode="json"),
+                "related": [r.id for r in related],
+                "quoted": quoted_fields(req, taint),
+            },
             ttl=self.ttl,
             auto_approved_by=f"policy:{','.join(auto_rules)}" if decision.auto_approved else None,
         )
-        rec, created = self.store.create(new)
+        return proposal, decision
+
+    def submit(
+        self,
+        requester_id: str,
+        request: BaseModel | Mapping[str, Any],
+        *,
+        thread_id: str | None = None,
+        dedupe_key: str | None = None,
+        taint: Taint | None = None,
+    ) -> Submission:
+        """Propose a request on the lifecycle; an auto-approved one is executed now (by the same
+        executor as every other approved action). Raises what :meth:`prepare` raises."""
+        proposal, decision = self.prepare(
+            requester_id, request, thread_id=thread_id, dedupe_key=dedupe_key, taint=taint
+        )
+        rec, created = self.lifecycle.propose(proposal)
         if not created:
             return Submission(rec, decision, created=False)
+        self.audit_submitted(rec, decision)
+        if rec.status == "approved":
+            rec = self.lifecycle.execute(rec.id).record
+        return Submission(rec, decision, created=True)
+
+    def audit_submitted(self, rec: ApprovalRecord, decision: RouteDecision) -> None:
         self.audit.append(
             "request_submitted",
-            actor=requester_id,
-            thread_id=thread_id,
+            actor=rec.requester_id,
+            thread_id=rec.thread_id,
             approval_id=rec.id,
             data={
-                "kind": req.kind,
+                "kind": rec.kind,
                 "policy_version": decision.policy_version,
                 "rules_fired": [r.id for r in decision.fired],
                 "flags": decision.flag_codes(),
@@ -387,74 +467,59 @@ class WorkflowService:
             self.audit.append(
                 "request_auto_approved",
                 actor=rec.decided_by or "policy",
-                thread_id=thread_id,
-                approval_id=rec.id,
-                data={"rules": auto_rules},
-            )
-            rec = self.on_final(rec)
-        else:
-            self.notifier.approval_requested(approval_view(rec, self.directory))
-        return Submission(rec, decision, created=True)
-
-    # -- decisions and follow-ups ------------------------------------------------------------
-
-    def on_final(self, record: ApprovalRecord) -> ApprovalRecord:
-        """Called when a request is approved or rejected for good. Approved: claim it and run its
-        follow-up exactly once (safe to call twice, concurrently, or after a crash). Returns
-        the record as it now stands."""
-        if record.kind == AGENT_KIND or record.kind not in FOLLOW_UPS:
-            return record
-        rec = self.store.get(record.id)
-        if rec.status == "rejected":
-            if not any(e.event == "request_rejected" for e in self.audit.entries(approval_id=rec.id)):
-                self.audit.append(
-                    "request_rejected",
-                    actor=rec.decided_by or "unknown",
-                    thread_id=rec.thread_id,
-                    approval_id=rec.id,
-                    data={"reason": rec.decision_reason, "stage": _stage_name(rec)},
-                )
-            return rec
-        if rec.status not in ("approved", "executing"):
-            return rec
-        claim = self.store.claim(rec.id, payload_hash_now=rec.payload_hash)
-        if not claim.may_execute:
-            return claim.record
-        rec = claim.record
-        try:
-            result = self._follow_up(rec)
-        except ConnectorUnavailable as exc:
-            # Retryable: leave it executing; a later tick re-claims it once the lease lapses and
-            # the follow-up's idempotent writes make the retry safe.
-            self.audit.append(
-                "request_follow_up_retry",
-                actor="system",
                 thread_id=rec.thread_id,
                 approval_id=rec.id,
-                data={"action": rec.action, "error": str(exc), "attempt": rec.attempts},
+                data={"rules": [r.id for r in decision.fired if "auto-approve" in r.effect]},
             )
-            return self.store.get(rec.id)
-        except (ConnectorError, PolicyError, ValueError) as exc:
-            done = self.store.complete(rec.id, ok=False, result={"error": str(exc)})
-            self.audit.append(
-                "request_follow_up_failed",
-                actor="system",
-                thread_id=rec.thread_id,
-                approval_id=rec.id,
-                data={"action": rec.action, "error": str(exc)},
-            )
-            self.notifier.approval_decided(approval_view(done, self.directory))
-            return done
-        done = self.store.complete(rec.id, ok=True, result=result)
-        self.audit.append(
-            "request_follow_up_done",
-            actor="system",
-            thread_id=rec.thread_id,
-            approval_id=rec.id,
-            data={"action": rec.action, "result": result, "attempt": rec.attempts},
-        )
-        self.notifier.approval_decided(approval_view(done, self.directory))
-        return done
+
+    def _related(
+        self, requester_id: str, req: AnyRequest, today: dt.date
+    ) -> tuple[list[ApprovalRecord], dict[str, Any]]:
+        """The requester's requests of this kind in the policy's period that still count (not
+        rejected, withdrawn, expired or stale), and the facts summed over them plus this one."""
+        since = self.now() - dt.timedelta(days=self.policy.auto_approve_period_days)
+        recs = [
+            r
+            for r in self.store.list(requester_id=requester_id, kind=req.kind, limit=500)
+            if r.created_at >= since and r.status not in ("rejected", "withdrawn", "expired", "stale")
+        ]
+        if isinstance(req, DiscountRequest):
+            recs = [r for r in recs if str(r.args.get("deal_id")) == req.deal_id]
+        names = [n for n, kinds in AGGREGATED_FACTS.items() if req.kind in kinds]
+        if not recs or not names:
+            return [], {}
+        requester = self.directory.get(requester_id)
+        totals = {n: v for n, v in self.policy.facts(req, requester, today=today).items() if n in names}
+        for r in recs:
+            facts = ((r.request or {}).get("route") or {}).get("facts") or {}
+            for n in names:
+                if n in totals and facts.get(n) is not None:
+                    totals[n] = totals[n] + type(totals[n])(str(facts[n]))
+        return recs, totals
+
+    # -- execution-time rules of a discount's target ------------------------------------------
+
+    def _deal(self, deal_id: str) -> Any:
+        if self.crm is None:
+            raise NotPermitted("no CRM is configured, so a discount cannot be checked or applied")
+        return self.crm.get("deals", deal_id, ["amount", "dealname", "hubspot_owner_id"])
+
+    def _check_deal_rights(self, requester_id: str, deal_id: str) -> Any:
+        """The deal as read now; ``NotPermitted`` unless the requester may change it (access.yaml
+        roles, and the deal's owner or someone above them)."""
+        deal = self._deal(deal_id)
+        owner_id = None
+        crm_owner = deal.get("hubspot_owner_id")
+        if crm_owner:
+            owner = next((o for o in self.crm.owners() if o.id == crm_owner), None)
+            person = self.directory.by_email(owner.email) if owner and owner.email else None
+            owner_id = person.id if person else None
+        why = may_change_deal(self.directory.get(requester_id), owner_id, self.access, self.directory)
+        if why:
+            raise NotPermitted(f"a discount on deal {deal_id} cannot be requested: {why}")
+        return deal
+
+    # -- follow-ups (the effects of approved requests) -------------------------------------------
 
     def _follow_up(self, rec: ApprovalRecord) -> dict[str, Any]:
         req = parse_request(rec.args)
@@ -525,6 +590,7 @@ class WorkflowService:
     def _apply_discount(self, rec: ApprovalRecord, req: DiscountRequest, now: dt.datetime) -> dict[str, Any]:
         if self.crm is None:
             raise ValueError("no CRM is configured, so the discount cannot be applied to the deal")
+        # The amount it was approved on: the lifecycle checked the deal has not changed since.
         before = req.deal_amount
         if before is None:
             amount = self.crm.get("deals", req.deal_id, ["amount"]).get("amount")
@@ -548,7 +614,8 @@ class WorkflowService:
         names = ", ".join(p.name if (p := self.directory.find(a)) else a for a in approvers) or "policy"
         body = (
             f"Discount of {row['discount_percent']}% approved ({rec.id}; approved by {names}): amount "
-            f"{row['amount_before']} → {row['amount_after']} {req.currency}. Reason: {req.reason}"
+            f"{row['amount_before']} → {row['amount_after']} {req.currency}. "
+            f"Reason given by the requester: “{req.reason}”"
         )
         note = self.crm.create(
             "notes",
@@ -635,10 +702,11 @@ class WorkflowService:
                 escalated.append(rec.id)
             elif waited >= sla and self._remind(rec, sla, waited):
                 reminded.append(rec.id)
-        followed = []
-        for rec in self._business(self.store.list(status=("approved", "executing"), limit=10_000)):
-            if self.on_final(rec).status in ("executed", "failed"):
-                followed.append(rec.id)
+        # Approved requests whose follow-up never ran (a crash between approval and execution),
+        # and executions whose worker died (lease lapsed): the one executor finishes them.
+        followed = [
+            e.record.id for e in self.lifecycle.finish_pending_work(kinds=tuple(FOLLOW_UPS)) if e.done
+        ]
         return TickReport(tuple(expired), tuple(reminded), tuple(escalated), tuple(followed))
 
     def _escalate(self, rec: ApprovalRecord, sla: dt.timedelta, waited: dt.timedelta) -> bool:
@@ -734,6 +802,108 @@ class WorkflowService:
         )
 
 
+
+class FollowUp:
+    """One request kind's follow-up as an :class:`~agent.approvals.Effect`: what the lifecycle's
+    executor runs once the request is approved. A discount's deal is re-checked first (the
+    requester's right to change it, and its version: a changed deal is never overwritten; the
+    request is routed again on the deal's current amount)."""
+
+    def __init__(self, service: WorkflowService, kind: str) -> None:
+        self.service = service
+        self.kind = kind
+
+    def check(self, rec: ApprovalRecord) -> Check | None:
+        if self.kind != "discount":
+            return None
+        svc = self.service
+        if svc.follow_up_rows("discount", rec.id):
+            return None  # an earlier attempt of this very approval changed the deal
+        deal_id = str(rec.args.get("deal_id"))
+        try:
+            deal = svc._check_deal_rights(rec.requester_id, deal_id)
+        except NotPermitted as exc:
+            return Check("refused", str(exc))
+        if rec.target_version is not None and deal.version != rec.target_version:
+            before = rec.current.get("amount")
+            now = deal.get("amount")
+            change = f" (amount {before} → {now})" if before != now else ""
+            return Check("stale", f"deal {deal_id} changed after the discount was approved{change}")
+        return None
+
+    def run(self, rec: ApprovalRecord, idempotency_key: str) -> Any:
+        try:
+            return self.service._follow_up(rec)
+        except ConnectorUnavailable as exc:
+            raise EffectFailed(f"{exc}", retryable=True) from exc
+        except (ConnectorError, PolicyError, ValueError) as exc:
+            raise EffectFailed(str(exc)) from exc
+
+    def reroute(self, rec: ApprovalRecord, reason: str) -> Proposal | None:
+        """The same request, routed on the target's current values; its card says why."""
+        request = {k: v for k, v in rec.args.items() if k != "deal_amount"}
+        try:
+            proposal, _ = self.service.prepare(
+                rec.requester_id,
+                request,
+                thread_id=rec.thread_id,
+                dedupe_key=f"{rec.dedupe_key}:reroute:{rec.id}",
+                taint=Taint(tuple(rec.untrusted_sources), tuple(rec.tainted_arguments), rec.injection_score),
+                extra_flags=[
+                    Flag(
+                        code="rerouted",
+                        message=f"routed again: {reason}; the earlier approval ({rec.id}) was for the old values",
+                    )
+                ],
+            )
+        except (PolicyError, ConnectorError, ValueError) as exc:
+            self.service.audit.append(
+                "request_reroute_failed", actor="system", approval_id=rec.id, data={"error": str(exc)}
+            )
+            return None
+        return proposal
+
+
+def _route_shape(decision: RouteDecision) -> tuple[Any, ...]:
+    return (decision.auto_approved, tuple(s.name for s in decision.stages))
+
+
+def _totals_text(totals: Mapping[str, Any]) -> str:
+    parts = []
+    for name, value in totals.items():
+        parts.append(f"${value:,.2f}" if name == "amount_usd" else f"{name.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+# Free-text fields of each kind: quoted on cards with their source, never as the system's words.
+FREE_TEXT: Mapping[str, tuple[str, ...]] = {
+    "expense": ("description", "merchant"),
+    "purchase": ("item", "vendor", "justification"),
+    "time_off": ("note",),
+    "discount": ("reason",),
+    "access": ("system", "justification"),
+}
+
+
+def quoted_fields(req: AnyRequest, taint: Taint | None = None) -> list[dict[str, str]]:
+    """The request's free text, each with where it came from: ``from the requester`` unless the
+    taint trace found the value in untrusted content (then ``from <source>``)."""
+    traced: dict[str, str] = {}
+    for entry in (taint.fields if taint else ()):
+        path, _, rest = entry.partition("=")
+        source = rest.rsplit("(from ", 1)[-1].rstrip(")") if "(from " in rest else "untrusted content"
+        traced[path.rsplit(".", 1)[-1]] = source
+    out = []
+    for name in FREE_TEXT.get(req.kind, ()):
+        value = getattr(req, name, None)
+        if value:
+            source = f"from {traced[name]}" if name in traced else "from the requester"
+            if taint is not None and taint.sources and name not in traced:
+                source += " (the conversation held untrusted content)"
+            out.append({"field": name, "text": str(value), "source": source})
+    return out
+
+
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
 
@@ -809,17 +979,24 @@ def _proposed(req: AnyRequest) -> dict[str, Any]:
 
 
 def attach(runtime: Any, settings: Any, *, crm: Any = None, clock: Clock | None = None) -> WorkflowService:
-    """Build the service on a runtime's store, audit log, directory and notifier, and make the
-    runtime run follow-ups when a request is finally decided. ``clock`` (evals) replaces the
-    store's clock too, so stage timers and SLA checks agree."""
+    """Build the service on a runtime's store, audit log, directory, notifier and lifecycle (the
+    request kinds' follow-ups become effects of the runtime's one executor). ``clock`` (evals)
+    replaces the store's clock too, so stage timers and SLA checks agree."""
     from policies.routing import DEFAULT_POLICY
 
     if clock is not None:
         runtime.approvals.use_clock(clock)
     policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=runtime.directory)
-    svc = WorkflowService(runtime.approvals, runtime.audit, runtime.directory, policy, runtime.deps.notifier, crm=crm)
-    runtime.on_request_final = svc.on_final
-    return svc
+    return WorkflowService(
+        runtime.approvals,
+        runtime.audit,
+        runtime.directory,
+        policy,
+        runtime.deps.notifier,
+        crm=crm,
+        access=runtime.deps.access,
+        lifecycle=runtime.lifecycle,
+    )
 
 
 @contextlib.contextmanager
@@ -846,6 +1023,7 @@ def open_workflows(
             policy,
             notifier,
             crm=services.crm if services else None,
+            access=AccessPolicy.load(settings.access_policy_path),
         )
     finally:
         if services is not None:
@@ -856,6 +1034,8 @@ def open_workflows(
 __all__ = [
     "FOLLOW_UPS",
     "FOLLOW_UP_TABLES",
+    "FREE_TEXT",
+    "FollowUp",
     "Stats",
     "Submission",
     "TickReport",
@@ -869,6 +1049,7 @@ __all__ = [
     "open_workflows",
     "percentile",
     "purchase_orders",
+    "quoted_fields",
     "request_reminders",
     "time_off",
 ]

@@ -228,8 +228,8 @@ def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = defa
                 res = rt.decide(pending[d.which].id, approver_id=d.by, approve=d.approve, reason=d.reason)
                 if res.accepted != d.accepted:
                     failures.append(f"decision by {d.by}: accepted={res.accepted} ({res.message})")
-                if res.resumed is not None:
-                    out = res.resumed
+                if res.final and pending[d.which].thread_id == thread:
+                    out = rt.thread_outcome(thread)  # the requester's channel, not the decision
             elif step.tick_hours is not None:
                 handles["clock"].advance(timedelta(hours=step.tick_hours))
                 handles["workflows"].tick()

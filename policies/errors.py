@@ -2,7 +2,9 @@
 
 PolicyError
 ├── PolicyFileError     a policy/directory/rules file is invalid (names file, place, problem)
-└── UnknownPrincipal    a user id or email that is not in the directory
+├── UnknownPrincipal    a user id or email that is not in the directory
+└── NotPermitted        the requester may not make this change (e.g. a discount on someone
+                        else's deal); the message says why, in one line
 """
 
 from __future__ import annotations
@@ -20,4 +22,8 @@ class UnknownPrincipal(PolicyError):
     """The user is not in the directory."""
 
 
-__all__ = ["PolicyError", "PolicyFileError", "UnknownPrincipal"]
+class NotPermitted(PolicyError):
+    """The requester may not make this change; nothing was filed or written."""
+
+
+__all__ = ["NotPermitted", "PolicyError", "PolicyFileError", "UnknownPrincipal"]

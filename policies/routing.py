@@ -184,6 +184,17 @@ FACTS: Mapping[str, _Fact] = {
     "duration_days": _Fact("number", frozenset({"access"}), "days of access (missing: ongoing)"),
 }
 
+# Facts that add up across a requester's requests of one kind within the policy's
+# ``auto_approve_period_days`` (split-request detection): what one asks for in pieces is routed
+# as the total. A discount adds up per deal.
+AGGREGATED_FACTS: Mapping[str, frozenset[str]] = {
+    "amount_usd": frozenset({"expense", "purchase"}),
+    "quantity": frozenset({"purchase"}),
+    "days": frozenset({"time_off"}),
+    "business_days": frozenset({"time_off"}),
+    "discount_percent": frozenset({"discount"}),
+}
+
 _NUM_OPS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "eq": "="}
 
 
@@ -306,6 +317,7 @@ class _PolicySpec(_FileModel):
     rules: list[_RuleSpec]
     default_route: _DefaultRouteSpec
     fallback_approvers: list[str]
+    auto_approve_period_days: int = Field(default=30, gt=0, le=366)
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +376,7 @@ class RoutingPolicy:
     default_route: tuple[StageRequirement, ...]
     default_flag: Flag
     fallback_approvers: tuple[str, ...]
+    auto_approve_period_days: int = 30
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -457,15 +470,30 @@ class RoutingPolicy:
     # ---- routing -------------------------------------------------------------------------
 
     def route(
-        self, request: AnyRequest, requester: Principal, directory: Directory, *, today: dt.date
+        self,
+        request: AnyRequest,
+        requester: Principal,
+        directory: Directory,
+        *,
+        today: dt.date,
+        totals: Mapping[str, Any] | None = None,
+        extra_flags: Sequence[Flag] = (),
     ) -> RouteDecision:
         """Decide the route for ``request`` by ``requester``. Pure: stores nothing.
+
+        ``totals``: facts summed over the requester's recent requests of this kind (see
+        :data:`AGGREGATED_FACTS`); rules test those instead of this request's alone, so a split
+        request is routed like the whole. ``extra_flags``: exceptions the caller found (untrusted
+        content, a split request, a re-route); like every flag they block auto-approval.
 
         Raises :class:`UnsupportedCurrency` when the amount cannot be converted to USD and
         :class:`RoutingError` when the directory has nobody eligible for a stage."""
         facts = self.facts(request, requester, today=today)
+        for name, total in (totals or {}).items():
+            if name in AGGREGATED_FACTS and name in facts:
+                facts[name] = total
         fired: list[FiredRule] = []
-        flags: list[Flag] = []
+        flags: list[Flag] = list(extra_flags)
         needs: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {}
         auto_rules: list[str] = []
         routing_rule_fired = False
@@ -769,6 +797,7 @@ class _Compiler:
             default_route=default_require,
             default_flag=Flag(code=spec.default_route.flag.code, message=spec.default_route.flag.message),
             fallback_approvers=tuple(spec.fallback_approvers),
+            auto_approve_period_days=spec.auto_approve_period_days,
         )
 
     # -- pieces
@@ -1011,6 +1040,7 @@ def load_default(directory: Directory | None = None) -> RoutingPolicy:
 
 
 __all__ = [
+    "AGGREGATED_FACTS",
     "DEFAULT_POLICY",
     "FACTS",
     "FiredRule",

@@ -67,6 +67,11 @@ class WritePlan:
     target_version: str | None = None
     # Hints for routing (e.g. {"owner": "u_alice", "amount": 12000}); not shown verbatim.
     facts: Mapping[str, Any] = field(default_factory=dict)
+    # A business request's complete proposal (agent.approvals.Proposal: its own route, kind and
+    # follow-up), built by the workflow layer; None for an agent write routed by access.yaml.
+    proposal: Any = None
+    # Called once with the stored approval record when the proposal was filed (audit hooks).
+    on_proposed: Callable[[Any], None] | None = None
 
 
 A = TypeVar("A", bound=BaseModel)

@@ -4,7 +4,8 @@ Two kinds, kept apart on purpose:
 
     ToolError
     ├── ToolInputError    the model should fix its call (bad id, impossible value); the message
-    │                     goes back to the model as a tool error it can act on
+    │   │                 goes back to the model as a tool error it can act on
+    │   └── NeedsInformation   a write needs fields only the user can give; nothing was filed
     └── ToolFailure       the call was fine but could not be done (system down, record gone);
                           also reported to the model, marked final, and audited
 
@@ -23,6 +24,11 @@ class ToolInputError(ToolError):
     """The call's arguments are wrong; the model can correct them and try again."""
 
 
+class NeedsInformation(ToolInputError):
+    """A write cannot be proposed yet: the user must supply what the message names (nothing was
+    filed). The message is the tool's own words, never text from a remote system."""
+
+
 class ToolFailure(ToolError):
     """The call was valid but failed; retrying the same call is unlikely to help right now."""
 
@@ -31,4 +37,4 @@ class ToolFailure(ToolError):
         self.retryable = retryable
 
 
-__all__ = ["ToolError", "ToolFailure", "ToolInputError"]
+__all__ = ["NeedsInformation", "ToolError", "ToolFailure", "ToolInputError"]

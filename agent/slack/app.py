@@ -88,6 +88,8 @@ class ConversationRuntime(Protocol):
 
     def get_approval(self, approval_id: str) -> ApprovalView: ...
 
+    def thread_outcome(self, thread_id: str) -> Outcome: ...
+
 
 class InlineExecutor(Executor):
     """Runs submitted work at once, in the caller's thread (``process_before_response=True``)."""
@@ -439,9 +441,10 @@ class SlackBot:
             self._refuse(channel, user, f":no_entry: {result.message}")
             return result
         if reporter is not None and target is not None:
-            if result.final and result.resumed is not None:
+            if result.final and result.resumed_thread:
+                # The resumed turn belongs in the requester's own thread (the reporter posts there).
                 with self._lock_for(view.thread_id):
-                    reporter.finish(result.resumed)
+                    reporter.finish(self.runtime.thread_outcome(view.thread_id))
             elif result.final:
                 reporter.start()
                 reporter.progress.close(":white_check_mark: Decided.")

@@ -67,6 +67,7 @@ class ScriptedRuntime:
         self.think_time = think_time
         self.turns: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.told: dict[str, list[str]] = defaultdict(list)  # what the "model" heard on resume
+        self.outcomes: dict[str, Outcome] = {}  # each thread's latest outcome (the requester's)
         self.writes: list[ExecutedWrite] = []
         self._approvals: dict[str, ApprovalView] = {}
         self._ids = itertools.count(1)
@@ -202,8 +203,13 @@ class ScriptedRuntime:
                 self.told[view.thread_id].append(f"rejected by {who}: {reason}")
             answer = Answer(f"{who} rejected the change (“{reason}”), so I did not make it.")
         emit(answer)
-        resumed = Outcome(view.thread_id, "answered", answer=answer)
-        return DecisionResult(view, accepted=True, message=f"{status.capitalize()}.", final=True, resumed=resumed)
+        self.outcomes[view.thread_id] = Outcome(view.thread_id, "answered", answer=answer)
+        return DecisionResult(
+            view, accepted=True, message=f"{status.capitalize()}.", final=True, outcome=status, resumed_thread=True
+        )
+
+    def thread_outcome(self, thread_id: str) -> Outcome:
+        return self.outcomes.get(thread_id) or Outcome(thread_id, "answered")
 
 
 __all__ = ["ExecutedWrite", "ScriptedRuntime"]

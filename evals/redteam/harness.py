@@ -516,8 +516,8 @@ def _decide_approvals(
             for who in scenario.approval_attempts:
                 res = rt.decide(rec.id, approver_id=who, approve=True, reason="pre-approved, see the note")
                 attempts.append((who, res.accepted))
-                if res.resumed is not None:
-                    out = res.resumed
+                if res.final:
+                    out = rt.thread_outcome(thread)
             rec = rt.approvals.get(rec.id)
             if rec.status != "pending":
                 continue
@@ -528,8 +528,8 @@ def _decide_approvals(
         if is_benign and reject_benign_with is not None:
             approve, reason = False, reject_benign_with
         res = rt.decide(rec.id, approver_id=approver, approve=approve, reason=reason)
-        if res.resumed is not None:
-            out = res.resumed
+        if res.final:
+            out = rt.thread_outcome(thread)
     return out
 
 

@@ -49,7 +49,7 @@ def test_write_flow_on_each_checkpointer(checkpoint_url: str, tmp_path: Path) ->
         out = rt.ask("u_erin", "green", thread_id="t1")
         assert out.status == "waiting_for_approval"
         res = rt.decide(out.pending[0].id, approver_id="u_tom", approve=True)
-        assert res.resumed is not None and res.resumed.status == "answered"
+        assert res.resumed_thread and rt.thread_outcome("t1").status == "answered"
         assert len(store.applied) == 1
         assert [type(m).__name__ for m in rt.history("t1")] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
 
@@ -73,8 +73,8 @@ def test_two_workers_share_postgres(postgres_url: str, tmp_path: Path) -> None:
         out = a.ask("u_erin", "size XL", thread_id="shared")
         assert [v.id for v in b.pending_for("u_tom")] == [out.pending[0].id]
         res = b.decide(out.pending[0].id, approver_id="u_tom", approve=True)
-        assert res.resumed is not None and res.resumed.answer is not None
-        assert res.resumed.answer.text == "XL set"
+        answer = b.thread_outcome("shared").answer
+        assert res.resumed_thread and answer is not None and answer.text == "XL set"
         assert len(store.applied) == 1
         assert a.recover() == [] or len(store.applied) == 1
         assert a.audit.verify().ok

@@ -78,10 +78,11 @@ def test_write_waits_for_the_right_approver_and_runs_once(make_rt: Callable[...,
     assert store.applied == []
 
     ok = rt.decide(pending.id, approver_id="u_tom", approve=True)
-    assert ok.accepted and ok.final and ok.resumed is not None
-    assert ok.resumed.status == "answered"
+    assert ok.accepted and ok.final and ok.resumed_thread and ok.outcome == "executed"
+    resumed = rt.thread_outcome("t-w")
+    assert resumed.status == "answered"
     assert store.values["color"] == "green" and len(store.applied) == 1
-    assert '"status": "executed"' in ok.resumed.answer.text  # type: ignore[union-attr]
+    assert '"status": "executed"' in resumed.answer.text  # type: ignore[union-attr]
 
     again = rt.decide(pending.id, approver_id="u_tom", approve=True)
     assert not again.accepted
@@ -103,7 +104,7 @@ def test_rejection_reaches_the_model(make_rt: Callable[..., Chamberlain], store:
     rt = make_rt([tool_turn("kv_set", {"key": "color", "value": "red"}), after_reject])
     out = rt.ask("u_erin", "make it red", thread_id="t-r")
     res = rt.decide(out.pending[0].id, approver_id="u_tom", approve=False, reason="red clashes")
-    assert res.final and res.resumed is not None and res.resumed.status == "answered"
+    assert res.final and res.resumed_thread and rt.thread_outcome("t-r").status == "answered"
     assert "REJECTED by Tom Becker" in seen[0] and "red clashes" in seen[0]
     assert store.applied == []
 
@@ -130,8 +131,11 @@ def test_concurrent_resumes_execute_once(make_rt: Callable[..., Chamberlain], st
         t.start()
     for t in threads:
         t.join()
+    assert not errors, errors  # every worker finished cleanly: the losers found the stored result
     assert len(store.applied) == 1, store.applied
     assert rt.get_approval(out.pending[0].id).status == "executed"
+    executed = [e for e in rt.audit.entries(approval_id=out.pending[0].id) if e.event == "write_executed"]
+    assert len(executed) == 1
 
 
 def test_restart_between_approval_and_execution(make_rt: Callable[..., Chamberlain], store: KvStore) -> None:
@@ -192,7 +196,8 @@ def test_target_changed_after_approval_is_not_executed(make_rt: Callable[..., Ch
     out = rt.ask("u_erin", "green", thread_id="t-s")
     store.write("color", "purple", "someone-else")  # the record moves on meanwhile
     res = rt.decide(out.pending[0].id, approver_id="u_tom", approve=True)
-    assert res.resumed is not None and "changed after it was approved" in res.resumed.answer.text  # type: ignore[union-attr]
+    assert res.resumed_thread and "changed after it was approved" in res.outcome
+    assert "changed after it was approved" in rt.thread_outcome("t-s").answer.text  # type: ignore[union-attr]
     assert store.values["color"] == "purple" and len(store.applied) == 1
     assert rt.get_approval(out.pending[0].id).status == "stale"
 

@@ -39,8 +39,9 @@ def test_full_loop_over_http_with_retry_and_cache_markers(tmp_path: Path) -> Non
             assert out.status == "waiting_for_approval"
             assert store.applied == []
             res = rt.decide(out.pending[0].id, approver_id="u_tom", approve=True)
-            assert res.resumed is not None and res.resumed.answer is not None
-            assert res.resumed.answer.text == "Done: the color is now green."
+            assert res.resumed_thread and res.outcome == "executed"
+            answer = rt.thread_outcome("sdk").answer  # the requester's thread holds the answer
+            assert answer is not None and answer.text == "Done: the color is now green."
             assert len(store.applied) == 1
             totals = rt.deps.usage.totals("u_erin")
         bodies = [r.body for r in server.message_requests]

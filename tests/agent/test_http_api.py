@@ -85,7 +85,10 @@ def test_stream_then_approve_over_http(served: tuple[str, Chamberlain, KvStore])
     own = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_erin"))
     assert own.status_code == 409 and "own request" in own.json()["message"]
     ok = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"), timeout=30)
-    assert ok.status_code == 200 and ok.json()["resumed"]["answer"]["text"] == "Red it is."
+    assert ok.status_code == 200 and ok.json()["outcome"] == "executed"
+    # The approver receives the decision and its outcome only; the answer is the requester's.
+    assert "Red it is." not in ok.text and "resumed" not in ok.json()
+    assert set(ok.json()) == {"approval_id", "accepted", "message", "final", "status", "outcome"}
     again = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"))
     assert again.status_code == 409
     assert len(store.applied) == 1

@@ -130,14 +130,14 @@ def test_two_stage_expense_runs_follow_up_once(
         final = w.approve(rec.id, "u_finn")
         assert final.final and final.record.status == "approved"
 
-        done = w.svc.on_final(final.record)
-        again = w.svc.on_final(final.record)
+        done = w.svc.lifecycle.execute(final.record.id).record
+        again = w.svc.lifecycle.execute(final.record.id).record
         assert done.status == again.status == "executed"
         rows = w.svc.follow_up_rows("expense", rec.id)
         assert len(rows) == 1
         assert rows[0]["amount"] == "840.00" and rows[0]["employee_id"] == "u_alice"
         assert rows[0]["spent_on"] == dt.date(2026, 11, 22)
-        assert w.events(rec.id).count("request_follow_up_done") == 1
+        assert w.events(rec.id).count("write_executed") == 1
         assert done.result["table"] == "ledger_entries"
     finally:
         eng.dispose()
@@ -151,7 +151,7 @@ def test_concurrent_on_final_runs_follow_up_once(world: World) -> None:
 
     def go() -> None:
         barrier.wait()
-        statuses.append(world.svc.on_final(final).status)
+        statuses.append(world.svc.lifecycle.execute(final.id).record.status)
 
     threads = [threading.Thread(target=go) for _ in range(6)]
     for t in threads:
@@ -159,7 +159,7 @@ def test_concurrent_on_final_runs_follow_up_once(world: World) -> None:
     for t in threads:
         t.join()
     assert len(world.svc.follow_up_rows("expense", rec.id)) == 1
-    assert world.events(rec.id).count("request_follow_up_done") == 1
+    assert world.events(rec.id).count("write_executed") == 1
     assert world.store.get(rec.id).status == "executed"
     assert "executed" in statuses
 
@@ -171,8 +171,8 @@ def test_auto_approved_request_runs_follow_up_at_submit(world: World) -> None:
     assert rec.status == "executed" and rec.decided_by == "policy:expense-auto"
     assert len(world.svc.follow_up_rows("expense", rec.id)) == 1
     assert world.notified("requested") == []  # nobody to ask
-    assert world.events(rec.id) == ["request_submitted", "request_auto_approved", "request_follow_up_done"]
-    assert world.svc.on_final(rec).status == "executed"
+    assert world.events(rec.id) == ["approval_requested", "request_submitted", "request_auto_approved", "write_executed"]
+    assert world.svc.lifecycle.execute(rec.id).record.status == "executed"
     assert len(world.svc.follow_up_rows("expense")) == 1
 
 
@@ -212,7 +212,7 @@ def test_discount_updates_the_deal_once(world: World) -> None:
     claim = world.store.claim(rec.id, payload_hash_now=rec.payload_hash)
     world.svc._follow_up(claim.record)
     world.advance(0.25)
-    done = world.svc.on_final(final)
+    done = world.svc.lifecycle.execute(final.id).record
     assert done.status == "executed"
     deal = world.crm.get("deals", "30001", ["amount"], associations=["notes"])
     assert deal.get("amount") == "216000"
@@ -232,11 +232,12 @@ def test_discount_on_unknown_deal_is_refused(world: World) -> None:
 
 def test_rejection_is_final_and_audited_once(world: World) -> None:
     rec = world.svc.submit("u_alice", DINNER).record
-    res = world.store.decide(rec.id, approver_id="u_raj", approve=False, reason="not a client event")
+    res = world.svc.lifecycle.decide(rec.id, approver_id="u_raj", approve=False, reason="not a client event")
     assert res.final
-    world.svc.on_final(res.record)
-    world.svc.on_final(res.record)
-    assert world.events(rec.id).count("request_rejected") == 1
+    assert world.svc.lifecycle.execute(res.record.id).outcome == "not_approved"
+    again = world.svc.lifecycle.decide(rec.id, approver_id="u_raj", approve=False, reason="again")
+    assert not again.accepted
+    assert world.events(rec.id).count("approval_decision") == 1
     assert world.svc.follow_up_rows("expense", rec.id) == []
     assert world.store.get(rec.id).status == "rejected"
 
@@ -286,7 +287,7 @@ def test_reminder_then_escalation_to_the_next_level(world: World) -> None:
     # The escalation restarted the stage clock: no immediate second escalation.
     assert world.svc.tick() == type(report)()
     final = world.approve(rec.id, "u_sofia")
-    assert world.svc.on_final(final.record).status == "executed"
+    assert world.svc.lifecycle.execute(final.record.id).record.status == "executed"
 
 
 def test_each_stage_has_its_own_sla(world: World) -> None:

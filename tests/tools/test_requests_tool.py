@@ -15,10 +15,11 @@ from connectors.crm import InMemoryCrm
 from policies.directory import Directory
 from policies.routing import load_default
 from tools.base import Effect, Tool, ToolContext
-from tools.errors import ToolInputError
+from tools.errors import NeedsInformation, ToolFailure, ToolInputError
 from tools.requests import SubmitRequestResult, request_tools
 
 DIRECTORY = Directory.load()
+SERVICES: list[WorkflowService] = []
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def env(tmp_path: Path) -> Iterator[tuple[WorkflowService, dict[str, Tool[Any, A
         load_default(DIRECTORY),
         crm=InMemoryCrm.seeded(),
     )
+    SERVICES.append(svc)
     yield svc, {t.name: t for t in request_tools(lambda: svc)}
     eng.dispose()
 
@@ -41,8 +43,21 @@ def ctx(user: str = "u_alice", thread: str = "t1") -> ToolContext:
 
 
 def call(tools: dict[str, Tool[Any, Any]], name: str, args: dict[str, Any], c: ToolContext | None = None) -> Any:
+    """Call a tool as the graph does: a read runs; submit_request is planned, proposed on the
+    lifecycle (executed when auto-approved), then described."""
     t = tools[name]
-    return t.fn(t.parse_args(args), c or ctx())
+    c = c or ctx()
+    if t.effect is Effect.READ:
+        return t.fn(t.parse_args(args), c)
+    assert t.plan is not None
+    plan = t.plan(t.parse_args(args), ToolContext(principal=c.principal, thread_id=c.thread_id))
+    svc = plan.proposal and SERVICES[-1]
+    rec, created = svc.lifecycle.propose(plan.proposal)
+    if created and plan.on_proposed is not None:
+        plan.on_proposed(rec)
+    if rec.status == "approved":
+        rec = svc.lifecycle.execute(rec.id).record
+    return t.fn(t.parse_args(args), ToolContext(principal=c.principal, extras={"approval": rec, "created": created}))
 
 
 DINNER = {"amount": 840, "category": "client_entertainment", "date": "2026-11-22", "description": "Client dinner"}
@@ -51,7 +66,11 @@ DINNER = {"amount": 840, "category": "client_entertainment", "date": "2026-11-22
 def test_family_shape(env: Any) -> None:
     _svc, tools = env
     assert set(tools) == {"submit_request", "my_requests"}
-    assert all(t.effect is Effect.READ for t in tools.values())
+    # Filing a request is a write (its follow-up changes things); listing them reads others' text.
+    assert tools["submit_request"].effect is Effect.WRITE and tools["submit_request"].plan is not None
+    assert tools["my_requests"].effect is Effect.READ and tools["my_requests"].untrusted_output
+    with pytest.raises(ToolFailure, match="only through the approval gate"):
+        tools["submit_request"].fn(tools["submit_request"].parse_args({"kind": "expense"}), ctx())
     desc = tools["submit_request"].description
     assert "needs_information" in desc and "- expense: amount*" in desc and "has_receipt*" in desc
     assert "- discount: deal_id*, discount_percent*, deal_amount," in desc
@@ -59,14 +78,13 @@ def test_family_shape(env: Any) -> None:
 
 def test_missing_fields_are_asked_for_and_nothing_is_created(env: Any) -> None:
     svc, tools = env
-    res: SubmitRequestResult = call(tools, "submit_request", {"kind": "expense", "fields": DINNER})
-    assert res.status == "needs_information" and res.request_id is None
-    assert [m.name for m in res.missing_fields] == ["has_receipt"]
-    assert "receipt" in res.missing_fields[0].question.lower()
-    assert "has_receipt" in res.next_step and "Nothing was filed" in res.next_step
+    with pytest.raises(NeedsInformation, match="nothing was filed") as exc:
+        call(tools, "submit_request", {"kind": "expense", "fields": DINNER})
+    assert "has_receipt" in str(exc.value) and "receipt" in str(exc.value).lower()
     assert svc.store.list() == []
-    empty: SubmitRequestResult = call(tools, "submit_request", {"kind": "time_off", "fields": {}})
-    assert [m.name for m in empty.missing_fields] == ["start", "end", "type"]
+    with pytest.raises(NeedsInformation) as empty:
+        call(tools, "submit_request", {"kind": "time_off", "fields": {}})
+    assert all(f in str(empty.value) for f in ("start", "end", "type"))
     assert svc.store.list() == []
 
 
