@@ -163,9 +163,7 @@ class ToolEffect:
 
 # -- results ----------------------------------------------------------------------------------
 
-Outcome = Literal[
-    "executed", "failed", "in_progress", "stale", "refused", "not_approved", "hash_mismatch", "not_yet"
-]
+Outcome = Literal["executed", "failed", "in_progress", "stale", "refused", "not_approved", "hash_mismatch", "not_yet"]
 
 
 @dataclass(frozen=True)

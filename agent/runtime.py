@@ -357,9 +357,7 @@ def build_runtime(
     store = ApprovalStore(engine)
     audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
     notifier = notifier or NullNotifier()
-    lifecycle = Lifecycle(
-        store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir
-    )
+    lifecycle = Lifecycle(store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir)
     deps = Deps(
         registry=registry,
         access=AccessPolicy.load(settings.access_policy_path),

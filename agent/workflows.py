@@ -704,9 +704,7 @@ class WorkflowService:
                 reminded.append(rec.id)
         # Approved requests whose follow-up never ran (a crash between approval and execution),
         # and executions whose worker died (lease lapsed): the one executor finishes them.
-        followed = [
-            e.record.id for e in self.lifecycle.finish_pending_work(kinds=tuple(FOLLOW_UPS)) if e.done
-        ]
+        followed = [e.record.id for e in self.lifecycle.finish_pending_work(kinds=tuple(FOLLOW_UPS)) if e.done]
         return TickReport(tuple(expired), tuple(reminded), tuple(escalated), tuple(followed))
 
     def _escalate(self, rec: ApprovalRecord, sla: dt.timedelta, waited: dt.timedelta) -> bool:
@@ -802,7 +800,6 @@ class WorkflowService:
         )
 
 
-
 class FollowUp:
     """One request kind's follow-up as an :class:`~agent.approvals.Effect`: what the lifecycle's
     executor runs once the request is approved. A discount's deal is re-checked first (the
@@ -889,7 +886,7 @@ def quoted_fields(req: AnyRequest, taint: Taint | None = None) -> list[dict[str,
     """The request's free text, each with where it came from: ``from the requester`` unless the
     taint trace found the value in untrusted content (then ``from <source>``)."""
     traced: dict[str, str] = {}
-    for entry in (taint.fields if taint else ()):
+    for entry in taint.fields if taint else ():
         path, _, rest = entry.partition("=")
         source = rest.rsplit("(from ", 1)[-1].rstrip(")") if "(from " in rest else "untrusted content"
         traced[path.rsplit(".", 1)[-1]] = source

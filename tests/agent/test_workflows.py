@@ -171,7 +171,12 @@ def test_auto_approved_request_runs_follow_up_at_submit(world: World) -> None:
     assert rec.status == "executed" and rec.decided_by == "policy:expense-auto"
     assert len(world.svc.follow_up_rows("expense", rec.id)) == 1
     assert world.notified("requested") == []  # nobody to ask
-    assert world.events(rec.id) == ["approval_requested", "request_submitted", "request_auto_approved", "write_executed"]
+    assert world.events(rec.id) == [
+        "approval_requested",
+        "request_submitted",
+        "request_auto_approved",
+        "write_executed",
+    ]
     assert world.svc.lifecycle.execute(rec.id).record.status == "executed"
     assert len(world.svc.follow_up_rows("expense")) == 1
 
