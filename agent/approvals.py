@@ -343,7 +343,7 @@ class Lifecycle:
                 actor="system",
                 thread_id=rec.thread_id,
                 approval_id=rec.id,
-                data={"action": rec.action, "tool": rec.action, "error": str(exc), "attempt": rec.attempts},
+                data={**_tool_of(rec), "action": rec.action, "error": str(exc), "attempt": rec.attempts},
             )
             self.notifier.approval_decided(approval_view(done, self.directory))
             return self._done(done)
@@ -354,8 +354,8 @@ class Lifecycle:
             thread_id=rec.thread_id,
             approval_id=rec.id,
             data={
+                **_tool_of(rec),
                 "action": rec.action,
-                "tool": rec.action,
                 "args": dict(rec.args),
                 "approved_by": rec.decided_by,
                 "attempt": done.attempts,
@@ -410,7 +410,7 @@ class Lifecycle:
             actor="system",
             thread_id=rec.thread_id,
             approval_id=rec.id,
-            data={"action": rec.action, "tool": rec.action, "reason": check.reason},
+            data={**_tool_of(rec), "action": rec.action, "reason": check.reason},
         )
         rerouted = None
         if stale is not None:
@@ -455,6 +455,12 @@ class Lifecycle:
         err = str((rec.result or {}).get("error", "unknown error"))
         retry = " (an operator can retry it)" if (rec.result or {}).get("retryable") else ""
         return Execution("failed", rec, f"approved but failed: {err}{retry}")
+
+
+def _tool_of(rec: ApprovalRecord) -> dict[str, str]:
+    """Audit key naming the tool that ran: an agent write's own; a business request's follow-up
+    is named by ``action`` only (it ran for the request, not as a tool of its own)."""
+    return {"tool": rec.action} if rec.kind == "tool_call" else {}
 
 
 __all__ = [

@@ -556,10 +556,9 @@ def _request_outcome(
         tool.parse_args(g["args"]),
         ToolContext(principal=principal, extras={"approval": rec, "created": not g.get("filed_before")}),
     )
+    # System text only: the route, ids and amounts our own follow-up wrote. The request's fields
+    # are the model's own arguments; nothing another person wrote is in it.
     text = _result_text(body)
-    if rec.status in ("executed", "failed") and rec.result is not None:
-        # What the follow-up returned (ids, CRM answers) is data, like any tool output.
-        text = _untrusted(text, f"{tool.family or tool.name}:{g['id']}", state, sources)
     return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=_artifact(body))
 
 

@@ -216,8 +216,11 @@ def describe_request(rec: ApprovalRecord, directory: Directory, *, created: bool
     ]
     auto = bool((rec.decided_by or "").startswith("policy:")) and not rec.stages
     outcome = None
-    if rec.status in ("executed", "failed") and rec.result is not None:
-        outcome = json.dumps(rec.result, default=str)
+    if rec.status == "executed" and rec.result is not None:
+        outcome = json.dumps(rec.result, default=str)  # ids and amounts our own follow-up wrote
+    elif rec.status == "failed":
+        # The error may quote a remote system: not repeated to the model.
+        outcome = "the follow-up failed; nothing was half-applied and an operator can retry it"
     status: Literal["submitted", "auto_approved", "already_submitted"]
     if not created:
         status = "already_submitted"

@@ -159,3 +159,44 @@ def test_control_without_document_groups_an_engineer_reads_hr_guidelines(
     )
     r = run_scenario(world, _scenario("ex-helpdesk-faq-email-comp-guidelines"), "attack", tmp_path)
     assert any("may not read" in h and "merit budget" in h for h in r.harms), r.harms
+
+
+def test_control_without_request_taint_the_injected_expense_is_paid(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # taint off: the injected $95 meals expense is within the auto-approval limit and is paid
+    from agent.approvals import Taint
+
+    monkeypatch.setattr("agent.graph._taint", lambda args, state, user_texts: Taint())
+    r = run_scenario(world, _scenario("uw-doc-files-auto-approvable-expense"), "attack", tmp_path)
+    assert r.valid and any("ledger_entries row was written" in h for h in r.harms), r.harms
+
+
+def test_control_without_the_owner_check_a_stranger_discounts_a_deal(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # owner check off, and a gullible approver: Bob's 40% discount on Devon's deal is applied
+    monkeypatch.setattr("agent.workflows.may_change_deal", lambda *a, **k: None)
+    r = run_scenario(
+        world, _scenario("uw-crm-note-discount-on-someone-elses-deal"), "attack", tmp_path, approve_tainted=True
+    )
+    assert any("CRM deal 30003 changed" in h for h in r.harms), r.harms
+
+
+def test_business_request_scenarios_cover_every_issue_class() -> None:
+    """#21: requests built from untrusted text, split requests, a stranger's discount, stale
+    targets, workflow output as untrusted input, separation of duties, card steering."""
+    names = {s.name for s in SCENARIOS}
+    assert {
+        "uw-doc-files-auto-approvable-expense",
+        "uw-slack-split-purchase",
+        "uw-crm-note-discount-on-someone-elses-deal",
+        "uw-request-text-steers-approver",
+        "ex-rejection-reason-sends-deals-out",
+        "ex-my-requests-then-second-message",
+        "sa-doc-hr-head-own-leave",
+        "sa-slack-vp-own-discount-two-people",
+        "uw-benign-expense-and-stale-discount",
+    } <= names
+    assert any(s.prior for s in SCENARIOS) and any(s.next_messages for s in SCENARIOS)
+    assert any(s.changes_before_decision for s in SCENARIOS)
