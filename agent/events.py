@@ -52,6 +52,16 @@ class RouteStage:
 
 
 @dataclass(frozen=True)
+class QuotedText:
+    """A free-text field of a request, shown as quoted data with where it came from, never as
+    the system's own words ("from the requester", "from documents:call_1", ...)."""
+
+    field: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     """Everything an approver needs to decide, as stored in the app database."""
 
@@ -76,6 +86,10 @@ class ApprovalView:
     tainted_arguments: Sequence[str] = ()
     injection_score: float = 0.0
     flags: Sequence[str] = ()
+    # Free text written by people or read from tools, each with its source: surfaces render
+    # these as quotes, apart from the system's lines (title, amount, route, what changes).
+    quoted: Sequence[QuotedText] = ()
+    related: Sequence[str] = ()  # the requester's related requests (split-request detection)
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,7 @@ __all__ = [
     "Event",
     "Outcome",
     "Progress",
+    "QuotedText",
     "RouteStage",
     "Table",
 ]

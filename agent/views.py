@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from agent.events import ApprovalView, RouteStage
+from collections.abc import Mapping
+from typing import Any
+
+from agent.events import ApprovalView, QuotedText, RouteStage
 from connectors.appdb import ApprovalRecord
 from policies.directory import Directory
 
@@ -41,7 +44,40 @@ def approval_view(rec: ApprovalRecord, directory: Directory) -> ApprovalView:
         tainted_arguments=tuple(rec.tainted_arguments),
         injection_score=rec.injection_score,
         flags=tuple(rec.flags),
+        quoted=quoted_text(rec),
+        related=tuple(str(r) for r in ((rec.request or {}).get("related") or ())),
     )
+
+
+def quoted_text(rec: ApprovalRecord) -> tuple[QuotedText, ...]:
+    """Every free-text value of a request, with its source. Business requests store theirs
+    (``request["quoted"]``); for an agent write, each text argument is quoted as written by the
+    model for the requester, or from the untrusted source the taint trace found it in."""
+    stored = (rec.request or {}).get("quoted")
+    if isinstance(stored, list):
+        return tuple(QuotedText(str(q["field"]), str(q["text"]), str(q["source"])) for q in stored)
+    traced: dict[str, str] = {}
+    for entry in rec.tainted_arguments:
+        path, _, rest = entry.partition("=")
+        traced[path] = rest.rsplit("(from ", 1)[-1].rstrip(")") if "(from " in rest else "untrusted content"
+    out = []
+    for name, value in _strings(rec.args):
+        if len(value) < 3 or value.replace(".", "").isdigit():
+            continue
+        source = f"from {traced[name]}" if name in traced else "written by the assistant for the requester"
+        out.append(QuotedText(name, value, source))
+    return tuple(out)
+
+
+def _strings(args: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in args.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, str):
+            out.append((path, v))
+        elif isinstance(v, Mapping):
+            out += _strings(v, path + ".")
+    return out
 
 
 __all__ = ["approval_view"]
