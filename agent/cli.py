@@ -86,8 +86,15 @@ def render_approval(v: ApprovalView) -> None:
     for key in sorted(set(v.current) | set(v.proposed)):
         table.add_row(key, str(v.current.get(key, "")), str(v.proposed.get(key, "")))
     console.print(table)
-    console.print(f"  requested by {v.requester_label}: {v.summary}")
+    console.print(f"  requested by {v.requester_label}: ", end="")
+    console.print(v.summary, markup=False)  # names from other systems: never console markup
     console.print(f"  why: {v.reason}")
+    if v.quoted:
+        console.print("  text written by others (quoted as data, not the system's words):")
+        for q in v.quoted:
+            console.print(f"    “{q.text}” — {q.field}, {q.source}", markup=False)
+    if v.related:
+        console.print(f"  related requests (same person, kind and period): {', '.join(v.related)}")
     for s in v.stages:
         console.print(f"  stage {s.name} ({s.mode} of {', '.join(s.approvers)}): {s.status}")
     if v.untrusted_sources:

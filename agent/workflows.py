@@ -923,7 +923,7 @@ def _title(req: AnyRequest) -> str:
         case ExpenseRequest():
             return f"Expense {_money(req.amount, req.currency)} — {req.category.value.replace('_', ' ')}"
         case PurchaseRequest():
-            return f"Purchase {req.quantity} × {req.item}"
+            return f"Purchase {req.quantity} unit(s), {_money(req.total, req.currency)} — {req.category.value}"
         case TimeOffRequest():
             return f"Time off {req.start:%b %d} – {req.end:%b %d} ({req.type.value})"
         case DiscountRequest():
@@ -934,24 +934,25 @@ def _title(req: AnyRequest) -> str:
 
 
 def _summary(req: AnyRequest, decision: RouteDecision) -> str:
+    """The system's own line about a request: values it checked, never the requester's free
+    text (that is quoted on the card with its source, see :func:`quoted_fields`)."""
     match req:
         case ExpenseRequest():
             receipt = "receipt attached" if req.has_receipt else "no receipt"
-            return f"{req.description} ({_money(req.amount, req.currency)} on {req.date}, {receipt})"
+            category = req.category.value.replace("_", " ")
+            return f"{category} expense of {_money(req.amount, req.currency)} on {req.date}, {receipt}"
         case PurchaseRequest():
             price, total = _money(req.unit_price, req.currency), _money(req.total, req.currency)
-            return f"{req.quantity} × {req.item} at {price} = {total}: {req.justification}"
+            return f"{req.quantity} unit(s) at {price} = {total} ({req.category.value})"
         case TimeOffRequest():
             days = decision.facts.get("business_days")
-            return f"{req.type.value} from {req.start} to {req.end} ({days} business days)" + (
-                f": {req.note}" if req.note else ""
-            )
+            return f"{req.type.value} from {req.start} to {req.end} ({days} business days)"
         case DiscountRequest():
             base = f" on {_money(req.deal_amount, req.currency)}" if req.deal_amount is not None else ""
-            return f"{req.discount_percent:f}% discount{base} for deal {req.deal_id}: {req.reason}"
+            return f"{req.discount_percent:f}% discount{base} for deal {req.deal_id}"
         case AccessRequest():
             span = f" for {req.duration_days} days" if req.duration_days else ""
-            return f"{req.access_level.value} access to {req.system}{span}: {req.justification}"
+            return f"{req.access_level.value} access to {req.system}{span}"
     raise AssertionError(req)  # pragma: no cover
 
 
@@ -968,14 +969,18 @@ def _proposed(req: AnyRequest) -> dict[str, Any]:
             after = (req.deal_amount * (100 - req.discount_percent) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
             out["amount"] = f"{after:f}"
         return out
-    return {k: v for k, v in req.model_dump(mode="json").items() if v is not None and k != "kind"}
+    # Free text is quoted on the card with its source (FREE_TEXT), not listed as a change.
+    free = set(FREE_TEXT.get(req.kind, ()))
+    return {k: v for k, v in req.model_dump(mode="json").items() if v is not None and k != "kind" and k not in free}
 
 
 # --------------------------------------------------------------------------------------------
 # Wiring
 
 
-def attach(runtime: Any, settings: Any, *, crm: Any = None, clock: Clock | None = None) -> WorkflowService:
+def attach(
+    runtime: Any, settings: Any, *, crm: Any = None, clock: Clock | None = None, policy: RoutingPolicy | None = None
+) -> WorkflowService:
     """Build the service on a runtime's store, audit log, directory, notifier and lifecycle (the
     request kinds' follow-ups become effects of the runtime's one executor). ``clock`` (evals)
     replaces the store's clock too, so stage timers and SLA checks agree."""
@@ -983,7 +988,8 @@ def attach(runtime: Any, settings: Any, *, crm: Any = None, clock: Clock | None 
 
     if clock is not None:
         runtime.approvals.use_clock(clock)
-    policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=runtime.directory)
+    if policy is None:
+        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=runtime.directory)
     return WorkflowService(
         runtime.approvals,
         runtime.audit,

@@ -238,7 +238,8 @@ def diff_lines(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[
 def _card_body(view: ApprovalView, label: Labeler) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f"Approval needed: {view.title}")},
-        _section(f"*{escape(view.requester_label)}* asked to: {mrkdwn(view.summary)}"),
+        # The summary names records read from other systems: plain text, never markup.
+        _section(f"*{escape(view.requester_label)}* asked to: {escape(view.summary)}"),
     ]
     changes = diff_lines(view.current, view.proposed)
     if changes:
@@ -248,11 +249,27 @@ def _card_body(view: ApprovalView, label: Labeler) -> list[Block]:
     else:
         blocks.append(_section("*What will change*: nothing differs from the current record."))
     blocks.append(_section(f"*Why approval is needed*: {mrkdwn(view.reason)}"))
+    quoted = quoted_lines(view)
+    if quoted:
+        heading = "*Text written by others* (quoted as data, not the system's words)"
+        for chunk in _chunks(heading + "\n" + "\n".join(quoted)):
+            blocks.append(_section(chunk))
+    if view.related:
+        blocks.append(_section("*Related requests* (same person, kind and period): " + escape(", ".join(view.related))))
     warning = _taint_warning(view)
     if warning:
         blocks.append(_section(warning))
     blocks.append(_context(_route_text(view, label)))
     return blocks
+
+
+def quoted_lines(view: ApprovalView) -> list[str]:
+    """Each free-text field as a quote with its source: ``> “…” — description, from the requester``."""
+    out = []
+    for q in view.quoted:
+        text = escape(_clip(" ".join(q.text.split()), 500))
+        out.append(f"> “{text}” — _{escape(q.field)}, {escape(q.source)}_")
+    return out
 
 
 def _taint_warning(view: ApprovalView) -> str:
