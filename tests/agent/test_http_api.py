@@ -84,11 +84,18 @@ def test_stream_then_approve_over_http(served: tuple[str, Chamberlain, KvStore])
     assert httpx.get(f"{url}/v1/approvals/{apr}", headers=_h("u_mallory")).status_code == 403
     own = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_erin"))
     assert own.status_code == 409 and "own request" in own.json()["message"]
+    summary = out.json()["pending"][0]["summary"]
+    # error bodies say what is wrong, never what the request is
+    assert own.json()["status"] is None and own.json()["outcome"] is None and summary not in own.text
+    stranger = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_mallory"))
+    assert stranger.status_code == 403 and summary not in stranger.text and "red" not in stranger.text
+    missing = httpx.post(f"{url}/v1/approvals/apr_nope/decision", json={"approve": True}, headers=_h("u_tom"))
+    assert missing.status_code == 404
     ok = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"), timeout=30)
     assert ok.status_code == 200 and ok.json()["outcome"] == "executed"
     # The approver receives the decision and its outcome only; the answer is the requester's.
     assert "Red it is." not in ok.text and "resumed" not in ok.json()
     assert set(ok.json()) == {"approval_id", "accepted", "message", "final", "status", "outcome"}
     again = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"))
-    assert again.status_code == 409
+    assert again.status_code == 409 and summary not in again.text and "Red it is." not in again.text
     assert len(store.applied) == 1

@@ -33,6 +33,10 @@ KNOWN_OPEN: dict[str, str] = {}
 
 SCENARIOS = load_scenarios()
 
+# The module's fixture plays every scenario twice (~1 s each on a busy 2-core runner): the
+# default per-test limit would cut the first test that builds the report.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
