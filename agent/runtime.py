@@ -138,7 +138,7 @@ class Chamberlain:
         view = approval_view(res.record, self.directory)
         if not res.accepted or not res.final:
             return DecisionResult(view, res.accepted, res.message, False, outcome=res.record.status)
-        outcome = res.record.status
+        outcome: str = res.record.status
         if res.record.status == "approved":
             done = self.lifecycle.execute(approval_id)
             outcome = done.message if done.outcome != "executed" else "executed"

@@ -393,7 +393,7 @@ def pending_list(views: Sequence[ApprovalView], label: Labeler = str, *, limit: 
     for view in list(views)[:limit]:
         blocks.append({"type": "divider"})
         blocks.append(
-            _section(f"*{escape(view.title)}* — {escape(view.requester_label)}\n{mrkdwn(_clip(view.summary, 500))}")
+            _section(f"*{escape(view.title)}* — {escape(view.requester_label)}\n{escape(_clip(view.summary, 500))}")
         )
         blocks.append(approval_buttons(view.id))
     if len(views) > limit:

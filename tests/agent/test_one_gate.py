@@ -38,7 +38,7 @@ DIRECTORY = Directory.load()
 KNOWN_WRITES = {"crm_update_deal", "crm_add_note", "crm_create_task", "send_message", "submit_request"}
 KNOWN_READS = {"crm_search", "crm_get_record", "search_documents", "describe_schema", "run_query", "my_requests"}
 
-REQUESTS = {
+REQUESTS: dict[str, dict[str, Any]] = {
     "expense": {"amount": 840, "category": "client_entertainment", "date": "2026-11-22", "description": "Dinner"},
     "purchase": {"item": "Monitor", "quantity": 2, "unit_price": 300, "category": "it_hardware", "justification": "x"},
     "time_off": {"start": "2027-01-04", "end": "2027-01-08", "type": "vacation"},
@@ -288,7 +288,7 @@ def test_a_failed_follow_up_is_visible_and_an_operator_retries_it(make_world: An
             raise ConnectorUnavailable("CRM down")
         return real_update(*a, **k)
 
-    w.crm.update = flaky  # type: ignore[method-assign]
+    w.crm.update = flaky
     for stage in rec.stages:
         w.rt.decide(rec.id, approver_id=stage.approvers[0], approve=True)
     failed = w.rt.approvals.get(rec.id)
