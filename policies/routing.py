@@ -20,11 +20,13 @@ Semantics, in short:
    are declared in the file (manager → … → finance → cfo).
 3. Auto-approved only when an auto-approve rule fired, no flag was raised and no fired rule
    requires a stage. Otherwise, if no stage is required, the ``default_route`` applies (flagged).
-4. Approvers are resolved from the directory, then delegation (an away approver is replaced by
-   their delegate) and separation of duties (the requester and people who report to the
-   requester never approve; a stage left with nobody is escalated up the requester's chain).
-   A later stage whose approvers are exactly an earlier stage's is merged into it, so nobody is
-   asked twice for the same request. A stage is never empty.
+4. Approvers are resolved by the one approver resolution (``policies/approvers.py``): delegation
+   (an away approver is replaced by their delegate) and separation of duties (the requester,
+   people who report to the requester and anyone deciding an earlier stage never approve a
+   stage; a stage left with nobody goes up the requester's chain, then to the fallback
+   approvers). One person decides at most one stage. A stage is never empty.
+5. ``totals`` (split requests) and ``extra_flags`` (untrusted content, re-routes) come from the
+   caller; every flag blocks auto-approval.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class Stage(_Out):
     reason: str = Field(description="Which rules required this stage and why.")
     required_by: tuple[str, ...] = Field(description="Ids of the rules that required it.")
     covers: tuple[str, ...] = Field(
-        description="Stage names this stage satisfies (itself plus any merged later stage)."
+        description="Stage names this stage satisfies (itself; stages are never merged: one person, one stage)."
     )
     sla_hours: int | None = Field(default=None, description="Hours before reminding/escalating, from the policy.")
     escalated: bool = Field(default=False, description="True when approvers came from escalation, not the rule.")
