@@ -112,6 +112,8 @@ def test_cli_approve_runs_the_follow_up(tmp_path: Path) -> None:
     ]
     res = _invoke("approve", rid, "--user", "u_raj", "--data-dir", d)
     assert res.exit_code == 0, res.output
+    # the approver hears the decision and its outcome, nothing else
+    assert res.output.strip().splitlines() == ["Approved.", "outcome: executed"], res.output
     listed = _invoke("list", "--json", "--data-dir", d)
     rows = [json.loads(x) for x in listed.output.splitlines() if x.startswith("{")]
     assert [(r["id"], r["status"]) for r in rows] == [(rid, "executed")]
