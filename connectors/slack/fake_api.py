@@ -89,6 +89,7 @@ class FakeMessage:
     thread_ts: str | None
     updates: int = 0
     history: list[str] = field(default_factory=list)  # every text it has shown, oldest first
+    client_msg_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,9 +328,22 @@ class FakeSlack:
         blocks = _as_list(args.get("blocks"))
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
+        client_msg_id = str(args.get("client_msg_id") or "")
+        if client_msg_id:  # a retry of a post that got through: the same message, not a second
+            for known in self.messages.values():
+                if known.client_msg_id == client_msg_id and known.channel == channel:
+                    return {"ok": True, "channel": channel, "ts": known.ts, "message": {"text": known.text}}
         ts = self._next_ts()
         thread_ts = args.get("thread_ts") or None
-        msg = FakeMessage(channel, ts, text, blocks, str(thread_ts) if thread_ts else None, history=[text])
+        msg = FakeMessage(
+            channel,
+            ts,
+            text,
+            blocks,
+            str(thread_ts) if thread_ts else None,
+            history=[text],
+            client_msg_id=client_msg_id or None,
+        )
         self.messages[(channel, ts)] = msg
         return {
             "ok": True,
