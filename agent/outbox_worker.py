@@ -213,8 +213,9 @@ def _receipt(msg: SentMessage, *, ok: bool, detail: str) -> NewMessage | None:
     )
 
 
-def build_channels(settings: Any, *, notify: Channel | None = None) -> dict[str, Channel]:
-    """The channels settings configure: Slack with a bot token, email with an SMTP host."""
+def build_channels(settings: Any, *, engine: Any = None, notify: Channel | None = None) -> dict[str, Channel]:
+    """The channels settings configure: Slack with a bot token (messages, and approval cards
+    when ``engine`` is given), email with an SMTP host."""
     channels: dict[str, Channel] = {}
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     if token:
@@ -224,6 +225,10 @@ def build_channels(settings: Any, *, notify: Channel | None = None) -> dict[str,
         # No SDK-side 429 sleeping: the worker reschedules the row after Retry-After instead
         # of holding its thread (and its other claimed rows) hostage.
         channels["slack"] = SlackChannel(build_web_client(token, base_url=settings.slack_api_url, rate_limit_retries=0))
+        if engine is not None and notify is None:
+            from agent.slack.notifier import slack_notification_channel
+
+            channels["notify"] = slack_notification_channel(settings, engine)
     if settings.smtp_host:
         from connectors.delivery import SmtpChannel, SmtpConfig
 
@@ -249,7 +254,7 @@ def worker_from_settings(
 ) -> DeliveryWorker:
     return DeliveryWorker(
         outbox,
-        build_channels(settings, notify=notify),
+        build_channels(settings, engine=outbox.engine, notify=notify),
         worker_id=worker_id,
         batch=settings.outbox_batch,
         lease=timedelta(seconds=settings.outbox_lease_s),

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
 
     # -- outbox delivery (issue #14): the worker, its retries, and email over SMTP ----------
     outbox_worker: bool = Field(True, description="Start the delivery worker inside `serve` (False: run `outbox run`).")
+    outbox_notifications: bool = Field(
+        True, description="With Slack configured, approval cards go through the outbox (same transaction)."
+    )
     outbox_poll_s: float = Field(1.0, description="How often an idle delivery worker looks for due messages.")
     outbox_batch: int = Field(5, description="Messages a worker claims at once.")
     outbox_lease_s: float = Field(60, description="How long a claim lasts before another worker may take it over.")

@@ -20,7 +20,7 @@ import builtins
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -229,6 +229,16 @@ class ApprovalStore:
         self.engine = engine
         self.lease = lease
         self._clock = clock
+        # Called inside the transaction of every state change with (connection, record after
+        # the change, event), so what follows from it (the outbox's notification rows) commits
+        # or rolls back with it. Events: requested, approved (auto), decided, withdrawn, stale,
+        # expired, escalated, reminder, executed, failed.
+        self.on_change: Callable[[Connection, ApprovalRecord, str], None] | None = None
+
+    def _changed(self, c: Connection, rec: ApprovalRecord, event: str) -> ApprovalRecord:
+        if self.on_change is not None:
+            self.on_change(c, rec, event)
+        return rec
 
     @property
     def clock(self) -> Any:
@@ -341,7 +351,8 @@ class ApprovalStore:
         try:
             with self.engine.begin() as c:
                 c.execute(insert(approvals).values(**values))
-                return self._get(c, approval_id), True
+                rec = self._get(c, approval_id)
+                return self._changed(c, rec, "requested" if status == "pending" else "approved"), True
         except IntegrityError:
             existing = self.find_by_dedupe_key(new.dedupe_key)
             if existing is None:
@@ -428,7 +439,7 @@ class ApprovalStore:
             )
             if res.rowcount != 1:
                 raise _LostRace()
-            return DecideResult(True, message, self._get(c, approval_id), final)
+            return DecideResult(True, message, self._changed(c, self._get(c, approval_id), "decided"), final)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -448,7 +459,7 @@ class ApprovalStore:
             )
             if res.rowcount != 1:
                 return None
-            return self._get(c, approval_id)
+            return self._changed(c, self._get(c, approval_id), to_status)
 
     def withdraw(self, approval_id: str, *, by: str, reason: str | None = None) -> ApprovalRecord | None:
         rec = self.get(approval_id)
@@ -542,7 +553,7 @@ class ApprovalStore:
                     version=rec.version + 1,
                 )
             )
-            return self._get(c, approval_id) if res.rowcount == 1 else None
+            return self._changed(c, self._get(c, approval_id), "escalated") if res.rowcount == 1 else None
 
     def note_reminder(self, approval_id: str, *, seen_version: int) -> ApprovalRecord | None:
         now = self._clock()
@@ -553,7 +564,7 @@ class ApprovalStore:
                 .where(and_(approvals.c.id == approval_id, approvals.c.version == seen_version))
                 .values(reminders=rec.reminders + 1, updated_at=now, version=rec.version + 1)
             )
-            return self._get(c, approval_id) if res.rowcount == 1 else None
+            return self._changed(c, self._get(c, approval_id), "reminder") if res.rowcount == 1 else None
 
     # -- execution -----------------------------------------------------------------------------
 
@@ -610,7 +621,7 @@ class ApprovalStore:
                     version=rec.version + 1,
                 )
             )
-            return self._get(c, approval_id)
+            return self._changed(c, self._get(c, approval_id), "executed" if ok else "failed")
 
     def stats_rows(self, since: datetime | None = None) -> builtins.list[ApprovalRecord]:
         q = select(approvals)
