@@ -117,6 +117,10 @@ class DeliveryWorker:
                 return
 
     def deliver(self, msg: SentMessage) -> Outcome:
+        if msg.attempts > self.policy.max_attempts:
+            # Claimed again and again after leases ran out: something kills workers on this
+            # message. Stop before it takes the next one down too.
+            return self._fail(msg, f"gave up after {msg.attempts - 1} attempts that never finished")
         channel = self.channels.get(msg.channel)
         if channel is None:
             return self._fail(msg, _MISSING_CHANNEL.get(msg.channel, f"no channel {msg.channel!r} is configured"))

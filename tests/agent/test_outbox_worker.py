@@ -311,3 +311,17 @@ def test_unreachable_smtp_server_is_retried(outbox: SqlOutbox) -> None:
     worker(outbox, {"email": channel}).drain()
     m = outbox.get(mid)
     assert m.status == "queued" and "could not reach the SMTP server" in (m.last_error or "")
+
+
+def test_a_message_whose_deliveries_never_finish_is_given_up(outbox: SqlOutbox, clock: Clock) -> None:
+    """A poison message (every worker that takes it dies) must not be claimed forever."""
+    mid = queue(outbox, "U0BOB", "poison", "k-poison", thread_id=None)
+    for _ in range(4):  # four workers claimed it and died
+        assert [m.id for m in outbox.claim("doomed", lease=timedelta(seconds=5))] == [mid]
+        clock.advance(6)
+    from connectors.delivery import RecordingChannel
+
+    channel = RecordingChannel("slack")
+    worker(outbox, {"slack": channel}).drain()  # max_attempts=4
+    m = outbox.get(mid)
+    assert m.status == "failed" and "never finished" in (m.last_error or "") and channel.delivered == []
