@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     outbox_notifications: bool = Field(
         True, description="With Slack configured, approval cards go through the outbox (same transaction)."
     )
+    max_writes_per_turn: int = Field(
+        5, description="Writes one model step may propose; the rest are refused with the limit."
+    )
     outbox_poll_s: float = Field(1.0, description="How often an idle delivery worker looks for due messages.")
     outbox_batch: int = Field(5, description="Messages a worker claims at once.")
     outbox_lease_s: float = Field(60, description="How long a claim lasts before another worker may take it over.")
