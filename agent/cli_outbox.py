@@ -33,7 +33,7 @@ _STYLE = {"queued": "cyan", "sending": "yellow", "sent": "green", "failed": "red
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {escape(message)}")
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, greppable
     raise typer.Exit(code)
 
 
