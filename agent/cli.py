@@ -406,7 +406,13 @@ def serve(
     if not settings.http_token:
         _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
     assert settings.http_token is not None
-    with open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt:
+    from agent.outbox_worker import background_worker
+    from connectors.outbox import SqlOutbox
+
+    with (
+        open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt,
+        background_worker(settings, SqlOutbox(rt.approvals.engine)),  # off: CHAMBERLAIN_OUTBOX_WORKER=false
+    ):
         uvicorn.run(create_http_app(rt, token=settings.http_token.get_secret_value()), host=host, port=port)
 
 
@@ -432,13 +438,14 @@ def demo(data_dir: DataDir = None) -> None:
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_requests, cli_sql
+    from agent import cli_docs, cli_outbox, cli_requests, cli_sql
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
     app.add_typer(cli_docs.app, name="docs")
     app.add_typer(slack_cli.app, name="slack")
     cli_requests.register(approvals_app)
+    app.add_typer(cli_outbox.app, name="outbox")
 
 
 _mount_subcommands()

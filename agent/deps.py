@@ -28,6 +28,7 @@ class Planner(Protocol):
 class Limits:
     max_steps: int = 8  # model calls per turn
     max_tool_calls: int = 24  # tool calls per turn
+    max_writes_per_turn: int = 5  # writes one model step may propose (each becomes an approval)
     max_input_chars: int = 8000
     max_steps_per_conversation: int = 40
     max_tool_calls_per_conversation: int = 100

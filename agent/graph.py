@@ -182,10 +182,18 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     gated: list[GatedCall] = []
     budget_left = deps.limits.max_tool_calls - state.get("tool_calls", 0)
     user_texts = [m.content for m in state["messages"] if isinstance(m, HumanMessage) and isinstance(m.content, str)]
+    writes = 0
     for i, call in enumerate(ai.tool_calls):
         g: GatedCall = {"id": call["id"] or f"call_{i}", "name": call["name"], "args": dict(call["args"])}
         tool = deps.registry.get(call["name"])
         decision = decide_call(principal, call["name"], tool.effect.value if tool else None, deps.access)
+        if tool is not None and tool.effect is Effect.WRITE:
+            writes += 1
+            if writes > deps.limits.max_writes_per_turn:  # approvers should not face a flood of cards
+                decision = decision.deny(
+                    f"at most {deps.limits.max_writes_per_turn} changes can be proposed at once; "
+                    "propose the rest after these are decided"
+                )
         if i >= budget_left:
             decision = decision.deny(
                 f"tool-call budget of {deps.limits.max_tool_calls} per request is spent; answer with what you have"

@@ -1,11 +1,27 @@
 """How approvers hear about requests. The Slack bot implements :class:`Notifier`; the CLI works
-with :class:`NullNotifier` (approvers use ``chamberlain approvals list``)."""
+with :class:`NullNotifier` (approvers use ``chamberlain approvals list``).
+
+Through the outbox (the default when Slack is configured): :func:`notification_hook` runs
+inside every approval state change's transaction and queues a ``notification`` row, and
+:class:`NotificationChannel` delivers it from the worker by calling the real notifier with the
+request *as it is now*. A crash between a decision and its notification therefore loses
+nothing, and because every delivery renders the current state, late or repeated notifications
+converge on the truthful card (executed, failed, stale, expired, withdrawn).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from agent.events import ApprovalView
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from connectors.appdb import ApprovalRecord, ApprovalStore
+    from connectors.outbox import SentMessage, SqlOutbox
+    from policies.directory import Directory
 
 
 class Notifier(Protocol):
@@ -46,4 +62,60 @@ class RecordingNotifier:
         self.events.append(("escalated" if escalated else "reminder", view))
 
 
-__all__ = ["Notifier", "NullNotifier", "RecordingNotifier"]
+#: Store events → what the notifier is asked to do with the current view.
+_REQUESTED = {"requested", "approved"}
+_REMINDERS = {"reminder": False, "escalated": True}
+
+
+def notification_hook(outbox: SqlOutbox) -> Callable[[Connection, ApprovalRecord, str], None]:
+    """An ``ApprovalStore.on_change`` that queues one notification row per state change."""
+
+    def queue(c: Connection, rec: ApprovalRecord, event: str) -> None:
+        outbox.send(
+            f"approvers of {rec.id}",
+            f"{event}: {rec.title}",
+            # One row per (request, version): a re-run of the same change cannot queue twice,
+            # and a new change always gets its own row.
+            idempotency_key=f"notify:{rec.id}:{rec.version}:{event}",
+            kind="notification",
+            channel="notify",
+            requester_id=rec.requester_id,
+            thread_id=rec.thread_id,
+            payload={"event": event, "approval_id": rec.id, "version": rec.version},
+            connection=c,
+        )
+
+    return queue
+
+
+class NotificationChannel:
+    """Delivers ``notification`` rows by calling ``notifier`` with the request's current view."""
+
+    name = "notify"
+
+    def __init__(self, notifier: Notifier, store: ApprovalStore, directory: Directory) -> None:
+        self.notifier = notifier
+        self.store = store
+        self.directory = directory
+
+    def deliver(self, message: SentMessage) -> str:
+        from agent.views import approval_view
+        from connectors.errors import DeliveryRefused, RecordNotFound
+
+        event = str(message.payload.get("event", ""))
+        approval_id = str(message.payload.get("approval_id", ""))
+        try:
+            rec = self.store.get(approval_id)
+        except RecordNotFound as exc:
+            raise DeliveryRefused(f"approval {approval_id} no longer exists") from exc
+        view = approval_view(rec, self.directory)
+        if event in _REQUESTED:
+            self.notifier.approval_requested(view)
+        elif event in _REMINDERS:
+            self.notifier.approval_reminder(view, escalated=_REMINDERS[event])
+        else:  # decided, withdrawn, stale, expired, executed, failed: every card shows it
+            self.notifier.approval_decided(view)
+        return f"{event} → card shows {rec.status}"
+
+
+__all__ = ["NotificationChannel", "Notifier", "NullNotifier", "RecordingNotifier", "notification_hook"]

@@ -371,6 +371,7 @@ def build_runtime(
         limits=Limits(
             max_steps=settings.max_steps,
             max_tool_calls=settings.max_tool_calls,
+            max_writes_per_turn=settings.max_writes_per_turn,
             max_input_chars=settings.max_message_chars,
             max_steps_per_conversation=settings.max_steps_per_conversation,
             max_tool_calls_per_conversation=settings.max_tool_calls_per_conversation,

@@ -129,7 +129,7 @@ def open_services(settings: Settings, *, crm: Any = None) -> Services:
 
     services.engine = make_engine(settings.resolved_database_url)
     services.closers.append(services.engine.dispose)
-    # Approved messages land here; delivery to Slack/email is a separate worker (not built yet).
+    # Approved messages land here; the delivery worker (agent.outbox_worker) sends them.
     services.outbox = SqlOutbox(services.engine)
     return services
 
@@ -175,6 +175,11 @@ def open_runtime(
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
     services = open_services(settings, crm=crm)
+    queued_notifications = outbox_notifications_on(settings)
+    if queued_notifications:
+        # Cards are queued by the approval store's own transactions and posted by the outbox
+        # worker; calling a notifier here as well would post every reminder twice.
+        notifier = None
     try:
         rt = build_runtime(
             settings,
@@ -186,6 +191,10 @@ def open_runtime(
     except BaseException:
         services.close()
         raise
+    if queued_notifications:
+        from agent.notify import notification_hook
+
+        rt.approvals.on_change = notification_hook(services.outbox)
     sweeper = None
     try:
         from agent.workflows import attach
@@ -203,6 +212,11 @@ def open_runtime(
             sweeper.stop()
         rt.close()
         services.close()
+
+
+def outbox_notifications_on(settings: Settings) -> bool:
+    """Approval notifications go through the outbox when there is a Slack bot to post them."""
+    return bool(settings.outbox_notifications and settings.slack_bot_token)
 
 
 @contextlib.contextmanager
@@ -235,5 +249,6 @@ __all__ = [
     "open_runtime",
     "open_services",
     "open_store",
+    "outbox_notifications_on",
     "seed_all",
 ]

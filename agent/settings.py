@@ -83,6 +83,29 @@ class Settings(BaseSettings):
     approval_ttl_hours: float = Field(72, description="The agent's write requests expire after this long.")
     sweep_interval_s: float = Field(300, description="How often servers expire, remind and escalate approvals.")
 
+    # -- outbox delivery (issue #14): the worker, its retries, and email over SMTP ----------
+    outbox_worker: bool = Field(True, description="Start the delivery worker inside `serve` (False: run `outbox run`).")
+    outbox_notifications: bool = Field(
+        True, description="With Slack configured, approval cards go through the outbox (same transaction)."
+    )
+    max_writes_per_turn: int = Field(
+        5, description="Writes one model step may propose; the rest are refused with the limit."
+    )
+    outbox_poll_s: float = Field(1.0, description="How often an idle delivery worker looks for due messages.")
+    outbox_batch: int = Field(5, description="Messages a worker claims at once.")
+    outbox_lease_s: float = Field(60, description="How long a claim lasts before another worker may take it over.")
+    outbox_max_attempts: int = Field(8, description="Attempts before a message is marked failed.")
+    outbox_backoff_s: float = Field(5, description="First retry delay; doubles per attempt, with jitter.")
+    outbox_backoff_max_s: float = Field(900, description="Longest retry delay.")
+    smtp_host: str | None = Field(None, description="SMTP server for email; unset: email messages fail, saying so.")
+    smtp_port: int = Field(587, description="SMTP port (587 STARTTLS, 465 implicit TLS).")
+    smtp_starttls: bool = Field(True, description="Require STARTTLS (turn off only for a trusted local relay).")
+    smtp_ssl: bool = Field(False, description="Implicit TLS (port 465).")
+    smtp_username: str | None = Field(None, description="SMTP login, if the server needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("chamberlain@larkspur.example", description="From address of email messages.")
+    smtp_timeout_s: float = Field(30, description="SMTP connect/command timeout.")
+
     requests_per_hour: int = 60
     requests_per_day: int = 400
     tokens_per_hour: int = 400_000

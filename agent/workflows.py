@@ -702,6 +702,17 @@ class WorkflowService:
                 escalated.append(rec.id)
             elif waited >= sla and self._remind(rec, sla, waited):
                 reminded.append(rec.id)
+        # Agent writes get the same reminders and escalation (issue #14); their expiry stays
+        # with the runtime (approval_ttl_hours), their SLA is the policy default.
+        for rec in self.store.list(status="pending", kind=AGENT_KIND, limit=10_000):
+            if rec.expires_at is not None and rec.expires_at <= now:
+                continue
+            sla = self.stage_sla(rec)
+            waited = now - rec.stage_started_at
+            if waited >= 2 * sla and self._escalate(rec, sla, waited):
+                escalated.append(rec.id)
+            elif waited >= sla and self._remind(rec, sla, waited):
+                reminded.append(rec.id)
         # Approved requests whose follow-up never ran (a crash between approval and execution),
         # and executions whose worker died (lease lapsed): the one executor finishes them.
         followed = [e.record.id for e in self.lifecycle.finish_pending_work(kinds=tuple(FOLLOW_UPS)) if e.done]

@@ -6,7 +6,9 @@ at the boundary (``raise ... from exc``), so callers never see httpx, SQLAlchemy
     ├── RecordNotFound            the id does not exist (not retryable)
     ├── ConflictError             version/precondition mismatch, duplicate key (not retryable)
     ├── ConnectorAuthError        credentials rejected (not retryable; a person must fix config)
-    └── InvalidRequest            the remote system rejected the request as malformed
+    ├── InvalidRequest            the remote system rejected the request as malformed
+    ├── RetryLater                retryable, after at least ``retry_after`` seconds (Slack 429, SMTP 4xx)
+    └── DeliveryRefused           a channel refused a message for good (not retryable; says why)
 """
 
 from __future__ import annotations
@@ -36,11 +38,25 @@ class InvalidRequest(ConnectorError):
     """The outside system rejected the request as malformed."""
 
 
+class RetryLater(ConnectorUnavailable):
+    """Try again later; ``retry_after`` is the wait the remote system asked for, if it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeliveryRefused(ConnectorError):
+    """A channel refused a message for good (no such channel, bad credentials, 5xx from SMTP)."""
+
+
 __all__ = [
     "ConflictError",
     "ConnectorAuthError",
     "ConnectorError",
     "ConnectorUnavailable",
+    "DeliveryRefused",
     "InvalidRequest",
     "RecordNotFound",
+    "RetryLater",
 ]

@@ -13,15 +13,18 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from connectors.delivery import TEXT_LIMITS
 from connectors.errors import ConflictError, ConnectorUnavailable, InvalidRequest
-from connectors.outbox import Outbox
+from connectors.outbox import Outbox, channel_for
 from policies.directory import Directory
 from policies.taint import DestinationKind, classify
 from tools.base import Effect, Tool, ToolArgs, ToolContext, ToolResult, WritePlan, tool
 from tools.errors import ToolFailure, ToolInputError
 
 FAMILY = "messaging"
-MAX_MESSAGE_CHARS = 4000
+# The longest any channel takes; each channel's own limit (Slack 4,000) is checked when the
+# send is proposed, so an approver never approves a message that would be cut or refused.
+MAX_MESSAGE_CHARS = max(TEXT_LIMITS.values())
 _KINDS = {
     DestinationKind.EMAIL: "email",
     DestinationKind.SLACK_USER: "Slack user",
@@ -42,7 +45,10 @@ class SendMessageArgs(ToolArgs):
     text: str = Field(
         min_length=1,
         max_length=MAX_MESSAGE_CHARS,
-        description=f"The message, as the recipient will read it (at most {MAX_MESSAGE_CHARS} characters).",
+        description=(
+            f"The message, as the recipient will read it: at most {TEXT_LIMITS['slack']} characters for "
+            f"Slack, {TEXT_LIMITS['email']} for email."
+        ),
     )
 
     @field_validator("recipient")
@@ -86,6 +92,14 @@ def messaging_tools(outbox: Outbox, *, directory: Directory | None = None) -> li
 
     def plan_send(args: SendMessageArgs, ctx: ToolContext) -> WritePlan:
         dest = classify(args.recipient)
+        channel = channel_for(args.recipient)
+        limit = TEXT_LIMITS[channel]
+        if len(args.text) > limit:
+            # Refused now, with the limit, rather than truncated or rejected after approval.
+            raise ToolInputError(
+                f"the message has {len(args.text):,} characters; {_KINDS[dest.kind]} messages hold at most "
+                f"{limit:,}. Shorten it or split it into several messages."
+            )
         who = _who(args.recipient)
         snippet = args.text if len(args.text) <= 100 else args.text[:99] + "…"
         return WritePlan(
@@ -94,7 +108,12 @@ def messaging_tools(outbox: Outbox, *, directory: Directory | None = None) -> li
             current={},
             proposed={"recipient": who, "text": args.text},
             target_version=None,
-            facts={"recipient": args.recipient, "recipient_kind": dest.kind.value, "chars": len(args.text)},
+            facts={
+                "recipient": args.recipient,
+                "recipient_kind": dest.kind.value,
+                "channel": channel,
+                "chars": len(args.text),
+            },
         )
 
     @tool(effect=Effect.WRITE, progress="sending the message…", plan=plan_send, family=FAMILY)
@@ -108,7 +127,13 @@ def messaging_tools(outbox: Outbox, *, directory: Directory | None = None) -> li
             # A programming error in the caller, not something the model can fix.
             raise RuntimeError("send_message: ctx.idempotency_key is required to execute a send")
         try:
-            sent = outbox.send(args.recipient, args.text, idempotency_key=ctx.idempotency_key)
+            sent = outbox.send(
+                args.recipient,
+                args.text,
+                idempotency_key=ctx.idempotency_key,
+                requester_id=ctx.principal.id,
+                thread_id=ctx.thread_id or None,
+            )
         except ConnectorUnavailable as exc:
             raise ToolFailure(f"the message could not be queued: {exc}", retryable=True) from exc
         except ConflictError as exc:
@@ -118,8 +143,10 @@ def messaging_tools(outbox: Outbox, *, directory: Directory | None = None) -> li
         return SendMessageResult(
             message_id=sent.id,
             recipient=sent.recipient,
-            summary=f"Sent the message to {_who(sent.recipient)}"
-            + (" (it had already been sent)" if sent.duplicate else ""),
+            # Queued, not yet delivered: the worker tells the requester when it arrives.
+            summary=f"Queued the message to {_who(sent.recipient)} for delivery"
+            + (" (it had already been queued)" if sent.duplicate else "")
+            + "; the delivery worker sends it and reports back.",
         )
 
     return [send_message]

@@ -1,7 +1,10 @@
 """The Slack bot: a Bolt app whose listeners ack at once and hand the work to a pool.
 
-Conversations: an ``app_mention`` or a DM starts one; a reply in its thread (mentioning the bot
-in channels) continues the same conversation (``thread_id = slack:{channel}:{thread_ts}``).
+Conversations: an ``app_mention`` or a DM starts one; a reply in its thread continues the same
+conversation (``thread_id = slack:{channel}:{thread_ts}``) — in channels with or without
+mentioning the bot, once the bot was mentioned in that thread. In a channel the bot answers in
+the thread only if every member may see what the asker may (:mod:`agent.slack.audience`);
+otherwise it says so in the thread and answers the asker in a DM.
 Approvals: the card buttons call ``runtime.decide``; Reject asks for a reason in a modal first.
 ``/chamberlain ask|approvals|help``.
 
@@ -29,6 +32,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from agent.events import ApprovalView, DecisionResult, Event, Outcome
+from agent.slack.audience import AudienceCheck
 from agent.slack.blocks import (
     APPROVE_ACTION,
     HELP_TEXT,
@@ -136,6 +140,10 @@ class SlackBot:
         self._thread_locks = [threading.Lock() for _ in range(1024)]
         self._inflight: set[Future[Any]] = set()
         self._inflight_lock = threading.Lock()
+        self.bot_user_id: str | None = None
+        self.audience = AudienceCheck(api.channel_members, users.principal_for, bot_user_id=lambda: self.bot_user_id)
+        # (channel, thread_ts, user) → the DM thread a redirected channel conversation went to.
+        self._dm_threads: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -221,12 +229,20 @@ class SlackBot:
     def on_message_event(
         self, body: Mapping[str, Any], event: Mapping[str, Any], *, bot_user_id: str | None = None
     ) -> None:
-        """app_mention, or a message in a DM with the bot (already acked)."""
-        if event.get("type") == "message" and event.get("channel_type") != "im":
-            return
+        """app_mention, a message in a DM with the bot, or a reply in a channel thread the bot was
+        mentioned in (already acked)."""
+        if bot_user_id:
+            self.bot_user_id = bot_user_id
         if event.get("bot_id") or event.get("subtype") in _IGNORED_SUBTYPES or not event.get("user"):
             return
         channel, ts = str(event.get("channel", "")), str(event.get("ts", ""))
+        if event.get("type") == "message" and event.get("channel_type") != "im":
+            # message.channels / message.groups: only follow-ups in a thread we are part of.
+            parent = str(event.get("thread_ts") or "")
+            if not parent or not self._in_thread(channel, parent):
+                return
+        elif event.get("type") == "app_mention":
+            self.dedupe.first_time(f"thread:{channel}:{event.get('thread_ts') or ts}")
         event_id = str(body.get("event_id") or "")
         # The same message may arrive again (Slack retry, same event_id) or twice (app_mention
         # plus message.im): both keys must be new.
@@ -260,7 +276,32 @@ class SlackBot:
                 self.api.add_reaction(channel, message_ts, "eyes")
             except ConnectorError as exc:
                 log.debug("could not add a reaction: %s", exc)
-        self.run_turn(principal, channel, thread_ts, text)
+        self.answer_for_audience(principal, user, channel, thread_ts, text)
+
+    def _in_thread(self, channel: str, thread_ts: str) -> bool:
+        key = f"thread:{channel}:{thread_ts}"
+        if self.dedupe.first_time(key):  # not a thread the bot was mentioned in
+            self.dedupe.forget(key)
+            return False
+        return True
+
+    def answer_for_audience(self, principal: Principal, user: str, channel: str, thread_ts: str, text: str) -> None:
+        """Answer in the thread if everyone in the channel may read it; else in a DM, saying so."""
+        audience = self.audience(channel, principal)
+        if audience.safe:
+            self.run_turn(principal, channel, thread_ts, text)
+            return
+        log.info("answering %s in a DM instead of %s: %s", principal.id, channel, audience.reason)
+        key = (channel, thread_ts, user)
+        where = self._dm_threads.get(key)
+        if where is None:
+            self._say(channel, f":lock: {audience.reason}, so I'll answer you in a DM.", thread_ts=thread_ts)
+            dm = self.api.open_dm(user)
+            where = self.api.post_message(dm, text=f"You asked in <#{channel}>: {escape(text)}")
+            self._dm_threads[key] = where
+        else:
+            self._say(channel, ":lock: Answered in our DM.", thread_ts=thread_ts)
+        self.run_turn(principal, where[0], where[1], text)
 
     def _named_mentions(self, text: str) -> str:
         """``<@U0DANA>`` → ``Dana Whitfield (Finance)``: the model knows people by name."""
@@ -327,7 +368,8 @@ class SlackBot:
             channel, thread_ts = self.api.post_message(channel, text=root)
         except RecordNotFound:  # a channel the bot is not in: continue in a DM instead
             channel, thread_ts = self.api.post_message(self.api.open_dm(user), text=root)
-        self.run_turn(principal, channel, thread_ts, question)
+        self.dedupe.first_time(f"thread:{channel}:{thread_ts}")
+        self.answer_for_audience(principal, user, channel, thread_ts, question)
 
     # -- approvals ---------------------------------------------------------------------------
 

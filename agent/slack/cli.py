@@ -55,7 +55,15 @@ def open_slack_app(
         api = SlackWebApi(web)
         users = SlackUsers(api, Directory.load(settings.directory_path))
         notifier = SlackNotifier(api, users, CardStore(engine), approvals_channel=settings.slack_approvals_channel)
-        with open_runtime(settings, chat_model=chat_model, notifier=notifier, sweep_every_s=sweep_every_s) as runtime:
+        from agent.outbox_worker import background_worker
+        from connectors.outbox import SqlOutbox
+
+        with (
+            open_runtime(settings, chat_model=chat_model, notifier=notifier, sweep_every_s=sweep_every_s) as runtime,
+            # Delivers approved messages and (see agent.notify) approval cards; off with
+            # CHAMBERLAIN_OUTBOX_WORKER=false when separate `chamberlain outbox run` processes do it.
+            background_worker(settings, SqlOutbox(engine)),
+        ):
             yield create_slack_app(
                 runtime,
                 client=web,

@@ -5,6 +5,10 @@ one shared card is posted there, mentioning them). Every card's (channel, ts) is
 app database so that a decision — taken by whichever worker handled the click — updates every
 copy. Posting is idempotent per approver, so repeated or overlapping notifications (next stage,
 reminders, escalation) never post a second card to the same person.
+
+Behind the outbox (``strict=True``, see :func:`slack_notification_channel`), an unavailable
+Slack (429, 5xx, network) is raised instead of logged, so the delivery worker retries the
+notification later; the per-approver idempotency makes the retry safe.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from agent.events import ApprovalView
 from agent.slack.blocks import approval_card, current_stage, decided_card, escape, is_open
 from agent.slack.cards import CardRef, CardStore
 from agent.slack.users import SlackUsers
-from connectors.errors import ConnectorAuthError, ConnectorError
+from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable
 from connectors.slack.client import SlackApi
 
 log = logging.getLogger(__name__)
@@ -32,11 +36,13 @@ class SlackNotifier:
         cards: CardStore,
         *,
         approvals_channel: str | None = None,
+        strict: bool = False,
     ) -> None:
         self.api = api
         self.users = users
         self.cards = cards
         self.approvals_channel = approvals_channel
+        self.strict = strict
 
     def label(self, principal_id: str) -> str:
         p = self.users.directory.find(principal_id)
@@ -123,10 +129,35 @@ class SlackNotifier:
             result = call()
         except ConnectorAuthError:
             raise
+        except ConnectorUnavailable:
+            if self.strict:
+                raise
+            log.warning("Slack notifier could not %s: Slack is unavailable", what)
+            return None
         except ConnectorError as exc:
             log.warning("Slack notifier could not %s: %s", what, exc)
             return None
         return result if isinstance(result, tuple) else None
 
 
-__all__ = ["SlackNotifier"]
+def slack_notification_channel(settings: Any, engine: Any) -> Any:
+    """The outbox's ``notify`` channel: approval cards in Slack, from the worker."""
+    from agent.notify import NotificationChannel
+    from connectors.appdb import ApprovalStore
+    from connectors.slack.client import SlackWebApi, build_web_client
+    from policies.directory import Directory
+
+    token = settings.slack_bot_token.get_secret_value()
+    api = SlackWebApi(build_web_client(token, base_url=settings.slack_api_url, rate_limit_retries=0))
+    directory = Directory.load(settings.directory_path)
+    notifier = SlackNotifier(
+        api,
+        SlackUsers(api, directory),
+        CardStore(engine),
+        approvals_channel=settings.slack_approvals_channel,
+        strict=True,
+    )
+    return NotificationChannel(notifier, ApprovalStore(engine), directory)
+
+
+__all__ = ["SlackNotifier", "slack_notification_channel"]

@@ -20,7 +20,7 @@ import builtins
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -229,6 +229,16 @@ class ApprovalStore:
         self.engine = engine
         self.lease = lease
         self._clock = clock
+        # Called inside the transaction of every state change with (connection, record after
+        # the change, event), so what follows from it (the outbox's notification rows) commits
+        # or rolls back with it. Events: requested, approved (auto), decided, withdrawn, stale,
+        # expired, escalated, reminder, executed, failed.
+        self.on_change: Callable[[Connection, ApprovalRecord, str], None] | None = None
+
+    def _changed(self, c: Connection, rec: ApprovalRecord, event: str) -> ApprovalRecord:
+        if self.on_change is not None:
+            self.on_change(c, rec, event)
+        return rec
 
     @property
     def clock(self) -> Any:
@@ -343,7 +353,8 @@ class ApprovalStore:
         try:
             with self.engine.begin() as c:
                 c.execute(insert(approvals).values(**values))
-                return self._get(c, approval_id), True
+                rec = self._get(c, approval_id)
+                return self._changed(c, rec, "requested" if status == "pending" else "approved"), True
         except IntegrityError:
             existing = self.find_by_dedupe_key(new.dedupe_key)
             if existing is None:
@@ -438,7 +449,7 @@ class ApprovalStore:
             )
             if res.rowcount != 1:
                 raise _LostRace()
-            return DecideResult(True, message, self._get(c, approval_id), final)
+            return DecideResult(True, message, self._changed(c, self._get(c, approval_id), "decided"), final)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -458,7 +469,7 @@ class ApprovalStore:
             )
             if res.rowcount != 1:
                 return None
-            return self._get(c, approval_id)
+            return self._changed(c, self._get(c, approval_id), to_status)
 
     def withdraw(self, approval_id: str, *, by: str, reason: str | None = None) -> ApprovalRecord | None:
         rec = self.get(approval_id)
@@ -569,7 +580,7 @@ class ApprovalStore:
                     version=rec.version + 1,
                 )
             )
-            return self._get(c, approval_id) if res.rowcount == 1 else None
+            return self._changed(c, self._get(c, approval_id), "escalated") if res.rowcount == 1 else None
 
     def note_reminder(self, approval_id: str, *, seen_version: int) -> ApprovalRecord | None:
         now = self._clock()
@@ -580,7 +591,7 @@ class ApprovalStore:
                 .where(and_(approvals.c.id == approval_id, approvals.c.version == seen_version))
                 .values(reminders=rec.reminders + 1, updated_at=now, version=rec.version + 1)
             )
-            return self._get(c, approval_id) if res.rowcount == 1 else None
+            return self._changed(c, self._get(c, approval_id), "reminder") if res.rowcount == 1 else None
 
     # -- execution -----------------------------------------------------------------------------
 
@@ -637,7 +648,7 @@ class ApprovalStore:
                     version=rec.version + 1,
                 )
             )
-            return self._get(c, approval_id)
+            return self._changed(c, self._get(c, approval_id), "executed" if ok else "failed")
 
     def stats_rows(self, since: datetime | None = None) -> builtins.list[ApprovalRecord]:
         q = select(approvals)

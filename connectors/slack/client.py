@@ -146,6 +146,8 @@ class SlackApi(Protocol):
 
     def open_dm(self, user_id: str) -> str: ...
 
+    def channel_members(self, channel: str, *, limit: int = 1000) -> list[str]: ...
+
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str: ...
 
     def upload_file(
@@ -228,6 +230,19 @@ class SlackWebApi:
         with slack_errors():
             resp = self.web.conversations_open(users=user_id)
         return str(resp["channel"]["id"])
+
+    def channel_members(self, channel: str, *, limit: int = 1000) -> list[str]:
+        """User ids of a channel's members (``conversations.members``, paginated), at most
+        ``limit`` + one page; callers treat a longer list as "too many to check"."""
+        members: list[str] = []
+        cursor: str | None = None
+        with slack_errors():
+            while True:
+                resp = self.web.conversations_members(channel=channel, cursor=cursor, limit=200)
+                members.extend(str(m) for m in resp.get("members") or [])
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor or len(members) > limit:
+                    return members
 
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> str:
         with slack_errors():

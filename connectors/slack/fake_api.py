@@ -89,6 +89,7 @@ class FakeMessage:
     thread_ts: str | None
     updates: int = 0
     history: list[str] = field(default_factory=list)  # every text it has shown, oldest first
+    client_msg_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], FakeMessage] = {}
         self.files: dict[str, FakeFile] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        # conversations.members: channel → user ids; a channel not listed has no other members.
+        self.channel_members: dict[str, list[str]] = {}
         self._rate_limits: dict[str, deque[int]] = {}
         self._failures: dict[str, deque[str]] = {}
         self._lock = threading.RLock()
@@ -201,6 +204,7 @@ class FakeSlack:
             self.messages.clear()
             self.files.clear()
             self.views.clear()
+            self.channel_members.clear()
             self._rate_limits.clear()
             self._failures.clear()
 
@@ -327,9 +331,22 @@ class FakeSlack:
         blocks = _as_list(args.get("blocks"))
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
+        client_msg_id = str(args.get("client_msg_id") or "")
+        if client_msg_id:  # a retry of a post that got through: the same message, not a second
+            for known in self.messages.values():
+                if known.client_msg_id == client_msg_id and known.channel == channel:
+                    return {"ok": True, "channel": channel, "ts": known.ts, "message": {"text": known.text}}
         ts = self._next_ts()
         thread_ts = args.get("thread_ts") or None
-        msg = FakeMessage(channel, ts, text, blocks, str(thread_ts) if thread_ts else None, history=[text])
+        msg = FakeMessage(
+            channel,
+            ts,
+            text,
+            blocks,
+            str(thread_ts) if thread_ts else None,
+            history=[text],
+            client_msg_id=client_msg_id or None,
+        )
         self.messages[(channel, ts)] = msg
         return {
             "ok": True,
@@ -389,6 +406,17 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "channel": {"id": self.dm_channel(users[0]), "is_im": True}}
 
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        members = self.channel_members.get(channel, [])
+        start = int(args.get("cursor") or 0)
+        page = max(1, int(args.get("limit") or 100))
+        chunk = members[start : start + page]
+        nxt = str(start + page) if start + page < len(members) else ""
+        return {"ok": True, "members": chunk, "response_metadata": {"next_cursor": nxt}}
+
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
@@ -444,6 +472,7 @@ _HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "users.info": FakeSlack._users_info,
     "users.lookupByEmail": FakeSlack._lookup_by_email,
     "conversations.open": FakeSlack._conversations_open,
+    "conversations.members": FakeSlack._conversations_members,
     "views.open": FakeSlack._views_open,
     "views.update": FakeSlack._views_update,
     "files.getUploadURLExternal": FakeSlack._get_upload_url,

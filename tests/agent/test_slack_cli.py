@@ -50,9 +50,18 @@ def test_manifest_declares_what_the_bot_uses() -> None:
         "users:read.email",
         "commands",
         "files:write",
+        "channels:history",  # channel-thread follow-ups without a mention
+        "channels:read",  # conversations.members for the audience rule
+        "groups:history",
+        "groups:read",
     } <= scopes
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention",
+        "message.im",
+        "message.channels",
+        "message.groups",
+    }
     assert settings["interactivity"]["is_enabled"] is True
     urls = [
         settings["event_subscriptions"]["request_url"],

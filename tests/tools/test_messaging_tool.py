@@ -184,3 +184,20 @@ def test_after_untrusted_data_only_recipients_the_user_named_are_allowed(tmp_pat
         assert out.pending[0].id and rt.approvals.get(out.pending[0].id).untrusted_sources
         rt.decide(out.pending[0].id, approver_id="u_raj", approve=True)
         assert [m.recipient for m in box.messages()] == [BOB]
+
+
+def test_a_message_over_the_channels_limit_is_refused_when_proposed_with_the_limit() -> None:
+    from connectors.delivery import TEXT_LIMITS
+    from tools.errors import ToolInputError
+
+    (t,) = messaging_tools(RecordingOutbox(), directory=DIRECTORY)
+    assert t.plan is not None
+    ctx = ToolContext(principal=DIRECTORY.get("u_alice"))
+    long_text = "x" * (TEXT_LIMITS["slack"] + 1)
+    with pytest.raises(ToolInputError, match="Slack channel messages hold at most 4,000"):
+        t.plan(t.parse_args({"recipient": "#sales-west", "text": long_text}), ctx)
+    with pytest.raises(ToolInputError, match="at most 4,000"):
+        t.plan(t.parse_args({"recipient": "U0123ABCD9", "text": long_text}), ctx)
+    # Email takes longer text; the plan records which channel will carry it.
+    plan = t.plan(t.parse_args({"recipient": BOB, "text": long_text}), ctx)
+    assert plan.facts["channel"] == "email" and plan.facts["chars"] == len(long_text)
