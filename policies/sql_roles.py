@@ -67,7 +67,7 @@ def provisioning_sql(
     policy: DataAccessPolicy,
     columns: Mapping[str, Sequence[str]],
     *,
-    profiles: Iterable[Sequence[str]] = (),
+    profiles: Iterable[Iterable[str]] = (),
     login_role: str = DEFAULT_LOGIN_ROLE,
     schema: str = "public",
     statement_timeout_ms: int = 10_000,
