@@ -33,7 +33,8 @@ _REGEX_NAMES = frozenset(
 )  # fmt: skip
 # Inside a LIKE pattern: string building that cannot blow up (a column, a literal, glue).
 _PATTERN_SAFE_FUNCS: tuple[type[exp.Expr], ...] = (
-    exp.Concat, exp.DPipe, exp.Lower, exp.Upper, exp.Trim, exp.Coalesce, exp.Cast,
+    exp.Concat, exp.DPipe, exp.Lower, exp.Upper, exp.Trim, exp.Coalesce, exp.Cast, exp.Substring, exp.Left,
+    exp.Right,
 )  # fmt: skip
 _PRINTF_SPEC = re.compile(r"%(?:\d+\$)?[-+ #0,!']*(\*|\d+)?(?:\.(\*|\d+))?")
 # Days per interval unit, rounded DOWN so that the row estimate errs high.
