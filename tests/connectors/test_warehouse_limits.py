@@ -24,8 +24,8 @@ from connectors.query_workers import SqliteWorkerPool
 from connectors.warehouse import QueryFailed, ReadScope, SqlWarehouse
 from policies.data_access import default_policy
 from policies.sql_guard import SqlGuard, normalize_sql
-from tools.analytics import read_scope
 from tests.warehouse_fixtures import demo_warehouse_path, demo_warehouse_url
+from tools.analytics import read_scope
 
 __all__ = ["demo_warehouse_path", "demo_warehouse_url"]  # fixtures used here
 
@@ -108,7 +108,7 @@ def test_the_authorizer_refuses_restricted_columns_however_they_are_spelled(demo
 def test_tables_outside_the_scope_and_the_catalog_are_refused(demo_warehouse_url: str) -> None:
     wh = SqlWarehouse(demo_warehouse_url)
     sales = _scope("employee", "sales")
-    with pytest.raises(QueryFailed, match="^table expenses is not readable by you$"):
+    with pytest.raises(QueryFailed, match=r"^table expenses is not readable by you$"):
         wh.run("SELECT SUM(amount) FROM expenses", scope=sales)
     with pytest.raises(QueryFailed, match="system catalog sqlite_master"):
         wh.run("SELECT sql FROM sqlite_master", scope=sales)
