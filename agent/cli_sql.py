@@ -286,6 +286,7 @@ def _demo_columns(data_dir: Path | None) -> dict[str, list[str]]:
 def _apply_roles(url: str, login: str, statements: list[str]) -> None:
     import psycopg
 
+    current = ""
     try:
         with psycopg.connect(_psycopg_url(url), autocommit=True, connect_timeout=10) as con:
             if con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:
@@ -295,9 +296,11 @@ def _apply_roles(url: str, login: str, statements: list[str]) -> None:
                 )
             with con.transaction():
                 for stmt in statements:
+                    current = stmt
                     con.execute(stmt)  # our generated SQL, no parameters
     except psycopg.Error as exc:
-        _fail(f"could not apply the roles: {str(exc).strip().splitlines()[0]}")
+        where = f" (at: {current[:120]})" if current else ""
+        _fail(f"could not apply the roles: {str(exc).strip().splitlines()[0]}{where}")
     created = sum(1 for s in statements if s.startswith("DO $$"))
     console.print(f"applied {len(statements)} statements: {created} data-access roles, login role {login}")
 

@@ -491,6 +491,32 @@ class SqlWarehouse:
         return QueryResult(columns, _infer_types(columns, rows), rows, truncated, elapsed, sql, capped)
 
     def _run_server(self, sql: str, cap: int, timeout: float, scope: ReadScope | None) -> QueryResult:
+        if self._dialect != "postgres":
+            return self._run_server_inline(sql, cap, timeout, scope)
+        # The query runs on a thread the caller does not wait for past the deadline: a backend
+        # busy in one call that checks for no interrupt (array_fill(1, ARRAY[1e8]), ...)
+        # ignores both cancel and terminate until the call returns. The caller gets its answer
+        # at the deadline plus the grace; the thread hands the connection back (invalidated)
+        # when the backend lets go.
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = self._run_server_inline(sql, cap, timeout, scope)
+            except BaseException as exc:  # handed to the caller below
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="warehouse-query", daemon=True)
+        thread.start()
+        thread.join(timeout + self.grace_s(timeout) + 1.0)
+        if thread.is_alive():
+            raise _timeout_error(timeout)
+        if "error" in box:
+            raise box["error"]
+        result: QueryResult = box["result"]
+        return result
+
+    def _run_server_inline(self, sql: str, cap: int, timeout: float, scope: ReadScope | None) -> QueryResult:
         started = time.perf_counter()
         try:
             conn = self._engine.connect()

@@ -86,7 +86,8 @@ def provisioning_sql(
     wanted: dict[str, tuple[str, ...]] = {role_name(p): p for p in singles}
     for p in profiles:
         prof = profile_of(p, policy)
-        wanted.setdefault(role_name(prof), prof)
+        if prof:  # no profile at all is NO_ACCESS_ROLE, created below with nothing granted
+            wanted.setdefault(role_name(prof), prof)
     out: list[str] = [f"-- data-access roles for schema {schema}, from the data-access policy"]
     sch = _ident(schema)
     for name in [NO_ACCESS_ROLE, *sorted(wanted)]:
