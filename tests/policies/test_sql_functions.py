@@ -89,7 +89,7 @@ def test_fingerprinting_refusal_names_the_function_and_the_way_out() -> None:
     v = SqlGuard("postgres").check("SELECT system_user", ANY)
     assert v.reasons == (
         "system_user is not allowed: it discloses server or session details "
-        "(an operator can allow it with extra_functions)",
+        "(an operator can allow it with the warehouse_extra_functions setting)",
     )
     v = SqlGuard("postgres").check("SELECT version()", ANY)
     assert v.reasons[0].startswith("function version is not allowed: it discloses server")
