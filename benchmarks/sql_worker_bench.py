@@ -14,6 +14,7 @@ replacing a worker killed at a deadline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -97,10 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What a deadline kill costs: the query is stopped at timeout + grace, a new worker starts.
         killer = SqlWarehouse(url, pool=pool, grace_s=0.2)
         t = time.perf_counter()
-        try:
+        with contextlib.suppress(QueryFailed):
             killer.run("SELECT instr(printf('%.*c', 999999, 'a'), printf('%.*c', 400000, 'a') || 'b')", timeout_s=0.3)
-        except QueryFailed:
-            pass
         kill_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         wh.run("SELECT 1")
