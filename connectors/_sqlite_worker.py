@@ -148,7 +148,13 @@ def _run(conns: _Connections, job: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "kind": "unavailable", "error": f"cannot open the warehouse file: {exc.strerror or exc}"}
     scope = _Scope(job.get("scope"), real)
     con.set_authorizer(_authorizer(scope))
-    con.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1000)
+    parent = os.getppid()
+
+    def progress() -> int:
+        # Stop at the deadline, or as soon as the parent is gone (nobody will read the answer).
+        return 1 if time.monotonic() > deadline or os.getppid() != parent else 0
+
+    con.set_progress_handler(progress, 1000)
     cur = con.cursor()
     try:
         cur.execute(job["sql"])
@@ -220,20 +226,8 @@ def _read(stream: Any, n: int) -> bytes | None:
     return data
 
 
-def _die_with_parent() -> None:
-    # If the parent dies mid-query, nothing would ever read our answer: go too (Linux only).
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
 def main(argv: list[str]) -> int:
     config = json.loads(argv[1]) if len(argv) > 1 else {}
-    _die_with_parent()
     address_space = int(config.get("address_space_bytes", 0))
     if address_space > 0:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))

@@ -186,8 +186,14 @@ class SqliteWorkerPool:
             while True:
                 if self._closed:
                     raise WorkerKilled("the warehouse is closed", timed_out=False)
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    idle = self._idle.pop()
+                    if idle.proc.poll() is None:
+                        return idle
+                    # It died while idle (OOM killer, an operator): forget it, never fail a query for it.
+                    self._all.discard(idle)
+                    self._count -= 1
+                    idle.kill()
                 if self._count < self.max_workers:
                     self._count += 1
                     break

@@ -201,3 +201,15 @@ def test_missing_file_is_unavailable(tmp_path: Path) -> None:
     wh = SqlWarehouse(f"sqlite:///{tmp_path / 'gone.sqlite'}")
     with pytest.raises(ConnectorUnavailable, match="does not exist"):
         wh.run("SELECT 1")
+
+
+def test_a_worker_that_died_while_idle_never_fails_a_query(demo_warehouse_url: str) -> None:
+    pool = SqliteWorkerPool(max_workers=1)
+    wh = SqlWarehouse(demo_warehouse_url, pool=pool)
+    wh.run("SELECT 1")
+    (pid,) = pool.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.1)
+    assert wh.run("SELECT COUNT(*) FROM regions").rows == ((5,),)
+    assert pool.worker_pids() != [pid]
+    pool.close()
