@@ -99,8 +99,21 @@ def _contains_call(node: exp.Expr | None, names: frozenset[str]) -> bool:
     return any(isinstance(n, exp.Func) and function_name(n) in names for n in node.walk())
 
 
+_COST_CLASSES: tuple[type[exp.Expr], ...] = (
+    exp.Repeat, exp.Pad, exp.Space, exp.Format, exp.Replace, exp.GenerateSeries, exp.ExplodingGenerateSeries,
+    exp.Unnest, exp.StringToArray, exp.Split, *_REGEX_CLASSES,
+)  # fmt: skip
+_COST_NAMES = _GROWING | _SPLITTING | _REGEX_NAMES | {"generate_series"}
+
+
 def cost_reason(node: exp.Func, dialect: str, max_rows: int) -> str | None:
     """Why calling ``node`` could cost unbounded CPU, memory or rows (None when it cannot)."""
+    # Fast path: most calls (COUNT, SUM, CAST, ...) have no cost rule.
+    if isinstance(node, exp.Anonymous):
+        if node.name.lower() not in _COST_NAMES:
+            return None
+    elif not isinstance(node, _COST_CLASSES):
+        return None
     name = function_name(node)
     if name == "repeat":
         return _size_reason(name, _arg(node, "times", 1))

@@ -628,7 +628,7 @@ class SqlGuard:
         if is_star:
             return []
         out = []
-        if name in niladic and not any(name in cols for cols in self.schema.values()):
+        if name in niladic and name not in self._functions and not any(name in cols for cols in self.schema.values()):
             why = DANGEROUS_FUNCTIONS.get(name, "it is a session function")
             out.append(f"{name} is not allowed: {why}")
         # A bare table alias is a whole-row reference in PostgreSQL: it carries every column.
