@@ -51,7 +51,9 @@ MAX_VALUE_BYTES = 1_000_000  # the longest string/blob a query may build (SQLite
 MAX_RESULT_BYTES = 16 << 20  # a result is cut here while it is fetched
 PG_WORK_MEM = "32MB"  # per sort/hash node of one query
 
-# The read-only role to create for the assistant in PostgreSQL (run as an administrator).
+# The read-only login role to create for the assistant in PostgreSQL (run as an administrator).
+# Then `chamberlain sql roles --apply --url ...` adds one role per data-access profile with
+# column grants, strips this role's own table privileges and lets it SET ROLE to each.
 POSTGRES_READONLY_ROLE_SQL = """\
 CREATE ROLE chamberlain_ro LOGIN PASSWORD 'change-me'
     NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION;
