@@ -165,7 +165,9 @@ SAFE_FUNCTION_NAMES: Mapping[str, frozenset[str]] = {
 
 # Why a well-known function is refused (the allow-list is what refuses it; this is the reason).
 # None of these may ever appear in a safe list (tests/policies/test_sql_functions.py holds that).
-_DISCLOSES_SERVER = "it discloses server or session details (an operator can allow it with the warehouse_extra_functions setting)"
+_DISCLOSES_SERVER = (
+    "it discloses server or session details (an operator can allow it with the warehouse_extra_functions setting)"
+)
 DANGEROUS_FUNCTIONS: Mapping[str, str] = {
     "pg_sleep": "it stalls the database",
     "pg_sleep_for": "it stalls the database",
