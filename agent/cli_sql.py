@@ -3,6 +3,7 @@
     chamberlain sql check [FILE] [--dialect sqlite|postgres|mysql] [--tables t1,t2] [--user ID] [--json]
     chamberlain sql run "SELECT ..." --user u_priya [--warehouse URL | --data-dir DIR]
     chamberlain sql generate [--data-dir DIR]
+    chamberlain sql roles [--url postgresql://admin@host/db] [--apply] [--login chamberlain_ro]
 
 ``check`` reads one query per line (plain SQL, or a JSON object ``{"sql": ..., "dialect": ...}``)
 from FILE or stdin and prints one verdict per line; with ``--json`` each verdict is
@@ -207,6 +208,101 @@ def run(
     for path in (result.csv_path, result.chart_path):
         if path:
             console.print(f"[dim]wrote {escape(path)}[/dim]")
+
+
+@app.command()
+def roles(
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="PostgreSQL warehouse, as an administrator (default: print for the demo schema)."),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Run the statements on --url instead of printing them.")
+    ] = False,
+    login: Annotated[str, typer.Option("--login", help="The login role the assistant connects as.")] = "chamberlain_ro",
+    schema: Annotated[str, typer.Option("--schema", help="PostgreSQL schema holding the warehouse tables.")] = "public",
+    data_dir: DataDir = None,
+) -> None:
+    """Print (or --apply) the PostgreSQL roles and column grants that enforce data access.
+
+    One role per data-access profile in policies/data_access.yaml (and per combination of
+    roles people in the directory hold), granted exactly the readable columns; the login role
+    keeps no table privilege of its own and every query runs under SET ROLE to the asker's."""
+    from policies.data_access import default_policy
+    from policies.directory import Directory
+    from policies.sql_roles import provisioning_sql
+
+    if apply and not url:
+        _fail("--apply needs --url postgresql://ADMIN@HOST/DB (a superuser or the tables' owner)")
+    if url and not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        _fail("--url must be a PostgreSQL URL (postgresql://user@host/db); SQLite warehouses are enforced in-process")
+    columns = _pg_columns(url, schema) if url else _demo_columns(data_dir)
+    profiles = [p.roles for p in Directory.load()]
+    statements = provisioning_sql(default_policy(), columns, profiles=profiles, login_role=login, schema=schema)
+    if not apply:
+        for stmt in statements:
+            sys.stdout.write(stmt + ("\n" if stmt.startswith("--") else ";\n"))
+        return
+    assert url is not None
+    _apply_roles(url, login, [s for s in statements if not s.startswith("--")])
+
+
+def _psycopg_url(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _pg_columns(url: str, schema: str) -> dict[str, list[str]]:
+    import psycopg
+
+    try:
+        with psycopg.connect(_psycopg_url(url), connect_timeout=10) as con:
+            rows = con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
+                "ORDER BY table_name, ordinal_position",
+                (schema,),
+            ).fetchall()
+    except psycopg.Error as exc:
+        _fail(f"cannot read the warehouse schema at --url: {str(exc).strip().splitlines()[0]}")
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(str(table), []).append(str(column))
+    if not out:
+        _fail(f"no tables in schema {schema!r} at --url; load the warehouse first or pass --schema")
+    return out
+
+
+def _demo_columns(data_dir: Path | None) -> dict[str, list[str]]:
+    from connectors.errors import ConnectorError
+    from connectors.warehouse import SqlWarehouse
+
+    try:
+        with SqlWarehouse(_warehouse_url(None, data_dir)) as wh:
+            return {name: list(t.column_names) for name, t in wh.tables().items()}
+    except ConnectorError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _apply_roles(url: str, login: str, statements: list[str]) -> None:
+    import psycopg
+
+    current = ""
+    try:
+        with psycopg.connect(_psycopg_url(url), autocommit=True, connect_timeout=10) as con:
+            if con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:
+                _fail(
+                    f"login role {login} does not exist; create it first: "
+                    f"CREATE ROLE {login} LOGIN PASSWORD '...' (then re-run)"
+                )
+            with con.transaction():
+                for stmt in statements:
+                    current = stmt
+                    con.execute(stmt)  # our generated SQL, no parameters
+    except psycopg.Error as exc:
+        where = f" (at: {current[:120]})" if current else ""
+        _fail(f"could not apply the roles: {str(exc).strip().splitlines()[0]}{where}")
+    created = sum(1 for s in statements if s.startswith("DO $$"))
+    console.print(f"applied {len(statements)} statements: {created} data-access roles, login role {login}")
 
 
 @app.command()

@@ -85,7 +85,7 @@ def open_warehouse(settings: Settings, services: Services) -> Any:
     from connectors.warehouse import SqlWarehouse
 
     ensure_warehouse(settings)
-    wh = SqlWarehouse(settings.resolved_warehouse_url)
+    wh = SqlWarehouse(settings.resolved_warehouse_url, pg_roles=settings.warehouse_pg_roles)
     services.closers.append(wh.close)
     return wh
 
@@ -143,7 +143,7 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
     if services.warehouse is not None:
         from tools.analytics import analytics_tools
 
-        tools.extend(analytics_tools(services.warehouse))
+        tools.extend(analytics_tools(services.warehouse, extra_functions=tuple(settings.warehouse_extra_functions)))
     if services.knowledge is not None:
         from tools.documents import document_tools
 

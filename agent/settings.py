@@ -112,6 +112,17 @@ class Settings(BaseSettings):
     tokens_per_day: int = 2_000_000
     cost_usd_per_day: float = 20.0
 
+    # SQL warehouse guard and execution limits (issue #18)
+    warehouse_extra_functions: list[str] = Field(
+        default_factory=list,
+        description="SQL functions an operator allows beyond the read-only list (e.g. version, current_setting).",
+    )
+    warehouse_pg_roles: bool = Field(
+        True,
+        description="PostgreSQL: run each query under SET ROLE to the asker's data-access role "
+        "(provision with `chamberlain sql roles --apply`).",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -165,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per query (the best run counts for the guard)")
     parser.add_argument("--skip-warehouse", action="store_true")
     args = parser.parse_args(argv)
+    # sqlglot logs every statement it falls back to parsing as a Command (the attack set has many).
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     console = Console(width=max(Console().width, 140))
     ok = bench_guard(console, args.repeat)
     if not args.skip_warehouse:

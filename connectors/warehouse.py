@@ -1,13 +1,20 @@
 """The SQL warehouse: read-only SQLAlchemy connections, schema introspection, bounded queries.
 
-Read-only is enforced by the database, not only by the SQL guard in front of it:
+Read-only, the asker's columns and the query's resources are enforced by the database, not
+only by the SQL guard in front of it:
 
-- SQLite: opened ``file:...?mode=ro`` with ``PRAGMA query_only=ON``, extension loading off, an
-  authorizer that refuses every write, DDL, ``ATTACH``, setting pragmas and file/extension
-  functions, and a progress handler that interrupts a query past its timeout.
+- SQLite: each query runs in a worker process (:mod:`connectors.query_workers`) killed at
+  its deadline plus a grace period, under ``RLIMIT_AS``, ``PRAGMA hard_heap_limit`` and lowered
+  ``SQLITE_LIMIT_*``; the file is opened ``mode=ro`` with ``PRAGMA query_only=ON`` and an
+  authorizer that refuses every write, DDL, ``ATTACH``, pragma and risky function, and every
+  read of a (table, column) outside the asker's :class:`ReadScope`. The result is capped in
+  bytes while it is fetched.
 - PostgreSQL: every session starts with ``default_transaction_read_only=on`` and a
-  ``statement_timeout``; every query runs in a ``READ ONLY`` transaction that is rolled back.
-  Connect as a role that can only ``SELECT`` (see :data:`POSTGRES_READONLY_ROLE_SQL`).
+  ``statement_timeout``; every query runs in a ``READ ONLY`` transaction that is rolled back,
+  with ``SET LOCAL ROLE`` to the asker's data-access role (column-level grants made by
+  ``chamberlain sql roles``), a ``work_mem`` bound, a client-side cancel at the deadline and
+  the backend terminated if it outlives the grace period; fetched through a server-side
+  cursor with the same byte cap.
 - MySQL (best effort, untested here): ``SET SESSION TRANSACTION READ ONLY`` and
   ``max_execution_time`` on connect; use a user with only ``SELECT`` grants.
 
@@ -35,13 +42,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
+from connectors.query_workers import SqliteWorkerPool, WorkerKilled, default_pool
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 1000
 COMMENTS_TABLE = "_column_comments"
-MAX_VALUE_BYTES = 10_000_000
+MAX_VALUE_BYTES = 1_000_000  # the longest string/blob a query may build (SQLite)
+MAX_RESULT_BYTES = 16 << 20  # a result is cut here while it is fetched
+PG_WORK_MEM = "32MB"  # per sort/hash node of one query
 
-# The read-only role to create for the assistant in PostgreSQL (run as an administrator).
+# The read-only login role to create for the assistant in PostgreSQL (run as an administrator).
+# Then `chamberlain sql roles --apply --url ...` adds one role per data-access profile with
+# column grants, strips this role's own table privileges and lets it SET ROLE to each.
 POSTGRES_READONLY_ROLE_SQL = """\
 CREATE ROLE chamberlain_ro LOGIN PASSWORD 'change-me'
     NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION;
@@ -86,6 +98,50 @@ class TableInfo:
 
 
 @dataclass(frozen=True)
+class ColumnRule:
+    """Readable columns of one table: all (``columns is None``), some, or all but ``excluded``."""
+
+    columns: frozenset[str] | None = None
+    excluded: frozenset[str] = frozenset()
+
+    def allows(self, column: str) -> bool:
+        c = column.lower()
+        return (self.columns is None or c in self.columns) and c not in self.excluded
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What one asker may read, for the database to enforce (as well as the SQL guard).
+
+    ``tables=None`` means every non-system table. ``pg_role`` is the PostgreSQL role holding
+    exactly these grants; the query runs under ``SET LOCAL ROLE`` to it.
+    """
+
+    tables: Mapping[str, ColumnRule] | None = None
+    pg_role: str | None = None
+
+    def to_wire(self) -> dict[str, Any] | None:
+        if self.tables is None:
+            return None
+        return {
+            t.lower(): {
+                "columns": None if r.columns is None else sorted(r.columns),
+                "excluded": sorted(r.excluded),
+            }
+            for t, r in self.tables.items()
+        }
+
+    def refusal(self, table: str, column: str) -> str:
+        """One line for a read the database refused."""
+        t, c = table.lower(), column.lower()
+        if t.startswith("sqlite_"):
+            return f"system catalog {t} is not readable"
+        if self.tables is not None and t not in self.tables:
+            return f"table {t} is not readable by you"
+        return f"{t}.{c} is not readable for your role; leave it out, or ask someone whose role may read it"
+
+
+@dataclass(frozen=True)
 class QueryResult:
     columns: tuple[str, ...]
     types: tuple[str, ...]
@@ -93,6 +149,7 @@ class QueryResult:
     truncated: bool
     elapsed_ms: float
     sql: str = ""
+    truncated_by: str = ""  # "rows" (the row cap) or "bytes" (the result byte cap)
 
     @property
     def row_count(self) -> int:
@@ -116,7 +173,14 @@ class Warehouse(Protocol):
 
     def tables(self, *, refresh: bool = False) -> Mapping[str, TableInfo]: ...
 
-    def run(self, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout_s: float | None = None) -> QueryResult: ...
+    def run(
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout_s: float | None = None,
+        scope: ReadScope | None = None,
+    ) -> QueryResult: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,12 +267,20 @@ class SqlWarehouse:
         max_rows: int = DEFAULT_MAX_ROWS,
         schema_ttl_s: float = 300.0,
         pg_schema: str = "public",
+        pool: SqliteWorkerPool | None = None,
+        grace_s: float | None = None,
+        pg_roles: bool = True,
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.schema_ttl_s = schema_ttl_s
         self.pg_schema = pg_schema
+        self.pg_roles = pg_roles  # run PostgreSQL queries under SET ROLE to the asker's scope role
+        self._pool = pool  # None: the process-wide pool (connectors.query_workers.default_pool)
+        self._grace_s = grace_s
+        self._sqlite_path = ""
+        self.last_worker_rss_kb = 0  # peak RSS of the worker that ran the last SQLite query
         self._lock = threading.Lock()
         self._cache = _SchemaCache()
         self._engine = self._make_engine(url)
@@ -226,6 +298,7 @@ class SqlWarehouse:
                 if not u.database or u.database == ":memory:":
                     raise InvalidRequest("a SQLite warehouse needs a file: sqlite:///path/to/warehouse.sqlite")
                 path = u.database
+                self._sqlite_path = str(Path(path).resolve())
                 self._dialect = "sqlite"
                 return sa.create_engine(
                     "sqlite://", creator=lambda: connect_sqlite_readonly(path), poolclass=sa.pool.QueuePool
@@ -352,59 +425,226 @@ class SqlWarehouse:
 
     # -- queries --------------------------------------------------------------------------
 
-    def run(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = None) -> QueryResult:
-        """Run one (already guarded) query; at most ``max_rows`` rows come back.
+    def run(
+        self,
+        sql: str,
+        *,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+        scope: ReadScope | None = None,
+    ) -> QueryResult:
+        """Run one (already guarded) query as the asker whose reads ``scope`` allows.
 
-        Raises :class:`QueryFailed` with the database's message when the database refuses or
+        At most ``max_rows`` rows and :data:`MAX_RESULT_BYTES` come back; the query is stopped
+        at ``timeout_s`` (killed or terminated shortly after if it does not stop by itself).
+        Raises :class:`QueryFailed` with a one-line reason when the database refuses or
         cancels the query, :class:`ConnectorUnavailable` when it cannot be reached.
         """
         cap = self.max_rows if max_rows is None else max_rows
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        if self._dialect == "sqlite":
+            return self._run_sqlite(sql, cap, timeout, scope or ReadScope())
+        return self._run_server(sql, cap, timeout, scope)
+
+    def grace_s(self, timeout_s: float) -> float:
+        """How long past its deadline a query may take to stop before it is killed."""
+        if self._grace_s is not None:
+            return self._grace_s
+        return min(2.0, max(0.25, timeout_s / 2))
+
+    def _run_sqlite(self, sql: str, cap: int, timeout: float, scope: ReadScope) -> QueryResult:
+        started = time.perf_counter()
+        if not Path(self._sqlite_path).exists():
+            raise ConnectorUnavailable(f"warehouse file {self._sqlite_path} does not exist; generate it first")
+        pool = self._pool or default_pool()
+        job = {"path": self._sqlite_path, "sql": sql, "max_rows": cap, "scope": scope.to_wire()}
+        try:
+            reply = pool.run(job, timeout_s=timeout, grace_s=self.grace_s(timeout))
+        except WorkerKilled as exc:
+            if exc.timed_out:
+                raise _timeout_error(timeout) from None
+            raise QueryFailed(
+                "the query was stopped: it needed more memory than a warehouse query may use; aggregate or filter more"
+            ) from None
+        self.last_worker_rss_kb = int(reply.get("rss_kb") or 0)
+        if not reply["ok"]:
+            kind, message = reply.get("kind"), str(reply.get("error") or "")
+            if kind == "denied":
+                table, column = reply["denied"]
+                raise QueryFailed(scope.refusal(table, column))
+            if kind == "timeout":
+                raise _timeout_error(timeout)
+            if kind == "memory":
+                raise QueryFailed(
+                    f"the query needed more memory than a warehouse query may use ({message.removeprefix('the ')}); "
+                    "aggregate or filter more"
+                )
+            if kind == "unavailable":
+                raise ConnectorUnavailable(message)
+            if "no rows" in message:
+                raise QueryFailed(message)
+            raise QueryFailed(f"the database rejected the query: {message}")
+        columns = tuple(reply["columns"])
+        fetched = reply["rows"]
+        capped = str(reply.get("capped") or "")
+        rows = tuple(tuple(row) for row in fetched[:cap])
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        truncated = bool(capped)
+        return QueryResult(columns, _infer_types(columns, rows), rows, truncated, elapsed, sql, capped)
+
+    def _run_server(self, sql: str, cap: int, timeout: float, scope: ReadScope | None) -> QueryResult:
+        if self._dialect != "postgres":
+            return self._run_server_inline(sql, cap, timeout, scope)
+        # The query runs on a thread the caller does not wait for past the deadline: a backend
+        # busy in one call that checks for no interrupt (array_fill(1, ARRAY[1e8]), ...)
+        # ignores both cancel and terminate until the call returns. The caller gets its answer
+        # at the deadline plus the grace; the thread hands the connection back (invalidated)
+        # when the backend lets go.
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = self._run_server_inline(sql, cap, timeout, scope)
+            except BaseException as exc:  # handed to the caller below
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="warehouse-query", daemon=True)
+        thread.start()
+        thread.join(timeout + self.grace_s(timeout) + 1.0)
+        if thread.is_alive():
+            raise _timeout_error(timeout)
+        if "error" in box:
+            raise box["error"]
+        result: QueryResult = box["result"]
+        return result
+
+    def _run_server_inline(self, sql: str, cap: int, timeout: float, scope: ReadScope | None) -> QueryResult:
         started = time.perf_counter()
         try:
             conn = self._engine.connect()
         except DBAPIError as exc:
             raise _translate(exc, timeout) from exc
+        stopper: _Stopper | None = None
         with conn:
             raw: Any = conn.connection.dbapi_connection
             if raw is None:
                 raise ConnectorUnavailable("the warehouse connection was closed; try again")
-            if self._dialect == "sqlite":
-                deadline = time.monotonic() + timeout
-                raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 2000)
             dbapi = self._engine.dialect.loaded_dbapi
             try:
                 conn.begin()
                 if self._dialect == "postgres":
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+                    conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+                    conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 60000")
+                    if scope is not None and scope.pg_role and self.pg_roles:
+                        quoted = self._engine.dialect.identifier_preparer.quote(scope.pg_role)
+                        conn.exec_driver_sql(f"SET LOCAL ROLE {quoted}")
+                    stopper = _Stopper(self, raw, timeout)
+                    # A server-side cursor: rows come in batches, so the byte cap holds while
+                    # fetching instead of after libpq has buffered the whole result.
+                    cur = raw.cursor(name="chamberlain_query")
+                else:
+                    cur = raw.cursor()
                 # The driver's own cursor, without parameters: a '%' or ':x' in the SQL is text,
                 # never a placeholder for the driver to expand.
-                cur = raw.cursor()
                 try:
                     cur.execute(sql)
                     if cur.description is None:
                         raise QueryFailed("the statement returned no rows; only queries may run")
                     columns = tuple(str(d[0]) for d in cur.description)
-                    fetched = list(cur.fetchmany(cap + 1))
+                    fetched, capped = _fetch_capped(cur, cap, MAX_RESULT_BYTES)
                 finally:
-                    cur.close()
+                    with contextlib.suppress(Exception):
+                        cur.close()
+                if stopper is not None:
+                    stopper.done()
                 conn.rollback()
             except (DBAPIError, dbapi.Error, dbapi.Warning) as exc:
                 # The session may be in any state (e.g. a COPY in progress): never reuse it.
                 with contextlib.suppress(Exception):
                     conn.invalidate()
-                raise _translate(exc, timeout) from exc
+                if stopper is not None and stopper.fired:
+                    raise _timeout_error(timeout) from exc
+                raise _translate(exc, timeout, scope) from exc
             except QueryFailed:
-                conn.rollback()
+                with contextlib.suppress(Exception):
+                    conn.rollback()
                 raise
             finally:
-                if self._dialect == "sqlite" and not conn.invalidated:
-                    raw.set_progress_handler(None, 0)
-        truncated = len(fetched) > cap
+                if stopper is not None:
+                    stopper.done()
         rows = tuple(tuple(_plain(v) for v in row) for row in fetched[:cap])
         elapsed = (time.perf_counter() - started) * 1000
-        return QueryResult(columns, _infer_types(columns, rows), rows, truncated, round(elapsed, 2), sql)
+        return QueryResult(columns, _infer_types(columns, rows), rows, bool(capped), round(elapsed, 2), sql, capped)
+
+
+def _fetch_capped(cur: Any, cap: int, max_bytes: int) -> tuple[list[Any], str]:
+    """Up to ``cap + 1`` rows and ``max_bytes``, counted while fetching; and what cut it."""
+    rows: list[Any] = []
+    size = 0
+    while True:
+        batch = cur.fetchmany(min(256, cap + 1 - len(rows)) or 1)
+        if not batch:
+            return rows, ""
+        for row in batch:
+            size += sum(_value_size(v) for v in row)
+            if size > max_bytes:
+                return rows, "bytes"
+            rows.append(row)
+            if len(rows) > cap:
+                return rows, "rows"
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value) if value.isascii() else 4 * len(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return 2 * len(value)
+    return 8
+
+
+class _Stopper:
+    """Cancels a PostgreSQL query at its deadline and terminates its backend after the grace.
+
+    ``statement_timeout`` is the server's own bound; this is the client's, for a backend that
+    does not stop (a function that ignores cancels, a cursor fetched batch by batch).
+    """
+
+    def __init__(self, wh: SqlWarehouse, raw: Any, timeout: float) -> None:
+        self.fired = False
+        self._raw = raw
+        self._wh = wh
+        self._pid = int(raw.info.backend_pid)
+        self._cancel = threading.Timer(timeout, self._on_deadline)
+        self._kill = threading.Timer(timeout + wh.grace_s(timeout), self._on_grace)
+        for t in (self._cancel, self._kill):
+            t.daemon = True
+            t.start()
+
+    def done(self) -> None:
+        self._cancel.cancel()
+        self._kill.cancel()
+
+    def _on_deadline(self) -> None:
+        self.fired = True
+        with contextlib.suppress(Exception):
+            cancel = getattr(self._raw, "cancel_safe", None) or self._raw.cancel
+            cancel()
+
+    def _on_grace(self) -> None:
+        self.fired = True
+        with contextlib.suppress(Exception), self._wh._engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({self._pid})")
+            other.rollback()
+
+
+def _timeout_error(timeout_s: float) -> QueryFailed:
+    return QueryFailed(
+        f"the query was cancelled after the {timeout_s:g} s time limit; make it cheaper "
+        "(filter dates, aggregate, avoid cross joins)",
+        timed_out=True,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -448,16 +688,23 @@ def _kind(v: Any) -> str:
     return "text"
 
 
-def _translate(exc: Exception, timeout_s: float) -> Exception:
+def _translate(exc: Exception, timeout_s: float, scope: ReadScope | None = None) -> Exception:
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     message = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else str(exc)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
     lowered = message.lower()
     if "interrupted" in lowered or sqlstate == "57014" or "statement timeout" in lowered:
+        return _timeout_error(timeout_s)
+    if sqlstate == "42501" and scope is not None and scope.pg_role:
+        # Column grants per data-access role (chamberlain sql roles): PostgreSQL names the table.
         return QueryFailed(
-            f"the query was cancelled after the {timeout_s:g} s time limit; make it cheaper "
-            "(filter dates, aggregate, avoid cross joins)",
-            timed_out=True,
+            f"the database refused a column your role may not read ({message}); "
+            "name only the columns you may read, or ask someone whose role may read them"
+        )
+    if sqlstate == "22023" and "role" in lowered and scope is not None and scope.pg_role:
+        return QueryFailed(
+            f"the warehouse has no role {scope.pg_role} for your data access; an operator creates the roles "
+            "with `chamberlain sql roles --apply --url ...`"
         )
     if sqlstate in ("28P01", "28000") or "password authentication failed" in lowered:
         return ConnectorAuthError(f"the warehouse rejected our credentials: {message}")
@@ -476,10 +723,13 @@ __all__ = [
     "COMMENTS_TABLE",
     "DEFAULT_MAX_ROWS",
     "DEFAULT_TIMEOUT_S",
+    "MAX_RESULT_BYTES",
     "POSTGRES_READONLY_ROLE_SQL",
     "ColumnInfo",
+    "ColumnRule",
     "QueryFailed",
     "QueryResult",
+    "ReadScope",
     "SqlWarehouse",
     "TableInfo",
     "Warehouse",

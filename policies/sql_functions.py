@@ -9,7 +9,9 @@ An allow-list, never a block-list: a function not named here is rejected. Two pa
   (parsed as ``exp.Anonymous``) that exist in that dialect and are pure.
 
 ``DANGEROUS_FUNCTIONS`` only sharpens the message for well-known attack functions; being
-absent from the allow-lists is what rejects them.
+absent from the allow-lists is what rejects them. ``COST_LIMITED_FUNCTIONS`` are allowed only
+within bounds (literal sizes, literal patterns, literal row-generator bounds) that the guard
+checks; the database enforces the same class of limits again where the query runs.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ SAFE_FUNCTION_CLASSES: frozenset[str] = frozenset(
         # arrays (PostgreSQL)
         "Array", "ArraySize", "ArrayContains", "ArrayContainsAll", "ArrayContainedBy",
         "ArrayOverlaps", "ArrayPosition", "ArrayConcat", "ArraySlice", "Unnest",
+        # row generators: allowed only within the cost rules (literal bounds under the row cap)
+        "GenerateSeries", "ExplodingGenerateSeries",
     }
 )
 
@@ -154,11 +158,16 @@ _MYSQL = {
 
 SAFE_FUNCTION_NAMES: Mapping[str, frozenset[str]] = {
     "sqlite": frozenset(_SQLITE),
-    "postgres": frozenset(_POSTGRES),
+    # generate_series: allowed with literal bounds under the row cap (COST_LIMITED_FUNCTIONS)
+    "postgres": frozenset(_POSTGRES | {"generate_series"}),
     "mysql": frozenset(_MYSQL),
 }
 
 # Why a well-known function is refused (the allow-list is what refuses it; this is the reason).
+# None of these may ever appear in a safe list (tests/policies/test_sql_functions.py holds that).
+_DISCLOSES_SERVER = (
+    "it discloses server or session details (an operator can allow it with the warehouse_extra_functions setting)"
+)
 DANGEROUS_FUNCTIONS: Mapping[str, str] = {
     "pg_sleep": "it stalls the database",
     "pg_sleep_for": "it stalls the database",
@@ -179,7 +188,6 @@ DANGEROUS_FUNCTIONS: Mapping[str, str] = {
     "dblink": "it connects to other databases",
     "dblink_exec": "it runs statements on other databases",
     "set_config": "it changes session settings",
-    "current_setting": "it reads server settings",
     "nextval": "it advances a sequence (a write)",
     "setval": "it changes a sequence (a write)",
     "txid_current": "it starts a write transaction",
@@ -191,14 +199,77 @@ DANGEROUS_FUNCTIONS: Mapping[str, str] = {
     "pg_terminate_backend": "it kills other sessions",
     "pg_cancel_backend": "it cancels other sessions' queries",
     "pg_reload_conf": "it reloads the server configuration",
-    "generate_series": "it can produce unbounded rows",
+    # memory bombs: one call allocates what its argument asks for
     "randomblob": "it can allocate unbounded memory",
     "zeroblob": "it can allocate unbounded memory",
-    "version": "it discloses server details",
-    "user": "it discloses session details",
-    "current_user": "it discloses session details",
-    "session_user": "it discloses session details",
-    "database": "it discloses server details",
+    "array_fill": "it can allocate unbounded memory",
+    # row generators that no literal bound can tame here
+    "json_each": "it generates rows (a row generator); query tables instead",
+    "json_tree": "it generates rows (a row generator); query tables instead",
+    "jsonb_each": "it generates rows (a row generator); query tables instead",
+    "jsonb_each_text": "it generates rows (a row generator); query tables instead",
+    "json_array_elements": "it generates rows (a row generator); query tables instead",
+    "jsonb_array_elements": "it generates rows (a row generator); query tables instead",
+    "regexp_split_to_table": "it generates rows (a row generator); query tables instead",
+    "string_to_table": "it generates rows (a row generator); query tables instead",
+    "generate_subscripts": "it generates rows (a row generator); query tables instead",
+    # fingerprinting: who and where the database is
+    "version": _DISCLOSES_SERVER,
+    "current_version": _DISCLOSES_SERVER,
+    "sqlite_version": _DISCLOSES_SERVER,
+    "sqlite_source_id": _DISCLOSES_SERVER,
+    "sqlite_compileoption_get": _DISCLOSES_SERVER,
+    "sqlite_compileoption_used": _DISCLOSES_SERVER,
+    "sqlite_offset": _DISCLOSES_SERVER,
+    "changes": _DISCLOSES_SERVER,
+    "total_changes": _DISCLOSES_SERVER,
+    "last_insert_rowid": _DISCLOSES_SERVER,
+    "current_setting": _DISCLOSES_SERVER,
+    "inet_server_addr": _DISCLOSES_SERVER,
+    "inet_server_port": _DISCLOSES_SERVER,
+    "inet_client_addr": _DISCLOSES_SERVER,
+    "inet_client_port": _DISCLOSES_SERVER,
+    "pg_backend_pid": _DISCLOSES_SERVER,
+    "pg_postmaster_start_time": _DISCLOSES_SERVER,
+    "pg_conf_load_time": _DISCLOSES_SERVER,
+    "pg_is_in_recovery": _DISCLOSES_SERVER,
+    "pg_current_wal_lsn": _DISCLOSES_SERVER,
+    "pg_database_size": _DISCLOSES_SERVER,
+    "pg_table_size": _DISCLOSES_SERVER,
+    "pg_get_userbyid": _DISCLOSES_SERVER,
+    "has_table_privilege": _DISCLOSES_SERVER,
+    "has_column_privilege": _DISCLOSES_SERVER,
+    "pg_has_role": _DISCLOSES_SERVER,
+    "to_regclass": _DISCLOSES_SERVER,
+    "current_database": _DISCLOSES_SERVER,
+    "current_schema": _DISCLOSES_SERVER,
+    "current_schemas": _DISCLOSES_SERVER,
+    "current_catalog": _DISCLOSES_SERVER,
+    "current_role": _DISCLOSES_SERVER,
+    "system_user": _DISCLOSES_SERVER,
+    "user": _DISCLOSES_SERVER,
+    "current_user": _DISCLOSES_SERVER,
+    "session_user": _DISCLOSES_SERVER,
+    "database": _DISCLOSES_SERVER,
+    "schema": _DISCLOSES_SERVER,
+    "connection_id": _DISCLOSES_SERVER,
+}
+
+# Functions that are allowed, but only within bounds the guard checks on the AST (see
+# ``SqlGuard._cost_reason``): what each may cost, in words for the refusal message.
+MAX_GENERATED_CHARS = 10_000  # repeat/lpad/rpad/space/printf widths
+MAX_PATTERN_CHARS = 200  # LIKE/GLOB/regex patterns written in the query
+COST_LIMITED_FUNCTIONS: Mapping[str, str] = {
+    "generate_series": "needs literal bounds that give at most the row cap, e.g. generate_series(1, 12)",
+    "repeat": f"needs a literal count of at most {MAX_GENERATED_CHARS}",
+    "lpad": f"needs a literal length of at most {MAX_GENERATED_CHARS}",
+    "rpad": f"needs a literal length of at most {MAX_GENERATED_CHARS}",
+    "space": f"needs a literal count of at most {MAX_GENERATED_CHARS}",
+    "printf": f"needs a literal format whose widths are at most {MAX_GENERATED_CHARS} (no '*')",
+    "format": f"needs a literal format whose widths are at most {MAX_GENERATED_CHARS} (no '*')",
+    "replace": "may not grow a string that another growing function built",
+    "regexp": f"needs a literal pattern of at most {MAX_PATTERN_CHARS} characters",
+    "like": f"needs a pattern that is a column or a literal of at most {MAX_PATTERN_CHARS} characters",
 }
 
 
@@ -207,4 +278,12 @@ def safe_function_names(dialect: str) -> frozenset[str]:
     return SAFE_FUNCTION_NAMES.get(dialect, frozenset())
 
 
-__all__ = ["DANGEROUS_FUNCTIONS", "SAFE_FUNCTION_CLASSES", "SAFE_FUNCTION_NAMES", "safe_function_names"]
+__all__ = [
+    "COST_LIMITED_FUNCTIONS",
+    "DANGEROUS_FUNCTIONS",
+    "MAX_GENERATED_CHARS",
+    "MAX_PATTERN_CHARS",
+    "SAFE_FUNCTION_CLASSES",
+    "SAFE_FUNCTION_NAMES",
+    "safe_function_names",
+]

@@ -27,6 +27,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from policies.sql_cost import cost_reason, pattern_reason, recursive_cte_reason
 from policies.sql_functions import DANGEROUS_FUNCTIONS, SAFE_FUNCTION_CLASSES, safe_function_names
 
 DIALECTS: tuple[str, ...] = ("sqlite", "postgres", "mysql")
@@ -51,7 +52,7 @@ _SQLITE_SYSTEM_TABLES = frozenset(
 # Identifiers that PostgreSQL/MySQL evaluate as session functions even without parentheses.
 _NILADIC_FUNCTIONS: Mapping[str, frozenset[str]] = {
     "postgres": frozenset(
-        {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema"}
+        {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema", "system_user"}
     ),
     "mysql": frozenset({"current_user"}),
     "sqlite": frozenset(),
@@ -126,6 +127,27 @@ _ALLOWED_NODES: frozenset[type[exp.Expr]] = frozenset(
         exp.UnicodeString, exp.Introducer, exp.CharacterSet,
     }
 )  # fmt: skip
+
+# sqlglot classes for session/server functions, by the name people call them.
+_CLASS_NAMES: Mapping[str, str] = {
+    "CurrentVersion": "version",
+    "CurrentUser": "current_user",
+    "SessionUser": "session_user",
+    "CurrentSchema": "current_schema",
+    "CurrentDatabase": "current_database",
+    "CurrentRole": "current_role",
+    "CurrentCatalog": "current_catalog",
+    "Explode": "unnest",
+}
+
+# Table functions a FROM may use: each is bounded by the cost rules (policies/sql_cost.py).
+_ROW_GENERATORS = (exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.Unnest)
+_PATTERN_WORDS: Mapping[type[exp.Expr], str] = {
+    exp.Like: "a LIKE",
+    exp.ILike: "an ILIKE",
+    exp.Glob: "a GLOB",
+    exp.SimilarTo: "a SIMILAR TO",
+}
 
 _FENCE_TAG = re.compile(
     r"^[ \t]*(?:(?:sql|sqlite3?|postgres(?:ql)?|psql|pgsql|mysql|plsql|text)?[ \t]*\r?\n"
@@ -397,7 +419,7 @@ class SqlGuard:
         while isinstance(root, exp.Subquery) and not root.alias and not root.args.get("limit"):
             root = root.this
         try:
-            reasons, tables, columns = self._inspect(root, allow, text)
+            reasons, tables, columns = self._inspect(root, allow, limit, text)
         except RecursionError:
             return _deny(["the query is nested too deeply to check"], self.dialect, source)
         if reasons:
@@ -414,7 +436,7 @@ class SqlGuard:
             why = error or f"{len(again)} statements"
             return _deny([f"the rewritten query does not parse back in {self.dialect}: {why}"], self.dialect, source)
         try:
-            second, _, _ = self._inspect(again[0], allow, out)
+            second, _, _ = self._inspect(again[0], allow, limit, out)
         except RecursionError:
             second = ["the query is nested too deeply to check"]
         if second:
@@ -423,7 +445,9 @@ class SqlGuard:
 
     # -- the walk ------------------------------------------------------------------------------
 
-    def _inspect(self, root: exp.Expr, allow: AllowList, text: str = "") -> tuple[list[str], set[str], set[str]]:
+    def _inspect(
+        self, root: exp.Expr, allow: AllowList, max_rows: int, text: str = ""
+    ) -> tuple[list[str], set[str], set[str]]:
         reasons: list[str] = []
         if not isinstance(root, exp.Query):
             first = re.match(r"\s*(?:/\*.*?\*/\s*)*([A-Za-z_]+)", text, re.S)
@@ -444,14 +468,24 @@ class SqlGuard:
                 if isinstance(node, exp.Command):
                     reasons.append(f"{str(node.this).upper()} is not a query")
                 elif isinstance(node, exp.Func):
-                    reason = self._check_function(node)
+                    reason = self._check_function(node) or cost_reason(node, self.dialect, max_rows)
                     if reason:
                         reasons.append(reason)
                 elif isinstance(node, exp.CTE):
                     if not isinstance(node.this, exp.Query):
                         reasons.append(f"CTE {node.alias!r} must be a SELECT (writable CTEs are not allowed)")
+                    elif isinstance(node.parent, exp.With) and node.parent.args.get("recursive"):
+                        reason = recursive_cte_reason(node, _cte_key(node, self.dialect).lower(), max_rows)
+                        if reason:
+                            reasons.append(reason)
+                elif isinstance(node, (exp.Like, exp.ILike, exp.Glob, exp.SimilarTo)):
+                    reason = pattern_reason(node.expression, _PATTERN_WORDS[type(node)])
+                    if reason:
+                        reasons.append(reason)
                 elif isinstance(node, exp.Table):
-                    if not isinstance(node.this, exp.Identifier):
+                    if isinstance(node.this, _ROW_GENERATORS):
+                        pass  # checked as a function (literal bounds) where the walk visits it
+                    elif not isinstance(node.this, exp.Identifier):
                         name = node.this.sql() if node.this is not None else "?"
                         reasons.append(f"table functions in FROM are not allowed ({name[:60]})")
                     elif not _is_cte_reference(node, self.dialect):
@@ -479,11 +513,41 @@ class SqlGuard:
                 restricted[name] = grant
             for q in {name, t.alias_or_name.lower()}:
                 qualifiers.setdefault(q, set()).add(name)
+            alias = t.args.get("alias")
+            if name in restricted and isinstance(alias, exp.TableAlias) and alias.columns:
+                reasons.append(_alias_columns_reason(name, alias))
+
+        # Every name a column may be qualified with: tables, aliases (of tables, derived tables,
+        # table functions) and CTEs. A parenthesized table or join under an alias, ``(t) AS x``
+        # or ``(a JOIN b) AS j``, exposes its tables' columns through that alias.
+        known: set[str] = set(qualifiers)
+        for node in nodes:
+            if isinstance(node, exp.TableAlias):
+                alias_name = node.name.lower()
+                known.add(alias_name)
+                holder = node.parent
+                if isinstance(holder, exp.Subquery):
+                    for t in _exposed_tables(holder, self.dialect):
+                        name = _ident_key(t.this, self.dialect)
+                        if name in tables:
+                            qualifiers.setdefault(alias_name, set()).add(name)
+                            if name in restricted and node.columns:
+                                reasons.append(_alias_columns_reason(name, node))
+            elif isinstance(node, exp.Table):
+                known.add(node.name.lower())
 
         columns: set[str] = set()
         niladic = _NILADIC_FUNCTIONS[self.dialect]
         for node in nodes:
             if isinstance(node, exp.Column):
+                qualifier = node.table.lower()
+                if restricted and qualifier and qualifier not in known:
+                    # Scope tracking lost the source: fail closed rather than guess.
+                    reasons.append(
+                        f"cannot tell which table {qualifier}.{node.name} comes from; "
+                        "qualify columns with a table name or an alias defined in the query"
+                    )
+                    continue
                 reasons.extend(self._check_column(node, restricted, qualifiers, columns, niladic))
             elif isinstance(node, exp.Select) and restricted:
                 reasons.extend(_check_star(node, restricted, self.schema, self.dialect))
@@ -503,7 +567,9 @@ class SqlGuard:
         cls = type(node).__name__
         if cls in SAFE_FUNCTION_CLASSES:
             return None
-        name = node.sql_name().lower() if hasattr(node, "sql_name") else cls.lower()
+        name = _CLASS_NAMES.get(cls) or (node.sql_name().lower() if hasattr(node, "sql_name") else cls.lower())
+        if name in self._functions:
+            return None  # an operator allowed it (extra_functions)
         why = DANGEROUS_FUNCTIONS.get(name)
         if why:
             return f"function {name} is not allowed: {why}"
@@ -555,15 +621,16 @@ class SqlGuard:
                 if is_star:
                     out.append(_star_reason(table, grant, self.schema.get(table)))
                 elif not grant.allows(name):
-                    out.append(f"table {table} column {name} is not readable by you")
+                    out.append(_column_reason(table, name, grant, self.schema.get(table)))
                 else:
                     columns.add(f"{table}.{name}")
             return out
         if is_star:
             return []
         out = []
-        if name in niladic and not any(name in cols for cols in self.schema.values()):
-            out.append(f"{name} is a session function that is not allowed")
+        if name in niladic and name not in self._functions and not any(name in cols for cols in self.schema.values()):
+            why = DANGEROUS_FUNCTIONS.get(name, "it is a session function")
+            out.append(f"{name} is not allowed: {why}")
         # A bare table alias is a whole-row reference in PostgreSQL: it carries every column.
         for table in sorted(qualifiers.get(name, set())):
             if table in restricted:
@@ -572,7 +639,7 @@ class SqlGuard:
             known = self.schema.get(table)
             if not grant.allows(name) and grant.could_hold(name, known):
                 hint = "" if known is not None else " (if you meant a column of another table, qualify it)"
-                out.append(f"table {table} column {name} is not readable by you{hint}")
+                out.append(_column_reason(table, name, grant, known) + hint)
         holders = [t for t, cols in self.schema.items() if name in cols and t in qualifiers]
         columns.add(f"{holders[0]}.{name}" if len(holders) == 1 else name)
         return out
@@ -585,7 +652,7 @@ class SqlGuard:
             name = ident.name.lower()
             for table, grant in restricted.items():
                 if not grant.allows(name) and grant.could_hold(name, self.schema.get(table)):
-                    out.append(f"table {table} column {name} is not readable by you")
+                    out.append(_column_reason(table, name, grant, self.schema.get(table)))
         return out
 
 
@@ -600,6 +667,15 @@ def _forbidden_reason(cls: type[exp.Expr]) -> str | None:
         why = next((w for forbidden, w in _FORBIDDEN if issubclass(cls, forbidden)), None)
         _FORBIDDEN_CACHE[cls] = why
         return why
+
+
+def _column_reason(table: str, column: str, grant: TableGrant, known: Collection[str] | None) -> str:
+    readable = sorted(c for c in known if grant.allows(c)) if known is not None else []
+    what = f" (readable columns of {table}: {', '.join(readable)})" if readable else ""
+    return (
+        f"table {table} column {column} is not readable by you; leave it out, or ask someone whose "
+        f"role may read {table}.{column}{what}"
+    )
 
 
 def _star_reason(table: str, grant: TableGrant, known: Collection[str] | None) -> str:
@@ -626,12 +702,38 @@ def _check_star(
     direct.extend(j.this for j in select.args.get("joins") or ())
     out = []
     for src in direct:
-        if isinstance(src, exp.Table) and isinstance(src.this, exp.Identifier) and not _is_cte_reference(src, dialect):
-            name = _ident_key(src.this, dialect)
+        for table in _exposed_tables(src, dialect):
+            name = _ident_key(table.this, dialect)
             grant = restricted.get(name)
             if grant is not None:
                 out.append(_star_reason(name, grant, schema.get(name)))
     return out
+
+
+def _exposed_tables(src: exp.Expr, dialect: str) -> list[exp.Table]:
+    """The base tables whose columns ``src`` exposes as its own: a table, or tables and joins in
+    parentheses (``(t)``, ``((a) JOIN (b))``); not the tables of a derived SELECT, whose
+    columns are its select list (checked where they are named)."""
+    if isinstance(src, exp.Table):
+        if isinstance(src.this, exp.Identifier) and not _is_cte_reference(src, dialect):
+            return [src]
+        return []
+    if isinstance(src, (exp.Subquery, exp.Paren)):
+        out: list[exp.Table] = []
+        inner = src.this
+        if isinstance(inner, (exp.Table, exp.Subquery, exp.Paren)):
+            out.extend(_exposed_tables(inner, dialect))
+        for join in src.args.get("joins") or ():
+            out.extend(_exposed_tables(join.this, dialect))
+        return out
+    return []
+
+
+def _alias_columns_reason(table: str, alias: exp.TableAlias) -> str:
+    return (
+        f"column aliases on table {table} ({alias.sql()[:60]}) are not allowed because some of its columns "
+        "are not readable by you; name the columns in the SELECT list and alias them there"
+    )
 
 
 def _ident_key(node: exp.Expr | None, dialect: str) -> str:

@@ -21,9 +21,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
-from connectors.warehouse import QueryFailed, QueryResult, TableInfo, Warehouse
-from policies.data_access import DataAccessPolicy, warehouse_allow_list
+from connectors.warehouse import ColumnRule, QueryFailed, QueryResult, ReadScope, TableInfo, Warehouse
+from policies.data_access import DataAccessPolicy, default_policy, warehouse_allow_list
 from policies.sql_guard import AllowList, SqlGuard
+from policies.sql_roles import role_for
 from tools.base import Effect, Tool, ToolArgs, ToolContext, ToolResult, tool
 from tools.errors import ToolFailure, ToolInputError
 
@@ -139,8 +140,12 @@ def analytics_tools(
     policy: DataAccessPolicy | None = None,
     max_rows: int = 200,
     timeout_s: float = 10.0,
+    extra_functions: tuple[str, ...] = (),
 ) -> list[Tool[Any, Any]]:
-    """The analytics tool family over ``warehouse`` (read tools only)."""
+    """The analytics tool family over ``warehouse`` (read tools only).
+
+    ``extra_functions`` are SQL functions an operator allows beyond the guard's read-only list
+    (e.g. ``version`` for a warehouse whose version is no secret)."""
     failures: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -227,12 +232,15 @@ def analytics_tools(
         _refuse_if_spent(ctx)
         allow = _allow(ctx)
         schema = {n: t.column_names for n, t in _tables().items()}
-        guard = SqlGuard(warehouse.dialect, max_rows=max_rows + 1, schema=schema)
+        guard = SqlGuard(warehouse.dialect, max_rows=max_rows + 1, schema=schema, extra_functions=extra_functions)
         verdict = guard.check(args.sql, allow)
         if not verdict.allowed or verdict.sql is None:
             raise _fail(ctx, "query rejected by the SQL guard: " + "; ".join(verdict.reasons))
+        # The database enforces the same allow-list again: the SQLite authorizer per column,
+        # PostgreSQL column grants of the asker's role (SET ROLE).
+        scope = read_scope(allow, role_for(ctx.principal.roles, policy or default_policy()))
         try:
-            result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s)
+            result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s, scope=scope)
         except QueryFailed as exc:
             raise _fail(ctx, str(exc)) from exc
         except ConnectorAuthError:
@@ -248,6 +256,13 @@ def analytics_tools(
 
 # --------------------------------------------------------------------------------------------
 # Helpers
+
+
+def read_scope(allow: AllowList, pg_role: str | None = None) -> ReadScope:
+    """The allow-list as the warehouse connector enforces it in the database."""
+    if allow.tables is None:
+        return ReadScope(None, pg_role)
+    return ReadScope({t: ColumnRule(g.columns, g.excluded) for t, g in allow.tables.items()}, pg_role)
 
 
 def rank_tables(question: str, tables: Mapping[str, TableInfo]) -> list[str]:
@@ -453,5 +468,6 @@ __all__ = [
     "draw_chart",
     "format_table",
     "rank_tables",
+    "read_scope",
     "write_csv",
 ]
