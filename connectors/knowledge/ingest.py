@@ -145,10 +145,16 @@ class Ingestor:
         progress = on_progress or (lambda _d, _n, _t: None)
         progress("scanning", 0, total)
 
-        existing = self.store.get(with_text=False)
-        self._existing_ids = {c.id for c in existing}
+        # The keyword index follows the store change by change. It must start in step with the
+        # store (else rebuild it once), and is marked "in flux" until this run ends, so a crash
+        # half-way makes the next run or search rebuild it instead of trusting a partial copy.
+        rebuild_keyword_index(self.store, self.bm25)
+        self.bm25.set_fingerprint(f"ingesting:{uuid.uuid4().hex}")
+        self._existing_ids = set()  # chunk ids already in the store, for add vs upsert
+        # One row per document (its first chunk), not every chunk: the cost of ingesting one
+        # file into a large corpus stays small.
         known: dict[str, Mapping[str, Any]] = {
-            str(c.metadata["doc_id"]): c.metadata for c in existing if c.metadata.get("chunk_index") == 0
+            str(c.metadata["doc_id"]): c.metadata for c in self.store.get(where={"chunk_index": 0}, with_text=False)
         }
         seen: set[str] = set()
         pending: list[_Pending] = []
@@ -189,12 +195,15 @@ class Ingestor:
         for doc_id in gone:
             stale = [c.id for c in self.store.get(where={"doc_id": doc_id}, with_text=False)]
             self.store.delete(stale)
+            self.bm25.delete(stale)
             report.chunks_deleted += len(stale)
             report.removed.append(doc_id)
 
-        if report.changed or self.bm25.fingerprint is None:
-            self.store.set_state(generation=uuid.uuid4().hex)
-        rebuild_keyword_index(self.store, self.bm25)
+        generation = str(self.store.state().get("generation", ""))
+        if report.changed or not generation:
+            generation = uuid.uuid4().hex
+            self.store.set_state(generation=generation)
+        self.bm25.set_fingerprint(generation)
         report.seconds = time.perf_counter() - started
         progress("done", total, total)
         return report
@@ -219,8 +228,10 @@ class Ingestor:
                     reuse[str(h)] = c.embedding
         new_ids = {c.id for c in chunks}
         stale = [i for i in old_ids if i not in new_ids]
+        self._existing_ids.update(old_ids)
         if stale:
             self.store.delete(stale)
+            self.bm25.delete(stale)
             self._existing_ids.difference_update(stale)
             report.chunks_deleted += len(stale)
         return [
@@ -255,6 +266,11 @@ class Ingestor:
                     [p.meta for p in group],
                 )
         self._existing_ids.update(p.id for p in pending)
+        self.bm25.upsert(
+            [p.id for p in pending],
+            [p.indexed for p in pending],
+            [list(p.meta.get("allowed_groups") or []) for p in pending],
+        )
         report.chunks_written += len(pending)
 
 
