@@ -59,7 +59,7 @@ def make_engine(url: str) -> Engine:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(u, **kwargs)
     if sqlite:
-        engine._connection_cls = _SQLiteConnection  # type: ignore[misc]
+        engine._connection_cls = _SQLiteConnection
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:

@@ -149,7 +149,7 @@ class Retriever:
         while True:
             found = self.store.nearest(vec, n)
             ok = self.bm25.readable([cid for cid, _ in found], groups)
-            readable = [(cid, dist, None) for cid, dist in found if cid in ok]
+            readable: list[tuple[str, float, Passage | None]] = [(c, d, None) for c, d in found if c in ok]
             if len(readable) >= k or len(found) < n:  # enough, or the whole corpus seen
                 return readable[:k]
             if n >= self.MAX_UNFILTERED:
