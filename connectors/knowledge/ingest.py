@@ -33,6 +33,7 @@ from connectors.knowledge.store import ChromaStore
 
 CHUNKER_VERSION = "1"
 WRITE_BATCH = 2048  # chunks per store write: bigger batches insert much faster into Chroma
+_FEW_FILES = 32  # up to this many files, look documents up one by one instead of listing all
 
 # (description, documents done, documents total)
 ProgressCallback = Callable[[str, int, int], None]
@@ -151,10 +152,15 @@ class Ingestor:
         rebuild_keyword_index(self.store, self.bm25)
         self.bm25.set_fingerprint(f"ingesting:{uuid.uuid4().hex}")
         self._existing_ids = set()  # chunk ids already in the store, for add vs upsert
-        # One row per document (its first chunk), not every chunk: the cost of ingesting one
-        # file into a large corpus stays small.
+        # One row per document (its first chunk), never every chunk; and for a few files only
+        # the documents from this root plus those files' own ids, so adding one file to a big
+        # corpus reads a handful of rows instead of one per document.
+        few = len(files) <= _FEW_FILES
+        first_chunks: dict[str, Any] = {"chunk_index": 0}
+        if few:
+            first_chunks = {"$and": [{"chunk_index": 0}, {"source_root": str(root)}]}
         known: dict[str, Mapping[str, Any]] = {
-            str(c.metadata["doc_id"]): c.metadata for c in self.store.get(where={"chunk_index": 0}, with_text=False)
+            str(c.metadata["doc_id"]): c.metadata for c in self.store.get(where=first_chunks, with_text=False)
         }
         seen: set[str] = set()
         pending: list[_Pending] = []
@@ -172,6 +178,10 @@ class Ingestor:
             seen.add(doc.doc_id)
             doc_groups = effective_groups(doc, default_groups)
             key = _doc_key(doc, doc_groups, self.embedder, self.max_words)
+            if few and doc.doc_id not in known:  # ingested before from another root?
+                where = {"$and": [{"doc_id": doc.doc_id}, {"chunk_index": 0}]}
+                for c in self.store.get(where=where, with_text=False):
+                    known[doc.doc_id] = c.metadata
             previous = known.get(doc.doc_id)
             if previous is not None and previous.get("doc_key") == key:
                 report.unchanged.append(doc.doc_id)
