@@ -29,6 +29,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from agent.events import ApprovalView, DecisionResult, Event, Outcome
+from agent.slack.ack import EventAcker
 from agent.slack.blocks import (
     APPROVE_ACTION,
     HELP_TEXT,
@@ -134,6 +135,7 @@ class SlackBot:
         self._thread_locks = [threading.Lock() for _ in range(1024)]
         self._inflight: set[Future[Any]] = set()
         self._inflight_lock = threading.Lock()
+        self.acker: EventAcker | None = None  # the HTTP fast ack path, when serving over HTTP
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class SlackBot:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._inflight_lock:
-                if not self._inflight:
+                if not self._inflight and (self.acker is None or not self.acker.pending()):
                     return True
             time.sleep(0.01)
         return False
@@ -503,6 +505,12 @@ def create_slack_bot(
         token_verification_enabled=token_verification_enabled,
         logger=logger,
     )
+
+    if not process_before_response:
+        # Events API deliveries over HTTP: ack after signature + dedupe, dispatch afterwards
+        # (agent/slack/ack.py; the HTTP front finds it on the app).
+        bot.acker = EventAcker(app, signing_secret, dedupe)
+        app.chamberlain_acker = bot.acker  # type: ignore[attr-defined]
 
     @app.event("app_mention")
     def app_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
