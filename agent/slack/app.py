@@ -509,7 +509,7 @@ def create_slack_bot(
     if not process_before_response:
         # Events API deliveries over HTTP: ack after signature + dedupe, dispatch afterwards
         # (agent/slack/ack.py; the HTTP front finds it on the app).
-        bot.acker = EventAcker(app, signing_secret, dedupe)
+        bot.acker = EventAcker(app, signing_secret)
         app.chamberlain_acker = bot.acker  # type: ignore[attr-defined]
 
     @app.event("app_mention")
