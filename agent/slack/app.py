@@ -506,21 +506,36 @@ def create_slack_bot(
         logger=logger,
     )
 
-    if not process_before_response:
-        # Events API deliveries over HTTP: ack after signature + dedupe, dispatch afterwards
-        # (agent/slack/ack.py; the HTTP front finds it on the app).
-        bot.acker = EventAcker(app, signing_secret)
-        app.chamberlain_acker = bot.acker  # type: ignore[attr-defined]
-
-    @app.event("app_mention")
     def app_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
         bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
 
-    @app.event("message")
     def direct_message(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
         bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
+
+    def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
+        log.error("Slack listener error: %s", error, exc_info=error)
+
+    targets = [app]
+    if not process_before_response:
+        # Events API deliveries over HTTP are acked by agent/slack/ack.py (signature, dedupe,
+        # enqueue, 200) and dispatched afterwards to a twin app that runs the listeners inline:
+        # the ack has gone already, and drain() then sees the work from dispatch to hand-off.
+        events_app = App(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=True,
+            token_verification_enabled=token_verification_enabled,
+            logger=logger,
+        )
+        targets.append(events_app)
+        bot.acker = EventAcker(events_app, signing_secret)
+        app.chamberlain_acker = bot.acker  # type: ignore[attr-defined]
+    for target in targets:
+        target.event("app_mention")(app_mention)
+        target.event("message")(direct_message)
+        target.error(on_error)
 
     @app.command("/chamberlain")
     def slash_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
@@ -539,10 +554,6 @@ def create_slack_bot(
     @app.view(REJECT_CALLBACK)
     def reject_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         bot.on_reject_submit(ack, body, view)
-
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
-        log.error("Slack listener error: %s", error, exc_info=error)
 
     return app, bot
 
