@@ -21,6 +21,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,6 +112,7 @@ class Retriever:
         self.rrf_k = rrf_k
         self._vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._vectors_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     def search(self, query: str, groups: Iterable[str], k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         groups = frozenset(groups)
@@ -185,8 +187,11 @@ class Retriever:
 
     def hybrid(self, query: str, groups: frozenset[str], k: int) -> list[Hit]:
         depth = max(self.candidates, k)
+        # Both searches spend their time in native code (Chroma's HNSW, SQLite's FTS5) with the
+        # interpreter released: run them side by side.
+        keyword_future = self._pool().submit(self.bm25.search, query, groups, depth)
         vector_ranked = self.vector_ranked(query, groups, depth)
-        keyword_hits = self.bm25.search(query, groups, depth)
+        keyword_hits = keyword_future.result()
         scores: dict[str, float] = {}
         ranks: dict[str, dict[str, int]] = {}
         ranked_lists = (
@@ -213,6 +218,12 @@ class Retriever:
                 if p is not None and p.readable_by(groups):
                     out.append(Hit(p, scores[c], len(out) + 1, ranks[c]))
         return out
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._vectors_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+            return self._executor
 
     def _fetch(self, ids: Sequence[str]) -> dict[str, Passage]:
         if not ids:
