@@ -102,3 +102,22 @@ def test_onnx_runtime_computes_the_same_vectors_as_torch() -> None:
 def test_unknown_backend_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="onnx, onnx-int8, torch"):
         MiniLMEmbedder(backend="tensorflow")
+
+
+def test_onnx_path_runs_without_torch_installed() -> None:
+    # torch and sentence-transformers made unimportable, as on an install without them.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'sentence_transformers', 'transformers'): sys.modules[m] = None\n"
+        "from connectors.knowledge import MiniLMEmbedder\n"
+        "e = MiniLMEmbedder()\n"
+        "assert e.resolved_backend() == 'onnx'\n"
+        "v = e.embed_documents(['expense receipts', 'travel policy'])\n"
+        "assert v.shape == (2, 384)\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-1500:]
