@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # torch comes from pip first: its CPU build (uv would otherwise pull the CUDA one).
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-fast lint typecheck bench evals redteam lock clean postgres
+.PHONY: install demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres
 
 install: $(VENV)/.installed
 
@@ -45,12 +45,12 @@ evals: install
 redteam: install
 	$(BIN)/python -m evals.redteam.run
 
+# Every benchmarks/*_bench.py following the --json convention (benchmarks/README.md), one table.
 bench: install
-	$(BIN)/python benchmarks/orchestration_bench.py
-	$(BIN)/python benchmarks/sql_guard_bench.py
-	$(BIN)/python benchmarks/retrieval_bench.py
-	$(BIN)/python benchmarks/slack_burst_bench.py
-	$(BIN)/python benchmarks/outbox_bench.py
+	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/run_all.py --quick
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:

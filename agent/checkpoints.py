@@ -41,6 +41,9 @@ def open_checkpointer(url: str) -> Checkpointer:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
+        # A graph step commits several times; with WAL, NORMAL syncs at checkpoints instead of
+        # every commit, and a commit still survives kill -9 (see connectors/appdb/_engine.py).
+        conn.execute("PRAGMA synchronous=NORMAL")
         saver = SqliteSaver(conn)
         saver.setup()
         return Checkpointer(saver, conn.close)

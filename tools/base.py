@@ -12,6 +12,8 @@ binds to exactly that.
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +76,11 @@ class WritePlan:
     on_proposed: Callable[[Any], None] | None = None
 
 
+@functools.cache
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
 A = TypeVar("A", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
 
@@ -105,7 +112,9 @@ class Tool(Generic[A, R]):
         return self.args_model.model_validate(dict(raw))
 
     def input_schema(self) -> dict[str, Any]:
-        return self.args_model.model_json_schema()
+        # Generated once per model class (pydantic rebuilds it on every call, ~1 ms a tool);
+        # a copy, so a caller trimming it for the model cannot change the next one.
+        return copy.deepcopy(_json_schema(self.args_model))
 
     def spec(self) -> dict[str, Any]:
         """Anthropic tool definition: name, description, input_schema."""

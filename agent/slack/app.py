@@ -33,6 +33,7 @@ from slack_sdk import WebClient
 
 from agent.events import ApprovalView, DecisionResult, Event, Outcome
 from agent.slack.audience import AudienceCheck
+from agent.slack.ack import EventAcker
 from agent.slack.blocks import (
     APPROVE_ACTION,
     HELP_TEXT,
@@ -144,6 +145,7 @@ class SlackBot:
         self.audience = AudienceCheck(api.channel_members, users.principal_for, bot_user_id=lambda: self.bot_user_id)
         # (channel, thread_ts, user) → the DM thread a redirected channel conversation went to.
         self._dm_threads: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self.acker: EventAcker | None = None  # the HTTP fast ack path, when serving over HTTP
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -184,7 +186,7 @@ class SlackBot:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._inflight_lock:
-                if not self._inflight:
+                if not self._inflight and (self.acker is None or not self.acker.pending()):
                     return True
             time.sleep(0.01)
         return False
@@ -549,15 +551,36 @@ def create_slack_bot(
         logger=logger,
     )
 
-    @app.event("app_mention")
     def app_mention(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
         bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
 
-    @app.event("message")
     def direct_message(ack: Ack, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         ack()
         bot.on_message_event(body, event, bot_user_id=context.bot_user_id)
+
+    def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
+        log.error("Slack listener error: %s", error, exc_info=error)
+
+    targets = [app]
+    if not process_before_response:
+        # Events API deliveries over HTTP are acked by agent/slack/ack.py (signature, dedupe,
+        # enqueue, 200) and dispatched afterwards to a twin app that runs the listeners inline:
+        # the ack has gone already, and drain() then sees the work from dispatch to hand-off.
+        events_app = App(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=True,
+            token_verification_enabled=token_verification_enabled,
+            logger=logger,
+        )
+        targets.append(events_app)
+        bot.acker = EventAcker(events_app, signing_secret)
+        app.chamberlain_acker = bot.acker  # type: ignore[attr-defined]
+    for target in targets:
+        target.event("app_mention")(app_mention)
+        target.event("message")(direct_message)
+        target.error(on_error)
 
     @app.command("/chamberlain")
     def slash_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
@@ -576,10 +599,6 @@ def create_slack_bot(
     @app.view(REJECT_CALLBACK)
     def reject_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         bot.on_reject_submit(ack, body, view)
-
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
-        log.error("Slack listener error: %s", error, exc_info=error)
 
     return app, bot
 

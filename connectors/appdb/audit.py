@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.appdb._schema import audit_head, audit_log
@@ -23,6 +23,22 @@ from connectors.appdb.approvals import canonical_json, now_utc
 from connectors.errors import ConflictError
 
 GENESIS = "0" * 64
+
+# Built once: constructing and cache-keying SQLAlchemy statements cost more than running them.
+_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_INIT_HEAD = insert(audit_head).values(id=1, seq=0, hash=bindparam("hash"))
+_ADVANCE_HEAD = (
+    update(audit_head)
+    .where(
+        and_(
+            audit_head.c.id == 1,
+            audit_head.c.seq == bindparam("prev_seq"),
+            audit_head.c.hash == bindparam("prev_hash"),
+        )
+    )
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+_INSERT = insert(audit_log)
 
 
 @dataclass(frozen=True)
@@ -95,48 +111,58 @@ class AuditLog:
         approval_id: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        data_json = canonical_json(self._redact(dict(data or {})))
+        return self.append_many([(event, actor, thread_id, approval_id, data)])[0]
+
+    def append_many(
+        self,
+        entries: Sequence[tuple[str, str, str | None, str | None, Mapping[str, Any] | None]],
+    ) -> list[AuditEntry]:
+        """Append ``(event, actor, thread_id, approval_id, data)`` entries, in order, in one
+        transaction (one lock, one commit): all of them or none."""
+        prepared = [(e, a, t, ap, canonical_json(self._redact(dict(d or {})))) for e, a, t, ap, d in entries]
+        if not prepared:
+            return []
         for _ in range(50):
             at = self._clock()
             try:
                 with self.engine.begin() as c:
-                    head = c.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().first()
+                    head = c.execute(_HEAD).first()
                     if head is None:
-                        c.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
-                        prev_seq, prev_hash = 0, GENESIS
+                        c.execute(_INIT_HEAD, {"hash": GENESIS})
+                        first_seq, first_hash = 0, GENESIS
                     else:
-                        prev_seq, prev_hash = head["seq"], head["hash"]
-                    seq = prev_seq + 1
-                    h = _entry_hash(prev_hash, seq, at, actor, event, thread_id, approval_id, data_json)
-                    res = c.execute(
-                        update(audit_head)
-                        .where(
-                            and_(
-                                audit_head.c.id == 1,
-                                audit_head.c.seq == prev_seq,
-                                audit_head.c.hash == prev_hash,
-                            )
+                        first_seq, first_hash = int(head[0]), str(head[1])
+                    seq, prev = first_seq, first_hash
+                    out: list[AuditEntry] = []
+                    rows: list[dict[str, Any]] = []
+                    for event, actor, thread_id, approval_id, data_json in prepared:
+                        seq += 1
+                        h = _entry_hash(prev, seq, at, actor, event, thread_id, approval_id, data_json)
+                        rows.append(
+                            {
+                                "seq": seq,
+                                "at": at,
+                                "actor": actor,
+                                "event": event,
+                                "thread_id": thread_id,
+                                "approval_id": approval_id,
+                                "data_json": data_json,
+                                "prev_hash": prev,
+                                "hash": h,
+                            }
                         )
-                        .values(seq=seq, hash=h)
+                        out.append(
+                            AuditEntry(seq, at, actor, event, thread_id, approval_id, json.loads(data_json), prev, h)
+                        )
+                        prev = h
+                    # Compare-and-set on the head: on PostgreSQL two writers may read the same head.
+                    res = c.execute(
+                        _ADVANCE_HEAD, {"seq": seq, "hash": prev, "prev_seq": first_seq, "prev_hash": first_hash}
                     )
                     if res.rowcount != 1:
                         raise _Retry()
-                    c.execute(
-                        insert(audit_log).values(
-                            seq=seq,
-                            at=at,
-                            actor=actor,
-                            event=event,
-                            thread_id=thread_id,
-                            approval_id=approval_id,
-                            data_json=data_json,
-                            prev_hash=prev_hash,
-                            hash=h,
-                        )
-                    )
-                    return AuditEntry(
-                        seq, at, actor, event, thread_id, approval_id, json.loads(data_json), prev_hash, h
-                    )
+                    c.execute(_INSERT, rows)
+                    return out
             except (_Retry, IntegrityError):
                 continue
         raise ConflictError("could not append to the audit log: too much contention")

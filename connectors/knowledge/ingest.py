@@ -33,6 +33,7 @@ from connectors.knowledge.store import ChromaStore
 
 CHUNKER_VERSION = "1"
 WRITE_BATCH = 2048  # chunks per store write: bigger batches insert much faster into Chroma
+_FEW_FILES = 32  # up to this many files, look documents up one by one instead of listing all
 
 # (description, documents done, documents total)
 ProgressCallback = Callable[[str, int, int], None]
@@ -145,10 +146,21 @@ class Ingestor:
         progress = on_progress or (lambda _d, _n, _t: None)
         progress("scanning", 0, total)
 
-        existing = self.store.get(with_text=False)
-        self._existing_ids = {c.id for c in existing}
+        # The keyword index follows the store change by change. It must start in step with the
+        # store (else rebuild it once), and is marked "in flux" until this run ends, so a crash
+        # half-way makes the next run or search rebuild it instead of trusting a partial copy.
+        rebuild_keyword_index(self.store, self.bm25)
+        self.bm25.set_fingerprint(f"ingesting:{uuid.uuid4().hex}")
+        self._existing_ids = set()  # chunk ids already in the store, for add vs upsert
+        # One row per document (its first chunk), never every chunk; and for a few files only
+        # the documents from this root plus those files' own ids, so adding one file to a big
+        # corpus reads a handful of rows instead of one per document.
+        few = len(files) <= _FEW_FILES
+        first_chunks: dict[str, Any] = {"chunk_index": 0}
+        if few:
+            first_chunks = {"$and": [{"chunk_index": 0}, {"source_root": str(root)}]}
         known: dict[str, Mapping[str, Any]] = {
-            str(c.metadata["doc_id"]): c.metadata for c in existing if c.metadata.get("chunk_index") == 0
+            str(c.metadata["doc_id"]): c.metadata for c in self.store.get(where=first_chunks, with_text=False)
         }
         seen: set[str] = set()
         pending: list[_Pending] = []
@@ -166,6 +178,10 @@ class Ingestor:
             seen.add(doc.doc_id)
             doc_groups = effective_groups(doc, default_groups)
             key = _doc_key(doc, doc_groups, self.embedder, self.max_words)
+            if few and doc.doc_id not in known:  # ingested before from another root?
+                where = {"$and": [{"doc_id": doc.doc_id}, {"chunk_index": 0}]}
+                for c in self.store.get(where=where, with_text=False):
+                    known[doc.doc_id] = c.metadata
             previous = known.get(doc.doc_id)
             if previous is not None and previous.get("doc_key") == key:
                 report.unchanged.append(doc.doc_id)
@@ -189,12 +205,15 @@ class Ingestor:
         for doc_id in gone:
             stale = [c.id for c in self.store.get(where={"doc_id": doc_id}, with_text=False)]
             self.store.delete(stale)
+            self.bm25.delete(stale)
             report.chunks_deleted += len(stale)
             report.removed.append(doc_id)
 
-        if report.changed or self.bm25.fingerprint is None:
-            self.store.set_state(generation=uuid.uuid4().hex)
-        rebuild_keyword_index(self.store, self.bm25)
+        generation = str(self.store.state().get("generation", ""))
+        if report.changed or not generation:
+            generation = uuid.uuid4().hex
+            self.store.set_state(generation=generation)
+        self.bm25.set_fingerprint(generation)
         report.seconds = time.perf_counter() - started
         progress("done", total, total)
         return report
@@ -219,8 +238,10 @@ class Ingestor:
                     reuse[str(h)] = c.embedding
         new_ids = {c.id for c in chunks}
         stale = [i for i in old_ids if i not in new_ids]
+        self._existing_ids.update(old_ids)
         if stale:
             self.store.delete(stale)
+            self.bm25.delete(stale)
             self._existing_ids.difference_update(stale)
             report.chunks_deleted += len(stale)
         return [
@@ -255,6 +276,11 @@ class Ingestor:
                     [p.meta for p in group],
                 )
         self._existing_ids.update(p.id for p in pending)
+        self.bm25.upsert(
+            [p.id for p in pending],
+            [p.indexed for p in pending],
+            [list(p.meta.get("allowed_groups") or []) for p in pending],
+        )
         report.chunks_written += len(pending)
 
 

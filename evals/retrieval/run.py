@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 1 unless hybrid is the best mode")
+    parser.add_argument(
+        "--backend", default="auto", help="MiniLM runtime: auto, onnx, onnx-int8 or torch (a fresh ingest only)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from connectors.demo.handbook import materialize
-    from connectors.knowledge import KnowledgeIndex
+    from connectors.knowledge import KnowledgeIndex, MiniLMEmbedder
     from policies.directory import Directory
 
     console = Console(stderr=True)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = frozenset().union(*(p.groups for p in Directory.load()))
     with tempfile.TemporaryDirectory(prefix="chamberlain-eval-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
-        index = KnowledgeIndex.open(data_dir)
+        index = KnowledgeIndex.open(data_dir, embedder=None if args.data_dir else MiniLMEmbedder(backend=args.backend))
         if args.data_dir is None:
             with console.status("ingesting the demo handbook (MiniLM)…"):
                 report = index.ingest(materialize(Path(tmp) / "handbook"))

@@ -391,3 +391,24 @@ def test_http_mode_acks_before_the_work_runs(fake: FakeSlack, directory: Directo
         assert bot.bot.drain(timeout=20)
         assert [m for m in bot.thread("3000.1") if "Q3 revenue was" in m.text]
         assert len(bot.runtime.writes) == 1
+
+
+def test_http_ack_path_drops_retries_and_refuses_bad_signatures(
+    fake: FakeSlack, directory: Directory, tmp_path: Path
+) -> None:
+    with _make_bot(fake, directory, tmp_path, process_before_response=False) as bot:
+        assert bot.bot.acker is not None  # production HTTP mode takes the short ack path
+        ev = mention_event("U0PRIYA", "what was Q3 revenue?", channel=CHANNEL, ts="3100.1")
+        first = bot.send(event_request(SECRET, ev, event_id="EvAck1"))
+        retry = bot.send(event_request(SECRET, ev, event_id="EvAck1", retry_num=1))
+        forged = bot.send(event_request("not-the-secret", ev, event_id="EvAck2"))
+        assert (first.status_code, retry.status_code) == (200, 200)
+        assert forged.status_code == 401  # not ours to ack: Bolt rejects it
+        assert bot.bot.drain(timeout=20)
+        answers = [m for m in bot.thread("3100.1") if "Q3 revenue was" in m.text]
+        assert len(answers) == 1  # one run for the event and its retry; none for the forgery
+        # Another worker (no shared memory) receiving the retry: the durable dedupe drops it.
+        with _make_bot(fake, directory, tmp_path, process_before_response=False) as other:
+            assert other.send(event_request(SECRET, ev, event_id="EvAck1", retry_num=2)).status_code == 200
+            assert other.bot.drain(timeout=20)
+            assert not other.runtime.turns  # acked there, dropped there

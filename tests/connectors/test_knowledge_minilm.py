@@ -85,3 +85,39 @@ def test_reingesting_the_unchanged_handbook_embeds_nothing(index: KnowledgeIndex
 def test_handbook_has_html_and_pdf(index: KnowledgeIndex, tmp_path: Path) -> None:
     formats = {c.metadata["format"] for c in index.store.get(where={"chunk_index": 0}, with_text=False)}
     assert formats == {"markdown", "text", "html", "pdf"}
+
+
+def test_onnx_runtime_computes_the_same_vectors_as_torch() -> None:
+    # The ONNX graph is written by hand around the packaged weights: it must match
+    # sentence-transformers, including padding (texts of different lengths in one batch) and
+    # truncation at 256 tokens.
+    texts = ["expense receipts", "Who approves a purchase order above $5,000? " * 3, "word " * 400, "é ü 東京"]
+    onnx = MiniLMEmbedder(backend="onnx").embed_documents(texts)
+    torch = MiniLMEmbedder(backend="torch").embed_documents(texts)
+    assert onnx.shape == torch.shape == (4, 384)
+    assert float((onnx * torch).sum(axis=1).min()) > 0.9999
+    assert MiniLMEmbedder().resolved_backend() == "onnx"  # the default when ONNX Runtime is installed
+
+
+def test_unknown_backend_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="onnx, onnx-int8, torch"):
+        MiniLMEmbedder(backend="tensorflow")
+
+
+def test_onnx_path_runs_without_torch_installed() -> None:
+    # torch and sentence-transformers made unimportable, as on an install without them.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'sentence_transformers', 'transformers'): sys.modules[m] = None\n"
+        "from connectors.knowledge import MiniLMEmbedder\n"
+        "e = MiniLMEmbedder()\n"
+        "assert e.resolved_backend() == 'onnx'\n"
+        "v = e.embed_documents(['expense receipts', 'travel policy'])\n"
+        "assert v.shape == (2, 384)\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-1500:]

