@@ -101,6 +101,9 @@ def create_http_app(runtime: Chamberlain, *, token: str) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         return JSONResponse(_json(res), status_code=200 if res.accepted else 409)
 
+    from agent.web import mount_web  # the web page, /readyz and /metrics (see agent/web)
+
+    mount_web(app, runtime, token=token, settings=getattr(runtime, "settings", None))
     return app
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from connectors import telemetry
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
 from connectors.warehouse import QueryFailed, QueryResult, TableInfo, Warehouse
 from policies.data_access import DataAccessPolicy, warehouse_allow_list
@@ -232,7 +233,8 @@ def analytics_tools(
         if not verdict.allowed or verdict.sql is None:
             raise _fail(ctx, "query rejected by the SQL guard: " + "; ".join(verdict.reasons))
         try:
-            result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s)
+            with telemetry.span("chamberlain.sql.query", {"db.system": warehouse.dialect}):
+                result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s)
         except QueryFailed as exc:
             raise _fail(ctx, str(exc)) from exc
         except ConnectorAuthError:
