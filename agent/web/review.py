@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ def _turn_specs(messages: Sequence[Any]) -> tuple[str, list[dict[str, Any]]]:
         elif calls:
             turns.append({"calls": calls})
         else:
-            turns.append({"text": m.text})
+            turns.append({"text": str(m.text)})
     if not turns:
         raise ValueError("the model never answered in this conversation; nothing to replay")
     return text, turns
@@ -156,6 +157,7 @@ def build_case(
         "steps": steps,
         "expect": expect,
     }
+    case = json.loads(json.dumps(case, default=str))  # plain types only: YAML-safe
     Case.model_validate(case)  # the suite must be able to load what we write
     return case
 
