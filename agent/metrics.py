@@ -168,7 +168,8 @@ class AppDbCollector(Collector):
             late: dict[tuple[str, str], int] = {}
             now = store.clock()
             for rec in store.list(limit=100_000):
-                stage = rec.stage.name if rec.stage else "-"
+                # Decided requests are past their last stage: label them with the stage they ended at.
+                stage = rec.stages[min(rec.current_stage, len(rec.stages) - 1)].name if rec.stages else "-"
                 key = (rec.kind, stage, rec.status)
                 counts[key] = counts.get(key, 0) + 1
                 overdue = self.stage_sla is not None and now - rec.stage_started_at > self.stage_sla(rec)

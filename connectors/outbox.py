@@ -117,7 +117,9 @@ class SqlOutbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         try:
-            _metadata.create_all(engine)
+            from connectors.appdb._engine import create_tables  # N processes may start at once
+
+            create_tables(engine, _metadata)
         except OperationalError as exc:
             raise ConnectorUnavailable(f"cannot create the outbox table: {exc}") from exc
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, insert, select, update
 
+from connectors.appdb._engine import create_tables
 from connectors.appdb.approvals import now_utc
 
 PREFIX = "chk_"
@@ -47,7 +48,7 @@ def _hash(key: str) -> str:
 class ApiKeyStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        _metadata.create_all(engine)
+        create_tables(engine, _metadata)
 
     def create(self, user_id: str, label: str = "") -> tuple[str, ApiKey]:
         """A new key for ``user_id``: returns ``(secret, record)``; the secret is not stored."""
