@@ -91,7 +91,7 @@ def traced_turn(fn: F) -> F:
         from agent.metrics import metrics
 
         started = time.perf_counter()
-        attrs = {
+        attrs: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": AGENT_NAME,
             "gen_ai.conversation.id": thread_id,
