@@ -32,7 +32,7 @@ def test_every_chamberlain_command_in_compose_exists() -> None:
 def test_every_chamberlain_setting_in_compose_is_a_real_setting() -> None:
     known = {f"CHAMBERLAIN_{n.upper()}" for n in Settings.model_fields}
     for name, svc in _services().items():
-        for key in (svc.get("environment") or {}):
+        for key in svc.get("environment") or {}:
             if key.startswith("CHAMBERLAIN_"):
                 assert key in known, f"{name}: unknown setting {key}"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -363,6 +364,11 @@ class _Web:
                 out.append(p)
         return out
 
+    def _denied(self, viewer: Viewer, request: Request, *, approval_id: str | None = None) -> None:
+        self.rt.audit.append(
+            "web_access_denied", actor=viewer.user_id, approval_id=approval_id, data={"path": request.url.path[:200]}
+        )
+
     def approvals(self, request: Request) -> Response:
         viewer = self.viewer(request)
         recs = self.rt.approvals.pending_for(viewer.user_id)
@@ -391,6 +397,7 @@ class _Web:
         viewer = self.viewer(request)
         rec = self._get(approval_id)
         if not self._may_view(rec, viewer):
+            self._denied(viewer, request, approval_id=approval_id)
             raise PageError(
                 403, "Not yours to see", "Only the requester, the route's approvers and auditors may see this request."
             )
@@ -555,6 +562,7 @@ class _Web:
     def _auditor(self, request: Request) -> Viewer:
         viewer = self.viewer(request)
         if not viewer.may_audit:
+            self._denied(viewer, request)
             raise PageError(
                 403,
                 "Auditors only",
@@ -579,7 +587,7 @@ class _Web:
                 "report": report,
                 "params": params,
                 "next_before": entries[-1].seq if more and entries else None,
-                "query": "&".join(f"{k}={v}" for k, v in params.items() if v),
+                "query": urlencode({k: v for k, v in params.items() if v}),
             },
             viewer=viewer,
         )

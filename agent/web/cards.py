@@ -81,19 +81,38 @@ def _label(directory: Directory, pid: str | None) -> str:
     return p.label if p else pid
 
 
+QUOTED_BELOW = "(quoted below)"
+
+
+def _free_texts(rec: ApprovalRecord) -> dict[str, str]:
+    req = (rec.request or {}).get("request") or {}
+    if not isinstance(req, Mapping):
+        return {}
+    return {k: req[k] for k in FREE_TEXT_FIELDS if isinstance(req.get(k), str) and req[k].strip()}
+
+
+def _system_text(text: str, free: Mapping[str, str]) -> str:
+    """The system's sentence with people's words taken out (they are quoted, with a source)."""
+    for value in sorted(free.values(), key=len, reverse=True):
+        text = text.replace(value, QUOTED_BELOW)
+    return text
+
+
 def _changes(rec: ApprovalRecord) -> list[Change]:
     tainted_fields = {t.split("=", 1)[0].split(".")[0] for t in rec.tainted_arguments}
     out: list[Change] = []
     keys = [*rec.proposed.keys(), *(k for k in rec.current if k not in rec.proposed)]
+    free = _free_texts(rec)
     for key in keys:
         new = rec.proposed.get(key)
         if key in rec.current and rec.current[key] == new:
             continue
+        shown = QUOTED_BELOW if key in free or (isinstance(new, str) and new in free.values()) else _text(new)
         out.append(
             Change(
                 str(key),
                 _text(rec.current[key]) if key in rec.current else None,
-                _text(new),
+                shown,
                 str(key) in tainted_fields,
             )
         )
@@ -102,11 +121,8 @@ def _changes(rec: ApprovalRecord) -> list[Change]:
 
 def _quotes(rec: ApprovalRecord, directory: Directory) -> list[Quote]:
     quotes: list[Quote] = []
-    req = (rec.request or {}).get("request") or {}
-    if isinstance(req, Mapping):
-        for key in FREE_TEXT_FIELDS:
-            if isinstance(req.get(key), str) and req[key].strip():
-                quotes.append(Quote(f"{key}, written by {_label(directory, rec.requester_id)} (requester)", req[key]))
+    for key, text in _free_texts(rec).items():
+        quotes.append(Quote(f"{key}, written by {_label(directory, rec.requester_id)} (requester)", text))
     for v in rec.votes:
         if v.reason:
             quotes.append(Quote(f"reason given by {_label(directory, v.approver_id)} ({v.decision})", v.reason))
@@ -156,8 +172,8 @@ def card(
         id=rec.id,
         kind=rec.kind,
         title=rec.title,
-        summary=rec.summary,
-        reason=rec.reason,
+        summary=_system_text(rec.summary, _free_texts(rec)),
+        reason=_system_text(rec.reason, _free_texts(rec)),
         status=rec.status,
         requester=_label(directory, rec.requester_id),
         requester_id=rec.requester_id,

@@ -17,10 +17,13 @@ from agent.http_api import create_http_app
 from agent.runtime import Chamberlain, build_runtime
 from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
 from agent.settings import Settings
+from connectors.appdb import make_engine
 from connectors.appdb.api_keys import ApiKeyStore
 from connectors.crm import InMemoryCrm
+from connectors.outbox import SqlOutbox
 from tools.base import ToolRegistry
 from tools.crm import crm_tools
+from tools.messaging import messaging_tools
 
 TOKEN = "svc-token-for-tests"
 
@@ -50,7 +53,9 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
         ]
     )
     cfg = Settings(data_dir=tmp_path, http_token=TOKEN, **settings)
-    rt = build_runtime(cfg, registry=ToolRegistry(crm_tools(crm)), chat_model=model)
+    engine = make_engine(cfg.resolved_database_url)
+    tools = [*crm_tools(crm), *messaging_tools(SqlOutbox(engine))]
+    rt = build_runtime(cfg, registry=ToolRegistry(tools), chat_model=model, engine=engine)
     from agent.workflows import attach
 
     rt.workflows = attach(rt, cfg, crm=crm)  # stage SLAs, as `serve` has them
@@ -69,3 +74,4 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
         server.should_exit = True
         t.join(5)
         rt.close()
+        engine.dispose()
