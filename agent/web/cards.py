@@ -13,7 +13,8 @@ from connectors.appdb import ApprovalRecord
 from policies.directory import Directory
 
 # Request fields a person types freely: shown as quotes, never as system text.
-FREE_TEXT_FIELDS = ("description", "justification", "note", "reason", "merchant", "vendor", "item", "comment")
+# (Short identifiers — item, vendor, merchant — stay inline: the title is built from them.)
+FREE_TEXT_FIELDS = ("description", "justification", "note", "reason", "comment")
 _VALUE = 300
 
 
