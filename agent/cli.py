@@ -370,7 +370,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run the HTTP API (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
+    """Run the HTTP API and the web page at /web (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
     import uvicorn
 
     from agent.http_api import create_http_app

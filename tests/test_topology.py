@@ -25,7 +25,8 @@ import pytest
 from agent.fakes.anthropic_api import FakeAnthropicServer, Reply, ToolUse
 from tests.web.served import free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("topology")]
+# Three Python services start here; on a loaded CI machine that alone can take minutes.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("topology"), pytest.mark.timeout(900)]
 TOKEN = "topology-token"
 BIN = Path(sys.executable).parent
 
@@ -39,7 +40,7 @@ def _database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -141,7 +142,7 @@ def test_decided_on_one_replica_executed_once_and_visible_on_the_other(topology:
         f"{a}/v1/ask",
         json={"text": "Deal 30001 is signed: close it.", "thread_id": "topo-1"},
         headers=_h("u_alice"),
-        timeout=60,
+        timeout=180,
     )
     assert asked.status_code == 200, asked.text
     outcome = asked.json()
@@ -158,7 +159,7 @@ def test_decided_on_one_replica_executed_once_and_visible_on_the_other(topology:
     def click(url: str) -> None:
         results.append(
             httpx.post(
-                f"{url}/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=_h("u_raj"), timeout=60
+                f"{url}/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=_h("u_raj"), timeout=180
             )
         )
 
@@ -171,9 +172,9 @@ def test_decided_on_one_replica_executed_once_and_visible_on_the_other(topology:
 
     # Visible everywhere, executed exactly once.
     for url in (a, b, worker):
-        view = httpx.get(f"{url}/v1/approvals/{approval_id}", headers=_h("u_alice"), timeout=10).json()
+        view = httpx.get(f"{url}/v1/approvals/{approval_id}", headers=_h("u_alice"), timeout=60).json()
         assert view["status"] == "executed"
-    page = httpx.get(f"{b}/web/approvals/{approval_id}", headers=_h("u_raj"), timeout=10)
+    page = httpx.get(f"{b}/web/approvals/{approval_id}", headers=_h("u_raj"), timeout=60)
     assert page.status_code == 200 and "executed" in page.text and "Closed won" in page.text
 
     from agent.settings import Settings
