@@ -65,9 +65,10 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
     server = uvicorn.Server(uvicorn.Config(create_http_app(rt, token=TOKEN), port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert server.started, "the test server did not start"
     try:
         yield Served(f"http://127.0.0.1:{port}", rt, crm, keys)
     finally:

@@ -54,7 +54,7 @@ def browser() -> Iterator[Any]:
         opts.add_argument(f)
     opts.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(120)
     try:
         yield driver
     finally:

@@ -33,7 +33,7 @@ def _pending(s: Served) -> str:
 
 @contextmanager
 def _client(s: Served, user: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=s.url, follow_redirects=True, timeout=20) as c:
+    with httpx.Client(base_url=s.url, follow_redirects=True, timeout=60) as c:
         page = c.get("/web/signin")
         r = c.post("/web/signin", data={"api_key": s.keys[user], "csrf": _csrf(page.text)})
         assert r.status_code == 200, r.text
@@ -47,7 +47,7 @@ def _csrf(html: str) -> str:
 
 
 def test_sign_in_sets_a_safe_session_cookie_and_bad_keys_get_a_clear_page(served: Served) -> None:
-    with httpx.Client(base_url=served.url, timeout=20) as c:
+    with httpx.Client(base_url=served.url, timeout=60) as c:
         assert c.get("/web/approvals").status_code == 401
         page = c.get("/web/signin")
         bad = c.post("/web/signin", data={"api_key": "chk_nope_nope", "csrf": _csrf(page.text)})
@@ -121,18 +121,18 @@ def test_posts_without_or_with_a_forged_csrf_token_are_refused(served: Served) -
 def test_an_expired_or_forged_session_asks_to_sign_in_again(served: Served) -> None:
     signer = Signer(TOKEN)
     expired = signer.session_cookie("u_raj", None, hours=-1)
-    with httpx.Client(base_url=served.url, timeout=20, cookies={SESSION_COOKIE: expired}) as c:
+    with httpx.Client(base_url=served.url, timeout=60, cookies={SESSION_COOKIE: expired}) as c:
         r = c.get("/web/approvals")
         assert r.status_code == 401 and "session expired" in r.text.lower()
     forged = Signer("another-secret").session_cookie("u_raj", None, hours=1)
-    with httpx.Client(base_url=served.url, timeout=20, cookies={SESSION_COOKIE: forged}) as c:
+    with httpx.Client(base_url=served.url, timeout=60, cookies={SESSION_COOKIE: forged}) as c:
         assert c.get("/web/approvals").status_code == 401
 
 
 def test_trusted_proxy_headers_are_the_same_identities_as_the_api(served: Served) -> None:
     approval_id = _pending(served)
     ok = {"Authorization": f"Bearer {TOKEN}", "X-Chamberlain-User": "u_raj"}
-    with httpx.Client(base_url=served.url, timeout=20) as c:
+    with httpx.Client(base_url=served.url, timeout=60) as c:
         assert approval_id in c.get("/web/approvals", headers=ok).text
         wrong = {"Authorization": "Bearer nope", "X-Chamberlain-User": "u_raj"}
         assert c.get("/web/approvals", headers=wrong).status_code == 401
@@ -277,7 +277,7 @@ def test_delegation_hands_the_stage_to_a_peer_approver(served: Served) -> None:
 
 def test_readiness_and_protected_metrics(served: Served) -> None:
     _pending(served)
-    with httpx.Client(base_url=served.url, timeout=20) as c:
+    with httpx.Client(base_url=served.url, timeout=60) as c:
         assert c.get("/readyz").json() == {"status": "ready"}
         denied = c.get("/metrics")
         assert denied.status_code == 401 and "WWW-Authenticate" in denied.headers
