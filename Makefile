@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # torch comes from pip first: its CPU build (uv would otherwise pull the CUDA one).
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres
+.PHONY: install demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres chromium
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,11 @@ demo: install
 postgres:
 	@bash .ci/ensure-postgres.sh
 
-test: install postgres
+# Browser tests drive Debian's chromium through chromedriver (installed with apt when missing).
+chromium:
+	@bash .ci/ensure-chromium.sh
+
+test: install postgres chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: install

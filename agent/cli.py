@@ -396,7 +396,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
     data_dir: DataDir = None,
 ) -> None:
-    """Run the HTTP API (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
+    """Run the HTTP API and the web page at /web (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
     import uvicorn
 
     from agent.http_api import create_http_app
@@ -438,12 +438,13 @@ def demo(data_dir: DataDir = None) -> None:
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_outbox, cli_requests, cli_sql
+    from agent import cli_docs, cli_outbox, cli_requests, cli_sql, cli_web
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
     app.add_typer(cli_docs.app, name="docs")
     app.add_typer(slack_cli.app, name="slack")
+    app.add_typer(cli_web.app, name="web")
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
 

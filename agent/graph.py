@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
+from agent.telemetry import traced_gate, traced_model_call, traced_tool
 from connectors.appdb import ApprovalRecord, StageSpec, payload_hash
 from connectors.errors import ConnectorError
 from policies.access import approval_route, decide_call
@@ -116,6 +117,7 @@ def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return update
 
 
+@traced_model_call
 def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
@@ -173,6 +175,7 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     }
 
 
+@traced_gate
 def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
@@ -471,6 +474,7 @@ def _result_text(result: Any) -> str:
     return json.dumps(result, default=str)
 
 
+@traced_tool
 def _run_read(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
@@ -514,6 +518,7 @@ def _artifact(result: Any) -> Any:
     return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
 
+@traced_tool
 def _run_approved(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:

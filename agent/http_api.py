@@ -109,6 +109,9 @@ def create_http_app(runtime: Chamberlain, *, token: str) -> FastAPI:
             raise HTTPException(404, f"no approval {approval_id!r}") from None
         return JSONResponse(decision_body(res), status_code=200 if res.accepted else 409)
 
+    from agent.web import mount_web  # the web page, /readyz and /metrics (see agent/web)
+
+    mount_web(app, runtime, token=token, settings=getattr(runtime, "settings", None))
     return app
 
 

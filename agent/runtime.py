@@ -42,6 +42,7 @@ from agent.events import (
 from agent.graph import build_graph
 from agent.notify import Notifier, NullNotifier
 from agent.settings import Settings
+from agent.telemetry import counted_expiry, traced_decision, traced_turn
 from agent.views import approval_view
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
 from policies.access import AccessPolicy
@@ -67,6 +68,7 @@ class Chamberlain:
         # The one approval lifecycle: propose, decide, execute (agent/approvals.py).
         self.lifecycle: Lifecycle = deps.lifecycle
         self.workflows: Any = None  # agent.workflows.WorkflowService, when attached
+        self.settings: Settings | None = None  # set by build_runtime; surfaces read their options here
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class Chamberlain:
 
     # -- approvals ---------------------------------------------------------------------------
 
+    @traced_decision
     def decide(
         self,
         approval_id: str,
@@ -188,6 +191,7 @@ class Chamberlain:
     def get_approval(self, approval_id: str) -> ApprovalView:
         return approval_view(self.approvals.get(approval_id), self.directory)
 
+    @counted_expiry
     def expire_due(self) -> list[ApprovalView]:
         """Expire the agent's overdue write requests and tell their threads (the model hears it
         as a tool result). Business requests expire through the workflow sweep (``tick``)."""
@@ -229,6 +233,7 @@ class Chamberlain:
     def _config(thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
 
+    @traced_turn
     def _run(self, graph_input: Any, thread_id: str, sink: EventSink) -> Outcome:
         config = self._config(thread_id)
         if graph_input is None:
@@ -383,7 +388,9 @@ def build_runtime(
         on_model_usage=_usage_recorder(usage),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
-    return Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
+    rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
+    rt.settings = settings
+    return rt
 
 
 class _NoModelPlanner:

@@ -174,6 +174,9 @@ def open_runtime(
     sweep_every_s: float | None = None,
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
+    from agent.telemetry import configure as configure_tracing
+
+    configure_tracing(settings)  # OTLP traces when OTEL_* asks for them; otherwise nothing
     services = open_services(settings, crm=crm)
     queued_notifications = outbox_notifications_on(settings)
     if queued_notifications:

@@ -122,6 +122,44 @@ class Settings(BaseSettings):
         description="PostgreSQL: run each query under SET ROLE to the asker's data-access role "
         "(provision with `chamberlain sql roles --apply`).",
     )
+    # -- web page, traces, metrics (issue #12) -----------------------------------------------
+    web_session_secret: SecretStr | None = Field(
+        None, description="Signs web sessions and CSRF tokens; default: derived from the HTTP token."
+    )
+    web_session_hours: float = Field(8, description="A web sign-in lasts this long.")
+    web_cookie_secure: bool | None = Field(
+        None, description="Force the Secure cookie flag; default: set when the request came over HTTPS."
+    )
+    web_audit_roles: list[str] = Field(
+        default_factory=lambda: ["auditor", "it_admin", "cfo"], description="Roles that may open the audit page."
+    )
+    web_review_roles: list[str] = Field(
+        default_factory=lambda: ["reviewer", "it_admin", "cfo"], description="Roles that may label the review queue."
+    )
+    review_cases_path: Path | None = Field(
+        None, description="Where reviewed answers become eval cases; default: <data dir>/evals/review.yaml."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for GET /metrics; default: the HTTP service token."
+    )
+    metrics_port: int | None = Field(None, description="Also serve /metrics without a token on this port.")
+    metrics_host: str = Field("127.0.0.1", description="Interface of the separate metrics port.")
+    trace_content: bool = Field(
+        False, description="Put (redacted) prompt, answer and argument text on spans. Off: counts and ids only."
+    )
+    otel_sdk_disabled: bool = Field(False, validation_alias=AliasChoices("OTEL_SDK_DISABLED"))
+    otel_traces_exporter: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_TRACES_EXPORTER"), description="otlp | console | none"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    otel_service_name: str = Field("chamberlain", validation_alias=AliasChoices("OTEL_SERVICE_NAME"))
+
+    @property
+    def resolved_review_cases_path(self) -> Path:
+        return self.review_cases_path or self.data_dir / "evals" / "review.yaml"
 
     @property
     def resolved_database_url(self) -> str:

@@ -195,7 +195,9 @@ FOLLOW_UP_TABLES: Mapping[str, Table] = {
 
 def ensure_tables(engine: Engine) -> None:
     """Create the follow-up tables if they do not exist (idempotent)."""
-    workflow_metadata.create_all(engine)
+    from connectors.appdb._engine import create_tables  # N processes may start at once
+
+    create_tables(engine, workflow_metadata)
 
 
 # --------------------------------------------------------------------------------------------

@@ -253,7 +253,9 @@ class SqlOutbox:
         self.engine = engine
         self.clock = clock
         try:
-            _metadata.create_all(engine)
+            from connectors.appdb._engine import create_tables  # N processes may start at once
+
+            create_tables(engine, _metadata)
             _add_missing_columns(engine)
         except OperationalError as exc:
             raise ConnectorUnavailable(f"cannot create the outbox table: {exc}") from exc

@@ -294,6 +294,7 @@ def _check(case: Case, rt: Chamberlain, thread: str, out: Any, handles: dict[str
     crm = handles.get("crm")
     for ref, props in exp.crm.items():
         obj, rid = ref.split("/", 1)
+        assert crm is not None, "crm expectations need the CRM handle"
         rec = crm.get(obj, rid, list(props))
         for k, v in props.items():
             if str(rec.properties.get(k)) != str(v):

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from connectors import telemetry
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
 from connectors.warehouse import ColumnRule, QueryFailed, QueryResult, ReadScope, TableInfo, Warehouse
 from policies.data_access import DataAccessPolicy, default_policy, warehouse_allow_list
@@ -240,7 +241,8 @@ def analytics_tools(
         # PostgreSQL column grants of the asker's role (SET ROLE).
         scope = read_scope(allow, role_for(ctx.principal.roles, policy or default_policy()))
         try:
-            result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s, scope=scope)
+            with telemetry.span("chamberlain.sql.query", {"db.system": warehouse.dialect}):
+                result = warehouse.run(verdict.sql, max_rows=max_rows, timeout_s=timeout_s, scope=scope)
         except QueryFailed as exc:
             raise _fail(ctx, str(exc)) from exc
         except ConnectorAuthError:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors import telemetry
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from connectors.knowledge.index import DocumentSearch
 from connectors.knowledge.retrieval import Hit
@@ -79,7 +80,8 @@ def document_tools(index: DocumentSearch) -> list[Tool[Any, Any]]:
         back, say so rather than guessing.
         """
         try:
-            hits = index.search(args.query, ctx.principal.groups, args.k)
+            with telemetry.span("chamberlain.retrieval", {"chamberlain.retrieval.k": args.k}):
+                hits = index.search(args.query, ctx.principal.groups, args.k)
         except ConnectorUnavailable as exc:
             raise ToolFailure(f"the knowledge base is unavailable: {exc}", retryable=True) from exc
         except ConnectorError as exc:

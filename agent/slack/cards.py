@@ -40,7 +40,9 @@ class CardStore:
     def __init__(self, engine: Engine, *, create_table: bool = True) -> None:
         self.engine = engine
         if create_table:
-            _metadata.create_all(engine, checkfirst=True)
+            from connectors.appdb._engine import create_tables  # N processes may start at once
+
+            create_tables(engine, _metadata)
 
     def add(self, ref: CardRef) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from connectors.appdb._schema import metadata
@@ -82,5 +82,21 @@ def make_engine(url: str) -> Engine:
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return engine
+
+
+# Any constant: the advisory lock every process takes while it creates tables.
+_DDL_LOCK = 0x6368616D626C6E
+
+
+def create_tables(engine: Engine, md: MetaData) -> None:
+    """``md.create_all`` that N processes starting at once on one PostgreSQL cannot race:
+    concurrent CREATE TABLEs would otherwise collide in the catalog (``pg_type`` unique
+    violation). On PostgreSQL the DDL runs under a transaction-scoped advisory lock."""
+    if engine.dialect.name != "postgresql":
+        md.create_all(engine)
+        return
+    with engine.begin() as c:
+        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
+        md.create_all(c)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.appdb._schema import audit_head, audit_log
@@ -199,6 +199,42 @@ class AuditLog:
                     r["hash"],
                 )
 
+    def search(
+        self,
+        *,
+        text: str | None = None,
+        actor: str | None = None,
+        events: Sequence[str] | None = None,
+        thread_id: str | None = None,
+        approval_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 200,
+    ) -> list[AuditEntry]:
+        """Newest first. ``text`` matches actor, event, thread, approval id or the entry's data
+        (a bound LIKE pattern with wildcards escaped: it is never SQL)."""
+        q = select(audit_log).order_by(audit_log.c.seq.desc()).limit(max(1, min(limit, 100_000)))
+        if text:
+            cols = (audit_log.c.data_json, audit_log.c.actor, audit_log.c.event, audit_log.c.thread_id)
+            q = q.where(or_(*(col.contains(text, autoescape=True) for col in cols), audit_log.c.approval_id == text))
+        if actor is not None:
+            q = q.where(audit_log.c.actor == actor)
+        if events:
+            q = q.where(audit_log.c.event.in_(list(events)))
+        if thread_id is not None:
+            q = q.where(audit_log.c.thread_id == thread_id)
+        if approval_id is not None:
+            q = q.where(audit_log.c.approval_id == approval_id)
+        if since is not None:
+            q = q.where(audit_log.c.at >= since)
+        if until is not None:
+            q = q.where(audit_log.c.at < until)
+        if before_seq is not None:
+            q = q.where(audit_log.c.seq < before_seq)
+        with self.engine.connect() as c:
+            return [_entry(r) for r in c.execute(q).mappings()]
+
     def verify(self) -> VerifyReport:
         """Recompute the chain; report every entry that was edited, deleted or reordered."""
         problems: list[str] = []
@@ -240,6 +276,21 @@ class AuditLog:
 
 class _Retry(Exception):
     pass
+
+
+def _entry(r: Any) -> AuditEntry:
+    at = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)
+    return AuditEntry(
+        r["seq"],
+        at,
+        r["actor"],
+        r["event"],
+        r["thread_id"],
+        r["approval_id"],
+        json.loads(r["data_json"]),
+        r["prev_hash"],
+        r["hash"],
+    )
 
 
 __all__ = ["GENESIS", "AuditEntry", "AuditLog", "VerifyReport"]
