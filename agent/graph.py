@@ -32,9 +32,10 @@ from pydantic import ValidationError
 
 from agent.deps import Deps
 from agent.output_guard import guard_answer
+from agent.provenance import sensitive_check
 from connectors.appdb import ApprovalRecord, NewApproval, StageSpec, payload_hash
 from connectors.errors import ConnectorError
-from policies.access import approval_route, decide_call
+from policies.access import Stage, approval_route, decide_call
 from policies.directory import Principal
 from policies.injection import score as injection_score
 from policies.limits import Budgets, check_conversation
@@ -53,6 +54,8 @@ class GatedCall(TypedDict, total=False):
     reason: str
     approval_id: str
     reason_untrusted: bool
+    provenance: list[str]  # sensitive arguments the asker did not supply, with their origin
+    second_approver: bool
 
 
 class AgentState(TypedDict, total=False):
@@ -195,6 +198,13 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                     refusal = _egress_refusal(g["args"], user_texts, principal)
                     if refusal:
                         decision = decision.deny(refusal)
+                if tool.effect is Effect.WRITE and tool.sensitive and decision.kind != "deny":
+                    check = sensitive_check(tool, g["args"], state["messages"])
+                    if check.suspect and check.mode == "deny":
+                        decision = decision.deny(check.denial)
+                    elif check.suspect:
+                        g["provenance"] = list(check.labels)
+                        g["second_approver"] = check.mode == "second_approver"
         g["decision"] = decision.kind
         g["reason"] = decision.reason
         if decision.kind == "needs_approval" and tool is not None:
@@ -388,10 +398,18 @@ def _request_approval(
     except ConnectorError as exc:
         raise ToolFailure(str(exc)) from exc
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
+    if g.get("second_approver"):
+        extra = _second_approver(principal, stages, deps)
+        if not extra[0].approvers:
+            raise ToolFailure("a second, independent approver is required and the directory has none for you")
+        stages = (*stages, *extra)
     taint = taint_of(state)
     tainted = [
         f"{t.path}={t.value} (from {', '.join(t.sources)})" for t in trace_arguments(g["args"], taint, list(user_texts))
     ]
+    provenance = list(g.get("provenance", []))
+    covered = {label.split(" = ", 1)[0] for label in provenance}
+    tainted = [t for t in tainted if t.split("=", 1)[0] not in covered]  # one line per argument
     inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
     rec, created = deps.approvals.create(
         NewApproval(
@@ -409,9 +427,12 @@ def _request_approval(
             current=dict(plan.current),
             proposed=dict(plan.proposed),
             untrusted_sources=tuple(state.get("untrusted_sources", [])),
-            tainted_arguments=tuple(tainted),
+            tainted_arguments=tuple(dict.fromkeys([*provenance, *tainted])),
             injection_score=inj,
-            flags=tuple(["conversation read untrusted content"] if state.get("untrusted_sources") else []),
+            flags=tuple(
+                (["conversation read untrusted content"] if state.get("untrusted_sources") else [])
+                + (["sensitive arguments not supplied by the requester"] if provenance else [])
+            ),
             ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )
     )
@@ -427,6 +448,16 @@ def _request_approval(
 
         deps.notifier.approval_requested(approval_view(rec, deps.directory))
     return rec
+
+
+def _second_approver(principal: Principal, stages: Sequence[Stage], deps: Deps) -> tuple[Stage, ...]:
+    """One more independent approver when a sensitive argument did not come from the asker:
+    the first person up the asker's chain who holds no earlier stage (fail closed: none → the
+    stage has nobody and the request cannot be approved)."""
+    taken = {a for s in stages for a in s.approvers} | {principal.id}
+    nxt = next((p.id for p in deps.directory.chain_of(principal.id) if p.id not in taken), None)
+    reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
+    return (Stage("second approver", (nxt,) if nxt else (), "any", reason),)
 
 
 def _tool_error(g: GatedCall, text: str) -> ToolMessage:

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     approval_ttl_hours: float = Field(72, description="The agent's write requests expire after this long.")
     sweep_interval_s: float = Field(300, description="How often servers expire, remind and escalate approvals.")
 
+    # Bring your own tools (docs/tools.md): the same gate, approvals and audit as built-in ones.
+    tool_modules: str = Field("", description="Comma-separated Python modules defining @governed tools.")
+    mcp_servers_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("CHAMBERLAIN_MCP_SERVERS", "mcp_servers_path"),
+        description="YAML file listing MCP servers and each one's tool policy.",
+    )
+
     requests_per_hour: int = 60
     requests_per_day: int = 400
     tokens_per_hour: int = 400_000
