@@ -10,15 +10,28 @@ more independent person must approve) or ``deny``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
-from policies.provenance import ArgumentOrigin, argument_origins, not_asker_derived
+from policies.pii import PiiKind, detect
+from policies.provenance import ArgumentOrigin, Origin, argument_origins, not_asker_derived
+from policies.taint import _leaves
 from tools.base import Tool
 
 _UNTRUSTED_MARK = "untrusted-data"
+_SECRET_NAMES = {
+    PiiKind.CARD: "card number",
+    PiiKind.IBAN: "bank account number",
+    PiiKind.SSN: "national id number",
+    PiiKind.UK_NINO: "national id number",
+}
+_LINK_RE = re.compile(
+    r"\b(?:https?|ftp)://[^\s<>\"'|]+|\bwww\.[^\s<>\"'|]+|(?<![\w.+\-])[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -56,12 +69,44 @@ def _texts(messages: Sequence[BaseMessage]) -> tuple[list[str], list[tuple[str, 
     return user, untrusted, trusted
 
 
+def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Links, addresses and card/account/national-id numbers inside free-text arguments (a
+    message body, a title): each one is a destination or a secret in its own right.
+    Returns path~n -> (what it is, the token)."""
+    out: dict[str, tuple[str, str]] = {}
+    for path, value in _leaves(args):
+        if not isinstance(value, str):
+            continue
+        found = [("a link or address", m.group(0).rstrip(".,;:)")) for m in _LINK_RE.finditer(value)]
+        found += [(f"a {_SECRET_NAMES[m.kind]}", m.text) for m in detect(value) if m.kind in _SECRET_NAMES]
+        for i, (what, token) in enumerate(dict.fromkeys(found)):
+            if token.strip() != value.strip():
+                out[f"{path}~{i}"] = (what, token)
+    return out
+
+
 def sensitive_check(tool: Tool[Any, Any], args: dict[str, Any], messages: Sequence[BaseMessage]) -> SensitiveCheck:
+    """Origins of the tool's sensitive arguments, and of every link, email address or
+    card/IBAN/national-id number embedded in any of its text arguments."""
     if not tool.sensitive:
         return SensitiveCheck((), (), tool.on_untrusted_sensitive)
     user, untrusted, trusted = _texts(messages)
-    origins = argument_origins(args, user_messages=user, untrusted=untrusted, trusted=trusted, only=tool.sensitive)
-    return SensitiveCheck(tuple(origins), tuple(not_asker_derived(origins)), tool.on_untrusted_sensitive)
+    kw = {"user_messages": user, "untrusted": untrusted, "trusted": trusted}
+    origins = argument_origins(args, only=tool.sensitive, **kw)  # type: ignore[arg-type]
+    suspect = not_asker_derived(origins)
+    embedded = _embedded(args)
+    if embedded:
+        tokens = {k: token for k, (_what, token) in embedded.items()}
+        for o in argument_origins(tokens, **kw):  # type: ignore[arg-type]
+            what, _token = embedded[o.path]
+            shown = replace(o, path=f"{o.path.split('~', 1)[0]} (contains {what})")
+            origins.append(shown)
+            # A secret leaves only when the asker typed it: system data holding it (a profile,
+            # an account) is trusted to read, not to send on.
+            is_secret = what != "a link or address"
+            if not o.asker_derived or (is_secret and o.origin is not Origin.USER):
+                suspect.append(shown)
+    return SensitiveCheck(tuple(origins), tuple(suspect), tool.on_untrusted_sensitive)
 
 
 __all__ = ["SensitiveCheck", "sensitive_check"]

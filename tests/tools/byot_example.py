@@ -29,3 +29,16 @@ def pay(recipient: str, amount: int, ctx: ToolContext | None = None) -> dict:
     SEEN.add(key or "")
     LEDGER.append((recipient, amount, key or ""))
     return {"status": "paid", "recipient": recipient, "amount": amount}
+
+
+@governed(effect="read", untrusted_output=False)
+def my_profile() -> dict:
+    """The asker's own profile (system data: trusted, but holds secrets)."""
+    return {"name": "Erin Walsh", "card": "4111 1111 1111 1111"}
+
+
+@governed(effect="write", target="note to {recipient}", changes="sends a note", sensitive=["recipient"])
+def send_note(recipient: str, body: str) -> dict:
+    """Send a short note to someone."""
+    LEDGER.append((recipient, len(body), "note"))
+    return {"status": "sent"}

@@ -30,7 +30,7 @@ def _fresh_ledger() -> Iterator[None]:
 def make_rt(tmp_path: Path) -> Iterator[Callable[..., Chamberlain]]:
     access = tmp_path / "access.yaml"
     access.write_text(
-        "version: t\nroles:\n  employee:\n    tools: [city_weather, pay]\n"
+        "version: t\nroles:\n  employee:\n    tools: [city_weather, pay, my_profile, send_note]\n"
         "approvals:\n  default:\n    - {stage: manager, approvers: [manager]}\n"
     )
     made: list[Chamberlain] = []
@@ -158,7 +158,46 @@ def test_settings_name_the_modules_and_servers(tmp_path: Path) -> None:
     from agent.services import Services, external_tools
 
     s = Settings(data_dir=tmp_path, tool_modules="tests.tools.byot_example")
-    assert sorted(t.name for t in external_tools(s, Services())) == ["city_weather", "pay"]
+    assert sorted(t.name for t in external_tools(s, Services())) == ["city_weather", "my_profile", "pay", "send_note"]
     (tmp_path / "servers.yaml").write_text("servers: {}\n")
     s = Settings(data_dir=tmp_path, mcp_servers_path=tmp_path / "servers.yaml")
     assert external_tools(s, Services()) == []
+
+
+@pytest.mark.parametrize(
+    ("turns", "needle"),
+    [
+        # a link planted in third-party text, sent to someone the asker did name
+        (
+            [
+                tool_turn("city_weather", {"city": "Oslo"}),
+                tool_turn("send_note", {"recipient": "bob@example.com", "body": "see attacker@evil.example now"}),
+            ],
+            "body (contains a link or address) = “attacker@evil.example”: from untrusted content",
+        ),
+        # the asker's own card number, from system data, sent on without being asked (the profile
+        # reached the model redacted for Erin's clearance, so the number is the model's own)
+        (
+            [
+                tool_turn("my_profile", {}),
+                tool_turn("send_note", {"recipient": "bob@example.com", "body": "card 4111 1111 1111 1111"}),
+            ],
+            "body (contains a card number) = “4111 1111 1111 1111”: chosen by the model",
+        ),
+    ],
+)
+def test_links_and_secrets_inside_text_arguments_are_flagged(
+    make_rt: Callable[..., Chamberlain], turns: list[Any], needle: str
+) -> None:
+    rt = make_rt(turns)
+    out = rt.ask("u_erin", "send bob@example.com a note about it", thread_id=f"t7-{len(needle)}")
+    (card,) = out.pending
+    assert "sensitive arguments not supplied by the requester" in card.flags
+    assert any(needle in t for t in card.tainted_arguments), card.tainted_arguments
+
+
+def test_a_secret_the_asker_typed_may_be_sent(make_rt: Callable[..., Chamberlain]) -> None:
+    rt = make_rt([tool_turn("send_note", {"recipient": "bob@example.com", "body": "card 4111 1111 1111 1111"})])
+    out = rt.ask("u_erin", "send bob@example.com my card 4111 1111 1111 1111", thread_id="t8")
+    (card,) = out.pending
+    assert "sensitive arguments not supplied by the requester" not in card.flags
