@@ -9,8 +9,8 @@ more independent person must approve) or ``deny``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
