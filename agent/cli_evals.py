@@ -21,9 +21,12 @@ def agentdojo(
     injection_task: Annotated[
         list[str] | None, typer.Option("--injection-task", help="Only these injection tasks.")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes (default: CPUs, at most 4).")
+    ] = None,
 ) -> None:
     """AgentDojo under a fully compromised model: attack success rate and utility per suite."""
-    from evals.agentdojo.report import run
+    from evals.agentdojo.report import default_workers, run
     from evals.agentdojo.runner import SUITES, AgentDojoMissing
 
     try:
@@ -33,6 +36,7 @@ def agentdojo(
             baseline=not no_baseline,
             user_tasks=user_task,
             injection_tasks=injection_task,
+            workers=workers or default_workers(),
         )
     except (AgentDojoMissing, ValueError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
