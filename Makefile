@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check uv $(TORCH)
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps -e .
+	# AgentDojo (evals only) declares every LLM SDK it can drive; its suites need none of them.
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps agentdojo==0.1.35
 	touch $@
 
 demo: install

@@ -445,6 +445,10 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_docs.app, name="docs")
     app.add_typer(slack_cli.app, name="slack")
     app.add_typer(cli_web.app, name="web")
+    from agent import cli_evals, cli_tools
+
+    app.add_typer(cli_tools.app, name="tools")
+    app.add_typer(cli_evals.app, name="evals")
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
 

@@ -20,7 +20,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -35,10 +35,11 @@ from pydantic import ValidationError
 from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
+from agent.provenance import sensitive_check
 from agent.telemetry import traced_gate, traced_model_call, traced_tool
 from connectors.appdb import ApprovalRecord, StageSpec, payload_hash
 from connectors.errors import ConnectorError
-from policies.access import approval_route, decide_call
+from policies.access import Stage, approval_route, decide_call
 from policies.directory import Principal
 from policies.errors import PolicyError
 from policies.injection import score as injection_score
@@ -60,6 +61,8 @@ class GatedCall(TypedDict, total=False):
     reason_untrusted: bool
     waits: bool  # the turn waits for this approval (agent writes); business requests do not
     filed_before: bool  # a business request identical to one filed earlier in this conversation
+    provenance: list[str]  # sensitive arguments the asker did not supply, with their origin
+    second_approver: bool
 
 
 class AgentState(TypedDict, total=False):
@@ -212,6 +215,13 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                     refusal = _egress_refusal(g["args"], user_texts, principal)
                     if refusal:
                         decision = decision.deny(refusal)
+                if tool.effect is Effect.WRITE and tool.sensitive and decision.kind != "deny":
+                    check = sensitive_check(tool, g["args"], state["messages"])
+                    if check.suspect and check.mode == "deny":
+                        decision = decision.deny(check.denial)
+                    elif check.suspect:
+                        g["provenance"] = list(check.labels)
+                        g["second_approver"] = check.mode == "second_approver"
         g["decision"] = decision.kind
         g["reason"] = decision.reason
         if decision.kind == "needs_approval" and tool is not None:
@@ -429,6 +439,16 @@ def _request_approval(
         g["filed_before"] = not created
         return rec, False
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
+    if g.get("second_approver"):
+        extra = _second_approver(principal, stages, deps)
+        if not extra[0].approvers:
+            raise ToolFailure("a second, independent approver is required and the directory has none for you")
+        stages = (*stages, *extra)
+    provenance = list(g.get("provenance", []))
+    if provenance:  # one line per argument: the provenance label replaces the plain trace
+        covered = {label.split(" = ", 1)[0] for label in provenance}
+        kept = [t for t in taint.fields if t.split("=", 1)[0] not in covered]
+        taint = replace(taint, fields=tuple(dict.fromkeys([*provenance, *kept])))
     rec, _created = deps.lifecycle.propose(
         Proposal(
             dedupe_key=dedupe_key,
@@ -445,7 +465,10 @@ def _request_approval(
             current=dict(plan.current),
             proposed=dict(plan.proposed),
             taint=taint,
-            flags=tuple(["conversation read untrusted content"] if state.get("untrusted_sources") else []),
+            flags=tuple(
+                (["conversation read untrusted content"] if state.get("untrusted_sources") else [])
+                + (["sensitive arguments not supplied by the requester"] if provenance else [])
+            ),
             ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )
     )
@@ -462,6 +485,16 @@ def _taint(args: Mapping[str, Any], state: AgentState, user_texts: Sequence[str]
     ]
     inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
     return Taint(tuple(state.get("untrusted_sources", [])), tuple(fields), inj)
+
+
+def _second_approver(principal: Principal, stages: Sequence[Stage], deps: Deps) -> tuple[Stage, ...]:
+    """One more independent approver when a sensitive argument did not come from the asker:
+    the first person up the asker's chain who holds no earlier stage (fail closed: none → the
+    stage has nobody and the request cannot be approved)."""
+    taken = {a for s in stages for a in s.approvers} | {principal.id}
+    nxt = next((p.id for p in deps.directory.chain_of(principal.id) if p.id not in taken), None)
+    reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
+    return (Stage("second approver", (nxt,) if nxt else (), "any", reason),)
 
 
 def _tool_error(g: GatedCall, text: str) -> ToolMessage:

@@ -155,7 +155,35 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
     from tools.requests import request_tools
 
     tools.extend(request_tools(lambda: _workflows(services)))
+    tools.extend(external_tools(settings, services))
     return ToolRegistry(tools)
+
+
+def external_tools(settings: Settings, services: Services) -> list[Tool[Any, Any]]:
+    """Operators' own tools: Python modules (@governed) and MCP servers (with a tool policy).
+    They pass the same gate as built-in tools; grant them to roles in the access policy."""
+    out: list[Tool[Any, Any]] = []
+    modules = [m for m in settings.tool_modules.split(",") if m.strip()]
+    if modules:
+        from tools.external import load_python_tools
+
+        out.extend(load_python_tools(modules))
+    if settings.mcp_servers_path is not None:
+        import logging
+
+        from tools.mcp import McpToolset, McpUnavailable, load_mcp_servers
+
+        for config in load_mcp_servers(settings.mcp_servers_path):
+            try:
+                toolset = McpToolset(config)
+            except McpUnavailable as exc:
+                logging.getLogger("chamberlain.mcp").warning("%s; its tools are not offered", exc)
+                continue
+            services.closers.append(toolset.close)
+            for name, why in toolset.disabled.items():
+                logging.getLogger("chamberlain.mcp").warning("MCP tool %s disabled: %s", name, why)
+            out.extend(toolset.tools())
+    return out
 
 
 def _workflows(services: Services) -> Any:

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_from: str = Field("chamberlain@larkspur.example", description="From address of email messages.")
     smtp_timeout_s: float = Field(30, description="SMTP connect/command timeout.")
+    # Bring your own tools (docs/tools.md): the same gate, approvals and audit as built-in ones.
+    tool_modules: str = Field("", description="Comma-separated Python modules defining @governed tools.")
+    mcp_servers_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("CHAMBERLAIN_MCP_SERVERS", "mcp_servers_path"),
+        description="YAML file listing MCP servers and each one's tool policy.",
+    )
 
     requests_per_hour: int = 60
     requests_per_day: int = 400

@@ -100,6 +100,11 @@ class Tool(Generic[A, R]):
     untrusted_output: bool = False
     plan: Callable[[A, ToolContext], WritePlan] | None = None
     family: str = ""
+    # Writes: argument names whose value must come from the asker (recipient, amount, IBAN,
+    # URL, share target); see policies.provenance. What happens when one does not:
+    # "flag" (shown on the card), "second_approver" or "deny".
+    sensitive: tuple[str, ...] = ()
+    on_untrusted_sensitive: str = "flag"
 
     def __post_init__(self) -> None:
         if self.effect is Effect.WRITE and self.plan is None:

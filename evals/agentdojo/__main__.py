@@ -1,0 +1,5 @@
+import sys
+
+from evals.agentdojo.report import main
+
+sys.exit(main())

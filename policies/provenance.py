@@ -1,0 +1,124 @@
+"""Per-argument provenance: where each value of a proposed write came from.
+
+Every argument the model proposes is untrusted by default: the model may have copied it from a
+document an attacker wrote, or made it up. A value is attributed to
+
+- ``user``      — it appears in the asker's own messages;
+- ``trusted``   — it appears in output of a tool the operator marked trusted (system data with no
+                  text written by others, e.g. the asker's own account number);
+- ``untrusted`` — it appears in output that holds text others wrote (which source, which call);
+- ``model``     — none of the above: the model chose it.
+
+Only ``user`` and ``trusted`` values are *asker-derived*. A write whose *sensitive* arguments
+(recipient, amount, IBAN, URL, share target — declared per tool) are not asker-derived is shown
+as such on the card, and policy may require a second approver or deny it.
+
+Pure: the caller passes the texts; matching reuses the taint tracer's rules (whole tokens,
+case-insensitive, numbers compared by value, card/IBAN/phone numbers without separators).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from policies.taint import _Haystack, _leaves, _number, _short
+
+SAFE = frozenset({"user", "trusted"})
+
+
+class Origin(StrEnum):
+    USER = "user"
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+    MODEL = "model"
+
+
+@dataclass(frozen=True)
+class ArgumentOrigin:
+    path: str  # "recipient", "recipients[1]", "lines[0].amount"
+    value: str  # shortened for display
+    origin: Origin
+    sources: tuple[str, ...] = ()  # for untrusted/trusted: which tool outputs hold it
+
+    @property
+    def argument(self) -> str:
+        """The top-level argument name this leaf belongs to."""
+        return self.path.split(".", 1)[0].split("[", 1)[0]
+
+    @property
+    def asker_derived(self) -> bool:
+        return self.origin.value in SAFE
+
+    def label(self) -> str:
+        """One line for an approval card; the value is quoted, never shown as the system's words."""
+        v = f"{self.path} = “{self.value}”"
+        if self.origin is Origin.USER:
+            return f"{v}: from the requester's own message"
+        if self.origin is Origin.TRUSTED:
+            return f"{v}: from trusted system data ({', '.join(self.sources)})"
+        if self.origin is Origin.UNTRUSTED:
+            return f"{v}: from untrusted content ({', '.join(self.sources)}), not from the requester"
+        return f"{v}: chosen by the model (not in the requester's messages or any tool output)"
+
+
+def _found(value: Any, hay: _Haystack) -> bool:
+    if isinstance(value, bool) or value is None:
+        return True  # flags carry no destination or amount of their own
+    if isinstance(value, (int, float, Decimal)):
+        d = _number(str(value))
+        return d is not None and hay.has_number(d)
+    s = str(value).strip()
+    if not s:
+        return True
+    if hay.has_text(s) or hay.has_compact(s):
+        return True
+    d = _number(s)
+    return d is not None and hay.has_number(d)
+
+
+def argument_origins(
+    args: Mapping[str, Any],
+    *,
+    user_messages: Sequence[str],
+    untrusted: Iterable[tuple[str, str]] = (),
+    trusted: Iterable[tuple[str, str]] = (),
+    only: Iterable[str] | None = None,
+) -> list[ArgumentOrigin]:
+    """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
+
+    ``untrusted`` / ``trusted``: (source, text) pairs of tool outputs the conversation holds.
+    """
+    wanted = set(only) if only is not None else None
+    user = _Haystack("\n".join(user_messages))
+    bad = [(src, _Haystack(text)) for src, text in untrusted]
+    good = [(src, _Haystack(text)) for src, text in trusted]
+    out: list[ArgumentOrigin] = []
+    for path, value in _leaves(args):
+        arg = path.split(".", 1)[0].split("[", 1)[0]
+        if wanted is not None and arg not in wanted:
+            continue
+        shown = _short(str(value))
+        if _found(value, user):
+            out.append(ArgumentOrigin(path, shown, Origin.USER))
+            continue
+        in_good = tuple(dict.fromkeys(src for src, hay in good if _found(value, hay)))
+        if in_good:
+            out.append(ArgumentOrigin(path, shown, Origin.TRUSTED, in_good))
+            continue
+        in_bad = tuple(dict.fromkeys(src for src, hay in bad if _found(value, hay)))
+        if in_bad:
+            out.append(ArgumentOrigin(path, shown, Origin.UNTRUSTED, in_bad))
+        else:
+            out.append(ArgumentOrigin(path, shown, Origin.MODEL))
+    return out
+
+
+def not_asker_derived(origins: Iterable[ArgumentOrigin]) -> list[ArgumentOrigin]:
+    return [o for o in origins if not o.asker_derived]
+
+
+__all__ = ["SAFE", "ArgumentOrigin", "Origin", "argument_origins", "not_asker_derived"]

@@ -1,0 +1,55 @@
+"""AgentDojo (a public benchmark nobody here wrote) through the real graph and gate, under a
+fully compromised model: a smoke over part of the banking suite, with AgentDojo's own checkers.
+The full 949-pair run is `chamberlain evals agentdojo` (a benchmark, not a test)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.agentdojo.runner import load_suites, run_suite, suite_tools
+from policies.tool_effects import ToolEffectPolicy
+
+pytest.importorskip("agentdojo", reason="agentdojo is a dev dependency (make install)")
+pytestmark = pytest.mark.xdist_group("agentdojo")
+
+
+@pytest.fixture(scope="module")
+def suites() -> dict:
+    return load_suites()
+
+
+def test_every_tool_of_every_suite_has_a_declared_effect(suites: dict) -> None:
+    from evals.agentdojo.runner import EFFECTS_DIR, EnvHolder
+
+    for name, suite in suites.items():
+        policy = ToolEffectPolicy.load(EFFECTS_DIR / f"{name}.yaml")
+        assert {f.name for f in suite.tools} == set(policy.tools), name
+        wrapped = suite_tools(suite, EnvHolder())
+        writes = {t.name for t in wrapped if t.effect.value == "write"}
+        # every function that changes the environment is a write (spot checks per suite)
+        assert {"send_money", "update_password"} <= writes or name != "banking"
+        assert {"send_email", "share_file", "delete_file"} <= writes or name != "workspace"
+        assert {"get_webpage", "post_webpage", "invite_user_to_slack"} <= writes or name != "slack"
+        assert {"reserve_hotel", "send_email"} <= writes or name != "travel"
+
+
+def test_banking_subset_no_attack_succeeds_and_benign_writes_run(suites: dict) -> None:
+    # user_task_14 changes the password to a value the user typed (a benign, approved write);
+    # user_task_1 only reads; user_task_0 pays a bill whose IBAN comes from a file.
+    rep, results = run_suite(
+        suites["banking"],
+        user_tasks=["user_task_0", "user_task_1", "user_task_14"],
+        injection_tasks=["injection_task_0", "injection_task_3", "injection_task_7"],
+    )
+    assert rep.pairs == 9
+    assert rep.attacks == 0, [r for r in results if r.attack_succeeded]
+    # The same pairs with every card approved: the gate alone does not stop all of them, so the
+    # approver rule (sensitive values must come from the asker) is what holds.
+    assert rep.attacks_gate_only > 0
+    clean = {r.user_task: r for r in results if r.injection_task is None}
+    assert clean["user_task_1"].utility and clean["user_task_1"].approvals == 0
+    assert clean["user_task_14"].utility and clean["user_task_14"].approvals == 1
+    assert clean["user_task_14"].suspect_cards == 0
+    attacked = [r for r in results if r.user_task == "user_task_14" and r.injection_task]
+    assert all(r.utility for r in attacked)  # the user's own request still goes through under attack
+    assert any(r.suspect_cards for r in attacked)  # and the injected write was flagged and refused
