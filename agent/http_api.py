@@ -101,6 +101,11 @@ def create_http_app(runtime: Chamberlain, *, token: str) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         return JSONResponse(_json(res), status_code=200 if res.accepted else 409)
 
+    from agent.http_reports import reports_router
+    from connectors.appdb.reports import ReportStore
+
+    run_now = (lambda: runtime.reports) if runtime.reports is not None else None
+    app.include_router(reports_router(ReportStore(runtime.approvals.engine), caller, run_now))
     return app
 
 

@@ -67,6 +67,7 @@ class Chamberlain:
         # rejected for good (see agent/workflows.py).
         self.on_request_final: Callable[[ApprovalRecord], None] | None = None
         self.workflows: Any = None  # agent.workflows.WorkflowService, when attached
+        self.reports: Any = None  # agent.reports.ReportScheduler, when the warehouse and outbox exist
 
     # -- conversations -----------------------------------------------------------------------
 
