@@ -451,6 +451,9 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_evals.app, name="evals")
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
+    from agent import cli_reports
+
+    app.add_typer(cli_reports.app, name="reports")
 
 
 _mount_subcommands()

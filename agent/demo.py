@@ -80,6 +80,9 @@ def run_demo(settings: Settings, *, console: Console | None = None) -> None:
         console.print(f"Model: Claude ([bold]{settings.model}[/bold]) via ANTHROPIC_API_KEY")
     else:
         model = scripted_model()
+        from agent.demo_reports import add_scripted_turns
+
+        add_scripted_turns(model)
         console.print(
             "[yellow]No ANTHROPIC_API_KEY set: replaying scripted model turns.[/yellow] "
             "Everything else (policy gate, approvals, CRM over HTTP, audit) is real."
@@ -116,6 +119,9 @@ def run_demo(settings: Settings, *, console: Console | None = None) -> None:
         console.print(f"write executed {executed} time(s)")
         if final.status != "executed" or executed != 1 or not report.ok:
             raise SystemExit("demo failed: the approved write did not run exactly once")
+        from agent.demo_reports import run_report_demo
+
+        run_report_demo(rt, console)
 
 
 __all__ = ["run_demo", "scripted_model"]

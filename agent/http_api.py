@@ -112,6 +112,11 @@ def create_http_app(runtime: Chamberlain, *, token: str) -> FastAPI:
     from agent.web import mount_web  # the web page, /readyz and /metrics (see agent/web)
 
     mount_web(app, runtime, token=token, settings=getattr(runtime, "settings", None))
+    from agent.http_reports import reports_router
+    from connectors.appdb.reports import ReportStore
+
+    run_now = (lambda: runtime.reports) if runtime.reports is not None else None
+    app.include_router(reports_router(ReportStore(runtime.approvals.engine), caller, run_now))
     return app
 
 

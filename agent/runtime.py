@@ -69,6 +69,7 @@ class Chamberlain:
         self.lifecycle: Lifecycle = deps.lifecycle
         self.workflows: Any = None  # agent.workflows.WorkflowService, when attached
         self.settings: Settings | None = None  # set by build_runtime; surfaces read their options here
+        self.reports: Any = None  # agent.reports.ReportScheduler, when the warehouse and outbox exist
 
     # -- conversations -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from agent.notify import Notifier
@@ -148,6 +149,19 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
         from tools.documents import document_tools
 
         tools.extend(document_tools(services.knowledge))
+    if services.warehouse is not None and services.engine is not None:
+        from connectors.appdb.reports import ReportStore
+        from tools.reports import report_tools
+
+        tools.extend(
+            report_tools(
+                ReportStore(services.engine),
+                services.warehouse,
+                Directory.load(settings.directory_path),
+                channel_members=channel_members(settings),
+                min_interval=timedelta(seconds=settings.report_min_interval_s),
+            )
+        )
     if services.outbox is not None:
         from tools.messaging import messaging_tools
 
@@ -184,6 +198,75 @@ def external_tools(settings: Settings, services: Services) -> list[Tool[Any, Any
                 logging.getLogger("chamberlain.mcp").warning("MCP tool %s disabled: %s", name, why)
             out.extend(toolset.tools())
     return out
+
+
+def channel_members(settings: Settings) -> Callable[[str], list[str] | None]:
+    """Who reads a Slack channel, from the operator's channel file (None: unknown, refused)."""
+    mapping: dict[str, list[str]] = {}
+    if settings.report_channels_path is not None:
+        import yaml
+
+        raw = yaml.safe_load(settings.report_channels_path.read_text(encoding="utf-8")) or {}
+        mapping = {str(k): [str(m) for m in v or []] for k, v in raw.items()}
+    return lambda channel: mapping.get(channel)
+
+
+def open_reports(
+    settings: Settings,
+    *,
+    engine: Any,
+    warehouse: Any,
+    outbox: Any,
+    audit: Any = None,
+    directory: Directory | None = None,
+    clock: Any = None,
+) -> Any:
+    """The report scheduler: runs reports as their owners, delivers through the outbox. Needs
+    only the app DB, the warehouse and the outbox (no model, no CRM, no documents)."""
+    from agent.reports import ReportScheduler, load_narrator
+    from connectors.appdb import AuditLog
+    from connectors.appdb.reports import ReportStore
+    from policies.access import AccessPolicy
+    from policies.logging_filter import scrub
+    from tools.analytics import analytics_tools
+
+    (run_query,) = [t for t in analytics_tools(warehouse) if t.name == "run_query"]
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return ReportScheduler(
+        ReportStore(engine),
+        run_query=run_query,
+        warehouse=warehouse,
+        directory=directory or Directory.load(settings.directory_path),
+        access=AccessPolicy.load(settings.access_policy_path),
+        outbox=outbox,
+        audit=audit if audit is not None else AuditLog(engine, redact=scrub),
+        channel_members=channel_members(settings),
+        narrator=load_narrator(settings.report_narrator) if settings.report_narrator else None,
+        artifacts_dir=settings.artifacts_dir,
+        lease=timedelta(seconds=settings.report_lease_s),
+        **kwargs,
+    )
+
+
+@contextlib.contextmanager
+def open_report_scheduler(settings: Settings, *, clock: Any = None) -> Iterator[Any]:
+    """A scheduler with just what reports need (for `chamberlain reports tick|run-now`)."""
+    from connectors.outbox import SqlOutbox
+
+    services = Services()
+    try:
+        services.engine = make_engine(settings.resolved_database_url)
+        services.closers.append(services.engine.dispose)
+        services.warehouse = open_warehouse(settings, services)
+        yield open_reports(
+            settings,
+            engine=services.engine,
+            warehouse=services.warehouse,
+            outbox=SqlOutbox(services.engine),
+            clock=clock,
+        )
+    finally:
+        services.close()
 
 
 def _workflows(services: Services) -> Any:
@@ -232,11 +315,19 @@ def open_runtime(
 
         services.workflows = attach(rt, settings, crm=services.crm)
         rt.workflows = services.workflows
+        if services.warehouse is not None and services.outbox is not None:
+            rt.reports = open_reports(
+                settings, engine=services.engine, warehouse=services.warehouse, outbox=services.outbox,
+                audit=rt.audit, directory=rt.directory,
+            )  # fmt: skip
         if sweep_every_s:
             # Long-running servers: expiry, reminders, escalation without a cron job.
             from agent.sweeper import Sweeper
 
-            sweeper = Sweeper(sweep_every_s, [services.workflows.tick, rt.expire_due]).start()
+            jobs: list[Callable[[], Any]] = [services.workflows.tick, rt.expire_due]
+            if rt.reports is not None:
+                jobs.append(rt.reports.tick)  # each report period once, across N servers
+            sweeper = Sweeper(sweep_every_s, jobs).start()
         yield rt
     finally:
         if sweeper is not None:

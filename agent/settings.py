@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     approval_ttl_hours: float = Field(72, description="The agent's write requests expire after this long.")
     sweep_interval_s: float = Field(300, description="How often servers expire, remind and escalate approvals.")
 
+    # -- periodic reports (docs/reports.md) ---------------------------------------------------
+    report_min_interval_s: float = Field(3600, description="Reports may run at most this often.")
+    report_lease_s: float = Field(300, description="How long a report run is owned before another process may retry it.")
+    report_narrator: str | None = Field(
+        None, description="module:function writing a report's narrative (its numbers are checked); default: a summary."
+    )
+    report_channels_path: Path | None = Field(
+        None, description="YAML mapping each Slack channel a report may go to -> its members' directory ids."
+    )
+
     # -- outbox delivery (issue #14): the worker, its retries, and email over SMTP ----------
     outbox_worker: bool = Field(True, description="Start the delivery worker inside `serve` (False: run `outbox run`).")
     outbox_notifications: bool = Field(

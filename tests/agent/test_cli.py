@@ -30,8 +30,11 @@ def test_demo_leaves_an_executed_approval(demo_dir: Path) -> None:
     res = runner.invoke(app, ["approvals", "list", "--json", "--data-dir", str(demo_dir)])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
-    assert [r["status"] for r in rows] == ["executed"]
-    assert rows[0]["proposed"] == {"dealstage": "Closed won"}
+    # The deal's stage change and the weekly report: both approved, both executed.
+    assert sorted(r["title"] for r in rows) == ["crm_update_deal", "schedule_report"]
+    assert all(r["status"] == "executed" for r in rows)
+    (deal,) = [r for r in rows if r["title"] == "crm_update_deal"]
+    assert deal["proposed"] == {"dealstage": "Closed won"}
 
 
 def test_audit_verify_and_export(demo_dir: Path, tmp_path: Path) -> None:
