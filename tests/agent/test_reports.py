@@ -260,7 +260,7 @@ def test_cli_lists_shows_and_pauses(settings: Settings, runtime: Any) -> None:
     }
     dd = ["--data-dir", str(settings.data_dir)]
     r = CliRunner().invoke(app, ["reports", "list", *dd], env=env)
-    assert r.exit_code == 0 and rid in r.output and "0 9 * * MON" in r.output
+    assert r.exit_code == 0 and rid in r.output and "MON" in r.output
     r = CliRunner().invoke(app, ["reports", "run-now", rid[:8], *dd], env=env)
     assert r.exit_code == 0 and "delivered" in r.output
     r = CliRunner().invoke(app, ["reports", "pause", rid, *dd], env=env)
