@@ -290,7 +290,7 @@ def build_runtime(
     """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude.
     ``engine``: an app-database engine the caller owns (and disposes); default: one of its own."""
     from agent.checkpoints import open_checkpointer
-    from agent.model import ModelConfig, build_chat_models, load_prompt
+    from agent.model import load_prompt
     from agent.planner import ChatPlanner
     from policies.prompt_leak import PromptLeakGuard
 
@@ -308,23 +308,17 @@ def build_runtime(
             # Decisions, resumes and audits still work; only a model call fails, clearly.
             planner = _NoModelPlanner()
         else:
-            models = build_chat_models(
-                ModelConfig(
-                    model=settings.model,
-                    api_key=settings.anthropic_api_key,
-                    base_url=settings.anthropic_base_url,
-                    timeout_s=settings.model_timeout_s,
-                    max_retries=settings.model_max_retries,
-                    max_tokens=settings.model_max_tokens,
-                    fallback_model=settings.fallback_model,
-                )
-            )
+            from agent.model_setup import build_routes
+
+            routes = build_routes(settings)
+            primary = routes.chain("answer")[0].chat
             planner = ChatPlanner(
-                models.primary,
+                primary,
                 prompt,
-                fallback=models.fallback,
                 breaker=_breaker(settings),
                 redact_pii=settings.redact_pii_for_model,
+                routes=routes,
+                family_of=lambda name: (t.family if (t := registry.get(name)) else ""),
             )
     from policies.logging_filter import scrub
 
