@@ -219,3 +219,36 @@ def wire_model(
             timeout_s=30,
         )
         yield build_chat_model(cfg)
+
+
+class ConversationRouter:
+    """One fake server for many scripted conversations: each request is played by the script of
+    the conversation it belongs to (told apart by its first user message), and a request with no
+    assistant turn yet starts that script afresh (a new trial of the same case)."""
+
+    repeat = True
+    model = None
+
+    def __init__(self, scripts: Mapping[str, Any], *, wire: str = "openai") -> None:
+        self.scripts = dict(scripts)  # first user message -> () -> list of turns
+        self.wire = wire
+        self.playing: dict[str, ScriptedChatModel] = {}
+
+    def __call__(self, body: Mapping[str, Any]) -> Any:
+        messages = openai_messages(body) if self.wire == "openai" else anthropic_messages(body)
+        first = next((m for m in messages if isinstance(m, HumanMessage)), None)
+        key = _text(first.content) if first is not None else ""
+        if key not in self.scripts:
+            raise KeyError(f"no scripted conversation starts with {key[:60]!r}")
+        if key not in self.playing or not any(isinstance(m, AIMessage) for m in messages):
+            self.playing[key] = ScriptedChatModel.from_turns(self.scripts[key]())
+        ai = _play(self.playing[key], messages)
+        if self.wire == "openai":
+            return Completion(
+                text=_text(ai.content),
+                tool_calls=[ToolCall(c["name"], dict(c["args"]), id=c.get("id") or None) for c in ai.tool_calls],
+            )
+        return Reply(
+            text=_text(ai.content),
+            tool_uses=[ToolUse(c["name"], dict(c["args"]), id=c.get("id") or None) for c in ai.tool_calls],
+        )
