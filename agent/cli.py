@@ -396,11 +396,17 @@ def seed(
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
+def demo(
+    data_dir: DataDir = None,
+    fake_model_server: Annotated[
+        str | None,
+        typer.Option(help="Serve the scripted turns from a local fake 'openai' or 'anthropic' API (real SDK path)."),
+    ] = None,
+) -> None:
     """Seed, then run a conversation that reads the CRM, proposes a write, gets it approved and runs it once."""
     from agent.demo import run_demo
 
-    run_demo(_settings(data_dir), console=console)
+    run_demo(_settings(data_dir), console=console, fake_server=fake_model_server)
 
 
 def _mount_subcommands() -> None:

@@ -129,6 +129,10 @@ def usage(
             f"{r.latency_ms_avg:,.0f}",
             f"{r.latency_ms_p95:,.0f}",
         )
+    if "group" in dims:
+        console.print(table)
+        console.print("[dim]A call counts under each group its asker belongs to, so rows do not add up.[/dim]")
+        return
     table.add_section()
     table.add_row(
         "total",
@@ -143,8 +147,6 @@ def usage(
         "",
     )
     console.print(table)
-    if "group" in dims:
-        console.print("[dim]A call counts under each group its asker belongs to.[/dim]")
 
 
 # --- doctor -------------------------------------------------------------------------------------

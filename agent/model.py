@@ -40,7 +40,7 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from agent.usage import LATENCY_KEY
 
@@ -548,6 +548,14 @@ def _json_problem(raw: Any) -> str:
     return f"arguments must be a JSON object, got {type(value).__name__}"
 
 
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    if "args" in err["loc"]:
+        return "a tool call's arguments must be one JSON object"
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
+
+
 def _plain_text(message: AIMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -592,11 +600,11 @@ def invoke_model(
     prompt = list(messages)
     started = time.perf_counter()
     raw_args: list[str] | None = None
+    merged: AIMessageChunk | None = None
     try:
         if on_text is None:
             reply = bound.invoke(prompt, config=config)
         else:
-            merged: AIMessageChunk | None = None
             for chunk in bound.stream(prompt, config=config):
                 if not isinstance(chunk, AIMessageChunk):
                     raise TypeError(f"expected AIMessageChunk from the model, got {type(chunk).__name__}")
@@ -614,6 +622,19 @@ def invoke_model(
                     f"The reply from {model_config.model} stopped half-way (the stream was cut); try again shortly."
                 )
             reply = message_chunk_to_message(merged)
+    except ValidationError as exc:
+        # LangChain could not build a message from the reply (e.g. tool arguments that are JSON
+        # but not an object): the reply is malformed, not our bug.
+        raise ModelOutputError(
+            f"The model returned a malformed turn; nothing of it was run: {_first_error(exc)}"
+        ) from exc
+    except ValueError as exc:
+        if on_text is not None and merged is None and "No generation chunks" in str(exc):
+            raise ModelUnavailable("The model's stream ended before any data arrived; try again shortly.") from exc
+        translated = translate_model_error(exc, model_config)
+        if translated is None or translated is exc:
+            raise
+        raise translated from exc
     except Exception as exc:
         translated = translate_model_error(exc, model_config)
         if translated is None or translated is exc:

@@ -406,6 +406,9 @@ def _broken(state: FakeOpenAIState, body: Mapping[str, Any], item: Broken) -> Re
     done = _completion(state, body, Completion(text="This answer never arrives whole."))
     if item.kind == "stream_cut" and body.get("stream"):
         return StreamingResponse(_stream(done, include_usage=False, cut=True), media_type="text/event-stream")
+    if item.kind == "truncated_body" and body.get("stream"):
+        first, second = list(_stream(done, include_usage=False))[:2]
+        return StreamingResponse(iter([first, second[: len(second) // 2] + b"\n\n"]), media_type="text/event-stream")
     raw = json.dumps(done).encode()
     if item.kind == "reset":
         # Declares more than it sends: the server closes the connection mid-body.
