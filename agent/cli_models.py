@@ -129,8 +129,10 @@ def usage(
             f"{r.latency_ms_avg:,.0f}",
             f"{r.latency_ms_p95:,.0f}",
         )
+    # Piped or captured output gets every column in full; a terminal gets its own width.
+    out = console if console.is_terminal else Console(width=max(console.width, 160))
     if "group" in dims:
-        console.print(table)
+        out.print(table)
         console.print("[dim]A call counts under each group its asker belongs to, so rows do not add up.[/dim]")
         return
     table.add_section()
@@ -146,7 +148,7 @@ def usage(
         "",
         "",
     )
-    console.print(table)
+    out.print(table)
 
 
 # --- doctor -------------------------------------------------------------------------------------
