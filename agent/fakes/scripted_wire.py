@@ -221,25 +221,36 @@ def wire_model(
         yield build_chat_model(cfg)
 
 
+_ASKER = re.compile(r"directory id ([A-Za-z0-9_.-]+)")
+
+
+def conversation_key(user_id: str, message: str) -> str:
+    """How :class:`ConversationRouter` names a conversation: who asks, and their first message."""
+    return f"{user_id}\n{message}"
+
+
 class ConversationRouter:
     """One fake server for many scripted conversations: each request is played by the script of
-    the conversation it belongs to (told apart by its first user message), and a request with no
-    assistant turn yet starts that script afresh (a new trial of the same case)."""
+    the conversation it belongs to (told apart by the asker's directory id in the system prompt
+    and the first user message, see :func:`conversation_key`), and a request with no assistant
+    turn yet starts that script afresh (a new trial of the same case)."""
 
     repeat = True
     model = None
 
     def __init__(self, scripts: Mapping[str, Any], *, wire: str = "openai") -> None:
-        self.scripts = dict(scripts)  # first user message -> () -> list of turns
+        self.scripts = dict(scripts)  # conversation_key(user, first message) -> () -> list of turns
         self.wire = wire
         self.playing: dict[str, ScriptedChatModel] = {}
 
     def __call__(self, body: Mapping[str, Any]) -> Any:
         messages = openai_messages(body) if self.wire == "openai" else anthropic_messages(body)
         first = next((m for m in messages if isinstance(m, HumanMessage)), None)
-        key = _text(first.content) if first is not None else ""
+        system = next((_text(m.content) for m in messages if isinstance(m, SystemMessage)), "")
+        asker = _ASKER.search(system)
+        key = conversation_key(asker.group(1) if asker else "", _text(first.content) if first is not None else "")
         if key not in self.scripts:
-            raise KeyError(f"no scripted conversation starts with {key[:60]!r}")
+            raise KeyError(f"no scripted conversation for {key[:80]!r}")
         if key not in self.playing or not any(isinstance(m, AIMessage) for m in messages):
             self.playing[key] = ScriptedChatModel.from_turns(self.scripts[key]())
         ai = _play(self.playing[key], messages)
@@ -252,3 +263,56 @@ class ConversationRouter:
             text=_text(ai.content),
             tool_uses=[ToolUse(c["name"], dict(c["args"]), id=c.get("id") or None) for c in ai.tool_calls],
         )
+
+
+class SharedWire:
+    """One fake server of ``provider`` for many scripted models in turn (a red-team suite): each
+    :meth:`model` call points the server at a new script and returns a real client for it."""
+
+    def __init__(self, provider: str, *, max_retries: int = 0) -> None:
+        if provider not in WIRE_MODELS:
+            raise ValueError(f"unknown provider {provider!r}: use one of {', '.join(WIRE_MODELS)}")
+        self.provider = provider
+        self.max_retries = max_retries
+        self._stack = contextlib.ExitStack()
+        self._server: FakeOpenAIServer | FakeAnthropicServer | None = None
+        self._current: ScriptedChatModel | None = None
+
+    def __enter__(self) -> SharedWire:
+        server: FakeOpenAIServer | FakeAnthropicServer
+        if self.provider == "openai":
+            server = FakeOpenAIServer()
+            server.push(_Repeating(lambda body: openai_responder(self._playing())(body)))
+        else:
+            server = FakeAnthropicServer()
+            server.push(_Repeating(lambda body: anthropic_responder(self._playing())(body)))
+        self._server = self._stack.enter_context(server)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _playing(self) -> ScriptedChatModel:
+        if self._current is None:
+            raise RuntimeError("SharedWire: no scripted model is playing")
+        return self._current
+
+    @contextlib.contextmanager
+    def model(self, turns: ScriptedChatModel | Sequence[Turn]) -> Iterator[BaseChatModel]:
+        from agent.model import ModelConfig, build_chat_model
+
+        if self._server is None:
+            raise RuntimeError("SharedWire is not running; use it as a context manager")
+        self._current = _as_model(turns)
+        cfg = ModelConfig(
+            provider=self.provider,
+            model=WIRE_MODELS[self.provider],
+            base_url=self._server.url,
+            api_key=self._server.api_key,
+            max_retries=self.max_retries,
+            timeout_s=30,
+        )
+        try:
+            yield build_chat_model(cfg)
+        finally:
+            self._current = None
