@@ -377,7 +377,8 @@ class _NoModelPlanner:
         from agent.model import ModelAuthError
 
         raise ModelAuthError(
-            "No Anthropic API key is configured: set ANTHROPIC_API_KEY to use Claude "
+            "No model is configured: set ANTHROPIC_API_KEY to use Claude, or CHAMBERLAIN_MODEL_PROVIDER=openai "
+            "with CHAMBERLAIN_MODEL_BASE_URL for an OpenAI-compatible server "
             "(`chamberlain demo` runs without one, on scripted model turns)."
         )
 
