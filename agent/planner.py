@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent.model import (
     CACHE_CONTROL,
@@ -46,11 +47,15 @@ class ChatPlanner:
         redact_pii: bool = False,
         routes: ModelRoutes | None = None,
         family_of: Callable[[str], str] | None = None,
+        history_budget_tokens: int | None = 8000,
     ) -> None:
         self.model = model
         self.fallback = fallback
         self.routes = routes or ModelRoutes.single(model, fallback)
         self.family_of = family_of
+        # Past this many (estimated) tokens of history, tool results of earlier turns are replaced
+        # by a one-line stub, oldest first; the current turn is never touched.
+        self.history_budget_tokens = history_budget_tokens
         self.static_prompt = static_prompt
         # Shared by every conversation in the process: when the model API keeps failing,
         # stop calling it for a while and say so, instead of piling up retries.
@@ -64,6 +69,8 @@ class ChatPlanner:
         if not permit.allowed:
             raise ModelUnavailable(permit.message)
         outgoing = [_redacted(m) for m in messages] if self.redact_pii else list(messages)
+        if self.history_budget_tokens is not None:
+            outgoing = compact_history(outgoing, self.history_budget_tokens)
         kind = task_kind_for(outgoing, self.family_of)
         chain = self.routes.chain(kind)
         names = [str(t.get("name", "")) for t in tools]
@@ -103,9 +110,49 @@ class ChatPlanner:
                     {"type": "text", "text": context},
                 ]
             )
+            # A moving breakpoint on the newest message: the next call of the turn (same prefix
+            # plus the reply and its tool results) reads the whole conversation from the cache.
+            if messages and isinstance(route.chat, ChatAnthropic):
+                messages = [*messages[:-1], _cache_marked(messages[-1])]
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
+
+
+def _cache_marked(message: BaseMessage) -> BaseMessage:
+    if isinstance(message, AIMessage):
+        return message  # an assistant turn is never last in a prompt
+    content = message.content
+    blocks: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    if not blocks or not isinstance(blocks[-1], dict):
+        return message
+    blocks[-1] = {**blocks[-1], "cache_control": dict(CACHE_CONTROL)}
+    return message.model_copy(update={"content": blocks})
+
+
+_STUB = "[Earlier tool result omitted to save context ({chars:,} characters of {name}); call the tool again if needed.]"
+
+
+def compact_history(messages: Sequence[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
+    """``messages`` with tool results of earlier turns replaced by stubs, oldest first, until the
+    history is within ``budget_tokens`` (~4 characters a token). The current turn (from the last
+    user message on) is kept whole: the model is working with it."""
+    out = list(messages)
+    sizes = [len(str(m.content)) for m in out]
+    total = sum(sizes)
+    if total <= budget_tokens * 4:
+        return out
+    last_user = max((i for i, m in enumerate(out) if isinstance(m, HumanMessage)), default=len(out))
+    for i in range(last_user):
+        message = out[i]
+        if not isinstance(message, ToolMessage) or sizes[i] < 200:
+            continue
+        stub = _STUB.format(chars=sizes[i], name=message.name or "a tool")
+        out[i] = message.model_copy(update={"content": stub, "artifact": None})
+        total += len(stub) - sizes[i]
+        if total <= budget_tokens * 4:
+            break
+    return out
 
 
 def _redacted(message: BaseMessage) -> BaseMessage:
@@ -121,4 +168,4 @@ def _redacted(message: BaseMessage) -> BaseMessage:
     return message.model_copy(update={"content": blocks})
 
 
-__all__ = ["ChatPlanner"]
+__all__ = ["ROUTE_KEY", "ChatPlanner", "compact_history"]

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
         None, description="YAML of per-user and per-group model budgets (tokens or USD per day/month)."
     )
     budget_warn_ratio: float = Field(0.8, description="Warn a user once usage passes this share of a budget.")
+    history_budget_tokens: int = Field(
+        8000, description="Past this much history, tool results of earlier turns are sent as one-line stubs."
+    )
 
     @property
     def resolved_database_url(self) -> str:
