@@ -319,7 +319,12 @@ def build_runtime(
     if planner is None:
         if chat_model is not None:
             planner = ChatPlanner(
-                chat_model, prompt, breaker=_breaker(settings), redact_pii=settings.redact_pii_for_model
+                chat_model,
+                prompt,
+                breaker=_breaker(settings),
+                redact_pii=settings.redact_pii_for_model,
+                family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
             )
         elif not settings.uses_real_model:
             # Decisions, resumes and audits still work; only a model call fails, clearly.
@@ -336,6 +341,7 @@ def build_runtime(
                 redact_pii=settings.redact_pii_for_model,
                 routes=routes,
                 family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
             )
     from policies.logging_filter import scrub
 
