@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python benchmarks/sql_guard_bench.py
 	$(BIN)/python benchmarks/retrieval_bench.py
 	$(BIN)/python benchmarks/slack_burst_bench.py
+	$(BIN)/python benchmarks/token_bench.py
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:

@@ -100,7 +100,7 @@ class ChatPlanner:
         tools: Sequence[dict[str, Any]],
         names: Sequence[str],
     ) -> AIMessage:
-        bound = bind_tools_cached(route.chat, tools)
+        bound = bind_tools_cached(route.chat, [_compact_spec(t) for t in tools])
         context = f"{system}\nYou are running as the model {route.name}."
         head: SystemMessage
         if supports_cache_control(route.chat):
@@ -117,6 +117,26 @@ class ChatPlanner:
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
+
+
+def _without_titles(schema: Any, *, in_properties: bool = False) -> Any:
+    """A JSON schema without pydantic's ``title`` keywords (they repeat the property names);
+    a property that is itself called ``title`` is kept."""
+    if isinstance(schema, dict):
+        return {
+            k: _without_titles(v, in_properties=k in ("properties", "$defs") and not in_properties)
+            for k, v in schema.items()
+            if in_properties or k != "title"
+        }
+    if isinstance(schema, list):
+        return [_without_titles(v) for v in schema]
+    return schema
+
+
+def _compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    if "input_schema" not in spec:
+        return spec
+    return {**spec, "input_schema": _without_titles(spec["input_schema"])}
 
 
 def _cache_marked(message: BaseMessage) -> BaseMessage:
