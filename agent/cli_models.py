@@ -307,7 +307,7 @@ def evals_live(
                 outcomes[res.case.name].append(res.ok)
                 if not res.ok:
                     failures[res.case.name].append("; ".join(res.failures)[:300])
-    report = [
+    report: list[dict[str, Any]] = [
         {
             "scenario": name,
             "trials": len(runs),

@@ -110,10 +110,8 @@ class ChatPlanner:
                     {"type": "text", "text": context},
                 ]
             )
-            # A moving breakpoint on the newest message: the next call of the turn (same prefix
-            # plus the reply and its tool results) reads the whole conversation from the cache.
             if messages and isinstance(route.chat, ChatAnthropic):
-                messages = [*messages[:-1], _cache_marked(messages[-1])]
+                messages = _with_moving_breakpoints(messages)
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
@@ -137,6 +135,29 @@ def _compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
     if "input_schema" not in spec:
         return spec
     return {**spec, "input_schema": _without_titles(spec["input_schema"])}
+
+
+def _with_moving_breakpoints(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Cache breakpoints on the newest message and on the newest message of the previous call
+    (the one before the latest assistant turn): the next call of a turn writes its whole prompt to
+    the cache and this one reads the previous call's prompt from it. With the system prompt and
+    the tools that makes 4, Anthropic's maximum."""
+    # Every message as content blocks: a marked message must differ from its unmarked self only
+    # by the marker, or the prefix it starts would never match the cache.
+    out = [_as_blocks(m) for m in messages]
+    marks = {len(out) - 1}
+    last_ai = max((i for i, m in enumerate(out) if isinstance(m, AIMessage)), default=None)
+    if last_ai is not None and last_ai > 0:
+        marks.add(last_ai - 1)
+    for i in marks:
+        out[i] = _cache_marked(out[i])
+    return out
+
+
+def _as_blocks(message: BaseMessage) -> BaseMessage:
+    if isinstance(message, AIMessage) or not isinstance(message.content, str):
+        return message
+    return message.model_copy(update={"content": [{"type": "text", "text": message.content}]})
 
 
 def _cache_marked(message: BaseMessage) -> BaseMessage:

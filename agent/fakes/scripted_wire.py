@@ -100,7 +100,9 @@ def anthropic_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
     names: dict[str, str] = {}
     for m in body.get("messages") or []:
         content = m.get("content")
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        blocks: list[dict[str, Any]] = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        )
         if m.get("role") == "assistant":
             text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
             calls = []
@@ -286,7 +288,8 @@ class SharedWire:
         else:
             server = FakeAnthropicServer()
             server.push(_Repeating(lambda body: anthropic_responder(self._playing())(body)))
-        self._server = self._stack.enter_context(server)
+        self._stack.enter_context(server)
+        self._server = server
         return self
 
     def __exit__(self, *exc: object) -> None:
