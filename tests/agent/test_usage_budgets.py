@@ -264,3 +264,20 @@ def test_doctor_names_the_setting_for_each_bad_configuration(tmp_path: Path, mon
         server.state.context_window = 3
         res = _doctor(tmp_path, server, monkeypatch)
         assert res.exit_code == 1 and "context window" in res.output.replace("\n", " ")
+
+
+def test_a_turn_that_crashes_again_on_resume_is_closed_with_a_message(tmp_path: Path) -> None:
+    def crash(_messages: list[Any]) -> AIMessage:
+        raise RuntimeError("the model adapter keeps crashing")
+
+    model = ScriptedChatModel.from_turns([crash, crash, text_turn("answer to the second question")])
+    settings = Settings(data_dir=tmp_path, access_policy_path=ACCESS)
+    with build_runtime(settings, registry=ToolRegistry(kv_tools(KvStore())), chat_model=model) as rt:
+        with pytest.raises(RuntimeError):
+            rt.ask("u_erin", "first question", thread_id="c2")
+        out = rt.ask("u_erin", "second question", thread_id="c2")
+        entries = list(rt.audit.entries(thread_id="c2"))
+    assert out.status == "answered" and out.answer is not None
+    assert out.answer.text == "answer to the second question"
+    closed = [e for e in entries if e.event == "turn_closed"]
+    assert len(closed) == 1 and "keeps crashing" in closed[0].data["error"]
