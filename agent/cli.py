@@ -428,17 +428,23 @@ def seed(
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
+def demo(
+    data_dir: DataDir = None,
+    fake_model_server: Annotated[
+        str | None,
+        typer.Option(help="Serve the scripted turns from a local fake 'openai' or 'anthropic' API (real SDK path)."),
+    ] = None,
+) -> None:
     """Seed, then run a conversation that reads the CRM, proposes a write, gets it approved and runs it once."""
     from agent.demo import run_demo
 
-    run_demo(_settings(data_dir), console=console)
+    run_demo(_settings(data_dir), console=console, fake_server=fake_model_server)
 
 
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_outbox, cli_requests, cli_sql, cli_web
+    from agent import cli_docs, cli_models, cli_outbox, cli_requests, cli_sql, cli_web
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
@@ -448,12 +454,13 @@ def _mount_subcommands() -> None:
     from agent import cli_evals, cli_tools
 
     app.add_typer(cli_tools.app, name="tools")
-    app.add_typer(cli_evals.app, name="evals")
+    cli_models.evals_app.command("agentdojo")(cli_evals.agentdojo)  # joins `evals live`
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
     from agent import cli_reports
 
     app.add_typer(cli_reports.app, name="reports")
+    cli_models.register(app)  # usage, doctor, evals live
 
 
 _mount_subcommands()

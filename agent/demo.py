@@ -68,7 +68,36 @@ def scripted_model() -> ScriptedChatModel:
     )
 
 
-def run_demo(settings: Settings, *, console: Console | None = None) -> None:
+def run_demo(settings: Settings, *, console: Console | None = None, fake_server: str | None = None) -> None:
+    """``fake_server`` ("openai" or "anthropic"): the scripted turns are served by a local fake of
+    that provider's API and reached through its real SDK, configured as a user would
+    (CHAMBERLAIN_MODEL_PROVIDER, CHAMBERLAIN_MODEL_BASE_URL, CHAMBERLAIN_MODEL_API_KEY)."""
+    if fake_server is None:
+        _run_demo(settings, console=console)
+        return
+    from pydantic import SecretStr
+
+    from agent.fakes.scripted_wire import WIRE_MODELS, scripted_anthropic_server, scripted_openai_server
+
+    if fake_server not in WIRE_MODELS:
+        raise SystemExit(f"--fake-model-server {fake_server!r}: use openai or anthropic")
+    serve = scripted_openai_server if fake_server == "openai" else scripted_anthropic_server
+    with serve(scripted_model()) as server:
+        wired = settings.model_copy(
+            update={
+                "model_provider": fake_server,
+                "model": WIRE_MODELS[fake_server],
+                "model_base_url": server.url,
+                "model_api_key": SecretStr(server.api_key),
+                "fallback_model": None,
+                "model_routes": {},
+                "model_fallbacks": {},
+            }
+        )
+        _run_demo(wired, console=console, note=f"a local fake {fake_server} API at {server.url} playing scripted turns")
+
+
+def _run_demo(settings: Settings, *, console: Console | None = None, note: str | None = None) -> None:
     from agent.cli import render_approval, render_event
     from agent.services import open_runtime, seed_all
 
@@ -76,7 +105,9 @@ def run_demo(settings: Settings, *, console: Console | None = None) -> None:
     console.rule("Chamberlain demo")
     seed_all(settings, console=console)
     model = None
-    if settings.uses_real_model:
+    if note is not None:
+        console.print(f"Model: [bold]{settings.model_provider}:{settings.model}[/bold] via {note}")
+    elif settings.uses_real_model:
         console.print(f"Model: Claude ([bold]{settings.model}[/bold]) via ANTHROPIC_API_KEY")
     else:
         model = scripted_model()

@@ -156,10 +156,13 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
         if not isinstance(exc, ModelError):
             raise
+        _audit_model_switches(deps, principal.id, state, getattr(exc, "switches", ()))
         deps.audit.append(
             "model_error", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": str(exc)}
         )
         return {"error": str(exc), "steps": state.get("steps", 0) + 1}
+    route = ai.response_metadata.get("chamberlain_route") or {}
+    _audit_model_switches(deps, principal.id, state, route.get("switches", ()))
     if deps.on_model_usage is not None:
         deps.on_model_usage(principal.id, state.get("thread_id", ""), ai)
     deps.audit.append(
@@ -169,6 +172,8 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         data={
             "tool_calls": [{"name": c["name"], "args": c["args"]} for c in ai.tool_calls],
             "text_chars": len(ai.text if hasattr(ai, "text") else str(ai.content)),
+            "model": route.get("route"),
+            "task_kind": route.get("task_kind"),
         },
     )
     return {
@@ -176,6 +181,11 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "steps": state.get("steps", 0) + 1,
         "conversation_steps": state.get("conversation_steps", 0) + 1,
     }
+
+
+def _audit_model_switches(deps: Deps, actor: str, state: AgentState, switches: Sequence[Mapping[str, Any]]) -> None:
+    for switch in switches:  # the primary failed past its retries; a fallback model took over
+        deps.audit.append("model_fallback", actor=actor, thread_id=state.get("thread_id") or None, data=dict(switch))
 
 
 @traced_gate

@@ -68,6 +68,9 @@ class PriceTable:
             raise PricingError(f"{source}: expected a mapping of model name to prices")
         prices: dict[str, Price] = {}
         for name, entry in data.items():
+            if isinstance(entry, Price):
+                prices[str(name)] = entry
+                continue
             if not isinstance(entry, Mapping):
                 raise PricingError(f"{source}: {name!r} must map {', '.join(_FIELDS)} to numbers")
             missing = [f for f in _FIELDS if f not in entry]
@@ -86,7 +89,7 @@ class PriceTable:
                 if value < 0 or not math.isfinite(value):
                     raise PricingError(f"{source}: {name}.{f} must be a finite number >= 0")
                 values[f] = float(value)
-            prices[str(name)] = Price(**values)
+            prices[str(name).strip().lower()] = Price(**values)
         if "default" not in prices:
             raise PricingError(f"{source}: a `default` entry is required for unknown models")
         default = prices.pop("default")
@@ -106,6 +109,26 @@ class PriceTable:
         except yaml.YAMLError as exc:
             raise PricingError(f"{source}: invalid YAML: {exc}") from exc
         return cls.from_mapping(data or {}, source=source)
+
+    def overridden(self, path: str | Path) -> PriceTable:
+        """This table with the entries of an operator's YAML file (``CHAMBERLAIN_PRICING_PATH``)
+        replacing or adding to its own; the file needs no ``default`` unless it changes it."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PricingError(
+                f"{path}: cannot read the price table ({exc.strerror}); fix CHAMBERLAIN_PRICING_PATH"
+            ) from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise PricingError(f"{path}: invalid YAML: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise PricingError(f"{path}: expected a mapping of model name to prices")
+        merged = PriceTable.from_mapping(
+            {"default": self.default, **data} if "default" not in data else data, source=str(path)
+        )
+        return PriceTable(prices={**self.prices, **merged.prices}, default=merged.default)
 
     def lookup(self, model: str) -> Price:
         """The price of ``model``: exact name, else the longest dash-separated prefix, else default.

@@ -16,7 +16,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -90,8 +89,11 @@ class Chamberlain:
                 )
                 sink(err)
                 return Outcome(thread_id, "failed", error=err)
+            if snap.next and not snap.interrupts:
+                self._finish_crashed_turn(thread_id, principal.id)
+                snap = self.graph.get_state(self._config(thread_id))
             if snap.next:
-                # Unfinished work in this thread (waiting for approval, or a crashed run).
+                # Unfinished work in this thread: waiting for approval.
                 prior = self._run(None, thread_id, sink)
                 if prior.status == "waiting_for_approval":
                     names = ", ".join(v.title for v in prior.pending)
@@ -108,6 +110,21 @@ class Chamberlain:
                 "turn_id": uuid.uuid4().hex[:12],
             }
             return self._run(turn, thread_id, sink)
+
+    def _finish_crashed_turn(self, thread_id: str, user_id: str) -> None:
+        """A run that stopped mid-way (a crash, a killed process) is resumed once, silently: its
+        writes finish exactly once, but its answer belongs to the earlier question and is never
+        shown as the answer to the new one. If the resume fails too, the turn is closed."""
+        try:
+            self._run(None, thread_id, lambda _e: None)
+        except Exception as exc:
+            message = "The previous request in this conversation was interrupted and could not be finished."
+            self.graph.update_state(self._config(thread_id), {"error": message, "final": None}, as_node="respond")
+            self.audit.append(
+                "turn_closed", actor="system", thread_id=thread_id, data={"user": user_id, "error": repr(exc)[:300]}
+            )
+            return
+        self.audit.append("turn_resumed", actor="system", thread_id=thread_id, data={"user": user_id})
 
     def resume(self, thread_id: str, *, on_event: EventSink | None = None) -> Outcome:
         """Continue a thread after its approvals were decided (or after a crash)."""
@@ -321,7 +338,7 @@ def build_runtime(
     """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude.
     ``engine``: an app-database engine the caller owns (and disposes); default: one of its own."""
     from agent.checkpoints import open_checkpointer
-    from agent.model import ModelConfig, build_chat_models, load_prompt
+    from agent.model import load_prompt
     from agent.planner import ChatPlanner
     from policies.prompt_leak import PromptLeakGuard
 
@@ -333,29 +350,29 @@ def build_runtime(
     if planner is None:
         if chat_model is not None:
             planner = ChatPlanner(
-                chat_model, prompt, breaker=_breaker(settings), redact_pii=settings.redact_pii_for_model
+                chat_model,
+                prompt,
+                breaker=_breaker(settings),
+                redact_pii=settings.redact_pii_for_model,
+                family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
             )
         elif not settings.uses_real_model:
             # Decisions, resumes and audits still work; only a model call fails, clearly.
             planner = _NoModelPlanner()
         else:
-            models = build_chat_models(
-                ModelConfig(
-                    model=settings.model,
-                    api_key=settings.anthropic_api_key,
-                    base_url=settings.anthropic_base_url,
-                    timeout_s=settings.model_timeout_s,
-                    max_retries=settings.model_max_retries,
-                    max_tokens=settings.model_max_tokens,
-                    fallback_model=settings.fallback_model,
-                )
-            )
+            from agent.model_setup import build_routes
+
+            routes = build_routes(settings)
+            primary = routes.chain("answer")[0].chat
             planner = ChatPlanner(
-                models.primary,
+                primary,
                 prompt,
-                fallback=models.fallback,
                 breaker=_breaker(settings),
                 redact_pii=settings.redact_pii_for_model,
+                routes=routes,
+                family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
             )
     from policies.logging_filter import scrub
 
@@ -364,6 +381,11 @@ def build_runtime(
     audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
     notifier = notifier or NullNotifier()
     lifecycle = Lifecycle(store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir)
+    prices = None
+    if settings.pricing_path is not None:
+        from agent.pricing import default_price_table
+
+        prices = default_price_table().overridden(settings.pricing_path)
     deps = Deps(
         registry=registry,
         access=AccessPolicy.load(settings.access_policy_path),
@@ -384,9 +406,9 @@ def build_runtime(
             approval_ttl_hours=settings.approval_ttl_hours,
         ),
         artifacts_dir=settings.artifacts_dir,
-        admit_request=_admitter(settings, usage),
+        admit_request=_admitter(settings, usage, directory, audit),
         leak_guard=PromptLeakGuard([prompt]),
-        on_model_usage=_usage_recorder(usage),
+        on_model_usage=_usage_recorder(usage, directory, prices),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
     rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
@@ -399,16 +421,23 @@ class _NoModelPlanner:
         from agent.model import ModelAuthError
 
         raise ModelAuthError(
-            "No Anthropic API key is configured: set ANTHROPIC_API_KEY to use Claude "
+            "No model is configured: set ANTHROPIC_API_KEY to use Claude, or CHAMBERLAIN_MODEL_PROVIDER=openai "
+            "with CHAMBERLAIN_MODEL_BASE_URL for an OpenAI-compatible server "
             "(`chamberlain demo` runs without one, on scripted model turns)."
         )
 
 
-def _usage_recorder(usage: UsageStore) -> Callable[[str, str, AIMessage], None]:
+def _usage_recorder(
+    usage: UsageStore, directory: Directory, prices: Any = None
+) -> Callable[[str, str, AIMessage], None]:
     from agent.usage import usage_from_message
 
     def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
-        u = usage_from_message(ai)
+        u = usage_from_message(ai, prices=prices)
+        route = ai.response_metadata.get("chamberlain_route") or {}
+        name = str(route.get("route") or "")
+        provider = name.split(":", 1)[0] if ":" in name else None
+        who = directory.find(user_id)
         usage.record_model_call(
             user_id,
             thread_id or None,
@@ -418,6 +447,10 @@ def _usage_recorder(usage: UsageStore) -> Callable[[str, str, AIMessage], None]:
             cache_read_tokens=u.cache_read_tokens,
             cache_write_tokens=u.cache_write_tokens,
             cost_usd=u.cost_usd,
+            groups=sorted(who.groups) if who else (),
+            task_kind=route.get("task_kind"),
+            provider=provider,
+            latency_ms=u.latency_ms,
         )
 
     return record
@@ -429,40 +462,43 @@ def _breaker(settings: Settings) -> Any:
     return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
 
 
-def _admitter(settings: Settings, usage: UsageStore) -> Callable[[str], str | None]:
-    """Admit a turn against per-user request/token/cost budgets over fixed hour and day windows
-    (policies.limits); an admitted turn is counted as a request."""
-    from datetime import UTC, datetime
+def _admitter(
+    settings: Settings, usage: UsageStore, directory: Directory, audit: AuditLog
+) -> Callable[[str], str | None]:
+    """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
+    and the per-user / per-group budgets file, before any model call (agent.budgets); an
+    admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
+    import contextlib
 
-    from policies.limits import Budgets, UsageCounters, check_user, fixed_windows
+    from langgraph.config import get_stream_writer
 
-    budgets = Budgets(
-        requests_per_hour=settings.requests_per_hour,
-        requests_per_day=settings.requests_per_day,
-        tokens_per_hour=settings.tokens_per_hour,
-        tokens_per_day=settings.tokens_per_day,
-        cost_usd_per_day=settings.cost_usd_per_day,
+    from agent.budgets import BudgetChecker, load_budgets
+    from policies.limits import Budgets
+
+    checker = BudgetChecker(
+        usage,
+        Budgets(
+            requests_per_hour=settings.requests_per_hour,
+            requests_per_day=settings.requests_per_day,
+            tokens_per_hour=settings.tokens_per_hour,
+            tokens_per_day=settings.tokens_per_day,
+            cost_usd_per_day=settings.cost_usd_per_day,
+        ),
+        load_budgets(settings.budgets_path),
+        warn_ratio=settings.budget_warn_ratio,
     )
 
     def check(user_id: str) -> str | None:
-        hour_left, day_left = fixed_windows(datetime.now(UTC))
-        hour = usage.totals(user_id, timedelta(seconds=3600 - hour_left))
-        day = usage.totals(user_id, timedelta(seconds=86400 - day_left))
-        decision = check_user(
-            UsageCounters(
-                requests_this_hour=hour.requests,
-                requests_today=day.requests,
-                tokens_this_hour=hour.tokens,
-                tokens_today=day.tokens,
-                cost_usd_today=day.cost_usd,
-                hour_resets_in_s=hour_left,
-                day_resets_in_s=day_left,
-            ),
-            budgets,
-        )
-        if not decision.allowed:
-            return decision.message
-        usage.record_request(user_id, None)
+        principal = directory.get(user_id)
+        verdict = checker.check(principal)
+        if verdict.refusal:
+            audit.append("budget_refused", actor=user_id, data={"message": verdict.refusal})
+            return verdict.refusal
+        for warning in verdict.warnings:
+            audit.append("budget_warning", actor=user_id, data={"message": warning})
+            with contextlib.suppress(RuntimeError):  # not inside a streaming run
+                get_stream_writer()({"type": "progress", "text": warning})
+        usage.record_request(user_id, None, groups=principal.groups)
         return None
 
     return check

@@ -177,6 +177,50 @@ class Settings(BaseSettings):
     @property
     def resolved_review_cases_path(self) -> Path:
         return self.review_cases_path or self.data_dir / "evals" / "review.yaml"
+    # --- models: providers, routing by task, pricing, budgets (issue #19) -----------------------
+    model_provider: str = Field(
+        "anthropic",
+        description="Primary model provider: anthropic (Claude) or openai (any OpenAI-compatible server).",
+    )
+    model_base_url: str | None = Field(
+        None,
+        description="Primary model server's base URL (openai: e.g. http://localhost:8000/v1 for vLLM, "
+        "http://localhost:11434/v1 for Ollama). Default: the provider's public API.",
+    )
+    model_api_key: SecretStr | None = Field(
+        None, description="Primary model API key (default: ANTHROPIC_API_KEY or OPENAI_API_KEY by provider)."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "CHAMBERLAIN_OPENAI_API_KEY"),
+        description="Key for openai: routes when the primary provider is another one.",
+    )
+    openai_base_url: str | None = Field(
+        None, description="Base URL for openai: routes when the primary provider is another one."
+    )
+    model_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Model per task kind (answer, sql, summarize, classify) as JSON, e.g. '
+        '{"summarize": "openai:qwen2.5-7b-instruct"}; "provider:model" or a model of the primary provider.',
+    )
+    model_fallbacks: dict[str, str] = Field(
+        default_factory=dict,
+        description='Fallback per task kind as JSON, e.g. {"answer": "openai:gpt-4.1-mini"}; '
+        "default: CHAMBERLAIN_FALLBACK_MODEL for every kind.",
+    )
+    model_context_tokens: int | None = Field(
+        None, description="Context window to assume for the primary model (doctor warns when prompts come near it)."
+    )
+    pricing_path: Path | None = Field(
+        None, description="YAML price table whose entries override the packaged agent/pricing.yaml."
+    )
+    budgets_path: Path | None = Field(
+        None, description="YAML of per-user and per-group model budgets (tokens or USD per day/month)."
+    )
+    budget_warn_ratio: float = Field(0.8, description="Warn a user once usage passes this share of a budget.")
+    history_budget_tokens: int = Field(
+        8000, description="Past this much history, tool results of earlier turns are sent as one-line stubs."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -204,7 +248,14 @@ class Settings(BaseSettings):
 
     @property
     def uses_real_model(self) -> bool:
-        return bool(self.anthropic_api_key and self.anthropic_api_key.get_secret_value().strip())
+        """Whether a model is configured (else the demo runs scripted turns and asking fails clearly)."""
+        if self.model_provider == "openai":
+            return bool(self.model_base_url or self.openai_base_url or _has(self.model_api_key, self.openai_api_key))
+        return _has(self.model_api_key, self.anthropic_api_key)
+
+
+def _has(*keys: SecretStr | None) -> bool:
+    return any(k is not None and k.get_secret_value().strip() for k in keys)
 
 
 __all__ = ["Settings"]

@@ -205,10 +205,23 @@ def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     return ToolRegistry(tools), handles
 
 
-def run_case(case: Case, workdir: Path, registry_factory: RegistryFactory = default_registry) -> CaseResult:
+def scripted_turns(case: Case) -> list[Any]:
+    """The case's scripted model turns (what a fake server plays to run the case over a wire)."""
+    return [_turn(t) for t in case.turns]
+
+
+def run_case(
+    case: Case,
+    workdir: Path,
+    registry_factory: RegistryFactory = default_registry,
+    *,
+    model_settings: dict[str, Any] | None = None,
+) -> CaseResult:
+    """Play ``case``. ``model_settings`` (e.g. ``{"model_provider": "openai", "model_base_url": …}``):
+    the model configured by those settings answers instead of the case's scripted turns."""
     registry, handles = registry_factory(workdir)
-    model = ScriptedChatModel.from_turns([_turn(t) for t in case.turns])
-    settings = Settings(data_dir=workdir)
+    model = ScriptedChatModel.from_turns([_turn(t) for t in case.turns]) if model_settings is None else None
+    settings = Settings(data_dir=workdir, **(model_settings or {}))
     failures: list[str] = []
     with build_runtime(settings, registry=registry, chat_model=model) as rt:
         if "bind_runtime" in handles:
@@ -302,12 +315,17 @@ def _check(case: Case, rt: Chamberlain, thread: str, out: Any, handles: dict[str
     return f
 
 
-def run_all(cases: Sequence[Case], *, progress: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+def run_all(
+    cases: Sequence[Case],
+    *,
+    progress: Callable[[CaseResult], None] | None = None,
+    model_settings: dict[str, Any] | None = None,
+) -> list[CaseResult]:
     results = []
     for case in cases:
         with tempfile.TemporaryDirectory(prefix="chamberlain-eval-") as d:
             try:
-                res = run_case(case, Path(d))
+                res = run_case(case, Path(d), model_settings=model_settings)
             except Exception as exc:  # an eval harness reports, it does not stop at the first crash
                 res = CaseResult(case, False, [f"crashed: {type(exc).__name__}: {exc}"])
         results.append(res)
@@ -316,4 +334,4 @@ def run_all(cases: Sequence[Case], *, progress: Callable[[CaseResult], None] | N
     return results
 
 
-__all__ = ["Case", "CaseResult", "default_registry", "load_cases", "run_all", "run_case"]
+__all__ = ["Case", "CaseResult", "default_registry", "load_cases", "run_all", "run_case", "scripted_turns"]

@@ -10,12 +10,17 @@ from agent.fakes.anthropic_api import (
     rate_limited,
     server_error,
 )
+from agent.fakes.openai_api import Completion, FakeOpenAIServer, OpenAIFault, ToolCall
 
 __all__ = [
+    "Completion",
     "FakeAnthropicServer",
+    "FakeOpenAIServer",
     "Fault",
+    "OpenAIFault",
     "RecordedRequest",
     "Reply",
+    "ToolCall",
     "ToolUse",
     "overloaded",
     "rate_limited",

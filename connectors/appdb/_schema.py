@@ -119,8 +119,28 @@ usage = Table(
     Column("cache_read_tokens", Integer, nullable=False, default=0),
     Column("cache_write_tokens", Integer, nullable=False, default=0),
     Column("cost_usd", Float, nullable=False, default=0.0),
+    # Added for usage reports (issue #19); UsageStore adds them to older databases.
+    Column("groups", Text),  # the asker's groups at the time, as ",a,b," (matchable with LIKE)
+    Column("task_kind", String(20)),  # answer | sql | summarize | classify
+    Column("provider", String(20)),
+    Column("latency_ms", Float),
 )
 Index("ix_usage_user_at", usage.c.user_id, usage.c.at)
+Index("ix_usage_at", usage.c.at)
+
+# Running totals per budget window, updated in the transaction that writes each usage row, so a
+# budget check reads a few rows by key instead of summing a history.
+usage_rollup = Table(
+    "usage_rollup",
+    metadata,
+    Column("scope", String(10), primary_key=True),  # user | group
+    Column("key", String(100), primary_key=True),
+    Column("period", String(10), primary_key=True),  # hour | day | month
+    Column("start", String(20), primary_key=True),  # 2026-12-03T09 | 2026-12-03 | 2026-12 (UTC)
+    Column("requests", Integer, nullable=False, default=0),
+    Column("tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+)
 
 dedupe_keys = Table(
     "dedupe_keys",

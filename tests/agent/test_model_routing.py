@@ -1,0 +1,86 @@
+"""Routes by task kind, route parsing from settings, history compaction and cache breakpoints."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from pydantic import SecretStr
+
+from agent.model import ModelError
+from agent.model_routing import ModelRoute, ModelRoutes, task_kind_for
+from agent.model_setup import parse_route, route_configs
+from agent.planner import _with_moving_breakpoints, compact_history
+from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.settings import Settings
+
+
+def _tool(name: str, text: str = "x", call_id: str = "c1") -> ToolMessage:
+    return ToolMessage(content=text, tool_call_id=call_id, name=name)
+
+
+def test_task_kind_follows_the_tool_results_being_read() -> None:
+    family = {"run_query": "analytics", "search_documents": "documents", "crm_search": "crm"}.get
+    assert task_kind_for([HumanMessage("hi")], lambda n: family(n) or "") == "answer"
+    assert task_kind_for([HumanMessage("q"), AIMessage(""), _tool("run_query")], lambda n: family(n) or "") == "sql"
+    docs = [HumanMessage("q"), AIMessage(""), _tool("search_documents")]
+    assert task_kind_for(docs, lambda n: family(n) or "") == "summarize"
+    mixed = [HumanMessage("q"), AIMessage(""), _tool("search_documents"), _tool("run_query", call_id="c2")]
+    assert task_kind_for(mixed, lambda n: family(n) or "") == "answer"
+
+
+def test_routes_fall_back_to_the_answer_chain() -> None:
+    a, b = ScriptedChatModel.from_turns([text_turn("a")]), ScriptedChatModel.from_turns([text_turn("b")])
+    routes = ModelRoutes({"answer": [ModelRoute(a)], "summarize": [ModelRoute(b), ModelRoute(a)]})
+    assert [r.chat for r in routes.chain("sql")] == [a]
+    assert [r.chat for r in routes.chain("summarize")] == [b, a]
+    with pytest.raises(ValueError, match="unknown task kind"):
+        ModelRoutes({"answer": [ModelRoute(a)], "poetry": [ModelRoute(b)]})
+
+
+def test_parse_route_keeps_ollama_colons() -> None:
+    assert parse_route("openai:llama3.1:8b", default_provider="anthropic", setting="X").model == "llama3.1:8b"
+    spec = parse_route("llama3.1:8b", default_provider="openai", setting="X")
+    assert (spec.provider, spec.model) == ("openai", "llama3.1:8b")
+    with pytest.raises(ModelError, match="X: 'openai:' names no model"):
+        parse_route("openai:", default_provider="anthropic", setting="X")
+
+
+def test_route_configs_from_settings_use_each_providers_connection() -> None:
+    settings = Settings(
+        anthropic_api_key=SecretStr("sk-ant"),
+        model="claude-sonnet-4-6",
+        model_routes={"summarize": "openai:qwen2.5-7b"},
+        fallback_model="claude-haiku-4-5",
+        openai_base_url="http://localhost:8000/v1",
+    )
+    chains = route_configs(settings)
+    assert [c.label for c in chains["answer"]] == ["anthropic:claude-sonnet-4-6", "anthropic:claude-haiku-4-5"]
+    summarize = chains["summarize"]
+    assert summarize[0].label == "openai:qwen2.5-7b" and summarize[0].base_url == "http://localhost:8000/v1"
+    assert summarize[0].api_key_setting == "OPENAI_API_KEY"
+    assert [c.label for c in summarize[1:]] == ["anthropic:claude-sonnet-4-6", "anthropic:claude-haiku-4-5"]
+    with pytest.raises(ModelError, match="CHAMBERLAIN_MODEL_ROUTES: unknown task kind poetry"):
+        route_configs(Settings(model_routes={"poetry": "x"}))
+    with pytest.raises(ModelError, match="CHAMBERLAIN_MODEL_PROVIDER='gemini'"):
+        route_configs(Settings(model_provider="gemini"))
+
+
+def test_history_compaction_stubs_earlier_turns_only() -> None:
+    big = "r" * 4000
+    history = [
+        HumanMessage("first"), AIMessage(""), _tool("run_query", big, "a"), AIMessage("done"),
+        HumanMessage("second"), AIMessage(""), _tool("search_documents", big, "b"),
+    ]  # fmt: skip
+    out = compact_history(history, budget_tokens=1200)
+    assert out[2].content.startswith("[Earlier tool result omitted") and "run_query" in str(out[2].content)
+    assert out[6].content == big  # the current turn stays whole
+    assert compact_history(history, budget_tokens=100_000) == history
+
+
+def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest() -> None:
+    msgs = [HumanMessage("q"), AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": "c"}]), _tool("t", "res", "c")]
+    out = _with_moving_breakpoints(msgs)
+    assert out[0].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
+    assert out[2].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
+    assert out[1] is msgs[1]
+    assert msgs[0].content == "q"  # the state's messages are not touched
