@@ -85,7 +85,7 @@ def open_warehouse(settings: Settings, services: Services) -> Any:
     from connectors.warehouse import SqlWarehouse
 
     ensure_warehouse(settings)
-    wh = SqlWarehouse(settings.resolved_warehouse_url)
+    wh = SqlWarehouse(settings.resolved_warehouse_url, allow_writable_role=settings.warehouse_allow_writable_role)
     services.closers.append(wh.close)
     return wh
 

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     tokens_per_day: int = 2_000_000
     cost_usd_per_day: float = 20.0
 
+    # Warehouse role (issue #11): a login that can write is refused unless this is set.
+    warehouse_allow_writable_role: bool = Field(
+        False, description="Accept a superuser or write-capable warehouse role (logged loudly)."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"

@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
+from connectors.warehouse_role import guard_warehouse_url
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 1000
@@ -203,7 +204,9 @@ class SqlWarehouse:
         max_rows: int = DEFAULT_MAX_ROWS,
         schema_ttl_s: float = 300.0,
         pg_schema: str = "public",
+        allow_writable_role: bool = False,
     ) -> None:
+        url = guard_warehouse_url(url, allow_writable_role=allow_writable_role)  # read-only is a promise
         self.url = url
         self.timeout_s = timeout_s
         self.max_rows = max_rows
