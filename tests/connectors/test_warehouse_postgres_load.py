@@ -76,6 +76,8 @@ def test_a_superuser_url_is_refused_with_one_line(loaded: dict[str, str]) -> Non
     assert len(lines) <= 2 and "superuser" in res.output and "--allow-writable-role" in res.output
     with pytest.raises(WritableWarehouseRole, match="superuser"):
         SqlWarehouse(loaded["admin"])
+    query = runner.invoke(app, ["sql", "run", "SELECT 1", "--user", "u_priya", "--warehouse", loaded["admin"]])
+    assert query.exit_code != 0 and "superuser" in query.output and "Traceback" not in query.output
 
 
 def test_allow_writable_role_opens_it_with_a_loud_warning(
