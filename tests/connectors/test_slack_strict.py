@@ -113,7 +113,7 @@ def test_invalid_blocks_name_the_path(web: WebClient, blocks: list[dict[str, Any
 
 
 def test_valid_blocks_pass_and_the_validator_is_quiet_on_them(web: WebClient) -> None:
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Hi", "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*x*"}, "fields": [{"type": "mrkdwn", "text": "y"}]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "z"}]},

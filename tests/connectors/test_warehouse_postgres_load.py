@@ -28,10 +28,10 @@ def loaded(postgres_url: str) -> Iterator[dict[str, str]]:
     """A fresh database loaded by the CLI; admin and read-only URLs (the latter in postgres:// form)."""
     base = postgres_url.rpartition("/")[0]
     with psycopg.connect(postgres_url, autocommit=True) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {DB}")  # type: ignore[arg-type]
-        con.execute(f"CREATE DATABASE {DB}")  # type: ignore[arg-type]
+        con.execute(f"DROP DATABASE IF EXISTS {DB}")
+        con.execute(f"CREATE DATABASE {DB}")
         if not con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RO,)).fetchone():
-            con.execute(f"CREATE ROLE {RO} LOGIN PASSWORD 'pw'")  # type: ignore[arg-type]
+            con.execute(f"CREATE ROLE {RO} LOGIN PASSWORD 'pw'")
     admin = f"{base}/{DB}"
     # The README's provisioning SQL, as printed by the CLI, run as the owner before loading.
     printed = runner.invoke(app, ["warehouse", "provisioning-sql", "--role", RO, "--database", DB])
@@ -39,7 +39,7 @@ def loaded(postgres_url: str) -> Iterator[dict[str, str]]:
     with psycopg.connect(admin, autocommit=True) as con:
         for stmt in printed.output.split(";\n"):
             if stmt.strip() and not stmt.strip().startswith("CREATE ROLE"):
-                con.execute(stmt)  # type: ignore[arg-type]
+                con.execute(stmt)
     res = runner.invoke(app, ["warehouse", "load", "--url", admin, "--scale", "0.05", "--grant-select-to", RO])
     assert res.exit_code == 0, res.output
     assert "orders" in res.output and "SELECT granted" in res.output
@@ -53,8 +53,8 @@ def test_the_loaded_warehouse_matches_the_sqlite_one(loaded: dict[str, str], tmp
     expected = generate_data(seed=7, scale=0.05)
     with psycopg.connect(loaded["admin"]) as con:
         for table in TABLE_ORDER:
-            (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[arg-type,misc]
-            assert n == len(expected[table]), table
+            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert row is not None and row[0] == len(expected[table]), table
 
 
 def test_loading_twice_needs_replace(loaded: dict[str, str]) -> None:
@@ -96,13 +96,13 @@ def test_allow_writable_role_opens_it_with_a_loud_warning(
 
 def test_a_role_with_one_write_grant_is_refused(loaded: dict[str, str]) -> None:
     with psycopg.connect(loaded["admin"], autocommit=True) as con:
-        con.execute(f"GRANT INSERT ON orders TO {RO}")  # type: ignore[arg-type]
+        con.execute(f"GRANT INSERT ON orders TO {RO}")
     try:
         with pytest.raises(WritableWarehouseRole, match=r"INSERT on public\.orders"):
             SqlWarehouse(loaded["ro"])
     finally:
         with psycopg.connect(loaded["admin"], autocommit=True) as con:
-            con.execute(f"REVOKE INSERT ON orders FROM {RO}")  # type: ignore[arg-type]
+            con.execute(f"REVOKE INSERT ON orders FROM {RO}")
 
 
 def test_the_read_only_role_passes_and_postgres_urls_work(loaded: dict[str, str]) -> None:
