@@ -444,7 +444,7 @@ def demo(
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_models, cli_outbox, cli_requests, cli_sql, cli_web
+    from agent import cli_docs, cli_models, cli_outbox, cli_requests, cli_sql, cli_warehouse, cli_web
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
@@ -455,6 +455,7 @@ def _mount_subcommands() -> None:
 
     app.add_typer(cli_tools.app, name="tools")
     cli_models.evals_app.command("agentdojo")(cli_evals.agentdojo)  # joins `evals live`
+    app.add_typer(cli_warehouse.app, name="warehouse")
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
     from agent import cli_reports

@@ -86,7 +86,11 @@ def open_warehouse(settings: Settings, services: Services) -> Any:
     from connectors.warehouse import SqlWarehouse
 
     ensure_warehouse(settings)
-    wh = SqlWarehouse(settings.resolved_warehouse_url, pg_roles=settings.warehouse_pg_roles)
+    wh = SqlWarehouse(
+        settings.resolved_warehouse_url,
+        pg_roles=settings.warehouse_pg_roles,
+        allow_writable_role=settings.warehouse_allow_writable_role,
+    )
     services.closers.append(wh.close)
     return wh
 

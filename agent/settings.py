@@ -221,6 +221,10 @@ class Settings(BaseSettings):
     history_budget_tokens: int = Field(
         8000, description="Past this much history, tool results of earlier turns are sent as one-line stubs."
     )
+    # Warehouse role (issue #11): a login that can write is refused unless this is set.
+    warehouse_allow_writable_role: bool = Field(
+        False, description="Accept a superuser or write-capable warehouse role (logged loudly)."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from connectors.errors import ConnectorAuthError, ConnectorUnavailable, InvalidRequest
 from connectors.query_workers import SqliteWorkerPool, WorkerKilled, default_pool
+from connectors.warehouse_role import guard_warehouse_url
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 1000
@@ -270,7 +271,9 @@ class SqlWarehouse:
         pool: SqliteWorkerPool | None = None,
         grace_s: float | None = None,
         pg_roles: bool = True,
+        allow_writable_role: bool = False,
     ) -> None:
+        url = guard_warehouse_url(url, allow_writable_role=allow_writable_role)  # read-only is a promise
         self.url = url
         self.timeout_s = timeout_s
         self.max_rows = max_rows

@@ -533,13 +533,10 @@ def crm_tools(crm: CrmConnector, *, directory: Directory | None = None) -> list[
         with _crm_errors(args.object_type, args.record_id):
             note_ids = list(record.associations.get("notes", ()))
             if note_ids and args.object_type != "notes":
-                page = crm.search(
-                    "notes",
-                    filters=[("hs_object_id", "IN", note_ids[-100:])],
-                    properties=["hs_note_body", "hs_timestamp"],
-                    sorts=[("hs_timestamp", "DESCENDING")],
-                    limit=_RECENT_NOTES,
-                )
+                # A batch read by id, not a search: HubSpot's search index lags writes, so a note
+                # added a moment ago would be missing from a search but not from a batch read.
+                linked = crm.get_many("notes", note_ids[-100:], ["hs_note_body", "hs_timestamp"])
+                linked.sort(key=lambda n: (n.get("hs_timestamp") or "", int(n.id)), reverse=True)
                 notes = [
                     NoteSummary(
                         id=n.id,
@@ -547,7 +544,7 @@ def crm_tools(crm: CrmConnector, *, directory: Directory | None = None) -> list[
                         timestamp=n.get("hs_timestamp"),
                         body=_snippet(n.get("hs_note_body") or "", _NOTE_TEXT),
                     )
-                    for n in page.records
+                    for n in linked[:_RECENT_NOTES]
                 ]
             owner = look.owner_text(record.get("hubspot_owner_id"))
             stage = look.stage_label(record) if record.object_type == "deals" else None

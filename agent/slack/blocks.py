@@ -94,11 +94,26 @@ def _chunks(text: str, limit: int = _SECTION_LIMIT) -> list[str]:
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text)}}
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(text)}]}
+
+
+_TEXT_LIMIT = 3000  # Slack refuses a section or context text longer than this (invalid_blocks)
+
+
+def _fit(text: str, limit: int = _TEXT_LIMIT) -> str:
+    """Clip mrkdwn to Slack's limit without cutting an ``&amp;`` entity or a ``<link|label>`` in two."""
+    if len(text) <= limit:
+        return text or " "
+    cut = limit - 1
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = text.rfind(opener, 0, cut)
+        if start != -1 and text.find(closer, start, cut) == -1:
+            cut = start
+    return text[:cut] + "…"
 
 
 def _plain(text: str, limit: int = 150) -> dict[str, Any]:
@@ -157,7 +172,7 @@ def render_answer(answer: Answer) -> RenderedAnswer:
     uploads: list[Upload] = []
     for i, table in enumerate(answer.tables, start=1):
         title = table.title or f"Table {i}"
-        if table_fits_inline(table):
+        if table_fits_inline(table) and len(table_text(table)) <= _SECTION_LIMIT:
             if table.title:
                 blocks.append(_section(f"*{escape(table.title)}*"))
             blocks.append(_section(table_text(table)))

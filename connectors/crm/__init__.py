@@ -1,6 +1,6 @@
 """The CRM connector (HubSpot CRM v3 shape).
 
-- :class:`CrmConnector`: what callers may use (``get``, ``search``, ``associations``,
+- :class:`CrmConnector`: what callers may use (``get``, ``get_many``, ``search``, ``associations``,
   ``update``, ``create``, ``pipelines``, ``owners``).
 - :class:`HubSpotClient`: the real thing over HTTP (HubSpot, or the local service in
   ``connectors.crm_service``).

@@ -51,8 +51,13 @@ class HubSpotClient:
     ``base_url``: ``https://api.hubapi.com`` or the local service's URL. ``token``: a private-app
     access token (sent as ``Authorization: Bearer``; never logged). 429 and 5xx answers,
     timeouts and connection errors are retried up to ``max_retries`` times with exponential
-    backoff, honouring ``Retry-After`` (capped at ``max_backoff`` seconds). ``transport`` and
-    ``sleep`` exist for tests.
+    backoff, honouring ``Retry-After`` (capped at ``max_backoff`` seconds).
+
+    HubSpot's rate limits are honoured: a 429 waits as long as its policy says (``SECONDLY``: a
+    second; ``TEN_SECONDLY_ROLLING``: ``X-HubSpot-RateLimit-Interval-Milliseconds``) and a
+    ``DAILY`` 429 is not retried; when ``X-HubSpot-RateLimit-Remaining`` reaches 0 the next call
+    waits for the window instead of spending a request on a 429. ``transport``, ``sleep`` and
+    ``clock`` exist for tests.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class HubSpotClient:
         max_backoff: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not token:
             raise ConnectorAuthError("no HubSpot token configured: set HUBSPOT_TOKEN (a private-app access token)")
@@ -79,6 +85,8 @@ class HubSpotClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
+        self._clock = clock
+        self._quiet_until = 0.0  # clock time before which the rate-limit window is known to be full
 
     def __repr__(self) -> str:  # never show the token
         return f"HubSpotClient(base_url={str(self._http.base_url)!r})"
@@ -109,6 +117,27 @@ class HubSpotClient:
             params["associations"] = ",".join(associations)
         data = self._call("GET", f"/crm/v3/objects/{object_type}/{id}", params=params, what=(object_type, id))
         return _record(object_type, data)
+
+    def get_many(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str] | None = None
+    ) -> list[CrmRecord]:
+        """Several records by id with HubSpot's batch read (100 per request), in the order asked.
+
+        Ids that do not exist (or are archived) are left out: HubSpot answers 207 with an error
+        item for them, which is not a failure of the call.
+        """
+        schema.check_object_type(object_type)
+        wanted = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
+        found: dict[str, CrmRecord] = {}
+        for start in range(0, len(wanted), schema.MAX_BATCH_INPUTS):
+            body: dict[str, Any] = {"inputs": [{"id": i} for i in wanted[start : start + schema.MAX_BATCH_INPUTS]]}
+            if properties is not None:
+                body["properties"] = list(properties)
+            data = self._call("POST", f"/crm/v3/objects/{object_type}/batch/read", json=body)
+            for item in data.get("results", []):
+                record = _record(object_type, item)
+                found[record.id] = record
+        return [found[i] for i in wanted if i in found]
 
     def search(
         self,
@@ -284,6 +313,10 @@ class HubSpotClient:
     ) -> dict[str, Any]:
         """One HTTP exchange: the decoded JSON body, or a translated error (``_Retry`` if worth retrying)."""
         log.debug("CRM %s %s", method, path)
+        wait = self._quiet_until - self._clock()
+        if wait > 0:
+            log.info("HubSpot rate-limit window is full; waiting %.2fs", wait)
+            self._sleep(min(wait, self.max_backoff))
         try:
             response = self._http.request(method, path, params=params, json=json)
         except httpx.TimeoutException as exc:
@@ -299,6 +332,7 @@ class HubSpotClient:
                 raise error from exc
             raise _Retry(error) from exc
         status = response.status_code
+        self._note_rate_limit(response)
         if status < 300:
             try:
                 data = response.json() if response.content else {}
@@ -307,6 +341,13 @@ class HubSpotClient:
             return data if isinstance(data, dict) else {"results": data}
         message = _error_message(response)
         http_error = httpx.HTTPStatusError(f"{status} {message}", request=response.request, response=response)
+        if status == 429:
+            policy = _policy_name(response)
+            if policy == "DAILY":  # nothing to gain by waiting seconds; it resets at midnight
+                raise ConnectorUnavailable(f"HubSpot's daily API limit is used up: {message}") from http_error
+            error = ConnectorUnavailable(f"the CRM answered 429 ({policy or 'rate limit'}): {message}")
+            error.__cause__ = http_error
+            raise _Retry(error, _rate_limit_delay(response, policy)) from http_error
         if status in RETRY_STATUSES:
             error = ConnectorUnavailable(f"the CRM answered {status}: {message}")
             error.__cause__ = http_error
@@ -314,6 +355,14 @@ class HubSpotClient:
                 raise error from http_error
             raise _Retry(error, _retry_after(response)) from http_error
         raise _translate(status, message, what) from http_error
+
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        """Remember when the rolling window is spent, so the next call waits instead of failing."""
+        remaining = response.headers.get("X-HubSpot-RateLimit-Remaining")
+        if remaining is None or remaining.strip() not in ("0", "-1"):
+            return
+        interval = _float_header(response, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        self._quiet_until = self._clock() + (interval / 1000 if interval else 10.0)
 
 
 def _translate(status: int, message: str, what: tuple[str, str] | None) -> ConnectorError:
@@ -338,6 +387,35 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return response.reason_phrase
+
+
+def _policy_name(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    name = body.get("policyName") if isinstance(body, dict) else None
+    return str(name) if name else None
+
+
+def _float_header(response: httpx.Response, name: str) -> float | None:
+    try:
+        return float(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _rate_limit_delay(response: httpx.Response, policy: str | None) -> float | None:
+    """How long a 429 asks us to wait: Retry-After if sent, else what its policy implies."""
+    explicit = _retry_after(response)
+    if explicit is not None:
+        return explicit
+    if policy == "SECONDLY":
+        return 1.0
+    interval = _float_header(response, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    if interval:
+        return interval / 1000
+    return 10.0 if policy == "TEN_SECONDLY_ROLLING" else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -28,6 +28,9 @@ from connectors.crm._models import (
 from connectors.crm._protocol import FilterSpec, SortSpec
 from connectors.errors import InvalidRequest, RecordNotFound
 
+# HubSpot owners have an ``id`` and a separate ``userId``; the local service derives one from the other.
+OWNER_USER_ID_OFFSET = 1000
+
 # First id handed out per object type: ids are numeric strings, as in HubSpot, and the
 # ranges make an id's type obvious to a person reading logs.
 ID_BASE: dict[str, int] = {
@@ -118,6 +121,51 @@ class CrmEngine(ABC):
                     links[to_type] = tuple(found)
         return replace(self._project(record, properties), associations=links)
 
+    def get_many(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str] | None = None
+    ) -> list[CrmRecord]:
+        """The records with these ids, in the order asked; unknown or archived ids are left out."""
+        found, _ = self.read_batch(object_type, ids, properties)
+        return found
+
+    def read_batch(
+        self,
+        object_type: str,
+        ids: Sequence[str],
+        properties: Sequence[str] | None = None,
+        id_property: str | None = None,
+    ) -> tuple[list[CrmRecord], list[str]]:
+        """HubSpot's batch read: (records found, in order asked, de-duplicated; ids not found)."""
+        schema.check_object_type(object_type)
+        if len(ids) > schema.MAX_BATCH_INPUTS:
+            raise InvalidRequest(f"Batch input size {len(ids)} exceeds the limit of {schema.MAX_BATCH_INPUTS}")
+        found: list[CrmRecord] = []
+        missing: list[str] = []
+        with self._lock:
+            for raw in dict.fromkeys(str(i) for i in ids):
+                record = self._lookup(object_type, raw, id_property)
+                if record is None:
+                    missing.append(raw)
+                else:
+                    found.append(self._project(record, properties))
+        return found, missing
+
+    def get_by(
+        self,
+        object_type: str,
+        id_property: str,
+        value: str,
+        properties: Sequence[str] | None = None,
+        associations: Sequence[str] = (),
+    ) -> CrmRecord:
+        """One record by a unique property (HubSpot's ``idProperty``, e.g. a contact's email)."""
+        schema.check_object_type(object_type)
+        with self._lock:
+            record = self._lookup(object_type, value, id_property)
+            if record is None:
+                raise RecordNotFound(f"{object_type} with {id_property}={value} not found")
+        return self.get(object_type, record.id, properties, associations)
+
     def search(
         self,
         object_type: str,
@@ -128,7 +176,10 @@ class CrmEngine(ABC):
         sorts: Sequence[SortSpec] | None = None,
         limit: int = 10,
         after: str | None = None,
+        filter_groups: Sequence[Sequence[FilterSpec]] = (),
     ) -> SearchPage:
+        """Search; ``filters`` must all match (AND). ``filter_groups`` (HubSpot's ``filterGroups``)
+        are OR-ed, each group's filters AND-ed; ``filters`` is one more group."""
         schema.check_object_type(object_type)
         if not 1 <= limit <= schema.MAX_SEARCH_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {schema.MAX_SEARCH_LIMIT}, got {limit}")
@@ -137,9 +188,12 @@ class CrmEngine(ABC):
             if not str(after).isdigit():
                 raise InvalidRequest(f"after must be a paging cursor returned by a search, got {after!r}")
             offset = int(after)
-        parsed = [_parse_filter(f) for f in filters]
-        for prop, op, value in parsed:
-            schema.check_filter(object_type, prop, op, value)
+        groups = [list(g) for g in filter_groups] + ([list(filters)] if filters else [])
+        schema.check_filter_group_limits([len(g) for g in groups])
+        parsed_groups = [[_parse_filter(f) for f in g] for g in groups]
+        for group in parsed_groups:
+            for prop, op, value in group:
+                schema.check_filter(object_type, prop, op, value)
         sort_specs = list(sorts or ())
         if len(sort_specs) > 1:
             raise InvalidRequest("Only one sort is allowed")
@@ -154,7 +208,13 @@ class CrmEngine(ABC):
                 for r in self._scan(object_type)
                 if not r.archived
                 and (not query or schema.query_matches(object_type, r.properties, query))
-                and all(schema.filter_matches(object_type, r.properties, p, o, v) for p, o, v in parsed)
+                and (
+                    not parsed_groups
+                    or any(
+                        all(schema.filter_matches(object_type, r.properties, p, o, v) for p, o, v in group)
+                        for group in parsed_groups
+                    )
+                )
             ]
         matches.sort(key=lambda r: int(r.id))
         if sort_specs:
@@ -190,7 +250,82 @@ class CrmEngine(ABC):
         with self._lock:
             return list(self._stored_owners())
 
+    def associated_many(self, from_type: str, ids: Sequence[str], to_type: str) -> dict[str, list[str]]:
+        """Associated ids per existing record (HubSpot's association batch read); unknown ids left out."""
+        schema.check_object_type(from_type)
+        schema.check_association(from_type, to_type)
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for raw in dict.fromkeys(str(i) for i in ids):
+                record = self._lookup(from_type, raw, None)
+                if record is not None:
+                    out[record.id] = self._linked(from_type, record.id, to_type)
+        return out
+
+    def list_page(
+        self,
+        object_type: str,
+        *,
+        limit: int = 10,
+        after: str | None = None,
+        properties: Sequence[str] | None = None,
+        archived: bool = False,
+    ) -> SearchPage:
+        """Every record of a type by id, one page at a time (HubSpot's ``GET /objects/{type}``)."""
+        schema.check_object_type(object_type)
+        if not 1 <= limit <= schema.MAX_LIST_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {schema.MAX_LIST_LIMIT}, got {limit}")
+        start = 0
+        if after is not None:
+            if not str(after).isdigit():
+                raise InvalidRequest(f"after must be a paging cursor returned by a previous page, got {after!r}")
+            start = int(after)
+        with self._lock:
+            rows = sorted(
+                (r for r in self._scan(object_type) if r.archived == archived and int(r.id) >= start),
+                key=lambda r: int(r.id),
+            )
+        page = rows[:limit]
+        next_after = str(int(rows[limit].id)) if len(rows) > limit else None
+        return SearchPage(
+            records=tuple(self._project(r, properties) for r in page), total=len(page), next_after=next_after
+        )
+
+    def pipeline(self, object_type: str, pipeline_id: str) -> Pipeline:
+        for p in self.pipelines(object_type):
+            if p.id == pipeline_id:
+                return p
+        raise RecordNotFound(f"Unable to find pipeline {pipeline_id} for object type {object_type}")
+
+    def owner(self, owner_id: str, id_property: str = "id") -> Owner:
+        if id_property not in ("id", "userId"):
+            raise InvalidRequest(f"idProperty must be id or userId, got {id_property!r}")
+        for o in self.owners():
+            if (o.id if id_property == "id" else str(int(o.id) + OWNER_USER_ID_OFFSET)) == str(owner_id):
+                return o
+        raise RecordNotFound(f"Owner {owner_id} not found")
+
     # ------------------------------------------------------------ writes
+
+    def archive(self, object_type: str, id: str) -> None:
+        """Move a record to the recycle bin (HubSpot's DELETE); archiving twice is not an error."""
+        schema.check_object_type(object_type)
+        with self._lock, self._transaction():
+            record = self._read(object_type, str(id)) if str(id).isdigit() else None
+            if record is None or record.archived:
+                return  # HubSpot answers 204 for an unknown or already archived id too
+            stamp = schema.format_ms(max(self._clock_ms(), (schema.parse_ms(record.updated_at) or 0) + 1))
+            self._write(replace(record, archived=True, updated_at=stamp))
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> int:
+        """Link two records with the default association type; returns that type's id."""
+        schema.check_object_type(from_type)
+        type_id = schema.check_association(from_type, to_type)
+        with self._lock, self._transaction():
+            self._require(from_type, from_id)
+            self._require(to_type, to_id)
+            self._link(Association(from_type, str(from_id), to_type, str(to_id)))
+        return type_id
 
     def update(self, object_type: str, id: str, properties: Mapping[str, str | None]) -> CrmRecord:
         schema.check_object_type(object_type)
@@ -262,6 +397,23 @@ class CrmEngine(ABC):
             raise RecordNotFound(f"{object_type} {id} not found")
         return record
 
+    def _lookup(self, object_type: str, value: str, id_property: str | None) -> CrmRecord | None:
+        """A live record by id, or by a unique property (``idProperty``)."""
+        if id_property in (None, "", "hs_object_id"):
+            record = self._read(object_type, value) if value.isdigit() else None
+        else:
+            schema.check_id_property(object_type, id_property)
+            wanted = value.strip().lower()
+            record = next(
+                (
+                    r
+                    for r in self._scan(object_type)
+                    if not r.archived and (r.properties.get(id_property) or "").lower() == wanted
+                ),
+                None,
+            )
+        return None if record is None or record.archived else record
+
     def _find_by_key(self, object_type: str, key: str) -> CrmRecord | None:
         for r in self._scan(object_type):
             if r.properties.get(IDEMPOTENCY_PROPERTY) == key:
@@ -295,10 +447,10 @@ def _parse_filter(spec: FilterSpec) -> tuple[str, str, object]:
         raise InvalidRequest(f"a filter is (property, operator, value), got {spec!r}")
     value = items[2]
     if isinstance(value, (list, tuple)):
-        value = [str(v) for v in value]
+        value = [None if v is None else str(v) for v in value]
     elif value is not None:
         value = str(value)
     return items[0], items[1].upper(), value
 
 
-__all__ = ["ID_BASE", "CrmEngine"]
+__all__ = ["ID_BASE", "OWNER_USER_ID_OFFSET", "CrmEngine"]

@@ -29,6 +29,7 @@ OPERATORS: tuple[str, ...] = (
     "NOT_HAS_PROPERTY",
     "IN",
     "NOT_IN",
+    "BETWEEN",  # value is (low, high), both inclusive; HubSpot sends them as value and highValue
 )
 
 

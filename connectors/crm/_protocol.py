@@ -35,6 +35,12 @@ class CrmConnector(Protocol):
         ``associations`` lists object types whose associated ids to include."""
         ...
 
+    def get_many(
+        self, object_type: str, ids: Sequence[str], properties: Sequence[str] | None = None
+    ) -> list[CrmRecord]:
+        """Several records by id in one round trip, in the order asked; unknown ids are left out."""
+        ...
+
     def search(
         self,
         object_type: str,

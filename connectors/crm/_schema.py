@@ -139,6 +139,13 @@ ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
 _SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "notes": "note", "tasks": "task"}
 
 MAX_SEARCH_LIMIT = 200
+MAX_LIST_LIMIT = 100  # GET /crm/v3/objects/{type}
+MAX_BATCH_INPUTS = 100  # batch read and association batch read
+# HubSpot's search limits: up to 5 filterGroups, 6 filters in a group, 18 filters in all.
+MAX_FILTER_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
+
+# Unique-value properties a record can be addressed by (``idProperty``), besides hs_object_id.
+ID_PROPERTIES: dict[str, tuple[str, ...]] = {"contacts": ("email",)}
 
 
 def singular(object_type: str) -> str:
@@ -169,6 +176,24 @@ def check_association(from_type: str, to_type: str) -> int:
         return ASSOCIATION_TYPE_IDS[(from_type, to_type)]
     except KeyError:
         raise InvalidRequest(f"{from_type} cannot be associated with {to_type}") from None
+
+
+def check_id_property(object_type: str, id_property: str) -> None:
+    if id_property not in ID_PROPERTIES.get(object_type, ()):
+        allowed = ", ".join(("hs_object_id", *ID_PROPERTIES.get(object_type, ())))
+        raise InvalidRequest(
+            f"Property {id_property} is not a unique identifier property for {object_type}; use one of: {allowed}"
+        )
+
+
+def check_filter_group_limits(group_sizes: list[int]) -> None:
+    if len(group_sizes) > MAX_FILTER_GROUPS:
+        raise InvalidRequest(f"Too many filter groups: {len(group_sizes)} (the maximum is {MAX_FILTER_GROUPS})")
+    for n in group_sizes:
+        if n > MAX_FILTERS_PER_GROUP:
+            raise InvalidRequest(f"Too many filters in a filter group: {n} (the maximum is {MAX_FILTERS_PER_GROUP})")
+    if sum(group_sizes) > MAX_FILTERS:
+        raise InvalidRequest(f"Too many filters: {sum(group_sizes)} (the maximum is {MAX_FILTERS})")
 
 
 # ---------------------------------------------------------------- timestamps
@@ -306,6 +331,9 @@ def check_filter(object_type: str, prop: str, operator: str, value: object) -> N
     if operator in ("IN", "NOT_IN"):
         if not isinstance(value, (list, tuple)) or not value:
             raise InvalidRequest(f"Operator {operator} needs a non-empty list of values")
+    elif operator == "BETWEEN":
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or None in value:
+            raise InvalidRequest("Operator BETWEEN needs a value and a highValue")
     elif operator not in ("HAS_PROPERTY", "NOT_HAS_PROPERTY") and (
         value is None or isinstance(value, (list, tuple, dict))
     ):
@@ -326,6 +354,13 @@ def filter_matches(
         wanted = {str(v).lower() for v in value}  # type: ignore[attr-defined]
         inside = has and str(actual).lower() in wanted
         return inside if operator == "IN" else not inside
+    if operator == "BETWEEN":
+        if not has:
+            return False
+        kind = PROPERTIES[object_type][prop]
+        low, high = (_compare_key(kind, str(v)) for v in value)  # type: ignore[attr-defined]
+        here = _compare_key(kind, str(actual))
+        return low[0] == here[0] == high[0] and low <= here <= high
     target = str(value)
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         found = has and _contains_token(str(actual), target)
@@ -378,12 +413,20 @@ __all__ = [
     "ALWAYS_RETURNED",
     "ASSOCIATION_TYPE_IDS",
     "DEFAULT_PROPERTIES",
+    "ID_PROPERTIES",
+    "MAX_BATCH_INPUTS",
+    "MAX_FILTERS",
+    "MAX_FILTERS_PER_GROUP",
+    "MAX_FILTER_GROUPS",
+    "MAX_LIST_LIMIT",
     "MAX_SEARCH_LIMIT",
     "PROPERTIES",
     "SEARCHABLE",
     "association_label",
     "check_association",
     "check_filter",
+    "check_filter_group_limits",
+    "check_id_property",
     "check_object_type",
     "check_required",
     "filter_matches",

@@ -15,6 +15,7 @@ from types import TracebackType
 import uvicorn
 
 from connectors.crm_service._app import FAULT_STATUSES, create_app
+from connectors.crm_service._ratelimit import RateLimits
 from connectors.crm_service._seed import DEFAULT_SEED, seed_crm
 from connectors.crm_service._store import SqliteCrmStore
 
@@ -34,7 +35,8 @@ class CrmServer:
     ...     client = HubSpotClient(server.url, "t")
 
     ``db_path=None`` uses a fresh temporary file. ``seed=True`` loads the demo CRM when the
-    database is empty. :meth:`set_fault` makes the service fail ("429", "5xx") or go away
+    database is empty. ``rate_limits`` turns on HubSpot's rate limiting.
+    :meth:`set_fault` makes the service fail ("429", "5xx") or go away
     entirely ("down": the port stops accepting connections) until cleared with ``None``.
     """
 
@@ -47,6 +49,7 @@ class CrmServer:
         port: int = 0,
         seed: bool = True,
         seed_value: int = DEFAULT_SEED,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if db_path is None:
@@ -60,7 +63,7 @@ class CrmServer:
         self.store = SqliteCrmStore(self.db_path)
         if seed and self.store.is_empty():
             seed_crm(self.store, seed_value)
-        self.app = create_app(self.db_path, token, store=self.store)
+        self.app = create_app(self.db_path, token, store=self.store, rate_limits=rate_limits)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._down = False
@@ -148,17 +151,21 @@ def serve(
     token: str = "local-dev-token",
     *,
     seed: bool = True,
+    rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 - frozen, shared safely
 ) -> None:
     """Run the local CRM in the foreground until interrupted (``chamberlain crm serve``).
 
-    Seeds the demo data when the database is new or empty.
+    Seeds the demo data when the database is new or empty. Rate limits are HubSpot's by
+    default, so a client that ignores them finds out here rather than against HubSpot.
     """
     store = SqliteCrmStore(db_path)
     try:
         if seed and store.is_empty():
             seed_crm(store)
             log.info("seeded the demo CRM into %s", db_path)
-        uvicorn.run(create_app(db_path, token, store=store), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(db_path, token, store=store, rate_limits=rate_limits), host=host, port=port, log_level="info"
+        )
     finally:
         store.close()
 

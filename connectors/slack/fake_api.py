@@ -4,6 +4,14 @@ It speaks the wire format ``slack_sdk.WebClient`` uses (JSON bodies, form bodies
 strings; ``{"ok": ...}`` envelopes; HTTP 429 with ``Retry-After``), records every call, and keeps
 the messages it was sent so tests can read a thread the way a person would see it.
 
+It is strict where Slack is, so bugs show up here rather than in a workspace: a missing token is
+``not_authed`` and a wrong one ``invalid_auth``; an unknown channel is ``channel_not_found`` and a
+channel the bot is not in ``not_in_channel``; text over 40,000 characters is ``msg_too_long``;
+blocks that break Block Kit's schema are ``invalid_blocks`` with Slack's JSON-pointer errors
+(:mod:`connectors.slack.block_kit`); a modal that breaks it is ``invalid_arguments``; and, when
+``rate_limits`` are set, calls over a method's per-minute budget get 429 ``ratelimited`` with
+``Retry-After``.
+
     with FakeSlack() as fake:
         client = build_web_client("xoxb-test", base_url=fake.base_url)
         ...
@@ -27,6 +35,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from connectors.slack.block_kit import MAX_TEXT_CHARS, validate_blocks, validate_view
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,35 @@ DEMO_USERS: tuple[FakeSlackUser, ...] = (
 
 
 @dataclass(frozen=True)
+class FakeChannel:
+    id: str
+    name: str
+    is_member: bool = True  # the bot has been added (needed to post, as chat:write alone allows)
+    is_private: bool = False
+    is_archived: bool = False
+
+
+#: Channels of the demo workspace. ``C0OUTSIDE`` is one the bot was never invited to.
+DEMO_CHANNELS: tuple[FakeChannel, ...] = (
+    FakeChannel("C0GENERAL", "general"),
+    FakeChannel("C0SALES", "sales"),
+    FakeChannel("C0DEALDESK", "deal-desk"),
+    FakeChannel("C0RENEWALS", "renewals"),
+    FakeChannel("C0PIPELINE", "pipeline"),
+    FakeChannel("C0APPROVALS", "approvals"),
+    FakeChannel("C0ENG", "eng"),
+    FakeChannel("C0ITHELP", "it-help"),
+    FakeChannel("C0BENCH", "bench"),
+    FakeChannel("C0FINANCE", "finance", is_private=True),
+    FakeChannel("C0OUTSIDE", "outside", is_member=False),
+    FakeChannel("C0OLDNEWS", "old-news", is_archived=True),
+)
+
+# Methods whose ``channel`` (or ``channel_id``) names where something is posted.
+_POSTING = {"chat.postMessage", "chat.update", "chat.postEphemeral", "reactions.add", "files.completeUploadExternal"}
+
+
+@dataclass(frozen=True)
 class RecordedCall:
     method: str  # "chat.postMessage", "upload", "response_url", ...
     args: Mapping[str, Any]
@@ -109,13 +148,22 @@ class FakeSlack:
         self,
         users: Iterable[FakeSlackUser] = DEMO_USERS,
         *,
+        channels: Iterable[FakeChannel] = DEMO_CHANNELS,
         token: str | None = None,
+        app_token: str | None = None,
+        rate_limits: Mapping[str, int] | None = None,
         bot_user_id: str = "U0CHAMBERLAIN",
         bot_id: str = "B0CHAMBERLAIN",
         team_id: str = "T0LARKSPUR",
     ) -> None:
         self.users = {u.id: u for u in users}
-        self.token = token  # when set, other tokens get invalid_auth
+        self.channels = {c.id: c for c in channels}
+        # When set, only this bot token is valid; otherwise any xoxb-/xoxp- token is.
+        self.token = token
+        self.app_token = app_token  # the xapp- token apps.connections.open accepts (Socket Mode)
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out
+        self.rate_limits = dict(rate_limits or {})  # method -> calls per minute
+        self._windows: dict[str, deque[float]] = {}
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
@@ -188,6 +236,12 @@ class FakeSlack:
 
     # -- scripting ---------------------------------------------------------------------------
 
+    def add_channel(self, id: str, name: str, *, is_member: bool = True, is_private: bool = False) -> FakeChannel:
+        channel = FakeChannel(id, name, is_member=is_member, is_private=is_private)
+        with self._lock:
+            self.channels[id] = channel
+        return channel
+
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
         with self._lock:
@@ -207,6 +261,7 @@ class FakeSlack:
             self.channel_members.clear()
             self._rate_limits.clear()
             self._failures.clear()
+            self._windows.clear()
 
     # -- reading what happened ---------------------------------------------------------------
 
@@ -287,6 +342,8 @@ class FakeSlack:
     def _handle(self, method: str, args: dict[str, Any], auth: str) -> Response:
         with self._lock:
             retry_after = _pop(self._rate_limits.get(method))
+            if retry_after is None:
+                retry_after = self._over_budget(method)
             if retry_after is not None:
                 self.calls.append(RecordedCall(method, args, 429, _now()))
                 return JSONResponse(
@@ -294,18 +351,93 @@ class FakeSlack:
                     status_code=429,
                     headers={"Retry-After": str(retry_after)},
                 )
-            if self.token is not None and auth != f"Bearer {self.token}":
-                self.calls.append(RecordedCall(method, args, 200, _now()))
-                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            self.calls.append(RecordedCall(method, args, 200, _now()))
+            auth_error = self._auth_error(method, auth, args)
+            if auth_error is not None:
+                return JSONResponse({"ok": False, "error": auth_error})
             error = _pop(self._failures.get(method))
             if error is not None:
-                self.calls.append(RecordedCall(method, args, 200, _now()))
                 return JSONResponse({"ok": False, "error": error})
             handler = _HANDLERS.get(method)
-            self.calls.append(RecordedCall(method, args, 200, _now()))
             if handler is None:
                 return JSONResponse({"ok": False, "error": "unknown_method"})
+            try:
+                refused = self._refusal(method, args)
+            except ValueError:
+                return JSONResponse({"ok": False, "error": "invalid_blocks_format"})
+            if refused is not None:
+                return JSONResponse(refused)
             return JSONResponse(handler(self, args))
+
+    # -- strictness (called with the lock held) ---------------------------------------------
+
+    def _over_budget(self, method: str) -> int | None:
+        """Seconds to wait if ``method`` has used its per-minute budget (Slack's tiers)."""
+        budget = self.rate_limits.get(method)
+        if budget is None:
+            return None
+        now = time.monotonic()
+        window = self._windows.setdefault(method, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= budget:
+            return max(1, int(window[0] + 60 - now + 0.999))
+        window.append(now)
+        return None
+
+    def _auth_error(self, method: str, auth: str, args: dict[str, Any]) -> str | None:
+        token = auth[7:] if auth.startswith("Bearer ") else str(args.get("token") or "")
+        if not token:
+            return "not_authed"
+        if method == "apps.connections.open":  # app-level tokens only
+            ok = token == self.app_token if self.app_token is not None else token.startswith("xapp-")
+            return None if ok else "invalid_auth"
+        if self.token is not None:
+            return None if token == self.token else "invalid_auth"
+        return None if token.startswith(("xoxb-", "xoxp-")) else "invalid_auth"
+
+    def resolve_channel(self, raw: Any) -> tuple[str | None, str | None]:
+        """(channel id, None) where a post to ``raw`` lands, or (None, Slack's error)."""
+        name = str(raw or "").strip()
+        if not name:
+            return None, "channel_not_found"
+        if name.startswith("U") and name in self.users:  # a user id: the DM with them
+            return self.dm_channel(name), None
+        if name.startswith("D") and name[1:] in self.users:
+            return name, None
+        channel = self.channels.get(name)
+        if channel is None:
+            wanted = name.lstrip("#")
+            channel = next((c for c in self.channels.values() if c.name == wanted), None)
+        if channel is None:
+            return None, "channel_not_found"
+        if channel.is_archived:
+            return None, "is_archived"
+        if not channel.is_member:
+            return None, "not_in_channel"
+        return channel.id, None
+
+    def _refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's error for a call it would refuse, or None."""
+        if method in _POSTING:
+            raw = args.get("channel_id") if method == "files.completeUploadExternal" else args.get("channel")
+            if method != "files.completeUploadExternal" or raw:
+                channel, error = self.resolve_channel(raw)
+                if error is not None:
+                    return {"ok": False, "error": error}
+                args["channel" if "channel" in args else "channel_id"] = channel
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            if len(str(args.get("text") or "")) > MAX_TEXT_CHARS:
+                return {"ok": False, "error": "msg_too_long"}
+            if "blocks" in args and args["blocks"] not in (None, ""):
+                errors = validate_blocks(_json(args["blocks"]))
+                if errors:
+                    return _invalid("invalid_blocks", errors)
+        if method in ("views.open", "views.update"):
+            errors = validate_view(_json(args.get("view")))
+            if errors:
+                return _invalid("invalid_arguments", errors)
+        return None
 
     # -- methods (called with the lock held) -------------------------------------------------
 
@@ -322,11 +454,9 @@ class FakeSlack:
         }
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel") or "")
-        if not channel:
-            return {"ok": False, "error": "channel_not_found"}
-        if channel.startswith("U"):  # posting to a user id lands in the DM with them
-            channel = self.dm_channel(channel)
+        channel, error = self.resolve_channel(args.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": error}
         text = str(args.get("text") or "")
         blocks = _as_list(args.get("blocks"))
         if not text and not blocks:
@@ -369,7 +499,7 @@ class FakeSlack:
         return {"ok": True, "channel": key[0], "ts": key[1], "text": msg.text}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not args.get("user"):
+        if str(args.get("user") or "") not in self.users:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "message_ts": self._next_ts()}
 
@@ -458,6 +588,11 @@ class FakeSlack:
             self._post_message({"channel": channel, "text": args["initial_comment"], "thread_ts": thread_ts})
         return {"ok": True, "files": out}
 
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}  # no local Socket Mode server
+        return {"ok": True, "url": self.socket_mode_url}
+
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         if (str(args.get("channel")), str(args.get("timestamp"))) not in self.messages:
             return {"ok": False, "error": "message_not_found"}
@@ -478,6 +613,7 @@ _HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "files.getUploadURLExternal": FakeSlack._get_upload_url,
     "files.completeUploadExternal": FakeSlack._complete_upload,
     "reactions.add": FakeSlack._reactions_add,
+    "apps.connections.open": FakeSlack._apps_connections_open,
 }
 
 
@@ -505,6 +641,20 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Sequence) else []
 
 
+def _json(value: Any) -> Any:
+    """A JSON argument as sent (form bodies carry it as a string); ValueError if unparsable."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _invalid(error: str, errors: list[str]) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "error": error,
+        "errors": errors,
+        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+    }
+
+
 def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         value = json.loads(value)
@@ -519,4 +669,13 @@ def _now() -> float:
     return time.monotonic()
 
 
-__all__ = ["DEMO_USERS", "FakeFile", "FakeMessage", "FakeSlack", "FakeSlackUser", "RecordedCall"]
+__all__ = [
+    "DEMO_CHANNELS",
+    "DEMO_USERS",
+    "FakeChannel",
+    "FakeFile",
+    "FakeMessage",
+    "FakeSlack",
+    "FakeSlackUser",
+    "RecordedCall",
+]

@@ -37,24 +37,48 @@ def test_serve_says_which_variable_is_missing(tmp_path: Path, monkeypatch: pytes
     assert result.exit_code == 2 and "SLACK_APP_TOKEN" in result.output
 
 
-def test_manifest_declares_what_the_bot_uses() -> None:
+# Which bot scope each Web API method and event needs (Slack's method and event reference).
+_METHOD_SCOPES = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "chat_postEphemeral": "chat:write",
+    "conversations_open": "im:write",
+    "users_info": "users:read",
+    "users_lookupByEmail": "users:read.email",
+    "files_upload_v2": "files:write",
+    "reactions_add": "reactions:write",
+    "views_open": None,
+    # who would read an answer in a channel (public and private channels)
+    "conversations_members": ("channels:read", "groups:read"),
+}
+_EVENT_SCOPES = {
+    "app_mention": "app_mentions:read",
+    "message.im": "im:history",
+    "message.channels": "channels:history",  # thread follow-ups without a mention
+    "message.groups": "groups:history",
+}
+
+
+def test_manifest_declares_exactly_what_the_bot_uses() -> None:
+    import re
+
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {
-        "app_mentions:read",
-        "chat:write",
-        "im:history",
-        "im:read",
-        "im:write",
-        "users:read",
-        "users:read.email",
-        "commands",
-        "files:write",
-        "channels:history",  # channel-thread follow-ups without a mention
-        "channels:read",  # conversations.members for the audience rule
-        "groups:history",
-        "groups:read",
-    } <= scopes
+    root = MANIFEST.parents[2]
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in [*(root / "agent").rglob("*.py"), root / "connectors" / "slack" / "client.py"]
+    )
+    called = set(re.findall(r"\.(chat_\w+|conversations_\w+|users_\w+|files_\w+|reactions_\w+|views_\w+)\(", code))
+    assert called <= set(_METHOD_SCOPES), f"add the scope of {called - set(_METHOD_SCOPES)} to this test"
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    needed: set[str | None] = {"commands"} | {_EVENT_SCOPES[e] for e in events}
+    for m in called:
+        scope = _METHOD_SCOPES[m]
+        needed |= set(scope) if isinstance(scope, tuple) else {scope}
+    assert scopes == needed - {None}
+    docs = (root / "docs" / "slack.md").read_text(encoding="utf-8")
+    assert all(f"`{scope}`" in docs for scope in scopes)
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_mention",

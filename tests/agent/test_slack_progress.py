@@ -26,7 +26,7 @@ def api(server: FakeSlack) -> SlackWebApi:
 
 
 def test_bursts_are_throttled_and_the_latest_text_wins(server: FakeSlack, api: SlackWebApi) -> None:
-    progress = ProgressMessage(api, "C1", "10.1", min_interval=0.3)
+    progress = ProgressMessage(api, "C0GENERAL", "10.1", min_interval=0.3)
     progress.start("working…")
     for i in range(20):
         progress.update(f"step {i}")
@@ -35,7 +35,7 @@ def test_bursts_are_throttled_and_the_latest_text_wins(server: FakeSlack, api: S
     time.sleep(0.4)  # its turn comes while we wait
     progress.close("done")
 
-    (message,) = server.channel_messages("C1")
+    (message,) = server.channel_messages("C0GENERAL")
     assert message.thread_ts == "10.1"
     assert message.history == ["working…", "step 19", "almost there", "done"]
     post = server.recorded("chat.postMessage")[0]
@@ -45,26 +45,26 @@ def test_bursts_are_throttled_and_the_latest_text_wins(server: FakeSlack, api: S
 
 
 def test_close_flushes_the_pending_text_and_ignores_later_updates(server: FakeSlack, api: SlackWebApi) -> None:
-    progress = ProgressMessage(api, "C2", "20.1", min_interval=0.2)
+    progress = ProgressMessage(api, "C0SALES", "20.1", min_interval=0.2)
     progress.start("working…")
     progress.update("querying the warehouse…")
     progress.close()
     progress.update("too late")
     time.sleep(0.3)
-    (message,) = server.channel_messages("C2")
+    (message,) = server.channel_messages("C0SALES")
     assert message.history == ["working…", "querying the warehouse…"]
 
 
 def test_slack_failures_do_not_break_the_turn(server: FakeSlack, api: SlackWebApi) -> None:
-    progress = ProgressMessage(api, "C3", "30.1", min_interval=0.0)
+    progress = ProgressMessage(api, "C0ENG", "30.1", min_interval=0.0)
     server.fail("chat.postMessage", "channel_not_found")
     progress.start("working…")  # could not post: later updates are no-ops
     progress.update("x")
     progress.close("done")
     assert not server.calls_to("chat.update")
 
-    progress = ProgressMessage(api, "C3", "30.1", min_interval=0.0)
+    progress = ProgressMessage(api, "C0ENG", "30.1", min_interval=0.0)
     progress.start("working…")
     server.fail("chat.update", "message_not_found")
     progress.close("done")  # logged, not raised
-    assert server.channel_messages("C3")[0].history == ["working…"]
+    assert server.channel_messages("C0ENG")[0].history == ["working…"]

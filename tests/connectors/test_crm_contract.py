@@ -44,6 +44,15 @@ def test_implements_the_protocol(crm: CrmConnector) -> None:
 # ---------------------------------------------------------------- get
 
 
+def test_get_many_keeps_order_and_skips_unknown_ids(crm: CrmConnector) -> None:
+    ids = ["30003", "30001", "39999", "30001", "notanid", "30002"]
+    records = crm.get_many("deals", ids, ["dealname"])
+    assert [r.id for r in records] == ["30003", "30001", "30002"]
+    assert all(r.get("dealname") for r in records)
+    assert set(records[0].properties) >= {"dealname", "hs_object_id"}
+    assert crm.get_many("deals", []) == []
+
+
 def test_get_returns_default_properties_and_a_version(crm: CrmConnector) -> None:
     deal = crm.get("deals", "30001")
     assert deal.id == "30001" and deal.object_type == "deals"
