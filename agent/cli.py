@@ -422,16 +422,15 @@ def main() -> None:
     import logging
     import os
 
-    from policies.logging_filter import install_log_redaction
+    from policies.logging_filter import install_process_log_redaction
 
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
     # The SQL guard rejects what sqlglot can only parse as a Command; its warning is noise.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
-    # PII and secrets never reach logs. uvicorn's loggers do not propagate to the root, so they
-    # get the filter on the logger objects themselves (dictConfig keeps existing filters).
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
-        install_log_redaction(logging.getLogger(name))
+    # PII and secrets never reach logs: every record is redacted when it is created, so uvicorn's
+    # own handlers (installed later by its dictConfig) and uncaught exceptions are covered too.
+    install_process_log_redaction()
     app()
 
 
