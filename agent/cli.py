@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_support import load_settings
 from agent.events import Answer, ApprovalRequested, ApprovalView, ErrorEvent, Event, Outcome, Progress
 
 app = typer.Typer(
@@ -39,10 +40,8 @@ DataDir = Annotated[
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")]
 
 
-def _settings(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+def _settings(data_dir: Path | None, *, create: bool = False) -> Any:
+    return load_settings(data_dir, create=create)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -176,7 +175,7 @@ def approvals_list(
     data_dir: DataDir = None,
 ) -> None:
     """List approval requests."""
-    from agent.services import open_store
+    from agent.store_access import open_store
 
     with open_store(_settings(data_dir)) as (store, directory):
         from agent.views import approval_view
@@ -187,7 +186,11 @@ def approvals_list(
             for v in views:
                 print(json.dumps(_view_json(v), default=str))
             return
-        table = Table("id", "kind", "title", "requester", "status", "waiting for", "created")
+        table = Table()
+        # The id is what the next command takes: never wrapped or cut, whatever the terminal width.
+        table.add_column("id", no_wrap=True, min_width=max((len(v.id) for v in views), default=2))
+        for name in ("kind", "title", "requester", "status", "waiting for", "created"):
+            table.add_column(name)
         for v in views:
             waiting = next((", ".join(s.approvers) for s in v.stages if s.status == "pending"), "")
             table.add_row(
@@ -205,25 +208,37 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
     """Show one request: what changes, why, the route and the audit trail."""
-    from agent.services import open_store
+    from agent.store_access import open_store
     from agent.views import approval_view
     from connectors.appdb import AuditLog
-    from connectors.errors import RecordNotFound
+    from connectors.appdb.id_prefix import resolve_approval_id
+    from connectors.errors import AmbiguousId, RecordNotFound
 
     with open_store(_settings(data_dir)) as (store, directory):
         try:
+            approval_id = resolve_approval_id(store.engine, approval_id)
             render_approval(approval_view(store.get(approval_id), directory))
-        except RecordNotFound as exc:
-            _fail(f"{exc}; list requests with `chamberlain approvals list`")
+        except (RecordNotFound, AmbiguousId) as exc:
+            _fail(str(exc))
         _print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
 
 
 def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
-    from agent.services import open_runtime
-    from connectors.errors import RecordNotFound
+    from agent.store_access import resolve_id
+    from connectors.errors import AmbiguousId, RecordNotFound
+    from policies.directory import Directory
     from policies.errors import UnknownPrincipal
 
-    with open_runtime(_settings(data_dir)) as rt:
+    settings = _settings(data_dir)
+    try:
+        # Both checked before the runtime (and its model stack) loads: a typo fails at once.
+        approval_id = resolve_id(settings, approval_id)
+        Directory.load(settings.directory_path).get(user)
+    except (RecordNotFound, AmbiguousId, UnknownPrincipal) as exc:
+        _fail(str(exc))
+    from agent.services import open_runtime
+
+    with open_runtime(settings) as rt:
         try:
             res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason, on_event=render_event)
         except (RecordNotFound, UnknownPrincipal) as exc:
@@ -287,7 +302,7 @@ def audit_show(
     data_dir: DataDir = None,
 ) -> None:
     """Print audit entries as a table."""
-    from agent.services import open_store
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
@@ -297,7 +312,7 @@ def audit_show(
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
-    from agent.services import open_store
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
@@ -319,7 +334,7 @@ def audit_export(
     """Write audit entries as JSON Lines (for a SIEM)."""
     from datetime import UTC, datetime
 
-    from agent.services import open_store
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     start = None
@@ -357,7 +372,7 @@ def crm_serve(
     from agent.services import LOCAL_CRM_TOKEN, ensure_crm_seeded
     from connectors.crm_service import serve
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, create=True)  # it seeds the CRM it serves
     ensure_crm_seeded(settings)
     port = port or settings.crm_port
     console.print(f"CRM on http://{host}:{port} (token: {LOCAL_CRM_TOKEN})")
@@ -392,7 +407,7 @@ def seed(
     """Create the demo company's data: CRM, warehouse, knowledge base."""
     from agent.services import seed_all
 
-    seed_all(_settings(data_dir), force=force, console=console)
+    seed_all(_settings(data_dir, create=True), force=force, console=console)
 
 
 @app.command()
@@ -400,7 +415,7 @@ def demo(data_dir: DataDir = None) -> None:
     """Seed, then run a conversation that reads the CRM, proposes a write, gets it approved and runs it once."""
     from agent.demo import run_demo
 
-    run_demo(_settings(data_dir), console=console)
+    run_demo(_settings(data_dir, create=True), console=console)
 
 
 def _mount_subcommands() -> None:

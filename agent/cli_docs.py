@@ -33,9 +33,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _settings(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    return load_settings(data_dir)
 
 
 def _open(settings: Any, chroma_url: str | None, collection: str) -> Any:

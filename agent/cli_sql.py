@@ -118,9 +118,9 @@ def check(
 def _warehouse_url(warehouse: str | None, data_dir: Path | None) -> str:
     if warehouse:
         return warehouse
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = load_settings(data_dir)
     url = str(settings.resolved_warehouse_url)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -219,9 +219,9 @@ def generate(
 ) -> None:
     """Generate the demo warehouse (SQLite, three years of Larkspur sales)."""
     if path is None:
-        from agent.settings import Settings
+        from agent.cli_support import load_settings
 
-        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+        settings = load_settings(data_dir, create=True)
         path = Path(str(settings.resolved_warehouse_url).removeprefix("sqlite:///"))
     _generate(path, seed=seed)
 

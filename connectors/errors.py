@@ -6,7 +6,8 @@ at the boundary (``raise ... from exc``), so callers never see httpx, SQLAlchemy
     ├── RecordNotFound            the id does not exist (not retryable)
     ├── ConflictError             version/precondition mismatch, duplicate key (not retryable)
     ├── ConnectorAuthError        credentials rejected (not retryable; a person must fix config)
-    └── InvalidRequest            the remote system rejected the request as malformed
+    ├── InvalidRequest            the remote system rejected the request as malformed
+    └── AmbiguousId               a typed id prefix names more than one record
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ class InvalidRequest(ConnectorError):
     """The outside system rejected the request as malformed."""
 
 
+class AmbiguousId(ConnectorError):
+    """An id prefix someone typed matches more than one record; they must type more of it."""
+
+
 __all__ = [
+    "AmbiguousId",
     "ConflictError",
     "ConnectorAuthError",
     "ConnectorError",
