@@ -22,6 +22,8 @@ app = typer.Typer(
     help="Chamberlain: an assistant that reads within your permissions and writes only with approval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain usage errors: three short lines, not a boxed panel.
+    rich_markup_mode=None,
 )
 approvals_app = typer.Typer(help="Review and decide approval requests.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect and verify the audit log.", no_args_is_help=True)
@@ -47,6 +49,17 @@ def _settings(data_dir: Path | None, *, create: bool = False) -> Any:
 def _fail(message: str, code: int = 1) -> None:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def _check_user(settings: Any, user: str) -> None:
+    """Fail at once on an unknown user, before the runtime (and its model stack) loads."""
+    from policies.directory import Directory
+    from policies.errors import UnknownPrincipal
+
+    try:
+        Directory.load(settings.directory_path).get(user)
+    except UnknownPrincipal as exc:
+        _fail(str(exc))
 
 
 def render_event(event: Event) -> None:
@@ -115,10 +128,12 @@ def ask(
     data_dir: DataDir = None,
 ) -> None:
     """Ask one question (or continue a conversation with --thread)."""
-    from agent.services import open_runtime
     from policies.errors import UnknownPrincipal
 
     settings = _settings(data_dir)
+    _check_user(settings, user)
+    from agent.services import open_runtime
+
     with open_runtime(settings) as rt:
         try:
             out = rt.ask(user, text, thread_id=thread, on_event=render_event)
@@ -133,11 +148,11 @@ def ask(
 @app.command()
 def chat(user: UserOpt, data_dir: DataDir = None) -> None:
     """Talk to Chamberlain interactively (empty line or Ctrl-D to quit)."""
+    settings = _settings(data_dir)
+    _check_user(settings, user)
     from agent.services import open_runtime
 
-    settings = _settings(data_dir)
     with open_runtime(settings) as rt:
-        rt.directory.get(user)
         thread = None
         while True:
             try:
@@ -157,9 +172,19 @@ def resume(
     data_dir: DataDir = None,
 ) -> None:
     """Resume a thread whose approvals were decided (or recover all after a restart)."""
+    settings = _settings(data_dir)
+    if thread:
+        from agent.store_access import open_store
+
+        with open_store(settings) as (store, _d):
+            if not store.list(thread_id=thread, limit=1):
+                _fail(
+                    f"no approval requests on thread {thread!r}, so nothing to resume; "
+                    "threads are printed by `chamberlain ask` and shown by `chamberlain approvals show ID`"
+                )
     from agent.services import open_runtime
 
-    with open_runtime(_settings(data_dir)) as rt:
+    with open_runtime(settings) as rt:
         outs = [rt.resume(thread, on_event=render_event)] if thread else rt.recover(on_event=render_event)
         console.print(f"[dim]resumed {len(outs)} thread(s)[/dim]")
 
@@ -175,6 +200,12 @@ def approvals_list(
     data_dir: DataDir = None,
 ) -> None:
     """List approval requests."""
+    from typing import get_args
+
+    from connectors.appdb.approvals import Status
+
+    if status is not None and status not in get_args(Status):
+        _fail(f"unknown --status {status!r}; use one of: {', '.join(get_args(Status))}")
     from agent.store_access import open_store
 
     with open_store(_settings(data_dir)) as (store, directory):
@@ -298,15 +329,16 @@ def _print_audit(entries: Any) -> None:
 @audit_app.command("show")
 def audit_show(
     thread: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
-    limit: int = 200,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 200,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Oldest first.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Print audit entries as a table."""
+    """Print audit entries as a table, newest first (--reverse for oldest first)."""
     from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
-        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit))
+        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit, newest_first=not reverse))
 
 
 @audit_app.command("verify")

@@ -171,6 +171,8 @@ def run(
 
     if sql == "-":
         sql = sys.stdin.read()
+    if not sql.strip():
+        _fail('give one SELECT query, e.g. chamberlain sql run "SELECT name FROM regions" --user u_priya')
     try:
         principal = Directory.load().get(user)
     except UnknownPrincipal as exc:

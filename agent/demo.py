@@ -68,12 +68,26 @@ def scripted_model() -> ScriptedChatModel:
     )
 
 
+def _reset_demo_crm(settings: Settings, console: Console) -> None:
+    """Every run starts from the seeded CRM: a previous run moved the demo deal to Closed won,
+    and a second run would then have nothing to propose. Only the local demo CRM is reset."""
+    if settings.crm_url:
+        return
+    db = settings.crm_db_path
+    if not db.exists():
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    console.print("[dim]demo CRM reset to its seed data (the previous run changed it)[/dim]")
+
+
 def run_demo(settings: Settings, *, console: Console | None = None) -> None:
     from agent.cli import render_approval, render_event
     from agent.services import open_runtime, seed_all
 
     console = console or Console()
     console.rule("Chamberlain demo")
+    _reset_demo_crm(settings, console)
     seed_all(settings, console=console)
     model = None
     if settings.uses_real_model:
@@ -88,8 +102,7 @@ def run_demo(settings: Settings, *, console: Console | None = None) -> None:
         console.print(Panel(QUESTION, title="Alice Chen (Account Executive) asks"))
         out = rt.ask("u_alice", QUESTION, on_event=render_event)
         if out.status != "waiting_for_approval":
-            console.print(f"[yellow]The model did not propose a write (status: {out.status}).[/yellow]")
-            return
+            raise SystemExit(f"demo failed: the model did not propose the write (status: {out.status})")
         view: ApprovalView = out.pending[0]
         approver = view.stages[0].approvers[0]
         for who in ("u_alice", "u_mallory"):
