@@ -453,12 +453,13 @@ def demo(data_dir: DataDir = None) -> None:
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_requests, cli_sql
+    from agent import cli_docs, cli_requests, cli_sql, cli_templates
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
     app.add_typer(cli_docs.app, name="docs")
     app.add_typer(slack_cli.app, name="slack")
+    app.add_typer(cli_templates.app, name="requests")
     cli_requests.register(approvals_app)
 
 
