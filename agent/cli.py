@@ -428,7 +428,10 @@ def serve(
         _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
     assert settings.http_token is not None
     with open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt:
-        uvicorn.run(create_http_app(rt, token=settings.http_token.get_secret_value()), host=host, port=port)
+        api = create_http_app(
+            rt, token=settings.http_token.get_secret_value(), max_text_chars=settings.max_message_chars
+        )
+        uvicorn.run(api, host=host, port=port)
 
 
 @app.command()
