@@ -2,6 +2,18 @@
 
 Every command takes ``--data-dir`` (or ``CHAMBERLAIN_DATA_DIR``); all other settings come from
 environment variables (see the README's configuration table).
+
+Start-up is part of the interface: commands that need no model (``--help``, ``approvals
+list/show``, ``audit *``, ``sql check``, ``requests template``) must not import the runtime, the
+graph or the model stack (``tests/agent/test_startup_imports.py`` checks; ``benchmarks/
+startup_bench.py`` times them). So:
+
+- A command group lives in its own module (``agent/cli_<name>.py``) whose top level imports only
+  typer/rich and our light modules; heavy imports go inside the command functions.
+- Register it with one line in ``_mount_subcommands`` below: ``app.add_typer(mod.app, name=...)``.
+- Get settings with ``agent.cli_support.load_settings(data_dir)`` (checks the data dir; pass
+  ``create=True`` only for commands that create state) and fail with ``cli_support.fail``.
+- Use ``agent.store_access`` (not ``agent.services``) for approvals/audit without a runtime.
 """
 
 from __future__ import annotations
