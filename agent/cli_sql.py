@@ -212,6 +212,70 @@ def run(
 
 
 @app.command()
+def schema(
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only what this person may read (default: everything).")
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option("--warehouse", "-w", help="Warehouse URL (default: the demo warehouse in the data dir)."),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", min=0, max=10, help="Sample values per column.")] = 3,
+    data_dir: DataDir = None,
+) -> None:
+    """The tables and columns USER may read, with types and a few sample values."""
+    import sqlglot
+    from sqlglot import exp
+
+    from connectors.errors import ConnectorError
+    from connectors.warehouse import SqlWarehouse
+
+    allow = _allow_list(None, user) if user else None
+    url = _warehouse_url(warehouse, data_dir)
+    try:
+        wh = SqlWarehouse(url)
+    except ConnectorError as exc:
+        _fail(str(exc))
+    try:
+        shown = 0
+        for name, info in sorted(wh.tables().items()):
+            grant = allow.grant(name) if allow is not None else None
+            if allow is not None and grant is None:
+                continue
+            cols = [c for c in info.columns if grant is None or grant.allows(c.name)]
+            if not cols:
+                continue
+            shown += 1
+            title = f"{name}" + (f" — {info.comment}" if info.comment else "")
+            table = Table("column", "type", "samples", title=escape(title), title_justify="left")
+            for col in cols:
+                values = ""
+                if samples:
+                    # Built as an AST (never by pasting strings), run on the read-only connection.
+                    q = (
+                        sqlglot.select(exp.column(col.name, quoted=True))
+                        .distinct()
+                        .from_(exp.table_(name, quoted=True))
+                        .where(exp.column(col.name, quoted=True).is_(exp.null()).not_())
+                        .limit(samples)
+                        .sql(dialect=wh.dialect)
+                    )
+                    try:
+                        values = ", ".join(str(r[0]) for r in wh.run(q, max_rows=samples).rows)
+                    except ConnectorError:
+                        values = "(not readable)"
+                kind = col.type.lower() + (" key" if col.primary_key else "")
+                if col.references:
+                    kind += f" → {col.references}"
+                table.add_row(escape(col.name), escape(kind), escape(values[:80]))
+            console.print(table)
+        if not shown:
+            _fail(f"{user or 'this user'} may read no warehouse tables", code=1)
+    finally:
+        wh.close()
+
+
+@app.command()
 def generate(
     data_dir: DataDir = None,
     path: Annotated[
