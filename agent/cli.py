@@ -490,7 +490,9 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
     # The SQL guard rejects what sqlglot can only parse as a Command; its warning is noise.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+    # bm25s sets its own logger to DEBUG when imported (after this runs): a filter outlives that.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").addFilter(lambda record: record.levelno >= logging.WARNING)
     # PII and secrets never reach logs: every record is redacted when it is created, so uvicorn's
     # own handlers (installed later by its dictConfig) and uncaught exceptions are covered too.
     install_process_log_redaction()

@@ -203,12 +203,35 @@ def run(
     for row in result.rows:
         table.add_row(*[escape("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row])
     console.print(table)
-    console.print(f"[dim]{escape(result.sql)}[/dim]", soft_wrap=True)
-    note = f"{result.row_count} rows" + (" (truncated)" if result.truncated else "") + f" in {result.elapsed_ms:.0f} ms"
+    console.print(f"[dim]{escape(_shown_sql(result.sql, max_rows))}[/dim]", soft_wrap=True)
+    count = (
+        f"first {max_rows} rows (more exist: narrow the query or raise --max-rows)"
+        if result.truncated
+        else (f"{result.row_count} rows")
+    )
+    note = f"{count} in {result.elapsed_ms:.0f} ms"
     console.print(f"[dim]{note}[/dim]")
     for path in (result.csv_path, result.chart_path):
         if path:
             console.print(f"[dim]wrote {escape(path)}[/dim]")
+
+
+def _shown_sql(sql: str, max_rows: int) -> str:
+    """The query as a person should read it: the guard fetches one row over the cap to detect
+    truncation, an implementation detail; show the cap itself."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return sql
+    limit = tree.args.get("limit")
+    value = limit.expression if isinstance(limit, exp.Limit) else None
+    if isinstance(value, exp.Literal) and value.is_int and int(value.this) == max_rows + 1:
+        limit.set("expression", exp.Literal.number(max_rows))
+        return tree.sql()
+    return sql
 
 
 @app.command()
