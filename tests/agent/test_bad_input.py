@@ -111,3 +111,18 @@ def test_bad_input_gets_a_short_error_with_a_hint(line: str, hint: str, paths: d
     assert len(stderr) <= 3, res.stderr
     assert "Traceback" not in res.output
     assert hint.lower() in res.stderr.lower(), res.stderr
+
+
+@pytest.mark.parametrize(
+    ("sql", "plain"),
+    [
+        ("SELECT a, FROM t WHERE", "the WHERE clause is incomplete at line 1, column 22"),
+        ("SELECT (a FROM t", "expected ) at line 1"),
+        ("SELECT * FROM t WHERE a = = 1", "an expression is incomplete"),
+    ],
+)
+def test_syntax_errors_are_plain_sentences_with_a_position(sql: str, plain: str) -> None:
+    res = CliRunner().invoke(app, ["sql", "check", "--dialect", "sqlite"], input=sql + "\n", env={"COLUMNS": "200"})
+    assert res.exit_code == 1
+    assert plain in res.output
+    assert "<class" not in res.output and "sqlglot" not in res.output and "'this'" not in res.output
