@@ -63,6 +63,14 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _thread_label(rt: Any, user: str, thread_id: str) -> str:
+    """Who and when, then the id to continue with (ids like ``cli:u_alice:3f2a…`` say neither)."""
+    from datetime import datetime
+
+    who = rt.directory.get(user).name
+    return f"conversation of {who}, {datetime.now().astimezone():%Y-%m-%d %H:%M} — continue with --thread {thread_id}"
+
+
 def _check_user(settings: Any, user: str) -> None:
     """Fail at once on an unknown user, before the runtime (and its model stack) loads."""
     from policies.directory import Directory
@@ -151,7 +159,7 @@ def ask(
             out = rt.ask(user, text, thread_id=thread, on_event=render_event)
         except UnknownPrincipal as exc:
             _fail(str(exc))
-        console.print(f"[dim]thread: {out.thread_id}[/dim]")
+        console.print(f"[dim]{_thread_label(rt, user, out.thread_id)}[/dim]")
         _print_outcome(out)
         if out.status == "failed":
             raise typer.Exit(1)

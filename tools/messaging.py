@@ -118,8 +118,9 @@ def messaging_tools(outbox: Outbox, *, directory: Directory | None = None) -> li
         return SendMessageResult(
             message_id=sent.id,
             recipient=sent.recipient,
-            summary=f"Sent the message to {_who(sent.recipient)}"
-            + (" (it had already been sent)" if sent.duplicate else ""),
+            # Only queued: delivery is the outbox worker's job, so never claim it was sent.
+            summary=f"Queued the message to {_who(sent.recipient)} for delivery"
+            + (" (it was already queued)" if sent.duplicate else ""),
         )
 
     return [send_message]
