@@ -104,6 +104,8 @@ def ingest(
         )
         for file, message in report.errors.items():
             out.print(f"[yellow]skipped[/yellow] {escape(file)}: {escape(message)}")
+        for file, message in report.skipped.items():
+            out.print(f"[dim]not ingested[/dim] {escape(file)}: {escape(message)}")
     if report.errors:
         raise typer.Exit(1)
 
