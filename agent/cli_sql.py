@@ -227,7 +227,9 @@ def _shown_sql(sql: str, max_rows: int) -> str:
     except sqlglot.errors.ParseError:
         return sql
     limit = tree.args.get("limit")
-    value = limit.expression if isinstance(limit, exp.Limit) else None
+    if not isinstance(limit, exp.Limit):
+        return sql
+    value = limit.expression
     if isinstance(value, exp.Literal) and value.is_int and int(value.this) == max_rows + 1:
         limit.set("expression", exp.Literal.number(max_rows))
         return tree.sql()
