@@ -124,5 +124,5 @@ def test_bad_input_gets_a_short_error_with_a_hint(line: str, hint: str, paths: d
 def test_syntax_errors_are_plain_sentences_with_a_position(sql: str, plain: str) -> None:
     res = CliRunner().invoke(app, ["sql", "check", "--dialect", "sqlite"], input=sql + "\n", env={"COLUMNS": "200"})
     assert res.exit_code == 1
-    assert plain in res.output
+    assert plain in " ".join(res.output.split())  # rich wraps long lines
     assert "<class" not in res.output and "sqlglot" not in res.output and "'this'" not in res.output
