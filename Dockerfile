@@ -1,28 +1,33 @@
-# Chamberlain service image (multi-stage, non-root).
-# Untested on the machines this project is developed on (no Docker engine runs there).
+# Chamberlain service image (multi-stage, non-root, CPU-only torch, no dev tools).
+# No Docker engine runs on the machines this project is developed on; tests/test_dockerfile.py
+# builds the image wherever one does.
 #   docker build -t chamberlain .
 #   docker run --rm -e ANTHROPIC_API_KEY -e SLACK_BOT_TOKEN -e SLACK_SIGNING_SECRET \
-#     -v chamberlain-data:/data -p 3000:3000 chamberlain
+#     -v chamberlain-data:/data -p 3000:3000 chamberlain                     # the Slack bot (default)
+#   docker run --rm -e CHAMBERLAIN_HTTP_TOKEN -e CHAMBERLAIN_HEALTH_PORT=8080 \
+#     -v chamberlain-data:/data -p 8080:8080 chamberlain chamberlain serve --host 0.0.0.0 --port 8080
+#   docker run --rm -e CHAMBERLAIN_HEALTH_PORT=8765 -p 8765:8765 chamberlain \
+#     chamberlain crm serve --host 0.0.0.0 --port 8765
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
-# Point pip at a CPU-only torch index with --build-arg TORCH_INDEX_URL=... to keep the image small.
-ARG TORCH_INDEX_URL=""
+# torch from the CPU-only index: the default PyPI wheel pulls ~3 GB of CUDA libraries.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 RUN pip install uv \
- && if [ -n "$TORCH_INDEX_URL" ]; then pip install torch==2.13.0 --index-url "$TORCH_INDEX_URL"; \
-    else pip install torch==2.13.0; fi
+ && uv pip install --python /opt/venv/bin/python "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
 COPY pyproject.toml requirements.lock README.md ./
-RUN uv pip install --python /opt/venv/bin/python --compile-bytecode -r requirements.lock
 COPY agent ./agent
 COPY tools ./tools
 COPY connectors ./connectors
 COPY policies ./policies
 COPY evals ./evals
-RUN uv pip install --python /opt/venv/bin/python --compile-bytecode --no-deps .
+# The package's own dependencies only (not the dev extra), at the versions the lock pins; the lock's
+# test tools and CUDA wheels are constraints here, never installed.
+RUN uv pip install --python /opt/venv/bin/python --compile-bytecode -c requirements.lock .
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --create-home --uid 10001 chamberlain && mkdir /data && chown chamberlain /data
@@ -31,10 +36,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     ANONYMIZED_TELEMETRY=False \
-    CHAMBERLAIN_DATA_DIR=/data
+    CHAMBERLAIN_DATA_DIR=/data \
+    CHAMBERLAIN_HEALTH_PORT=3000
 USER chamberlain
 WORKDIR /home/chamberlain
 VOLUME ["/data"]
-EXPOSE 3000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/healthz')"
+EXPOSE 3000 8080 8765
+# Every service (slack serve, serve, crm serve) answers GET /healthz; set CHAMBERLAIN_HEALTH_PORT
+# to the port of the one this container runs.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CHAMBERLAIN_HEALTH_PORT', '3000'), timeout=4)"
 CMD ["chamberlain", "slack", "serve", "--host", "0.0.0.0", "--port", "3000"]

@@ -2,6 +2,18 @@
 
 Every command takes ``--data-dir`` (or ``CHAMBERLAIN_DATA_DIR``); all other settings come from
 environment variables (see the README's configuration table).
+
+Start-up is part of the interface: commands that need no model (``--help``, ``approvals
+list/show``, ``audit *``, ``sql check``, ``requests template``) must not import the runtime, the
+graph or the model stack (``tests/agent/test_startup_imports.py`` checks; ``benchmarks/
+startup_bench.py`` times them). So:
+
+- A command group lives in its own module (``agent/cli_<name>.py``) whose top level imports only
+  typer/rich and our light modules; heavy imports go inside the command functions.
+- Register it with one line in ``_mount_subcommands`` below: ``app.add_typer(mod.app, name=...)``.
+- Get settings with ``agent.cli_support.load_settings(data_dir)`` (checks the data dir; pass
+  ``create=True`` only for commands that create state) and fail with ``cli_support.fail``.
+- Use ``agent.store_access`` (not ``agent.services``) for approvals/audit without a runtime.
 """
 
 from __future__ import annotations
@@ -15,12 +27,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_support import load_settings
 from agent.events import Answer, ApprovalRequested, ApprovalView, ErrorEvent, Event, Outcome, Progress
 
 app = typer.Typer(
     help="Chamberlain: an assistant that reads within your permissions and writes only with approval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain usage errors: three short lines, not a boxed panel.
+    rich_markup_mode=None,
 )
 approvals_app = typer.Typer(help="Review and decide approval requests.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect and verify the audit log.", no_args_is_help=True)
@@ -39,15 +54,32 @@ DataDir = Annotated[
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")]
 
 
-def _settings(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+def _settings(data_dir: Path | None, *, create: bool = False) -> Any:
+    return load_settings(data_dir, create=create)
 
 
 def _fail(message: str, code: int = 1) -> None:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def _thread_label(rt: Any, user: str, thread_id: str) -> str:
+    """Who and when, then the id to continue with (ids like ``cli:u_alice:3f2a…`` say neither)."""
+    from datetime import datetime
+
+    who = rt.directory.get(user).name
+    return f"conversation of {who}, {datetime.now().astimezone():%Y-%m-%d %H:%M} — continue with --thread {thread_id}"
+
+
+def _check_user(settings: Any, user: str) -> None:
+    """Fail at once on an unknown user, before the runtime (and its model stack) loads."""
+    from policies.directory import Directory
+    from policies.errors import UnknownPrincipal
+
+    try:
+        Directory.load(settings.directory_path).get(user)
+    except UnknownPrincipal as exc:
+        _fail(str(exc))
 
 
 def render_event(event: Event) -> None:
@@ -123,16 +155,18 @@ def ask(
     data_dir: DataDir = None,
 ) -> None:
     """Ask one question (or continue a conversation with --thread)."""
-    from agent.services import open_runtime
     from policies.errors import UnknownPrincipal
 
     settings = _settings(data_dir)
+    _check_user(settings, user)
+    from agent.services import open_runtime
+
     with open_runtime(settings) as rt:
         try:
             out = rt.ask(user, text, thread_id=thread, on_event=render_event)
         except UnknownPrincipal as exc:
             _fail(str(exc))
-        console.print(f"[dim]thread: {out.thread_id}[/dim]")
+        console.print(f"[dim]{_thread_label(rt, user, out.thread_id)}[/dim]")
         _print_outcome(out)
         if out.status == "failed":
             raise typer.Exit(1)
@@ -141,11 +175,11 @@ def ask(
 @app.command()
 def chat(user: UserOpt, data_dir: DataDir = None) -> None:
     """Talk to Chamberlain interactively (empty line or Ctrl-D to quit)."""
+    settings = _settings(data_dir)
+    _check_user(settings, user)
     from agent.services import open_runtime
 
-    settings = _settings(data_dir)
     with open_runtime(settings) as rt:
-        rt.directory.get(user)
         thread = None
         while True:
             try:
@@ -165,9 +199,19 @@ def resume(
     data_dir: DataDir = None,
 ) -> None:
     """Resume a thread whose approvals were decided (or recover all after a restart)."""
+    settings = _settings(data_dir)
+    if thread:
+        from agent.store_access import open_store
+
+        with open_store(settings) as (store, _d):
+            if not store.list(thread_id=thread, limit=1):
+                _fail(
+                    f"no approval requests on thread {thread!r}, so nothing to resume; "
+                    "threads are printed by `chamberlain ask` and shown by `chamberlain approvals show ID`"
+                )
     from agent.services import open_runtime
 
-    with open_runtime(_settings(data_dir)) as rt:
+    with open_runtime(settings) as rt:
         outs = [rt.resume(thread, on_event=render_event)] if thread else rt.recover(on_event=render_event)
         console.print(f"[dim]resumed {len(outs)} thread(s)[/dim]")
 
@@ -183,7 +227,13 @@ def approvals_list(
     data_dir: DataDir = None,
 ) -> None:
     """List approval requests."""
-    from agent.services import open_store
+    from typing import get_args
+
+    from connectors.appdb.approvals import Status
+
+    if status is not None and status not in get_args(Status):
+        _fail(f"unknown --status {status!r}; use one of: {', '.join(get_args(Status))}")
+    from agent.store_access import open_store
 
     with open_store(_settings(data_dir)) as (store, directory):
         from agent.views import approval_view
@@ -194,7 +244,11 @@ def approvals_list(
             for v in views:
                 print(json.dumps(_view_json(v), default=str))
             return
-        table = Table("id", "kind", "title", "requester", "status", "waiting for", "created")
+        table = Table()
+        # The id is what the next command takes: never wrapped or cut, whatever the terminal width.
+        table.add_column("id", no_wrap=True, min_width=max((len(v.id) for v in views), default=2))
+        for name in ("kind", "title", "requester", "status", "waiting for", "created"):
+            table.add_column(name)
         for v in views:
             waiting = next((", ".join(s.approvers) for s in v.stages if s.status == "pending"), "")
             table.add_row(
@@ -212,25 +266,37 @@ def approvals_list(
 @approvals_app.command("show")
 def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
     """Show one request: what changes, why, the route and the audit trail."""
-    from agent.services import open_store
+    from agent.store_access import open_store
     from agent.views import approval_view
     from connectors.appdb import AuditLog
-    from connectors.errors import RecordNotFound
+    from connectors.appdb.id_prefix import resolve_approval_id
+    from connectors.errors import AmbiguousId, RecordNotFound
 
     with open_store(_settings(data_dir)) as (store, directory):
         try:
+            approval_id = resolve_approval_id(store.engine, approval_id)
             render_approval(approval_view(store.get(approval_id), directory))
-        except RecordNotFound as exc:
-            _fail(f"{exc}; list requests with `chamberlain approvals list`")
+        except (RecordNotFound, AmbiguousId) as exc:
+            _fail(str(exc))
         _print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
 
 
 def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
-    from agent.services import open_runtime
-    from connectors.errors import RecordNotFound
+    from agent.store_access import resolve_id
+    from connectors.errors import AmbiguousId, RecordNotFound
+    from policies.directory import Directory
     from policies.errors import UnknownPrincipal
 
-    with open_runtime(_settings(data_dir)) as rt:
+    settings = _settings(data_dir)
+    try:
+        # Both checked before the runtime (and its model stack) loads: a typo fails at once.
+        approval_id = resolve_id(settings, approval_id)
+        Directory.load(settings.directory_path).get(user)
+    except (RecordNotFound, AmbiguousId, UnknownPrincipal) as exc:
+        _fail(str(exc))
+    from agent.services import open_runtime
+
+    with open_runtime(settings) as rt:
         try:
             # No on_event: the requester's resumed conversation is theirs, not the approver's.
             res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason)
@@ -309,21 +375,22 @@ def _print_audit(entries: Any) -> None:
 @audit_app.command("show")
 def audit_show(
     thread: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
-    limit: int = 200,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 200,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Oldest first.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Print audit entries as a table."""
-    from agent.services import open_store
+    """Print audit entries as a table, newest first (--reverse for oldest first)."""
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
-        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit))
+        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit, newest_first=not reverse))
 
 
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
-    from agent.services import open_store
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
@@ -345,7 +412,7 @@ def audit_export(
     """Write audit entries as JSON Lines (for a SIEM)."""
     from datetime import UTC, datetime
 
-    from agent.services import open_store
+    from agent.store_access import open_store
     from connectors.appdb import AuditLog
 
     start = None
@@ -383,7 +450,7 @@ def crm_serve(
     from agent.services import LOCAL_CRM_TOKEN, ensure_crm_seeded
     from connectors.crm_service import serve
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, create=True)  # it seeds the CRM it serves
     ensure_crm_seeded(settings)
     port = port or settings.crm_port
     console.print(f"CRM on http://{host}:{port} (token: {LOCAL_CRM_TOKEN})")
@@ -413,7 +480,10 @@ def serve(
         open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt,
         background_worker(settings, SqlOutbox(rt.approvals.engine)),  # off: CHAMBERLAIN_OUTBOX_WORKER=false
     ):
-        uvicorn.run(create_http_app(rt, token=settings.http_token.get_secret_value()), host=host, port=port)
+        api = create_http_app(
+            rt, token=settings.http_token.get_secret_value(), max_text_chars=settings.max_message_chars
+        )
+        uvicorn.run(api, host=host, port=port)
 
 
 @app.command()
@@ -424,7 +494,7 @@ def seed(
     """Create the demo company's data: CRM, warehouse, knowledge base."""
     from agent.services import seed_all
 
-    seed_all(_settings(data_dir), force=force, console=console)
+    seed_all(_settings(data_dir, create=True), force=force, console=console)
 
 
 @app.command()
@@ -438,13 +508,13 @@ def demo(
     """Seed, then run a conversation that reads the CRM, proposes a write, gets it approved and runs it once."""
     from agent.demo import run_demo
 
-    run_demo(_settings(data_dir), console=console, fake_server=fake_model_server)
+    run_demo(_settings(data_dir, create=True), console=console, fake_server=fake_model_server)
 
 
 def _mount_subcommands() -> None:
     # Sub-apps import only typer and their own modules at import time; heavy imports happen
     # inside their commands, so `chamberlain --help` stays fast.
-    from agent import cli_docs, cli_models, cli_outbox, cli_requests, cli_sql, cli_warehouse, cli_web
+    from agent import cli_docs, cli_models, cli_outbox, cli_requests, cli_sql, cli_templates, cli_warehouse, cli_web
     from agent.slack import cli as slack_cli
 
     app.add_typer(cli_sql.app, name="sql")
@@ -456,6 +526,7 @@ def _mount_subcommands() -> None:
     app.add_typer(cli_tools.app, name="tools")
     cli_models.evals_app.command("agentdojo")(cli_evals.agentdojo)  # joins `evals live`
     app.add_typer(cli_warehouse.app, name="warehouse")
+    app.add_typer(cli_templates.app, name="requests")
     cli_requests.register(approvals_app)
     app.add_typer(cli_outbox.app, name="outbox")
     from agent import cli_reports
@@ -471,16 +542,17 @@ def main() -> None:
     import logging
     import os
 
-    from policies.logging_filter import install_log_redaction
+    from policies.logging_filter import install_process_log_redaction
 
     logging.basicConfig(level=os.environ.get("CHAMBERLAIN_LOG_LEVEL", "WARNING"))
     # The SQL guard rejects what sqlglot can only parse as a Command; its warning is noise.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
-    # PII and secrets never reach logs. uvicorn's loggers do not propagate to the root, so they
-    # get the filter on the logger objects themselves (dictConfig keeps existing filters).
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
-        install_log_redaction(logging.getLogger(name))
+    # bm25s sets its own logger to DEBUG when imported (after this runs): a filter outlives that.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").addFilter(lambda record: record.levelno >= logging.WARNING)
+    # PII and secrets never reach logs: every record is redacted when it is created, so uvicorn's
+    # own handlers (installed later by its dictConfig) and uncaught exceptions are covered too.
+    install_process_log_redaction()
     app()
 
 

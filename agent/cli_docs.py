@@ -33,9 +33,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _settings(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    return load_settings(data_dir)
 
 
 def _open(settings: Any, chroma_url: str | None, collection: str) -> Any:
@@ -104,6 +104,8 @@ def ingest(
         )
         for file, message in report.errors.items():
             out.print(f"[yellow]skipped[/yellow] {escape(file)}: {escape(message)}")
+        for file, message in report.skipped.items():
+            out.print(f"[dim]not ingested[/dim] {escape(file)}: {escape(message)}")
     if report.errors:
         raise typer.Exit(1)
 

@@ -33,9 +33,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def _settings(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    return load_settings(data_dir)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -123,7 +123,9 @@ def register(approvals_app: typer.Typer) -> None:
         payload = _read_payload(request_file, user)
         if today:
             payload["today"] = today
-        settings = _settings(None)
+        from agent.settings import Settings
+
+        settings = Settings()  # only the directory and policy paths: no data dir needed
         try:
             directory = Directory.load(settings.directory_path)
             from policies.routing import RoutingPolicy

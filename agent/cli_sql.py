@@ -119,9 +119,9 @@ def check(
 def _warehouse_url(warehouse: str | None, data_dir: Path | None) -> str:
     if warehouse:
         return warehouse
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = load_settings(data_dir)
     url = str(settings.resolved_warehouse_url)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -172,6 +172,8 @@ def run(
 
     if sql == "-":
         sql = sys.stdin.read()
+    if not sql.strip():
+        _fail('give one SELECT query, e.g. chamberlain sql run "SELECT name FROM regions" --user u_priya')
     try:
         principal = Directory.load().get(user)
     except UnknownPrincipal as exc:
@@ -202,12 +204,101 @@ def run(
     for row in result.rows:
         table.add_row(*[escape("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row])
     console.print(table)
-    console.print(f"[dim]{escape(result.sql)}[/dim]", soft_wrap=True)
-    note = f"{result.row_count} rows" + (" (truncated)" if result.truncated else "") + f" in {result.elapsed_ms:.0f} ms"
+    console.print(f"[dim]{escape(_shown_sql(result.sql, max_rows))}[/dim]", soft_wrap=True)
+    count = (
+        f"first {max_rows} rows (more exist: narrow the query or raise --max-rows)"
+        if result.truncated
+        else (f"{result.row_count} rows")
+    )
+    note = f"{count} in {result.elapsed_ms:.0f} ms"
     console.print(f"[dim]{note}[/dim]")
     for path in (result.csv_path, result.chart_path):
         if path:
             console.print(f"[dim]wrote {escape(path)}[/dim]")
+
+
+def _shown_sql(sql: str, max_rows: int) -> str:
+    """The query as a person should read it: the guard fetches one row over the cap to detect
+    truncation, an implementation detail; show the cap itself."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return sql
+    limit = tree.args.get("limit")
+    if not isinstance(limit, exp.Limit):
+        return sql
+    value = limit.expression
+    if isinstance(value, exp.Literal) and value.is_int and int(value.this) == max_rows + 1:
+        limit.set("expression", exp.Literal.number(max_rows))
+        return tree.sql()
+    return sql
+
+
+@app.command()
+def schema(
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only what this person may read (default: everything).")
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option("--warehouse", "-w", help="Warehouse URL (default: the demo warehouse in the data dir)."),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", min=0, max=10, help="Sample values per column.")] = 3,
+    data_dir: DataDir = None,
+) -> None:
+    """The tables and columns USER may read, with types and a few sample values."""
+    import sqlglot
+    from sqlglot import exp
+
+    from connectors.errors import ConnectorError
+    from connectors.warehouse import SqlWarehouse
+
+    allow = _allow_list(None, user) if user else None
+    url = _warehouse_url(warehouse, data_dir)
+    try:
+        wh = SqlWarehouse(url)
+    except ConnectorError as exc:
+        _fail(str(exc))
+    try:
+        shown = 0
+        for name, info in sorted(wh.tables().items()):
+            grant = allow.grant(name) if allow is not None else None
+            if allow is not None and grant is None:
+                continue
+            cols = [c for c in info.columns if grant is None or grant.allows(c.name)]
+            if not cols:
+                continue
+            shown += 1
+            title = f"{name}" + (f" — {info.comment}" if info.comment else "")
+            table = Table("column", "type", "samples", title=escape(title), title_justify="left")
+            for col in cols:
+                values = ""
+                if samples:
+                    # Built as an AST (never by pasting strings), run on the read-only connection.
+                    q = (
+                        sqlglot.select(exp.column(col.name, quoted=True))
+                        .distinct()
+                        .from_(exp.table_(name, quoted=True))
+                        .where(exp.column(col.name, quoted=True).is_(exp.null()).not_())
+                        .limit(samples)
+                        .sql(dialect=wh.dialect)
+                    )
+                    try:
+                        values = ", ".join(str(r[0]) for r in wh.run(q, max_rows=samples).rows)
+                    except ConnectorError:
+                        values = "(not readable)"
+                kind = col.type.lower() + (" key" if col.primary_key else "")
+                if col.references:
+                    kind += f" → {col.references}"
+                table.add_row(escape(col.name), escape(kind), escape(values[:80]))
+            console.print(table)
+        if not shown:
+            _fail(f"{user or 'this user'} may read no warehouse tables", code=1)
+    finally:
+        wh.close()
 
 
 @app.command()
@@ -315,9 +406,9 @@ def generate(
 ) -> None:
     """Generate the demo warehouse (SQLite, three years of Larkspur sales)."""
     if path is None:
-        from agent.settings import Settings
+        from agent.cli_support import load_settings
 
-        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+        settings = load_settings(data_dir, create=True)
         path = Path(str(settings.resolved_warehouse_url).removeprefix("sqlite:///"))
     _generate(path, seed=seed)
 

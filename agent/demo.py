@@ -68,6 +68,19 @@ def scripted_model() -> ScriptedChatModel:
     )
 
 
+def _reset_demo_crm(settings: Settings, console: Console) -> None:
+    """Every run starts from the seeded CRM: a previous run moved the demo deal to Closed won,
+    and a second run would then have nothing to propose. Only the local demo CRM is reset."""
+    if settings.crm_url:
+        return
+    db = settings.crm_db_path
+    if not db.exists():
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    console.print("[dim]demo CRM reset to its seed data (the previous run changed it)[/dim]")
+
+
 def run_demo(settings: Settings, *, console: Console | None = None, fake_server: str | None = None) -> None:
     """``fake_server`` ("openai" or "anthropic"): the scripted turns are served by a local fake of
     that provider's API and reached through its real SDK, configured as a user would
@@ -82,7 +95,11 @@ def run_demo(settings: Settings, *, console: Console | None = None, fake_server:
     if fake_server not in WIRE_MODELS:
         raise SystemExit(f"--fake-model-server {fake_server!r}: use openai or anthropic")
     serve = scripted_openai_server if fake_server == "openai" else scripted_anthropic_server
-    with serve(scripted_model()) as server:
+    from agent.demo_reports import add_scripted_turns
+
+    turns = scripted_model()
+    add_scripted_turns(turns)
+    with serve(turns) as server:
         wired = settings.model_copy(
             update={
                 "model_provider": fake_server,
@@ -103,6 +120,7 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
 
     console = console or Console()
     console.rule("Chamberlain demo")
+    _reset_demo_crm(settings, console)
     seed_all(settings, console=console)
     model = None
     if note is not None:
@@ -122,8 +140,7 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
         console.print(Panel(QUESTION, title="Alice Chen (Account Executive) asks"))
         out = rt.ask("u_alice", QUESTION, on_event=render_event)
         if out.status != "waiting_for_approval":
-            console.print(f"[yellow]The model did not propose a write (status: {out.status}).[/yellow]")
-            return
+            raise SystemExit(f"demo failed: the model did not propose the write (status: {out.status})")
         view: ApprovalView = out.pending[0]
         approver = view.stages[0].approvers[0]
         for who in ("u_alice", "u_mallory"):

@@ -15,6 +15,7 @@ from policies.directory import Clearance
 from policies.link_guard import remove_unknown_links
 from policies.pii import redact_for
 from policies.prompt_leak import PromptLeakGuard
+from policies.spotlight import strip_markup
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def guard_answer(
     """Drop unsupported citations, withhold copies of the system prompt, redact PII for the
     audience's clearance — in that order, so nothing a later step removes survives in the text."""
     withheld = False
+    # Spotlight delimiters a model (or a scripted turn) copied from a tool result are internal.
+    text = strip_markup(text)
     if leak_guard is not None:
         cut = leak_guard.redact(text)
         withheld = cut.verdict.leaked

@@ -77,7 +77,19 @@ def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
     from connectors.demo.warehouse_gen import generate_warehouse
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stats = generate_warehouse(path)
+    if console is None:
+        stats = generate_warehouse(path)
+    else:
+        from rich.progress import Progress as Bar
+
+        # Seeding takes a while on a slow machine: show it moving, table by table.
+        with Bar(console=console, transient=True) as bar:
+            task = bar.add_task("generating the warehouse", total=None)
+
+            def report(step: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"warehouse: {step}")
+
+            stats = generate_warehouse(path, progress=report)
     if console is not None:
         console.print(f"[green]warehouse generated[/green] ({stats.fact_rows:,} fact rows)")
 

@@ -8,7 +8,8 @@ at the boundary (``raise ... from exc``), so callers never see httpx, SQLAlchemy
     ├── ConnectorAuthError        credentials rejected (not retryable; a person must fix config)
     ├── InvalidRequest            the remote system rejected the request as malformed
     ├── RetryLater                retryable, after at least ``retry_after`` seconds (Slack 429, SMTP 4xx)
-    └── DeliveryRefused           a channel refused a message for good (not retryable; says why)
+    ├── DeliveryRefused           a channel refused a message for good (not retryable; says why)
+    └── AmbiguousId               a typed id prefix names more than one record
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ class DeliveryRefused(ConnectorError):
     """A channel refused a message for good (no such channel, bad credentials, 5xx from SMTP)."""
 
 
+class AmbiguousId(ConnectorError):
+    """An id prefix someone typed matches more than one record; they must type more of it."""
+
+
 __all__ = [
+    "AmbiguousId",
     "ConflictError",
     "ConnectorAuthError",
     "ConnectorError",

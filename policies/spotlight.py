@@ -123,6 +123,15 @@ def find_blocks(text: str, boundary: str) -> list[UntrustedBlock]:
     return [UntrustedBlock(_unattr(m.group(1)), m.group(2), m.start(), m.end()) for m in pattern.finditer(text)]
 
 
+_ANY_TAG = re.compile(rf"</?{TAG}\b[^>]*>[ \t]*\n?", re.IGNORECASE)
+
+
+def strip_markup(text: str) -> str:
+    """``text`` without any ``<untrusted-data ...>`` / ``</untrusted-data ...>`` tags (whatever the
+    boundary): the delimiters are for the model; a person sees only the quoted content."""
+    return _ANY_TAG.sub("", text)
+
+
 def _unattr(value: str) -> str:
     return value.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
@@ -143,6 +152,7 @@ __all__ = [
     "find_blocks",
     "new_boundary",
     "sanitize",
+    "strip_markup",
     "unwrap",
     "wrap_untrusted",
 ]

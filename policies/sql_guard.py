@@ -791,11 +791,38 @@ def _parse(text: str, dialect: str) -> tuple[list[exp.Expr], str | None]:
     try:
         trees = [t for t in sqlglot.parse(text, read=dialect) if t is not None]
     except SqlglotError as exc:
-        return [], f"could not parse the query as {dialect} SQL: {_first_line(exc)}"
+        return [], f"could not parse the query as {dialect} SQL: {_syntax_message(exc)}"
     except RecursionError:
         return [], "the query is nested too deeply to parse"
     trees = [t for t in trees if not isinstance(t, exp.Semicolon)]
     return trees, None
+
+
+def _syntax_message(exc: BaseException) -> str:
+    """A parse error as a person reads it: where, what is near, and a plain sentence, without
+    sqlglot's internals (class names, required-argument names)."""
+    errors = getattr(exc, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    description = str(first.get("description") or _first_line(exc))
+    missing = re.search(r"Required keyword: '\w+' missing for <class '[\w.]*?(\w+)'>", description)
+    clauses = {"Where", "Select", "From", "Join", "Group", "Having", "Order", "Limit", "With", "Union", "Case"}
+    if missing and missing.group(1) in clauses:
+        sentence = f"the {missing.group(1).upper()} clause is incomplete"
+    elif missing:
+        sentence = "an expression is incomplete"
+    elif description.startswith("Invalid expression / Unexpected token"):
+        sentence = "unexpected text"
+    elif description.startswith("Expecting "):
+        sentence = f"expected {description.removeprefix('Expecting ').split('.')[0].strip()}"
+    else:
+        sentence = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", description).split(". Line")[0].strip().rstrip(".")
+    where = ""
+    if first.get("line") and first.get("col"):
+        where = f" at line {first['line']}, column {first['col']}"
+        near = re.sub(r"\x1b\[[0-9;]*m", "", str(first.get("highlight") or "")).strip()
+        if near:
+            where += f" (near {near[:40]!r})"
+    return f"{sentence}{where}"[:300]
 
 
 def _first_line(exc: BaseException) -> str:

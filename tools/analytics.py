@@ -399,11 +399,25 @@ def _csv_safe(v: Any) -> Any:
     return v
 
 
+def _numeric_columns(result: QueryResult, exclude: str | None = None) -> list[str]:
+    """Columns whose declared type is numeric, or, when the database declares none (SQLite's
+    ``COUNT(*)``, ``SUM(x)``), whose values all are numbers."""
+    out = []
+    for i, (c, t) in enumerate(zip(result.columns, result.types, strict=True)):
+        if c == exclude:
+            continue
+        values = [r[i] for r in result.rows if r[i] is not None]
+        inferred = bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if t in ("integer", "number") or (t not in ("text", "date", "boolean") and inferred):
+            out.append(c)
+    return out
+
+
 def auto_chart(result: QueryResult) -> ChartSpec | None:
     """A chart when one clearly fits: one label/date column and 1–3 numeric columns, 2–60 rows."""
     if not 2 <= result.row_count <= 60 or len(result.columns) < 2:
         return None
-    numeric = [c for c, t in zip(result.columns, result.types, strict=True) if t in ("integer", "number")]
+    numeric = _numeric_columns(result)
     labels = [c for c, t in zip(result.columns, result.types, strict=True) if t in ("text", "date")]
     if len(labels) != 1 or not 1 <= len(numeric) <= 3:
         return None
@@ -423,7 +437,7 @@ def draw_chart(path: Path, result: QueryResult, spec: ChartSpec, *, title: str |
     x = spec.x or cols[0]
     if x not in cols:
         raise ValueError(f"no column {x!r} in the result (columns: {', '.join(cols)})")
-    numeric = [c for c, t in zip(cols, result.types, strict=True) if t in ("integer", "number") and c != x]
+    numeric = _numeric_columns(result, exclude=x)
     ys = spec.y or numeric
     bad = [y for y in ys if y not in cols]
     if bad or not ys:
@@ -446,16 +460,26 @@ def draw_chart(path: Path, result: QueryResult, spec: ChartSpec, *, title: str |
                 ax.plot(range(len(labels)), values, marker="o", label=y)
             else:
                 ax.scatter(range(len(labels)), values, label=y)
-        ax.set_xticks(
-            [i + width * (len(ys) - 1) / 2 for i in range(len(labels))] if spec.kind == "bar" else range(len(labels))
+        # Readable at any row count: at most ~25 ticks, long labels shortened, rotated when many.
+        step = max(1, -(-len(labels) // 25))
+        positions = [i + width * (len(ys) - 1) / 2 if spec.kind == "bar" else i for i in range(len(labels))]
+        ax.set_xticks(positions[::step])
+        short = [lb if len(lb) <= 18 else lb[:17] + "…" for lb in labels[::step]]
+        many = len(short) > 6
+        ax.set_xticklabels(
+            short, rotation=45 if many else 0, ha="right" if many else "center", fontsize=8 if many else 9
         )
-        ax.set_xticklabels(labels, rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
         ax.set_xlabel(x)
+        ax.set_ylabel(", ".join(ys))
         if len(ys) > 1:
             ax.legend()
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    ax.set_title(spec.title or title or "")
-    fig.tight_layout()
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}" if abs(v) >= 10 else f"{v:,.2g}"))
+    ax.set_title(spec.title or title or f"{', '.join(ys)} by {x}")
+    if result.sql:
+        # The query the chart came from, so a reader can check what it shows.
+        sql = " ".join(result.sql.split())
+        fig.text(0.01, 0.01, "query: " + (sql if len(sql) <= 140 else sql[:139] + "…"), fontsize=7, color="#555555")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, format="png")
 
 

@@ -94,9 +94,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the bot: HTTP (Events API, interactivity and /chamberlain at /slack/events) or --socket."""
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = load_settings(data_dir)
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
     if not settings.slack_bot_token:
         _fail("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…; see docs/slack.md)")

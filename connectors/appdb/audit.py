@@ -174,8 +174,9 @@ class AuditLog:
         approval_id: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> Iterator[AuditEntry]:
-        q = select(audit_log).order_by(audit_log.c.seq)
+        q = select(audit_log).order_by(audit_log.c.seq.desc() if newest_first else audit_log.c.seq)
         if thread_id is not None:
             q = q.where(audit_log.c.thread_id == thread_id)
         if approval_id is not None:

@@ -108,6 +108,12 @@ def create_app(
         app.add_middleware(RateLimiter, limits=rate_limits, authorization=expected)
     app.add_middleware(FaultInjector, state=app.state)
 
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    # A plain Starlette route: health checks (Docker HEALTHCHECK, load balancers) carry no token.
+    app.router.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+
     @app.exception_handler(ConnectorAuthError)
     async def _auth(_: Request, exc: ConnectorAuthError) -> JSONResponse:
         return JSONResponse(error_body(str(exc), "INVALID_AUTHENTICATION"), status_code=401)

@@ -28,7 +28,7 @@ import numpy as np
 from connectors.knowledge.bm25 import PUBLIC, BM25Index
 from connectors.knowledge.chunking import DEFAULT_MAX_WORDS, Chunk, chunk_document, indexed_text
 from connectors.knowledge.embeddings import Embedder
-from connectors.knowledge.loaders import Document, DocumentError, iter_files, load_document
+from connectors.knowledge.loaders import Document, DocumentError, iter_files, load_document, unsupported_files
 from connectors.knowledge.store import ChromaStore
 
 CHUNKER_VERSION = "1"
@@ -47,6 +47,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # path -> message
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> why it is not ingested
     chunks_embedded: int = 0
     chunks_written: int = 0
     chunks_deleted: int = 0
@@ -64,6 +65,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "errors": self.errors,
+            "skipped": self.skipped,
             "chunks_embedded": self.chunks_embedded,
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
@@ -142,6 +144,7 @@ class Ingestor:
         report = IngestReport(root=str(root))
         default_groups = sorted(set(groups or ()))
         files = list(iter_files(root))
+        report.skipped = unsupported_files(root)
         total = len(files)
         progress = on_progress or (lambda _d, _n, _t: None)
         progress("scanning", 0, total)

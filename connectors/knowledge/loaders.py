@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 
 
 class DocumentError(ValueError):
@@ -71,6 +71,28 @@ def iter_files(root: Path) -> Iterator[Path]:
             yield p
 
 
+def unsupported_files(root: Path) -> dict[str, str]:
+    """Files under ``root`` that ingestion leaves out, each with the reason (so none is silent)."""
+    if root.is_file():
+        paths = [root]
+    else:
+        paths = [
+            p
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        ]
+    out = {}
+    for p in paths:
+        suffix = p.suffix.lower()
+        if suffix in SUPPORTED_SUFFIXES:
+            continue
+        if suffix == ".doc":
+            out[str(p)] = "legacy Word .doc is not supported; save it as .docx"
+        else:
+            out[str(p)] = f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+    return out
+
+
 def default_doc_id(path: Path, root: Path) -> str:
     rel = path.name if root.is_file() else path.relative_to(root).as_posix()
     stem = rel.rsplit(".", 1)[0]
@@ -111,6 +133,11 @@ def load_document(path: Path, root: Path | None = None) -> Document:
         meta, title_found, sections = _pdf(path)
         title = str(meta.get("title") or title_found or _title_from_name(path))
         fmt = "pdf"
+    elif suffix == ".docx":
+        meta, title_found, sections = _docx(path)
+        title = str(meta.get("title") or title_found or _title_from_name(path))
+        sections = _drop_title_heading(sections, title)
+        fmt = "docx"
     else:
         raise DocumentError(f"{path}: unsupported file type {suffix!r}; use one of {SUPPORTED_SUFFIXES}")
     doc_id = slug(str(meta["id"])) if meta.get("id") else default_doc_id(path, root)
@@ -125,6 +152,47 @@ def load_document(path: Path, root: Path | None = None) -> Document:
         format=fmt,
         source_path=str(path.resolve()),
     )
+
+
+def _docx(path: Path) -> tuple[dict[str, Any], str | None, list[Section]]:
+    """Word paragraphs and tables, headings kept as the section path (like Markdown's)."""
+    try:
+        import docx
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise DocumentError(f"{path}: reading .docx needs the python-docx package") from exc
+    try:
+        word = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises zipfile/lxml/KeyError types for broken files
+        raise DocumentError(f"{path}: not a readable .docx file ({type(exc).__name__})") from exc
+    lines: list[str] = []
+    title: str | None = None
+    for para in word.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        level = re.fullmatch(r"Heading (\d)", style)
+        if style == "Title" and title is None:
+            title = text
+        elif level:
+            lines.append("#" * int(level.group(1)) + " " + text)
+        else:
+            lines.append(text)
+        lines.append("")
+    for table in word.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells]
+            if any(cells):
+                lines.append(" | ".join(cells))
+        lines.append("")
+    meta: dict[str, Any] = {}
+    props = word.core_properties
+    if props.title:
+        meta["title"] = props.title
+    if props.keywords and props.keywords.lower().startswith("groups:"):
+        meta["groups"] = [g.strip() for g in props.keywords.split(":", 1)[1].split(",") if g.strip()]
+    sections = markdown_sections("\n".join(lines))
+    return meta, title or _first_heading(sections), sections
 
 
 def parse_groups(value: Any, where: object = "groups") -> frozenset[str] | None:
@@ -327,4 +395,5 @@ __all__ = [
     "parse_groups",
     "slug",
     "split_front_matter",
+    "unsupported_files",
 ]

@@ -79,3 +79,11 @@ def test_ask_without_api_key_says_which_variable(tmp_path: Path) -> None:
 def test_approve_unknown_request(tmp_path: Path) -> None:
     res = runner.invoke(app, ["approvals", "approve", "apr_missing", "--user", "u_raj", "--data-dir", str(tmp_path)])
     assert res.exit_code == 1 and "not found" in res.output
+
+
+def test_demo_runs_again_from_a_known_state(demo_dir: Path) -> None:
+    again = runner.invoke(app, ["demo", "--data-dir", str(demo_dir)])
+    assert again.exit_code == 0, again.output
+    assert "write executed 1 time(s)" in again.output
+    assert "demo CRM reset" in again.output
+    assert "untrusted-data" not in again.output and "boundary=" not in again.output

@@ -67,6 +67,7 @@ def test_clear_errors(tmp_path: Path) -> None:
 
 
 def test_submit_withdraw_stats_tick(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()  # a data dir that does not exist is an error (see test_datadir)
     d = str(tmp_path / "data")
     sub = _invoke("submit", _file(tmp_path, DINNER), "--user", "u_alice", "--json", "--data-dir", d)
     assert sub.exit_code == 0, sub.output
@@ -105,6 +106,7 @@ def test_submit_withdraw_stats_tick(tmp_path: Path) -> None:
 
 
 def test_cli_approve_runs_the_follow_up(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()  # a data dir that does not exist is an error (see test_datadir)
     d = str(tmp_path / "data")
     taxi = {**DINNER, "amount": 180, "category": "travel", "description": "Taxis"}
     rid = json.loads(_invoke("submit", _file(tmp_path, taxi), "--user", "u_alice", "--json", "--data-dir", d).output)[

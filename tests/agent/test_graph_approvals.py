@@ -57,8 +57,9 @@ def test_read_runs_and_answers_with_progress(make_rt: Callable[..., Chamberlain]
     out = rt.ask("u_erin", "what color?", thread_id="t-read", on_event=events.append)
     assert out.status == "answered"
     assert out.answer is not None and '"value":"blue"' in out.answer.text
-    # the read result reached the model wrapped as untrusted data
-    assert "untrusted-data" in out.answer.text
+    # The read result reached the model wrapped as untrusted data (test_graph_real_sdk checks the
+    # wire); the model echoed it, but the delimiters are internal and never reach a person.
+    assert "untrusted-data" not in out.answer.text and "boundary=" not in out.answer.text
     assert Progress("reading the store…") in events
 
 

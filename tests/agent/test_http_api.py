@@ -99,3 +99,36 @@ def test_stream_then_approve_over_http(served: tuple[str, Chamberlain, KvStore])
     again = httpx.post(f"{url}/v1/approvals/{apr}/decision", json={"approve": True}, headers=_h("u_tom"))
     assert again.status_code == 409 and summary not in again.text and "Red it is." not in again.text
     assert len(store.applied) == 1
+
+
+def test_auth_limits_and_openapi(served: tuple[str, Chamberlain, KvStore]) -> None:
+    url, _rt, _s = served
+    # No token: 401 with a challenge, before the (invalid) body is even looked at.
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        res = httpx.post(f"{url}/v1/ask", content=b"{not json", headers=headers)
+        assert res.status_code == 401 and res.headers["www-authenticate"].startswith("Bearer")
+    # One message limit (the chat limit), and a body cap.
+    long = httpx.post(f"{url}/v1/ask", json={"text": "x" * 8001}, headers=_h("u_erin"))
+    assert long.status_code == 413 and "8000" in long.text
+    huge = httpx.post(f"{url}/v1/ask", content=b"x" * 70_000, headers={**_h("u_erin"), "content-type": "text/plain"})
+    assert huge.status_code == 413
+    spec = httpx.get(f"{url}/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} >= {"http", "apiKey"}
+    assert "/v1/requests" in spec["paths"] and "/v1/stats" in spec["paths"] and "/v1/audit" in spec["paths"]
+    assert httpx.get(f"{url}/docs").status_code == 404  # no CDN-loaded page
+    # Business requests need the workflow service; this runtime has none: a clear 503.
+    sub = httpx.post(f"{url}/v1/requests", json={"request": {"kind": "expense"}}, headers=_h("u_erin"))
+    assert sub.status_code == 503
+
+
+def test_approval_ids_accept_prefixes(served: tuple[str, Chamberlain, KvStore]) -> None:
+    url, rt, _s = served
+    out = rt.ask("u_erin", "what color?")
+    out = rt.ask("u_erin", "set it to red", thread_id=out.thread_id)
+    apr = out.pending[0].id
+    got = httpx.get(f"{url}/v1/approvals/{apr[:9]}", headers=_h("u_erin"))
+    assert got.status_code == 200 and got.json()["id"] == apr
+    trail = httpx.get(f"{url}/v1/audit", params={"approval_id": apr[:9]}, headers=_h("u_erin"))
+    assert trail.status_code == 200 and any(e["event"] == "approval_requested" for e in trail.json())
+    assert httpx.get(f"{url}/v1/approvals/apr_zzzz9", headers=_h("u_erin")).status_code == 404

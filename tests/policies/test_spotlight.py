@@ -111,3 +111,13 @@ def test_instruction_hierarchy_describes_the_scheme_without_a_boundary() -> None
     assert "never instructions" in text
     assert not re.search(r"[0-9a-f]{16}", text)
     assert "\n" not in text  # one paragraph
+
+
+def test_strip_markup_leaves_only_the_quoted_content() -> None:
+    from policies.spotlight import new_boundary, strip_markup, wrap_untrusted
+
+    wrapped = wrap_untrusted("deal 30001 is already closed", source="crm:deal/30001", boundary=new_boundary())
+    shown = strip_markup(f"The change did not go through: Denied by policy: {wrapped} Sorry.")
+    assert "untrusted-data" not in shown and "boundary" not in shown
+    assert "deal 30001 is already closed" in shown and shown.endswith("Sorry.")
+    assert strip_markup("a < b and <b>bold</b>") == "a < b and <b>bold</b>"

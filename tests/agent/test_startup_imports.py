@@ -1,0 +1,44 @@
+"""Commands that need no model import none of the model stack (the start-up time of
+`benchmarks/startup_bench.py` follows from this; the timing itself is measured there)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = {"langchain_core", "langgraph", "langchain_anthropic", "anthropic", "torch", "chromadb"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["approvals", "list"],
+        ["approvals", "approve", "apr_0000", "--user", "u_raj"],
+        ["audit", "verify"],
+        ["audit", "show"],
+        ["sql", "check", "--dialect", "sqlite"],
+        ["requests", "template", "expense"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_light_commands_do_not_import_the_model_stack(args: list[str], tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "agent.cli", *args, "--data-dir", str(tmp_path)]
+        if args[0] not in ("--help", "sql", "requests")
+        else [sys.executable, "-X", "importtime", "-m", "agent.cli", *args],
+        input="SELECT 1\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    imported = {
+        ln.split("|")[-1].strip().split(".")[0] for ln in res.stderr.splitlines() if ln.startswith("import time")
+    }
+    assert imported, res.stderr[-2000:]
+    assert not imported & HEAVY, f"{' '.join(args)} imported {sorted(imported & HEAVY)}"
