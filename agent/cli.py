@@ -553,7 +553,30 @@ def main() -> None:
     # PII and secrets never reach logs: every record is redacted when it is created, so uvicorn's
     # own handlers (installed later by its dictConfig) and uncaught exceptions are covered too.
     install_process_log_redaction()
-    app()
+    try:
+        app()
+    except Exception as exc:
+        message = _configuration_error(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]error:[/red] {message}")
+        raise SystemExit(1) from None
+
+
+def _configuration_error(exc: Exception) -> str | None:
+    """One line for errors a person fixes in their configuration or environment (a writable
+    warehouse login, a bad policy or tool file, rejected credentials, a service that is down)
+    wherever a command meets them."""
+    from connectors.errors import ConnectorAuthError, ConnectorUnavailable
+    from connectors.warehouse_role import WritableWarehouseRole
+    from policies.errors import PolicyFileError
+    from tools.external import ToolRegistrationError
+
+    if isinstance(exc, (WritableWarehouseRole, PolicyFileError, ToolRegistrationError, ConnectorAuthError)):
+        return str(exc)
+    if isinstance(exc, ConnectorUnavailable):
+        return f"{exc} (check that the service is running and its URL setting is right)"
+    return None
 
 
 if __name__ == "__main__":

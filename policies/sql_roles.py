@@ -116,6 +116,10 @@ def provisioning_sql(
         f"ALTER ROLE {login} SET idle_in_transaction_session_timeout = 60000",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {sch} FROM {login}",
         f"REVOKE CREATE ON SCHEMA {sch} FROM {login}",
+        # PostgreSQL grants TEMPORARY on every database to PUBLIC; a read-only login needs none.
+        "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); "
+        f"EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM %I', current_database(), {_literal(login_role)}); "
+        "END $$",
         f"GRANT USAGE ON SCHEMA {sch} TO {login}",
         f"GRANT {', '.join(_ident(n) for n in [NO_ACCESS_ROLE, *sorted(wanted)])} TO {login}",
     ]

@@ -87,7 +87,9 @@ def _classify(line: int, cmd: str) -> Command:
 COMMANDS = readme_commands(README.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="module")
+# Session scope: under xdist the README's commands may arrive in several chunks interleaved
+# with other modules, and a module-scoped sandbox would then be rebuilt empty in between.
+@pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     work = tmp_path_factory.mktemp("readme")
     for entry in ROOT.iterdir():

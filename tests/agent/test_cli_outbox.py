@@ -37,6 +37,7 @@ def test_run_once_delivers_and_list_show_report_it(tmp_path: Path, box: SqlOutbo
     sent = box.send("C0SALES01", "deal desk at 3", idempotency_key="c1").id
     mail = box.send("bob.nakamura@larkspur.example", "hello", idempotency_key="c2").id
     with FakeSlack(token=TOKEN) as fake:
+        fake.add_channel("C0SALES01", "sales-team")  # the strict fake refuses unknown channels
         env = {"SLACK_BOT_TOKEN": TOKEN, "CHAMBERLAIN_SLACK_API_URL": fake.base_url}
         code, out = cli(tmp_path, "outbox", "run", "--once", env=env)
         assert [m.text for m in fake.channel_messages("C0SALES01")] == ["deal desk at 3"]

@@ -28,6 +28,7 @@ ASKED_IN = slack_thread_id("DU0ALICE", "1700000000.000100")  # where the request
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack(token=TOKEN) as server:
+        server.add_channel("C0SALES01", "sales-team")  # the strict fake refuses unknown channels
         yield server
 
 
@@ -81,7 +82,9 @@ def test_dm_channel_and_thread_reply_arrive_once_without_unfurling(slack: FakeSl
     by_text = {m.text: m for m in slack.channel_messages("C0SALES01")}
     assert by_text["Agenda attached."].thread_ts == "1700000000.000500"
     assert by_text["Deal review at 3pm."].thread_ts is None
-    posts = [c for c in slack.calls_to("chat.postMessage") if c["text"] in by_text or c["channel"] == "U0BOB"]
+    posts = [
+        c for c in slack.calls_to("chat.postMessage") if c["text"] in by_text or c["channel"] in ("U0BOB", "DU0BOB")
+    ]
     assert posts and all(c["unfurl_links"] is False and c["unfurl_media"] is False for c in posts)
     assert {c["client_msg_id"] for c in posts} == {slack_client_msg_id(i) for i in (dm, post, reply)}
 

@@ -70,6 +70,8 @@ class Bot:
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack(token=TOKEN) as server:
+        for cid, name in ((DEALS, "deals"), (MIXED, "mixed"), ("C0GUESTS1", "guests"), ("C0NOSCOPE", "noscope")):
+            server.add_channel(cid, name)
         yield server
 
 

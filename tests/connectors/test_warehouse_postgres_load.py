@@ -43,6 +43,9 @@ def loaded(postgres_url: str) -> Iterator[dict[str, str]]:
     res = runner.invoke(app, ["warehouse", "load", "--url", admin, "--scale", "0.05", "--grant-select-to", RO])
     assert res.exit_code == 0, res.output
     assert "orders" in res.output and "SELECT granted" in res.output
+    # Column rules enforced by PostgreSQL itself: one role per data-access profile (issue #18).
+    roles = runner.invoke(app, ["sql", "roles", "--apply", "--url", admin, "--login", RO])
+    assert roles.exit_code == 0, roles.output
     ro = admin.replace("postgresql://postgres@", f"postgres://{RO}:pw@", 1)
     yield {"admin": admin, "ro": ro}
 
@@ -117,6 +120,10 @@ def test_the_read_only_role_passes_and_postgres_urls_work(loaded: dict[str, str]
 def test_demo_and_a_guarded_query_run_on_the_loaded_warehouse(
     loaded: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An earlier test may have reloaded (--replace) the tables: grants follow the tables, so the
+    # operator re-runs the (idempotent) role provisioning after a reload.
+    roles = runner.invoke(app, ["sql", "roles", "--apply", "--url", loaded["admin"], "--login", RO])
+    assert roles.exit_code == 0, roles.output
     monkeypatch.setenv("CHAMBERLAIN_WAREHOUSE_URL", loaded["ro"])
     demo = runner.invoke(app, ["demo", "--data-dir", str(tmp_path)])
     assert demo.exit_code == 0, demo.output

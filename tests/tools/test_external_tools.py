@@ -79,7 +79,10 @@ def test_read_runs_and_its_output_is_untrusted_data(make_rt: Callable[..., Chamb
     rt = make_rt([tool_turn("city_weather", {"city": "Oslo"}), lambda m: text_turn(_tool_texts(m)[-1])])
     out = rt.ask("u_erin", "weather in Oslo?", thread_id="t1")
     assert out.status == "answered" and out.answer is not None
-    assert "clear" in out.answer.text and "untrusted-data" in out.answer.text
+    assert "clear" in out.answer.text
+    tool_msg = [m for m in rt.history("t1") if isinstance(m, ToolMessage)][-1]
+    assert "untrusted-data" in str(tool_msg.content)  # the model received it delimited as data
+    assert "untrusted-data" not in out.answer.text  # and internal markup never reaches a person
 
 
 def test_bad_arguments_are_denied_by_schema(make_rt: Callable[..., Chamberlain]) -> None:
