@@ -85,7 +85,9 @@ class Settings(BaseSettings):
 
     # -- periodic reports (docs/reports.md) ---------------------------------------------------
     report_min_interval_s: float = Field(3600, description="Reports may run at most this often.")
-    report_lease_s: float = Field(300, description="How long a report run is owned before another process may retry it.")
+    report_lease_s: float = Field(
+        300, description="How long a report run is owned before another process may retry it."
+    )
     report_narrator: str | None = Field(
         None, description="module:function writing a report's narrative (its numbers are checked); default: a summary."
     )
@@ -177,6 +179,7 @@ class Settings(BaseSettings):
     @property
     def resolved_review_cases_path(self) -> Path:
         return self.review_cases_path or self.data_dir / "evals" / "review.yaml"
+
     # --- models: providers, routing by task, pricing, budgets (issue #19) -----------------------
     model_provider: str = Field(
         "anthropic",
@@ -200,7 +203,7 @@ class Settings(BaseSettings):
     )
     model_routes: dict[str, str] = Field(
         default_factory=dict,
-        description='Model per task kind (answer, sql, summarize, classify) as JSON, e.g. '
+        description="Model per task kind (answer, sql, summarize, classify) as JSON, e.g. "
         '{"summarize": "openai:qwen2.5-7b-instruct"}; "provider:model" or a model of the primary provider.',
     )
     model_fallbacks: dict[str, str] = Field(

@@ -118,9 +118,7 @@ def governed(
         unknown = set(sensitive) - set(fields)
         if unknown:
             raise ToolRegistrationError(f"{_where(fn)}: tool {tool_name!r}: sensitive names unknown {sorted(unknown)}")
-        args_model = create_model(
-            f"{tool_name}_args", __base__=ToolArgs, **fields
-        )
+        args_model = create_model(f"{tool_name}_args", __base__=ToolArgs, **fields)
 
         def run(args: BaseModel, ctx: ToolContext) -> ExternalResult:
             kwargs = dict(args)

@@ -32,8 +32,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from agent.events import ApprovalView, DecisionResult, Event, Outcome
-from agent.slack.audience import AudienceCheck
 from agent.slack.ack import EventAcker
+from agent.slack.audience import AudienceCheck
 from agent.slack.blocks import (
     APPROVE_ACTION,
     HELP_TEXT,

@@ -5,8 +5,9 @@ Read-only is proven at the database: every attack of evals/sql_adversarial.jsonl
 database itself must do: ``refused`` (writes, DDL, INTO, locks, PRAGMA, ATTACH, COPY, file and
 sleep functions, multi-statement tricks, ...) must fail there; ``contained`` may run but only
 reads (which tables and columns a person may see is enforced per asker too: see
-tests/connectors/test_warehouse_limits.py and test_warehouse_pg_limits.py); ``not_run`` is MySQL (no server in the tests). Afterwards nothing
-has changed: same row counts, same tables, the session still read-only, no advisory locks.
+tests/connectors/test_warehouse_limits.py and test_warehouse_pg_limits.py); ``not_run`` is MySQL
+(no server in the tests). Afterwards nothing has changed: same row counts, same tables, the
+session still read-only, no advisory locks.
 """
 
 from __future__ import annotations
