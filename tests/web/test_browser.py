@@ -75,6 +75,10 @@ def _sign_in(driver: Any, s: Served, user: str) -> None:
     driver.get(s.url + "/web/signin")
     driver.find_element(By.NAME, "api_key").send_keys(s.keys[user])
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Wait until the sign-in's redirect has landed (and its cookie is set) before going on.
+    WebDriverWait(driver, 20).until(lambda d: "/web/signin" not in d.current_url)
 
 
 def test_sign_in_approve_and_see_it_executed_offline(browser: Any, served: Served, tmp_path: Path) -> None:
@@ -97,12 +101,21 @@ def test_sign_in_approve_and_see_it_executed_offline(browser: Any, served: Serve
     browser.save_screenshot(str(tmp_path / "approvals.png"))
 
     card.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-    flash = browser.find_element(By.CSS_SELECTOR, ".flash")
-    assert "now executed" in flash.text
+    _wait_for_text(browser, ".flash", "now executed")
     assert browser.find_element(By.CSS_SELECTOR, ".pill").text == "executed"
     assert "closedwon" in browser.find_element(By.CSS_SELECTOR, ".result pre").text
     assert served.rt.approvals.get(approval_id).status == "executed"
     assert served.crm.get("deals", "30001", ["dealstage"]).properties["dealstage"] == "closedwon"
+
+
+def _wait_for_text(browser: Any, css: str, text: str, timeout: float = 20) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: text in d.find_element(By.CSS_SELECTOR, css).text
+    )
 
 
 def test_another_user_gets_403_and_a_form_without_csrf_is_refused(browser: Any, served: Served) -> None:
@@ -122,5 +135,6 @@ def test_another_user_gets_403_and_a_form_without_csrf_is_refused(browser: Any, 
     browser.get(f"{served.url}/web/approvals")
     browser.execute_script("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
     browser.find_element(By.CSS_SELECTOR, f"#approval-{approval_id} button[value=approve]").click()
-    assert "Form refused" in browser.find_element(By.TAG_NAME, "h1").text
+    # The click navigates: wait for the new page (the old page's elements go stale meanwhile).
+    _wait_for_text(browser, "h1", "Form refused")
     assert served.rt.approvals.get(approval_id).status == "pending"
