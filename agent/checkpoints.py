@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ class Checkpointer(AbstractContextManager["Checkpointer"]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Any constant: the advisory lock held while the PostgreSQL checkpointer creates its tables.
+_SETUP_LOCK = 0x63686B70
+
+
+def _try_lock(conn: Any) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK,)).fetchone()
+    return bool(row and row["ok"])
 
 
 def open_checkpointer(url: str) -> Checkpointer:
@@ -61,7 +71,17 @@ def open_checkpointer(url: str) -> Checkpointer:
             open=True,
         )
         pg_saver = PostgresSaver(pool)  # type: ignore[arg-type]
-        pg_saver.setup()
+        # N processes starting at once on a fresh database would race in the saver's migrations
+        # (a unique violation on checkpoint_migrations): run them one process at a time.
+        # Poll with try-lock: a session blocked in pg_advisory_lock would hold a snapshot, and the
+        # migrations' CREATE INDEX CONCURRENTLY waits for every snapshot (a deadlock).
+        with pool.connection() as lock_conn:
+            while not _try_lock(lock_conn):
+                time.sleep(0.05)
+            try:
+                pg_saver.setup()
+            finally:
+                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         return Checkpointer(pg_saver, pool.close)
     raise ValueError(f"unsupported checkpoint URL {url!r}: use sqlite:///PATH, postgresql://... or memory://")
 

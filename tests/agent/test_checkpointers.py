@@ -78,3 +78,29 @@ def test_two_workers_share_postgres(postgres_url: str, tmp_path: Path) -> None:
         assert len(store.applied) == 1
         assert a.recover() == [] or len(store.applied) == 1
         assert a.audit.verify().ok
+
+
+@pytest.mark.postgres
+def test_many_processes_may_set_up_one_fresh_postgres_at_once(postgres_url: str) -> None:
+    """N replicas starting together on an empty database: the saver's migrations run one at a
+    time (they raced into a unique violation on checkpoint_migrations before)."""
+    import threading
+
+    from agent.checkpoints import open_checkpointer
+
+    url = _pg_db(postgres_url)
+    errors: list[str] = []
+
+    def start() -> None:
+        try:
+            open_checkpointer(url).close()
+        except Exception as exc:  # collected and asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a checkpointer set-up hung"
+    assert errors == []
