@@ -31,20 +31,20 @@ def _fail(message: str) -> None:
 
 @contextlib.contextmanager
 def _scheduler(data_dir: Path | None, now: datetime | None = None) -> Iterator[Any]:
+    from agent.cli_support import load_settings
     from agent.services import open_report_scheduler
-    from agent.settings import Settings
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = load_settings(data_dir)  # a wrong --data-dir is an error, not empty state
     with open_report_scheduler(settings, clock=(lambda: now) if now else None) as sched:
         yield sched
 
 
 def _store(data_dir: Path | None) -> Any:
-    from agent.settings import Settings
+    from agent.cli_support import load_settings
     from connectors.appdb import make_engine
     from connectors.appdb.reports import ReportStore
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = load_settings(data_dir)  # a wrong --data-dir is an error, not empty state
     return ReportStore(make_engine(settings.resolved_database_url))
 
 

@@ -187,18 +187,7 @@ class AuditLog:
             q = q.limit(limit)
         with self.engine.connect() as c:
             for r in c.execute(q).mappings():
-                at = r["at"] if r["at"].tzinfo else r["at"].replace(tzinfo=UTC)
-                yield AuditEntry(
-                    r["seq"],
-                    at,
-                    r["actor"],
-                    r["event"],
-                    r["thread_id"],
-                    r["approval_id"],
-                    json.loads(r["data_json"]),
-                    r["prev_hash"],
-                    r["hash"],
-                )
+                yield _entry(r)
 
     def search(
         self,

@@ -300,3 +300,15 @@ def test_http_owner_sees_and_steers_only_their_reports(settings: Settings, runti
     shown = client.get(f"/v1/reports/{rid}", headers=alice).json()
     assert shown["spec"]["cron"] == "0 9 * * MON" and shown["runs"] == []
     assert client.post(f"/v1/reports/{rid}/run-now", headers=alice).status_code == 503  # no scheduler attached
+
+
+def test_a_wrong_data_dir_is_an_error_not_empty_state(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    missing = tmp_path / "nope"
+    for cmd in (["reports", "list"], ["reports", "tick"], ["reports", "show", "rpt_x"]):
+        r = CliRunner().invoke(app, [*cmd, "--data-dir", str(missing)])
+        assert r.exit_code == 1 and "does not exist" in r.output, (cmd, r.output)
+    assert not missing.exists()
