@@ -26,7 +26,7 @@ class Row:
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["ratio"] = None if self.ratio is None else round(self.ratio, 3)
+        out["ratio"] = None if self.ratio is None else float(f"{self.ratio:.4g}")  # 4 significant figures
         return out
 
 

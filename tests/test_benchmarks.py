@@ -34,3 +34,14 @@ def test_make_bench_quick_runs_every_benchmark_and_prints_rows() -> None:
     # Behaviour the smoke still checks: no duplicate or missing Slack runs in the burst.
     slack = next(r for r in rows if r["measure"].startswith("Slack duplicate"))
     assert slack["ours"] == 0
+
+
+def test_row_ratio_keeps_significant_figures_for_small_ratios() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from _rows import Row
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    row = Row("x", "ms", ours=0.0185702, baseline=1.0, goal="", met=None).as_json()
+    assert row["ratio"] == pytest.approx(0.0185702, rel=1e-3)
+    assert Row("x", "ms", ours=3.0, baseline=0, goal="", met=None).as_json()["ratio"] is None
