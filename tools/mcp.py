@@ -40,7 +40,10 @@ class McpServerConfig:
     command: Sequence[str] = ()
     url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # the longest wait for one call
+    # Starting a stdio server is a process start plus its imports (seconds on a busy machine), so it gets its own,
+    # longer bound than a call.
+    start_timeout_s: float = 30.0
     max_output_chars: int = 20_000
 
     def __post_init__(self) -> None:
@@ -79,10 +82,10 @@ class McpSession:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
         try:
-            self._ready.result(timeout=config.timeout_s)
+            self._ready.result(timeout=config.start_timeout_s)
         except concurrent.futures.TimeoutError:
             self.close()
-            raise McpUnavailable(f"MCP server {config.name!r} did not start within {config.timeout_s:g} s") from None
+            raise McpUnavailable(f"MCP server {config.name!r} did not start within {config.start_timeout_s:g} s") from None
         except Exception as exc:
             self.close()
             raise McpUnavailable(f"MCP server {config.name!r} is unavailable: {_reason(exc)}") from exc
@@ -310,6 +313,7 @@ def load_mcp_servers(path: str | Path) -> list[McpServerConfig]:
                 url=spec.get("url"),
                 env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
                 timeout_s=float(spec.get("timeout_s", 10)),
+                start_timeout_s=float(spec.get("start_timeout_s", 30)),
                 max_output_chars=int(spec.get("max_output_chars", 20_000)),
             )
         )
