@@ -105,7 +105,12 @@ class McpSession:
         try:
             async with (
                 Client(
-                    self._server_target(), read_timeout_seconds=self.config.timeout_s, cache=None, mode="legacy"
+                    # The SDK's read timeout also bounds `initialize`, i.e. the server's start; each call is bounded
+                    # by `timeout_s` in _handle.
+                    self._server_target(),
+                    read_timeout_seconds=max(self.config.start_timeout_s, self.config.timeout_s),
+                    cache=None,
+                    mode="legacy",
                 ) as client,
                 anyio.create_task_group() as tg,
             ):
