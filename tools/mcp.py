@@ -85,7 +85,9 @@ class McpSession:
             self._ready.result(timeout=config.start_timeout_s)
         except concurrent.futures.TimeoutError:
             self.close()
-            raise McpUnavailable(f"MCP server {config.name!r} did not start within {config.start_timeout_s:g} s") from None
+            raise McpUnavailable(
+                f"MCP server {config.name!r} did not start within {config.start_timeout_s:g} s"
+            ) from None
         except Exception as exc:
             self.close()
             raise McpUnavailable(f"MCP server {config.name!r} is unavailable: {_reason(exc)}") from exc
