@@ -228,7 +228,7 @@ def _judge(
 def _follow_up_rows(engine: Any) -> list[tuple[str, str]]:
     from sqlalchemy import select
 
-    from agent.workflows import FOLLOW_UP_TABLES
+    from connectors.appdb.follow_ups import FOLLOW_UP_TABLES
 
     out: list[tuple[str, str]] = []
     with engine.connect() as c:
