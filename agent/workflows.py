@@ -42,6 +42,7 @@ from agent.approvals import Check, EffectFailed, Lifecycle, Proposal, Taint
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, StageSpec
+from connectors.appdb.approvals import AGENT_KIND, DEFAULT_TTL
 from connectors.appdb.follow_ups import (
     FollowUpStore,
     access_grants,
@@ -76,8 +77,6 @@ FOLLOW_UPS: Mapping[str, str] = {
     "discount": "apply_deal_discount",
     "access": "grant_access",
 }
-# Approvals that are not business requests (the agent's own writes) are left to the runtime.
-AGENT_KIND = "tool_call"
 _CENT = Decimal("0.01")
 
 # --------------------------------------------------------------------------------------------
@@ -182,7 +181,7 @@ class WorkflowService:
         access: AccessPolicy | None = None,
         lifecycle: Lifecycle | None = None,
         clock: Clock | None = None,
-        ttl: dt.timedelta = dt.timedelta(days=7),
+        ttl: dt.timedelta = DEFAULT_TTL,
         default_sla: dt.timedelta = dt.timedelta(hours=48),
     ) -> None:
         self.store = store
@@ -556,7 +555,7 @@ class WorkflowService:
         reminded: list[str] = []
         escalated: list[str] = []
         for rec in self._business(self.store.list(status="pending", limit=10_000)):
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 done = self.store.expire(rec.id)
                 if done is not None:
                     expired.append(rec.id)
@@ -565,7 +564,10 @@ class WorkflowService:
                         actor="system",
                         thread_id=rec.thread_id,
                         approval_id=rec.id,
-                        data={"stage": _stage_name(rec), "expires_at": rec.expires_at.isoformat()},
+                        data={
+                            "stage": _stage_name(rec),
+                            "expires_at": rec.expires_at.isoformat() if rec.expires_at else None,
+                        },
                     )
                     self.notifier.approval_decided(approval_view(done, self.directory))
                 continue
@@ -578,7 +580,7 @@ class WorkflowService:
         # Agent writes get the same reminders and escalation (issue #14); their expiry stays
         # with the runtime (approval_ttl_hours), their SLA is the policy default.
         for rec in self.store.list(status="pending", kind=AGENT_KIND, limit=10_000):
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 continue
             sla = self.stage_sla(rec)
             waited = now - rec.stage_started_at

@@ -17,6 +17,8 @@ resumes and retries cannot decide or execute anything twice.
 from __future__ import annotations
 
 from connectors.appdb.approvals.records import (
+    AGENT_KIND,
+    DEFAULT_TTL,
     ApprovalRecord,
     ClaimResult,
     DecideResult,
@@ -25,12 +27,15 @@ from connectors.appdb.approvals.records import (
     Status,
     Vote,
     canonical_json,
+    expiry,
     now_utc,
     payload_hash,
 )
 from connectors.appdb.approvals.store import ApprovalStore
 
 __all__ = [
+    "AGENT_KIND",
+    "DEFAULT_TTL",
     "ApprovalRecord",
     "ApprovalStore",
     "ClaimResult",
@@ -40,6 +45,7 @@ __all__ = [
     "Status",
     "Vote",
     "canonical_json",
+    "expiry",
     "now_utc",
     "payload_hash",
 ]

@@ -14,10 +14,19 @@ from sqlalchemy.engine import RowMapping
 Status = Literal["pending", "approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale"]
 OPEN_STATUSES = ("pending",)
 FINAL_DECISIONS = ("approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale")
+#: The approval kind of the agent's own writes; every other kind is a business request ("expense", ...).
+AGENT_KIND = "tool_call"
+#: How long a request waits for its decisions unless the caller says otherwise.
+DEFAULT_TTL = timedelta(days=7)
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def expiry(created_at: datetime, ttl: timedelta | None) -> datetime | None:
+    """The one expiry computation: when a request created at ``created_at`` lapses (None: never)."""
+    return created_at + ttl if ttl is not None else None
 
 
 def canonical_json(value: Any) -> str:
@@ -70,7 +79,7 @@ class NewApproval:
     tainted_arguments: Sequence[str] = ()
     injection_score: float = 0.0
     request: Mapping[str, Any] | None = None
-    ttl: timedelta | None = timedelta(days=7)
+    ttl: timedelta | None = DEFAULT_TTL
     auto_approved_by: str | None = None  # e.g. "policy:expense-small" — created approved
 
 
@@ -122,6 +131,10 @@ class ApprovalRecord:
     executed_at: datetime | None
     result: Any
     votes: tuple[Vote, ...] = ()
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the request's deadline has passed at ``now`` (the one expiry test)."""
+        return self.expires_at is not None and self.expires_at <= now
 
     @property
     def stage(self) -> StageSpec | None:

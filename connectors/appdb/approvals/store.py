@@ -24,6 +24,7 @@ from connectors.appdb.approvals.records import (
     _aware,
     _record,
     canonical_json,
+    expiry,
     now_utc,
     payload_hash,
 )
@@ -150,7 +151,7 @@ class ApprovalStore:
             "created_at": now,
             "updated_at": now,
             "stage_started_at": now,
-            "expires_at": now + new.ttl if new.ttl is not None else None,
+            "expires_at": expiry(now, new.ttl),
             "decided_at": now if new.auto_approved_by else None,
             "decided_by": new.auto_approved_by,
             "reminders": 0,
@@ -186,7 +187,7 @@ class ApprovalStore:
             rec = self._get(c, approval_id)
             if rec.status != "pending":
                 return DecideResult(False, f"This request is already {rec.status}.", rec)
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 return DecideResult(False, "This request has expired.", rec)
             if approver_id == rec.requester_id:
                 return DecideResult(False, "You cannot approve or reject your own request.", rec)
@@ -343,7 +344,7 @@ class ApprovalStore:
         """Expire one pending request whose deadline has passed; None if not pending or not due."""
         now = self._clock()
         rec = self.get(approval_id)
-        if rec.expires_at is None or rec.expires_at > now:
+        if not rec.expired(now):
             return None
         return self._transition(
             approval_id, from_status=("pending",), to_status="expired", decided_at=now, decided_by="system:expiry"

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Protocol
 
 from connectors.demo.company import CUSTOMERS, PRODUCTS, REGIONS
-from connectors.demo.warehouse_gen.schema import DIRECTORY_FILE, END, START, TABLE_ORDER
+from connectors.demo.warehouse_gen.schema import END, START, TABLE_ORDER
 
 # --------------------------------------------------------------------------------------------
 # Data
@@ -55,15 +53,29 @@ _TIER_ORDERS = {"strategic": 3.0, "enterprise": 2.0, "mid-market": 1.0}
 _TIER_DISCOUNT = {"strategic": (8, 25), "enterprise": (4, 15), "mid-market": (0, 8)}
 
 
-def _directory_people(path: Path) -> list[dict[str, Any]]:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return [p for p in raw.get("people", []) if isinstance(p, dict)]
+class Person(Protocol):
+    """One person of the company directory (``policies.directory.Principal`` fits): the caller
+    passes the directory in, so this connector reads no policy file."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def manager(self) -> str | None: ...
+    @property
+    def roles(self) -> Collection[str]: ...
 
 
-def generate_data(
-    *, seed: int = 7, scale: float = 1.0, directory_file: Path = DIRECTORY_FILE
-) -> dict[str, list[tuple[Any, ...]]]:
-    """All rows, per table, in :data:`TABLE_ORDER`. ``scale`` shrinks the fact tables for tests."""
+def generate_data(*, people: Iterable[Person], seed: int = 7, scale: float = 1.0) -> dict[str, list[tuple[Any, ...]]]:
+    """All rows, per table, in :data:`TABLE_ORDER`. ``people`` (the company directory) become
+    the first employees, in order; ``scale`` shrinks the fact tables for tests."""
     rng = random.Random(seed)
     data: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLE_ORDER}
     data["regions"] = [(code, name) for code, name in REGIONS]
@@ -73,21 +85,21 @@ def generate_data(
     # Employees: directory people first (ids 1..N), then generated staff.
     employees: list[tuple[Any, ...]] = []
     emp_by_dir: dict[str, int] = {}
-    people = _directory_people(directory_file)
+    people = list(people)
     for i, p in enumerate(people, start=1):
-        emp_by_dir[str(p["id"])] = i
+        emp_by_dir[p.id] = i
     for i, p in enumerate(people, start=1):
-        dept = str(p.get("department") or "Operations")
-        title = str(p.get("title") or "Staff")
+        dept = p.department or "Operations"
+        title = p.title or "Staff"
         band = next((v for k, v in _TITLE_SALARY.items() if k in title), 105000)
-        if "contractor" in (p.get("roles") or []):
+        if "contractor" in p.roles:
             band = 90000
         region = None
         if dept == "Sales":
-            region = next((code for code, owners in _REP_REGIONS.items() if p["id"] in owners), None)
+            region = next((code for code, owners in _REP_REGIONS.items() if p.id in owners), None)
         employees.append((
-            i, str(p["id"]), str(p["name"]), str(p["email"]), title, dept_ids.get(dept, dept_ids["Operations"]),
-            emp_by_dir.get(str(p.get("manager") or "")), region,
+            i, p.id, p.name, p.email, title, dept_ids.get(dept, dept_ids["Operations"]),
+            emp_by_dir.get(p.manager or ""), region,
             (START - timedelta(days=rng.randint(200, 3000))).isoformat(),
             float(round(band * rng.uniform(0.92, 1.12), -2)),
         ))  # fmt: skip

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-DIRECTORY_FILE = Path(__file__).resolve().parents[2] / "policies" / "directory.yaml"
 START = date(2023, 1, 1)
 END = date(2025, 12, 31)
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from connectors.demo.warehouse_gen.data import generate_data
-from connectors.demo.warehouse_gen.schema import DIRECTORY_FILE, TABLE_ORDER, TABLES, Progress, WarehouseStats, ddl
+from connectors.demo.warehouse_gen.data import Person, generate_data
+from connectors.demo.warehouse_gen.schema import TABLE_ORDER, TABLES, Progress, WarehouseStats, ddl
 
 
 def _insert_sql(table: str, placeholder: str) -> str:
@@ -21,15 +21,15 @@ def _insert_sql(table: str, placeholder: str) -> str:
 def generate_warehouse(
     path: str | Path,
     *,
+    people: Iterable[Person],
     seed: int = 7,
     scale: float = 1.0,
     progress: Progress | None = None,
-    directory_file: Path = DIRECTORY_FILE,
 ) -> WarehouseStats:
     """Write the demo warehouse to a SQLite file at ``path`` (replaced atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = generate_data(seed=seed, scale=scale, directory_file=directory_file)
+    data = generate_data(people=people, seed=seed, scale=scale)
     total = sum(len(v) for v in data.values())
     fd, tmp = tempfile.mkstemp(prefix=".warehouse-", suffix=".sqlite", dir=path.parent)
     os.close(fd)
@@ -72,15 +72,15 @@ def generate_warehouse(
 def load_postgres(
     url: str,
     *,
+    people: Iterable[Person],
     seed: int = 7,
     scale: float = 1.0,
     progress: Progress | None = None,
-    directory_file: Path = DIRECTORY_FILE,
 ) -> WarehouseStats:
     """Create the demo tables in the (empty) PostgreSQL database at ``url`` and load them (COPY)."""
     import psycopg  # local: only this path needs the driver
 
-    data = generate_data(seed=seed, scale=scale, directory_file=directory_file)
+    data = generate_data(people=people, seed=seed, scale=scale)
     total = sum(len(v) for v in data.values())
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(dsn) as con, con.cursor() as cur:
@@ -102,23 +102,3 @@ def load_postgres(
 def _chunks(rows: Sequence[tuple[Any, ...]], size: int) -> Iterable[Sequence[tuple[Any, ...]]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    from rich.progress import Progress as Bar
-
-    parser = argparse.ArgumentParser(description="Write the Larkspur demo warehouse (SQLite).")
-    parser.add_argument("path", help="SQLite file to write")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    with Bar() as bar:
-        task = bar.add_task("generating warehouse", total=None)
-
-        def report(step: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"loading {step}")
-
-        stats = generate_warehouse(args.path, seed=args.seed, progress=report)
-    print(f"{stats.path}: " + ", ".join(f"{t} {n:,}" for t, n in stats.rows.items()))
-    return 0

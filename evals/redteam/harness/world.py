@@ -74,6 +74,7 @@ class World:
         from connectors.demo.warehouse_gen import generate_warehouse
         from connectors.knowledge import HashingEmbedder, KnowledgeIndex
         from connectors.warehouse import SqlWarehouse
+        from policies.directory import Directory
 
         started = time.perf_counter()
         root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ class World:
             kb[mode] = index
         # Warehouses: the demo data + planted rows.
         clean = root / "warehouse-clean.sqlite"
-        generate_warehouse(clean, seed=WAREHOUSE_SEED, scale=WAREHOUSE_SCALE)
+        generate_warehouse(clean, people=Directory.load(), seed=WAREHOUSE_SEED, scale=WAREHOUSE_SCALE)
         attack = root / "warehouse-attack.sqlite"
         shutil.copyfile(clean, attack)
         for mode, path in (("attack", attack), ("clean", clean)):
