@@ -504,7 +504,7 @@ def _second_approver(principal: Principal, stages: Sequence[Stage], deps: Deps) 
     taken = {a for s in stages for a in s.approvers} | {principal.id}
     nxt = next((p.id for p in deps.directory.chain_of(principal.id) if p.id not in taken), None)
     reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
-    return (Stage("second approver", (nxt,) if nxt else (), "any", reason),)
+    return (Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=reason),)
 
 
 def _tool_error(g: GatedCall, text: str) -> ToolMessage:

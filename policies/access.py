@@ -17,16 +17,9 @@ import yaml
 from policies.approvers import StageNeed, resolve_route
 from policies.directory import Directory, Principal
 from policies.errors import PolicyFileError
+from policies.stages import Stage
 
 DEFAULT_ACCESS = Path(__file__).with_name("access.yaml")
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    approvers: tuple[str, ...]
-    mode: Literal["any", "all"] = "any"
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,11 +141,8 @@ def approval_route(
     res = resolve_route(
         needs, principal, directory, today=today or dt.date.today(), fallback=policy.fallback_approvers, facts=facts
     )
-    out = []
-    for s in res.stages:
-        reason = s.reason + (" (escalated: nobody independent of the asker held this stage)" if s.escalated else "")
-        out.append(Stage(s.name, s.approvers, s.mode, reason))
-    return tuple(out)
+    escalated = " (escalated: nobody independent of the asker held this stage)"
+    return tuple(s.model_copy(update={"reason": s.reason + escalated}) if s.escalated else s for s in res.stages)
 
 
 def may_change_deal(

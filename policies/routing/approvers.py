@@ -45,20 +45,7 @@ def _resolve_stages(
         )
     res = resolve_route(wanted, requester, directory, today=today, fallback=policy.fallback_approvers)
     flags.extend(Flag(code=a.code, message=a.message, stage=a.stage) for a in res.adjustments)
-    return [
-        Stage(
-            name=s.name,
-            mode=s.mode,
-            approvers=s.approvers,
-            reason=s.reason,
-            required_by=s.required_by,
-            covers=(s.name,),
-            sla_hours=s.sla_hours,
-            escalated=s.escalated,
-            notes=s.notes,
-        )
-        for s in res.stages
-    ]
+    return list(res.stages)
 
 
 def escalate_stage(stage: Stage, requester: Principal, directory: Directory, *, today: dt.date) -> Stage | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.errors import PolicyError, PolicyFileError
+from policies.stages import Stage
 
 DEFAULT_POLICY = Path(__file__).parents[1] / "routing.yaml"
 
@@ -48,22 +49,6 @@ class Flag(_Out):
     message: str = Field(description="Why, in words, e.g. 'receipt required above $25'.")
     rule: str | None = Field(default=None, description="Id of the rule that raised it, if any.")
     stage: str | None = Field(default=None, description="Stage it concerns (delegation, separation of duties).")
-
-
-class Stage(_Out):
-    """One step of the route: ``any`` one of the approvers, or ``all`` of them, must approve."""
-
-    name: str = Field(description="Stage name from the policy: manager, finance, cfo, ...")
-    mode: Literal["any", "all"] = Field(description="'any': one approval suffices; 'all': everyone.")
-    approvers: tuple[str, ...] = Field(description="Directory ids of the people who may approve.")
-    reason: str = Field(description="Which rules required this stage and why.")
-    required_by: tuple[str, ...] = Field(description="Ids of the rules that required it.")
-    covers: tuple[str, ...] = Field(
-        description="Stage names this stage satisfies (itself; stages are never merged: one person, one stage)."
-    )
-    sla_hours: int | None = Field(default=None, description="Hours before reminding/escalating, from the policy.")
-    escalated: bool = Field(default=False, description="True when approvers came from escalation, not the rule.")
-    notes: tuple[str, ...] = Field(default=(), description="Delegation and separation-of-duties adjustments.")
 
 
 class FiredRule(_Out):
