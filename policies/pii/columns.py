@@ -8,11 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies.directory import Clearance
 from policies.errors import PolicyFileError
 from policies.pii.kinds import DEFAULT_PLACEHOLDER
+from policies.policy_file import read_policy_file
 
 # ---------------------------------------------------------------------------------------------
 # Sensitive columns in tabular results
@@ -84,14 +83,7 @@ class SensitiveColumns:
     @classmethod
     def load(cls, path: str | Path) -> SensitiveColumns:
         """Load from a YAML (or JSON) file in the ``from_mapping`` format."""
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PolicyFileError(f"{path}: sensitive columns file not found") from None
-        except yaml.YAMLError as exc:
-            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
-        return cls.from_mapping(raw, where=str(path))
+        return cls.from_mapping(read_policy_file(path, "sensitive columns file").raw, where=str(path))
 
     def match(self, column: str, tables: Iterable[str] | None = None) -> SensitiveColumn | None:
         """The configured column a result column name refers to, if any."""
