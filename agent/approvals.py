@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec, payload_hash
-from connectors.appdb.approvals import DEFAULT_TTL, DecideResult
+from connectors.appdb.approvals import AGENT_KIND, DEFAULT_TTL, DecideResult
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from policies.directory import Directory
 from policies.errors import PolicyError
@@ -460,7 +460,7 @@ class Lifecycle:
 def _tool_of(rec: ApprovalRecord) -> dict[str, str]:
     """Audit key naming the tool that ran: an agent write's own; a business request's follow-up
     is named by ``action`` only (it ran for the request, not as a tool of its own)."""
-    return {"tool": rec.action} if rec.kind == "tool_call" else {}
+    return {"tool": rec.action} if rec.kind == AGENT_KIND else {}
 
 
 __all__ = [
