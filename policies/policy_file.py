@@ -54,6 +54,12 @@ def read_policy_file(path: str | Path, what: str) -> PolicyFile:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyFileError(f"{path}: {what} not found") from None
+    return parse_policy_text(text, path)
+
+
+def parse_policy_text(text: str, path: str | Path) -> PolicyFile:
+    """Parse policy YAML read elsewhere; errors name ``path`` and the line."""
+    path = Path(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
@@ -66,4 +72,4 @@ def read_policy_file(path: str | Path, what: str) -> PolicyFile:
     return PolicyFile(path, raw, root)
 
 
-__all__ = ["PolicyFile", "read_policy_file"]
+__all__ = ["PolicyFile", "parse_policy_text", "read_policy_file"]
