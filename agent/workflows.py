@@ -1,7 +1,7 @@
 """Business request workflows: what each request kind is, routes to and does once approved.
 
 An employee's request (expense, purchase, time off, deal discount, access; see
-``policies/requests.py``) is routed by the YAML policy (``policies/routing.py``, approvers by
+``policies/requests.py``) is routed by the YAML policy (``policies/routing/``, approvers by
 ``policies/approvers.py``) and runs on the one approval lifecycle (``agent/approvals.py``) the
 agent's writes use: the same proposal, decision, claim and executor. This module contributes
 what is specific to requests: :meth:`WorkflowService.prepare` (validate, check the requester's
