@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec, payload_hash
-from connectors.appdb.approvals import DecideResult
+from connectors.appdb.approvals import AGENT_KIND, DEFAULT_TTL, DecideResult
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from policies.directory import Directory
 from policies.errors import PolicyError
@@ -80,7 +80,7 @@ class Proposal:
     taint: Taint = field(default_factory=Taint)
     request: Mapping[str, Any] | None = None
     auto_approved_by: str | None = None
-    ttl: timedelta | None = timedelta(days=7)
+    ttl: timedelta | None = DEFAULT_TTL
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ class Lifecycle:
 def _tool_of(rec: ApprovalRecord) -> dict[str, str]:
     """Audit key naming the tool that ran: an agent write's own; a business request's follow-up
     is named by ``action`` only (it ran for the request, not as a tool of its own)."""
-    return {"tool": rec.action} if rec.kind == "tool_call" else {}
+    return {"tool": rec.action} if rec.kind == AGENT_KIND else {}
 
 
 __all__ = [

@@ -135,6 +135,7 @@ def _generate(path: Path, *, seed: int) -> None:
     from rich.progress import Progress as Bar
 
     from connectors.demo.warehouse_gen import generate_warehouse
+    from policies.directory import Directory
 
     with Bar(console=err_console, transient=True) as bar:
         task = bar.add_task("generating warehouse", total=None)
@@ -142,7 +143,7 @@ def _generate(path: Path, *, seed: int) -> None:
         def report(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"loading {step}")
 
-        stats = generate_warehouse(path, seed=seed, progress=report)
+        stats = generate_warehouse(path, people=Directory.load(), seed=seed, progress=report)
     err_console.print(f"wrote {stats.path}: " + ", ".join(f"{t} {n:,}" for t, n in stats.rows.items()))
 
 

@@ -49,6 +49,7 @@ def load(
 
     from connectors.demo.warehouse_load import load_demo_warehouse
     from connectors.errors import ConnectorError
+    from policies.directory import Directory
 
     with Progress(
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
@@ -62,7 +63,13 @@ def load(
 
         try:
             result = load_demo_warehouse(
-                url, seed=seed, scale=scale, replace=replace, grant_select_to=grant_select_to, progress=report
+                url,
+                people=Directory.load(),
+                seed=seed,
+                scale=scale,
+                replace=replace,
+                grant_select_to=grant_select_to,
+                progress=report,
             )
         except ConnectorError as exc:
             _fail(str(exc))

@@ -38,6 +38,7 @@ from agent.output_guard import guard_answer
 from agent.provenance import sensitive_check
 from agent.telemetry import traced_gate, traced_model_call, traced_tool
 from connectors.appdb import ApprovalRecord, StageSpec, payload_hash
+from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
 from policies.access import Stage, approval_route, decide_call
 from policies.directory import Principal
@@ -430,7 +431,7 @@ def _request_approval(
     dedupe_key = f"{thread_id}:{g['id']}"
     existing = deps.approvals.find_by_dedupe_key(dedupe_key)
     if existing is not None:  # the node re-ran after a crash: never a second request
-        return existing, existing.kind == "tool_call"
+        return existing, existing.kind == AGENT_KIND
     taint = _taint(g["args"], state, user_texts)
     ctx = ToolContext(
         principal=principal,
@@ -462,7 +463,7 @@ def _request_approval(
     rec, _created = deps.lifecycle.propose(
         Proposal(
             dedupe_key=dedupe_key,
-            kind="tool_call",
+            kind=AGENT_KIND,
             requester_id=principal.id,
             action=tool.name,
             args=g["args"],
@@ -504,7 +505,7 @@ def _second_approver(principal: Principal, stages: Sequence[Stage], deps: Deps) 
     taken = {a for s in stages for a in s.approvers} | {principal.id}
     nxt = next((p.id for p in deps.directory.chain_of(principal.id) if p.id not in taken), None)
     reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
-    return (Stage("second approver", (nxt,) if nxt else (), "any", reason),)
+    return (Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=reason),)
 
 
 def _tool_error(g: GatedCall, text: str) -> ToolMessage:
@@ -568,7 +569,7 @@ def _run_approved(
     """The outcome of an approval this turn proposed, executed by the one executor (or already
     executed by it when the approver decided)."""
     rec = deps.approvals.get(g["approval_id"])
-    if rec.kind != "tool_call":
+    if rec.kind != AGENT_KIND:
         return _request_outcome(deps, tool, g, state, sources, rec)
     who = deps.directory.find(rec.decided_by or "")
     by = who.label if who else (rec.decided_by or "nobody")

@@ -44,6 +44,7 @@ from agent.settings import Settings
 from agent.telemetry import counted_expiry, traced_decision, traced_turn
 from agent.views import approval_view
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
+from connectors.appdb.approvals import AGENT_KIND
 from policies.access import AccessPolicy
 from policies.directory import Directory
 from tools.base import ToolRegistry
@@ -163,7 +164,7 @@ class Chamberlain:
         if res.record.status == "approved":
             done = self.lifecycle.execute(approval_id)
             outcome = done.message if done.outcome != "executed" else "executed"
-        elif res.record.status == "rejected" and res.record.kind != "tool_call":
+        elif res.record.status == "rejected" and res.record.kind != AGENT_KIND:
             self.audit.append(
                 "request_rejected",
                 actor=approver_id,
@@ -214,7 +215,7 @@ class Chamberlain:
         """Expire the agent's overdue write requests and tell their threads (the model hears it
         as a tool result). Business requests expire through the workflow sweep (``tick``)."""
         out = []
-        for pending in self.approvals.list(status="pending", kind="tool_call", limit=10_000):
+        for pending in self.approvals.list(status="pending", kind=AGENT_KIND, limit=10_000):
             rec = self.approvals.expire(pending.id)
             if rec is None:
                 continue

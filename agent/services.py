@@ -78,7 +78,7 @@ def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if console is None:
-        stats = generate_warehouse(path)
+        stats = generate_warehouse(path, people=Directory.load(settings.directory_path))
     else:
         from rich.progress import Progress as Bar
 
@@ -89,7 +89,7 @@ def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
             def report(step: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=f"warehouse: {step}")
 
-            stats = generate_warehouse(path, progress=report)
+            stats = generate_warehouse(path, people=Directory.load(settings.directory_path), progress=report)
     if console is not None:
         console.print(f"[green]warehouse generated[/green] ({stats.fact_rows:,} fact rows)")
 

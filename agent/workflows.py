@@ -1,7 +1,7 @@
 """Business request workflows: what each request kind is, routes to and does once approved.
 
 An employee's request (expense, purchase, time off, deal discount, access; see
-``policies/requests.py``) is routed by the YAML policy (``policies/routing.py``, approvers by
+``policies/requests.py``) is routed by the YAML policy (``policies/routing/``, approvers by
 ``policies/approvers.py``) and runs on the one approval lifecycle (``agent/approvals.py``) the
 agent's writes use: the same proposal, decision, claim and executor. This module contributes
 what is specific to requests: :meth:`WorkflowService.prepare` (validate, check the requester's
@@ -36,26 +36,21 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import (
-    Column,
-    Date,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    insert,
-    select,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Table
 
 from agent.approvals import Check, EffectFailed, Lifecycle, Proposal, Taint
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, StageSpec
+from connectors.appdb.approvals import AGENT_KIND, DEFAULT_TTL
+from connectors.appdb.follow_ups import (
+    FollowUpStore,
+    access_grants,
+    discount_applications,
+    ledger_entries,
+    purchase_orders,
+    time_off,
+)
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from policies.access import AccessPolicy, may_change_deal
 from policies.approvers import next_level
@@ -82,123 +77,7 @@ FOLLOW_UPS: Mapping[str, str] = {
     "discount": "apply_deal_discount",
     "access": "grant_access",
 }
-# Approvals that are not business requests (the agent's own writes) are left to the runtime.
-AGENT_KIND = "tool_call"
 _CENT = Decimal("0.01")
-
-# --------------------------------------------------------------------------------------------
-# Follow-up tables (app database). Each row is unique per approval: a retried follow-up finds
-# the row it wrote before instead of writing a second one.
-
-workflow_metadata = MetaData()
-
-
-def _now_col() -> Column[Any]:
-    return Column("created_at", DateTime(timezone=True), nullable=False)
-
-
-ledger_entries = Table(
-    "ledger_entries",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False, unique=True),
-    Column("employee_id", String(100), nullable=False),
-    Column("amount", String(32), nullable=False),  # Decimal as text: exact on every backend
-    Column("currency", String(3), nullable=False),
-    Column("amount_usd", String(32)),
-    Column("category", String(40), nullable=False),
-    Column("spent_on", Date, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("merchant", String(500)),
-    Column("has_receipt", Integer, nullable=False),
-    _now_col(),
-)
-
-purchase_orders = Table(
-    "purchase_orders",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False, unique=True),
-    Column("requester_id", String(100), nullable=False),
-    Column("item", String(500), nullable=False),
-    Column("quantity", Integer, nullable=False),
-    Column("unit_price", String(32), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("total", String(32), nullable=False),
-    Column("category", String(40), nullable=False),
-    Column("vendor", String(500)),
-    Column("needed_by", Date),
-    Column("status", String(20), nullable=False),
-    _now_col(),
-)
-
-time_off = Table(
-    "time_off",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False, unique=True),
-    Column("employee_id", String(100), nullable=False),
-    Column("start_date", Date, nullable=False),
-    Column("end_date", Date, nullable=False),
-    Column("type", String(20), nullable=False),
-    Column("business_days", Integer, nullable=False),
-    _now_col(),
-)
-
-access_grants = Table(
-    "access_grants",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False, unique=True),
-    Column("principal_id", String(100), nullable=False),
-    Column("system", String(40), nullable=False),
-    Column("access_level", String(10), nullable=False),
-    Column("expires_on", Date),
-    _now_col(),
-)
-
-# The amounts a discount was computed from, fixed before the CRM is touched, so a retried
-# follow-up writes the same amount instead of discounting twice.
-discount_applications = Table(
-    "discount_applications",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False, unique=True),
-    Column("deal_id", String(64), nullable=False),
-    Column("discount_percent", String(16), nullable=False),
-    Column("amount_before", String(32), nullable=False),
-    Column("amount_after", String(32), nullable=False),
-    _now_col(),
-)
-
-# One reminder per stage wait: (request, stage, when the stage started) is unique, so
-# concurrent ticks never remind twice.
-request_reminders = Table(
-    "request_reminders",
-    workflow_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("approval_id", String(40), nullable=False),
-    Column("stage", Integer, nullable=False),
-    Column("stage_started_at", String(40), nullable=False),
-    _now_col(),
-    UniqueConstraint("approval_id", "stage", "stage_started_at", name="uq_request_reminder"),
-)
-
-FOLLOW_UP_TABLES: Mapping[str, Table] = {
-    "expense": ledger_entries,
-    "purchase": purchase_orders,
-    "time_off": time_off,
-    "access": access_grants,
-    "discount": discount_applications,
-}
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the follow-up tables if they do not exist (idempotent)."""
-    from connectors.appdb._engine import create_tables  # N processes may start at once
-
-    create_tables(engine, workflow_metadata)
-
 
 # --------------------------------------------------------------------------------------------
 # Results
@@ -302,7 +181,7 @@ class WorkflowService:
         access: AccessPolicy | None = None,
         lifecycle: Lifecycle | None = None,
         clock: Clock | None = None,
-        ttl: dt.timedelta = dt.timedelta(days=7),
+        ttl: dt.timedelta = DEFAULT_TTL,
         default_sla: dt.timedelta = dt.timedelta(hours=48),
     ) -> None:
         self.store = store
@@ -317,7 +196,7 @@ class WorkflowService:
         self.ttl = ttl
         self.default_sla = default_sla
         self.engine: Engine = store.engine
-        ensure_tables(self.engine)
+        self.follow_ups = FollowUpStore(self.engine)
         for kind, action in FOLLOW_UPS.items():
             self.lifecycle.register(action, FollowUp(self, kind))
 
@@ -634,20 +513,11 @@ class WorkflowService:
 
     def _insert_once(self, table: Table, approval_id: str, **values: Any) -> dict[str, Any]:
         """Insert the follow-up row for ``approval_id``, or return the one written before."""
-        with contextlib.suppress(IntegrityError), self.engine.begin() as c:
-            c.execute(insert(table).values(approval_id=approval_id, **values))
-        with self.engine.connect() as c:
-            row = c.execute(select(table).where(table.c.approval_id == approval_id)).mappings().one()
-            return dict(row)
+        return self.follow_ups.insert_once(table, approval_id, **values)
 
     def follow_up_rows(self, kind: str, approval_id: str | None = None) -> list[dict[str, Any]]:
         """Rows a kind's follow-up wrote (all, or one request's)."""
-        table = FOLLOW_UP_TABLES[kind]
-        q = select(table).order_by(table.c.id)
-        if approval_id is not None:
-            q = q.where(table.c.approval_id == approval_id)
-        with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(q).mappings()]
+        return self.follow_ups.rows(kind, approval_id)
 
     # -- requester actions -------------------------------------------------------------------
 
@@ -685,7 +555,7 @@ class WorkflowService:
         reminded: list[str] = []
         escalated: list[str] = []
         for rec in self._business(self.store.list(status="pending", limit=10_000)):
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 done = self.store.expire(rec.id)
                 if done is not None:
                     expired.append(rec.id)
@@ -694,7 +564,10 @@ class WorkflowService:
                         actor="system",
                         thread_id=rec.thread_id,
                         approval_id=rec.id,
-                        data={"stage": _stage_name(rec), "expires_at": rec.expires_at.isoformat()},
+                        data={
+                            "stage": _stage_name(rec),
+                            "expires_at": rec.expires_at.isoformat() if rec.expires_at else None,
+                        },
                     )
                     self.notifier.approval_decided(approval_view(done, self.directory))
                 continue
@@ -707,7 +580,7 @@ class WorkflowService:
         # Agent writes get the same reminders and escalation (issue #14); their expiry stays
         # with the runtime (approval_ttl_hours), their SLA is the policy default.
         for rec in self.store.list(status="pending", kind=AGENT_KIND, limit=10_000):
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 continue
             sla = self.stage_sla(rec)
             waited = now - rec.stage_started_at
@@ -747,17 +620,7 @@ class WorkflowService:
 
     def _remind(self, rec: ApprovalRecord, sla: dt.timedelta, waited: dt.timedelta) -> bool:
         # The unique row is the lock: exactly one sweep reminds for this stage wait.
-        try:
-            with self.engine.begin() as c:
-                c.execute(
-                    insert(request_reminders).values(
-                        approval_id=rec.id,
-                        stage=rec.current_stage,
-                        stage_started_at=rec.stage_started_at.isoformat(),
-                        created_at=self.now(),
-                    )
-                )
-        except IntegrityError:
+        if not self.follow_ups.claim_reminder(rec.id, rec.current_stage, rec.stage_started_at, self.now()):
             return False
         done = self.store.note_reminder(rec.id, seen_version=rec.version)
         if done is None or done.status != "pending":
@@ -1049,7 +912,6 @@ def open_workflows(
 
 __all__ = [
     "FOLLOW_UPS",
-    "FOLLOW_UP_TABLES",
     "FREE_TEXT",
     "FollowUp",
     "Stats",
@@ -1060,12 +922,10 @@ __all__ = [
     "access_grants",
     "attach",
     "discount_applications",
-    "ensure_tables",
     "ledger_entries",
     "open_workflows",
     "percentile",
     "purchase_orders",
     "quoted_fields",
-    "request_reminders",
     "time_off",
 ]

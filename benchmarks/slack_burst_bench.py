@@ -127,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stderr if args.json else sys.stdout
 
     from agent.slack.app import create_slack_bot
-    from agent.slack.cards import CardStore
     from agent.slack.fastapi_app import create_fastapi_app
     from agent.slack.notifier import SlackNotifier
     from agent.slack.testing import event_request, mention_event
     from agent.slack.users import SlackUsers
     from connectors.appdb import DedupeStore as Dedupe
     from connectors.appdb import make_engine
+    from connectors.appdb.slack_cards import CardStore
     from connectors.slack.client import SlackWebApi, build_web_client
     from connectors.slack.fake_api import FakeSlack
     from policies.directory import Directory

@@ -132,11 +132,12 @@ def bench_guard(console: Console, repeat: int) -> bool:
 def bench_warehouse(console: Console, url: str | None, repeat: int) -> None:
     from connectors.demo.warehouse_gen import generate_warehouse
     from connectors.warehouse import SqlWarehouse
+    from policies.directory import Directory
 
     with tempfile.TemporaryDirectory() as tmp:
         if url is None:
             t = time.perf_counter()
-            stats = generate_warehouse(Path(tmp) / "demo.sqlite")
+            stats = generate_warehouse(Path(tmp) / "demo.sqlite", people=Directory.load())
             console.print(
                 f"generated the demo warehouse in {time.perf_counter() - t:.1f} s ({stats.fact_rows:,} fact rows)"
             )

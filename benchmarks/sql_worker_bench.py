@@ -71,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = args.warehouse
         if url is None:
             from connectors.demo.warehouse_gen import generate_warehouse
+            from policies.directory import Directory
 
-            url = f"sqlite:///{generate_warehouse(Path(tmp) / 'demo.sqlite').path}"
+            url = f"sqlite:///{generate_warehouse(Path(tmp) / 'demo.sqlite', people=Directory.load()).path}"
         path = url.removeprefix("sqlite:///")
         pool = SqliteWorkerPool(max_workers=2)
         t = time.perf_counter()

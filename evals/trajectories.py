@@ -155,10 +155,11 @@ RegistryFactory = Callable[[Path], tuple[ToolRegistry, dict[str, Any]]]
 def demo_warehouse_file() -> Path:
     """The demo warehouse, generated once per process (deterministic: seed 7) and shared read-only."""
     from connectors.demo.warehouse_gen import generate_warehouse
+    from policies.directory import Directory
 
     folder = Path(tempfile.mkdtemp(prefix="chamberlain-eval-warehouse-"))
     atexit.register(shutil.rmtree, folder, True)
-    generate_warehouse(folder / "warehouse.db")
+    generate_warehouse(folder / "warehouse.db", people=Directory.load())
     return folder / "warehouse.db"
 
 

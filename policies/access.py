@@ -12,21 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from policies.approvers import StageNeed, resolve_route
 from policies.directory import Directory, Principal
 from policies.errors import PolicyFileError
+from policies.policy_file import read_policy_file
+from policies.stages import Stage
 
 DEFAULT_ACCESS = Path(__file__).with_name("access.yaml")
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    approvers: tuple[str, ...]
-    mode: Literal["any", "all"] = "any"
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,41 +49,44 @@ class AccessPolicy:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_ACCESS) -> AccessPolicy:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise PolicyFileError(f"{path}: access policy not found") from None
-        except yaml.YAMLError as exc:
-            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
+        doc = read_policy_file(path, "access policy")
+        raw = doc.raw if isinstance(doc.raw, dict) else {}
         roles = raw.get("roles")
         if not isinstance(roles, dict) or not roles:
-            raise PolicyFileError(f"{path}: expected a 'roles:' mapping of role -> {{tools: [...]}}")
+            raise PolicyFileError(f"{doc.where('roles')}: expected a 'roles:' mapping of role -> {{tools: [...]}}")
         role_tools: dict[str, frozenset[str]] = {}
         for role, spec in roles.items():
             tools = (spec or {}).get("tools")
             if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
-                raise PolicyFileError(f"{path}: roles.{role}.tools must be a list of tool names")
+                raise PolicyFileError(f"{doc.where('roles', role)}: roles.{role}.tools must be a list of tool names")
             role_tools[str(role)] = frozenset(tools)
         routes: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
         for tool, stages in (raw.get("approvals") or {}).items():
             if not isinstance(stages, list) or not stages:
-                raise PolicyFileError(f"{path}: approvals.{tool} must be a non-empty list of stages")
+                raise PolicyFileError(
+                    f"{doc.where('approvals', tool)}: approvals.{tool} must be a non-empty list of stages"
+                )
             parsed = []
             for i, st in enumerate(stages):
                 if not isinstance(st, dict) or "stage" not in st or not st.get("approvers"):
-                    raise PolicyFileError(f"{path}: approvals.{tool}[{i}] needs 'stage' and 'approvers'")
+                    raise PolicyFileError(
+                        f"{doc.where('approvals', tool, i)}: approvals.{tool}[{i}] needs 'stage' and 'approvers'"
+                    )
                 for spec_ in st["approvers"]:
-                    _check_spec(str(spec_), f"{path}: approvals.{tool}[{i}]")
+                    _check_spec(str(spec_), f"{doc.where('approvals', tool, i)}: approvals.{tool}[{i}]")
                 parsed.append((str(st["stage"]), tuple(str(a) for a in st["approvers"])))
             routes[str(tool)] = tuple(parsed)
         if "default" not in routes:
-            raise PolicyFileError(f"{path}: approvals.default is required (the route for any other write)")
+            raise PolicyFileError(
+                f"{doc.where('approvals')}: approvals.default is required (the route for any other write)"
+            )
         fallback = raw.get("fallback_approvers", ["role:exec"])
         if not isinstance(fallback, list) or not fallback:
-            raise PolicyFileError(f"{path}: fallback_approvers must be a non-empty list of approver specs")
+            raise PolicyFileError(
+                f"{doc.where('fallback_approvers')}: fallback_approvers must be a non-empty list of approver specs"
+            )
         for spec_ in fallback:
-            _check_spec(str(spec_), f"{path}: fallback_approvers")
+            _check_spec(str(spec_), f"{doc.where('fallback_approvers')}: fallback_approvers")
         return cls(str(raw.get("version", "unversioned")), role_tools, routes, tuple(str(a) for a in fallback))
 
     def tools_for(self, principal: Principal) -> frozenset[str]:
@@ -148,11 +143,8 @@ def approval_route(
     res = resolve_route(
         needs, principal, directory, today=today or dt.date.today(), fallback=policy.fallback_approvers, facts=facts
     )
-    out = []
-    for s in res.stages:
-        reason = s.reason + (" (escalated: nobody independent of the asker held this stage)" if s.escalated else "")
-        out.append(Stage(s.name, s.approvers, s.mode, reason))
-    return tuple(out)
+    escalated = " (escalated: nobody independent of the asker held this stage)"
+    return tuple(s.model_copy(update={"reason": s.reason + escalated}) if s.escalated else s for s in res.stages)
 
 
 def may_change_deal(

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from policies.directory import Directory, Principal
 from policies.errors import PolicyError
+from policies.stages import Stage
 
 
 class RoutingError(PolicyError):
@@ -48,18 +49,6 @@ class StageNeed:
 
 
 @dataclass(frozen=True)
-class ResolvedStage:
-    name: str
-    mode: Literal["any", "all"]
-    approvers: tuple[str, ...]
-    reason: str
-    required_by: tuple[str, ...] = ()
-    sla_hours: int | None = None
-    escalated: bool = False
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Adjustment:
     """Something resolution changed that approvers should see (delegation, separation of duties)."""
 
@@ -70,7 +59,7 @@ class Adjustment:
 
 @dataclass
 class Resolution:
-    stages: list[ResolvedStage]
+    stages: list[Stage]
     adjustments: list[Adjustment] = field(default_factory=list)
 
 
@@ -155,7 +144,7 @@ class ApproverResolver:
     # -- stages
 
     def resolve(self, needs: Sequence[StageNeed]) -> Resolution:
-        stages: list[ResolvedStage] = []
+        stages: list[Stage] = []
         used: set[str] = set()  # everyone who decides an earlier stage
         for need in needs:
             stage = self._stage(need, used)
@@ -163,7 +152,7 @@ class ApproverResolver:
             stages.append(stage)
         return Resolution(stages, self.adjustments)
 
-    def _stage(self, need: StageNeed, used: set[str]) -> ResolvedStage:
+    def _stage(self, need: StageNeed, used: set[str]) -> Stage:
         notes: list[str] = []
         ids = self.specs_to_ids(need.specs)
         resolved_any = bool(ids)
@@ -209,8 +198,14 @@ class ApproverResolver:
                     )
                     self.adjustments.append(Adjustment("approver_away", msg, need.name))
         if final:
-            return ResolvedStage(
-                need.name, need.mode, tuple(final), need.reason, need.required_by, need.sla_hours, False, tuple(notes)
+            return Stage(
+                name=need.name,
+                mode=need.mode,
+                approvers=tuple(final),
+                reason=need.reason,
+                required_by=need.required_by,
+                sla_hours=need.sla_hours,
+                notes=tuple(notes),
             )
 
         target, how = self._escalate(used, need.name)
@@ -230,8 +225,15 @@ class ApproverResolver:
         notes.append(msg)
         code = "separation_of_duties" if resolved_any else "no_approver"
         self.adjustments.append(Adjustment(code, msg, need.name))
-        return ResolvedStage(
-            need.name, "any", (target,), need.reason, need.required_by, need.sla_hours, True, tuple(notes)
+        return Stage(
+            name=need.name,
+            mode="any",
+            approvers=(target,),
+            reason=need.reason,
+            required_by=need.required_by,
+            sla_hours=need.sla_hours,
+            escalated=True,
+            notes=tuple(notes),
         )
 
     def _escalate(self, used: set[str], stage: str) -> tuple[str, str]:
@@ -291,8 +293,8 @@ __all__ = [
     "Adjustment",
     "ApproverResolver",
     "Resolution",
-    "ResolvedStage",
     "RoutingError",
+    "Stage",
     "StageNeed",
     "department_heads",
     "next_level",

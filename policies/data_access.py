@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies.directory import Principal
 from policies.errors import PolicyFileError
+from policies.policy_file import read_policy_file
 from policies.sql_guard import AllowList, TableGrant
 
 DEFAULT_DATA_ACCESS = Path(__file__).with_name("data_access.yaml")
@@ -29,17 +28,13 @@ class DataAccessPolicy:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_DATA_ACCESS) -> DataAccessPolicy:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise PolicyFileError(f"{path}: data access policy file not found") from None
-        except yaml.YAMLError as exc:
-            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
-        roles = raw.get("roles") if isinstance(raw, dict) else None
+        doc = read_policy_file(path, "data access policy file")
+        roles = doc.raw.get("roles") if isinstance(doc.raw, dict) else None
         if not isinstance(roles, dict):
-            raise PolicyFileError(f"{path}: expected a top-level 'roles:' mapping of role → tables")
-        return cls({str(role): _grants(tables, f"{path}: roles.{role}") for role, tables in roles.items()})
+            raise PolicyFileError(f"{doc.where('roles')}: expected a top-level 'roles:' mapping of role → tables")
+        return cls(
+            {str(role): _grants(tables, f"{doc.where('roles', role)}: roles.{role}") for role, tables in roles.items()}
+        )
 
     def allow_list(self, roles: Iterable[str]) -> AllowList:
         """What someone holding ``roles`` may read (nothing if no role grants anything)."""

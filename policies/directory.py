@@ -13,9 +13,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies.errors import PolicyFileError, UnknownPrincipal
+from policies.policy_file import read_policy_file
 
 DEFAULT_DIRECTORY = Path(__file__).with_name("directory.yaml")
 
@@ -94,17 +93,15 @@ class Directory:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_DIRECTORY) -> Directory:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise PolicyFileError(f"{path}: directory file not found") from None
-        except yaml.YAMLError as exc:
-            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
+        doc = read_policy_file(path, "directory file")
+        raw = doc.raw if isinstance(doc.raw, dict) else {}
         people = raw.get("people")
         if not isinstance(people, list):
-            raise PolicyFileError(f"{path}: expected a top-level 'people:' list")
-        return cls((_principal(p, path, i) for i, p in enumerate(people)), raw.get("company", ""))
+            raise PolicyFileError(f"{doc.where('people')}: expected a top-level 'people:' list")
+        return cls(
+            (_principal(p, f"{doc.where('people', i)}: people[{i}]") for i, p in enumerate(people)),
+            raw.get("company", ""),
+        )
 
     def get(self, principal_id: str) -> Principal:
         try:
@@ -147,8 +144,7 @@ class Directory:
         return len(self._by_id)
 
 
-def _principal(raw: Any, path: Path, index: int) -> Principal:
-    where = f"{path}: people[{index}]"
+def _principal(raw: Any, where: str) -> Principal:
     if not isinstance(raw, dict):
         raise PolicyFileError(f"{where}: expected a mapping")
     try:

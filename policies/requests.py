@@ -11,7 +11,7 @@ Five kinds, told apart by the ``kind`` field (a discriminated union, :data:`Busi
 The model fills these through the ``submit_request`` tool. Required fields have no default:
 :func:`missing_fields` lists the ones a partial request still lacks, so the assistant asks the
 user instead of guessing. Amounts are ``Decimal`` in the request's own currency; conversion to
-USD for routing uses the policy's static FX table (see ``policies/routing.py``).
+USD for routing uses the policy's static FX table (see ``policies/routing/``).
 """
 
 from __future__ import annotations

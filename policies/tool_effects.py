@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from policies.errors import PolicyFileError
+from policies.policy_file import parse_policy_text
 
 UntrustedSensitiveMode = Literal["flag", "second_approver", "deny"]
 _MODES = ("flag", "second_approver", "deny")
@@ -73,11 +74,8 @@ class ToolEffectPolicy:
     @classmethod
     def parse(cls, text: str, path: str | Path = "<tool policy>") -> ToolEffectPolicy:
         path = Path(path)
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise PolicyFileError(f"{path}: not valid YAML: {exc}") from exc
+        doc = parse_policy_text(text, path)
+        root, raw = doc.root, doc.raw or {}
         if not isinstance(raw, dict) or not isinstance(raw.get("tools"), dict):
             raise PolicyFileError(f"{path}: expected a 'tools:' mapping of tool name -> {{effect: read|write}}")
         default_mode = raw.get("on_untrusted_sensitive", "flag")

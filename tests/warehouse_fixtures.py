@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from connectors.demo.warehouse_gen import WarehouseStats, generate_warehouse, load_postgres
+from policies.directory import Directory
 
 SEED = 7
 PG_SCALE = 0.05
@@ -31,7 +32,7 @@ def demo_warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.getbasetemp() / "warehouse" / "demo.sqlite"
     with _lock:
         if path not in _sqlite:
-            _sqlite[path] = generate_warehouse(path, seed=SEED)
+            _sqlite[path] = generate_warehouse(path, people=Directory.load(), seed=SEED)
     return path
 
 
@@ -58,7 +59,7 @@ def _setup_pg(admin_url: str) -> tuple[str, str]:
         if not exists:
             con.execute(f"CREATE ROLE {PG_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT")  # type: ignore[arg-type]
     db_admin = f"{base}/{PG_DB}"
-    load_postgres(db_admin, seed=SEED, scale=PG_SCALE)
+    load_postgres(db_admin, people=Directory.load(), seed=SEED, scale=PG_SCALE)
     with psycopg.connect(db_admin, autocommit=True) as con:
         # The documented read-only role (connectors.warehouse.POSTGRES_READONLY_ROLE_SQL).
         for stmt in (

@@ -34,11 +34,11 @@ def open_slack_app(
     """The Bolt app with everything behind it (runtime, notifier, dedupe); closes it all on exit."""
     from agent.services import open_runtime
     from agent.slack.app import create_slack_app
-    from agent.slack.cards import CardStore
     from agent.slack.notifier import SlackNotifier
     from agent.slack.users import SlackUsers
     from connectors.appdb import DedupeStore as Dedupe
     from connectors.appdb import make_engine
+    from connectors.appdb.slack_cards import CardStore
     from connectors.slack.client import SlackWebApi, build_web_client
     from policies.directory import Directory
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from agent.events import ApprovalView
 from agent.slack.blocks import approval_card, current_stage, decided_card, escape, is_open
-from agent.slack.cards import CardRef, CardStore
 from agent.slack.users import SlackUsers
+from connectors.appdb.slack_cards import CardRef, CardStore
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable
 from connectors.slack.client import SlackApi
 

@@ -7,10 +7,10 @@ are never dropped unless asked (``replace=True``); other tables are never touche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from connectors.demo.warehouse_gen import DIRECTORY_FILE, TABLE_ORDER, TABLES, ddl, generate_data
+from connectors.demo.warehouse_gen import TABLE_ORDER, TABLES, Person, ddl, generate_data
 from connectors.errors import ConnectorUnavailable, InvalidRequest
 from connectors.warehouse_role import is_postgres, libpq_dsn
 
@@ -32,6 +32,7 @@ class LoadResult:
 def load_demo_warehouse(
     url: str,
     *,
+    people: Iterable[Person],
     seed: int = 7,
     scale: float = 1.0,
     replace: bool = False,
@@ -64,7 +65,7 @@ def load_demo_warehouse(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConnectorUnavailable(f"cannot connect to {_where(dsn)}: {first}") from exc
     where = _where(dsn)
-    data = generate_data(seed=seed, scale=scale, directory_file=DIRECTORY_FILE)
+    data = generate_data(people=people, seed=seed, scale=scale)
     try:
         with con, con.cursor() as cur:  # one transaction: committed at the end, rolled back on error
             existing = [

@@ -16,10 +16,10 @@ import pytest
 
 from agent.notify import NotificationChannel, notification_hook
 from agent.outbox_worker import DeliveryWorker
-from agent.slack.cards import CardStore
 from agent.slack.notifier import SlackNotifier
 from agent.slack.users import SlackUsers
 from connectors.appdb import ApprovalStore, NewApproval, StageSpec, make_engine
+from connectors.appdb.slack_cards import CardStore
 from connectors.outbox import SqlOutbox
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeSlack

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from agent.slack.app import SlackBot, create_slack_bot
 from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from agent.slack.cards import CardStore
 from agent.slack.fastapi_app import create_fastapi_app
 from agent.slack.notifier import SlackNotifier
 from agent.slack.testing import (
@@ -36,6 +35,7 @@ from agent.slack.threads import slack_thread_id
 from agent.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
+from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeMessage, FakeSlack
 from policies.directory import Directory

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from agent.events import ApprovalView, RouteStage
-from agent.slack.cards import CardStore
 from agent.slack.notifier import SlackNotifier
 from agent.slack.users import SlackUsers
 from connectors.appdb import make_engine
+from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import DEMO_USERS, FakeSlack
 from policies.directory import Directory

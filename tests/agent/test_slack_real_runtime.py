@@ -23,7 +23,6 @@ from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
 from agent.settings import Settings
 from agent.slack.app import create_slack_bot
 from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from agent.slack.cards import CardStore
 from agent.slack.fastapi_app import create_fastapi_app
 from agent.slack.notifier import SlackNotifier
 from agent.slack.testing import (
@@ -36,6 +35,7 @@ from agent.slack.testing import (
 from agent.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
+from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeMessage, FakeSlack
 from policies.directory import Directory

@@ -12,13 +12,13 @@ import pytest
 
 from agent.slack.app import create_slack_bot
 from agent.slack.blocks import APPROVE_ACTION
-from agent.slack.cards import CardStore
 from agent.slack.notifier import SlackNotifier
 from agent.slack.socket_mode import socket_mode_handler
 from agent.slack.testing import ScriptedRuntime, action_request, mention_event
 from agent.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
+from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeMessage, FakeSlack
 from connectors.slack.fake_socket_mode import FakeSocketMode

@@ -23,6 +23,7 @@ from connectors.demo.company import CUSTOMERS, PRODUCTS
 from connectors.demo.warehouse_gen import TABLE_ORDER, TABLES, generate_data, generate_warehouse
 from connectors.errors import ConnectorError, ConnectorUnavailable, InvalidRequest
 from connectors.warehouse import QueryFailed, SqlWarehouse, Warehouse, connect_sqlite_readonly
+from policies.directory import Directory
 from policies.sql_guard import normalize_sql
 from tests.warehouse_fixtures import PG_SCALE, SEED, demo_warehouse_path, demo_warehouse_url, pg_warehouse
 
@@ -56,10 +57,10 @@ def _attack(wh: SqlWarehouse, dialect: str) -> tuple[list[str], list[str]]:
 
 
 def test_generator_is_deterministic_and_large_enough() -> None:
-    a = generate_data(seed=SEED, scale=0.02)
-    b = generate_data(seed=SEED, scale=0.02)
+    a = generate_data(people=Directory.load(), seed=SEED, scale=0.02)
+    b = generate_data(people=Directory.load(), seed=SEED, scale=0.02)
     assert a == b
-    assert generate_data(seed=SEED + 1, scale=0.02)["orders"] != a["orders"]
+    assert generate_data(people=Directory.load(), seed=SEED + 1, scale=0.02)["orders"] != a["orders"]
 
 
 def test_demo_warehouse_shape(demo_warehouse_path: Path) -> None:
@@ -88,7 +89,9 @@ def test_demo_warehouse_shape(demo_warehouse_path: Path) -> None:
 
 def test_generate_reports_progress(tmp_path: Path) -> None:
     seen: list[tuple[str, int, int]] = []
-    stats = generate_warehouse(tmp_path / "w.sqlite", scale=0.01, progress=lambda *a: seen.append(a))
+    stats = generate_warehouse(
+        tmp_path / "w.sqlite", people=Directory.load(), scale=0.01, progress=lambda *a: seen.append(a)
+    )
     assert seen and seen[-1][1] == seen[-1][2] == sum(stats.rows.values())
 
 
@@ -210,6 +213,6 @@ def test_postgres_timeout_introspection_and_values(pg_warehouse: tuple[str, str]
     # '%' in the SQL is data, not a driver placeholder.
     like = wh.run("SELECT name FROM regions WHERE name LIKE '%America%' ORDER BY name")
     assert [r[0] for r in like.rows] == ["Latin America", "North America East", "North America West"]
-    expected = generate_data(seed=SEED, scale=PG_SCALE)
+    expected = generate_data(people=Directory.load(), seed=SEED, scale=PG_SCALE)
     assert wh.run("SELECT COUNT(*) FROM order_items").rows[0][0] == len(expected["order_items"])
     wh.close()

@@ -23,6 +23,7 @@ from agent.cli_sql import app
 from connectors.demo.warehouse_gen import load_postgres
 from connectors.warehouse import QueryFailed, ReadScope, SqlWarehouse
 from policies.data_access import default_policy
+from policies.directory import Directory
 from policies.sql_guard import SqlGuard, normalize_sql
 from policies.sql_roles import role_for
 from tools.analytics import read_scope
@@ -46,7 +47,7 @@ def pg(postgres_url: str) -> Iterator[tuple[str, str]]:
         if con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOGIN,)).fetchone() is None:
             con.execute(f"CREATE ROLE {LOGIN} LOGIN")  # type: ignore[arg-type]
     admin = f"{base}/{DB}"
-    load_postgres(admin, seed=7, scale=0.02)
+    load_postgres(admin, people=Directory.load(), seed=7, scale=0.02)
     with psycopg.connect(admin, autocommit=True) as con:
         con.execute(f"GRANT CONNECT ON DATABASE {DB} TO {LOGIN}")  # type: ignore[arg-type]
         con.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from connectors.warehouse import SqlWarehouse
 from connectors.warehouse_role import WritableWarehouseRole
+from policies.directory import Directory
 
 pytestmark = pytest.mark.postgres
 
@@ -53,7 +54,7 @@ def loaded(postgres_url: str) -> Iterator[dict[str, str]]:
 def test_the_loaded_warehouse_matches_the_sqlite_one(loaded: dict[str, str], tmp_path: Path) -> None:
     from connectors.demo.warehouse_gen import TABLE_ORDER, generate_data
 
-    expected = generate_data(seed=7, scale=0.05)
+    expected = generate_data(people=Directory.load(), seed=7, scale=0.05)
     with psycopg.connect(loaded["admin"]) as con:
         for table in TABLE_ORDER:
             row = con.execute(f"SELECT count(*) FROM {table}").fetchone()

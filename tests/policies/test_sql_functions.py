@@ -13,7 +13,8 @@ from policies.sql_functions import (
     SAFE_FUNCTION_CLASSES,
     SAFE_FUNCTION_NAMES,
 )
-from policies.sql_guard import _CLASS_NAMES, DIALECTS, AllowList, SqlGuard
+from policies.sql_guard import DIALECTS, AllowList, SqlGuard
+from policies.sql_guard.rules import _CLASS_NAMES
 
 ANY = AllowList.of({"t": None})
 SCHEMA = {"t": ["x", "y"]}

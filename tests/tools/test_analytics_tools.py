@@ -64,7 +64,7 @@ def call(tool: Tool[Any, Any], args: dict[str, Any], context: ToolContext) -> An
 
 def python_net_sales_2025_q3() -> dict[str, float]:
     """The demo answer computed from the generator's rows, independently of SQL."""
-    data = generate_data(seed=SEED)
+    data = generate_data(people=Directory.load(), seed=SEED)
     refunds = {r[1]: r[4] for r in data["returns"]}
     orders = {o[0]: o for o in data["orders"]}
     totals: dict[str, float] = defaultdict(float)

@@ -1,225 +1,34 @@
-"""Durable approval requests with compare-and-set transitions.
-
-Lifecycle::
-
-    pending ──approve (last stage)──▶ approved ──claim──▶ executing ──▶ executed | failed
-       │  └─approve (more stages)─▶ pending (next stage)        ▲
-       ├─reject──▶ rejected                                      └─ re-claim after a crash
-       ├─expire──▶ expired                                          (lease expired; same
-       └─withdraw─▶ withdrawn                                        idempotency key)
-    approved/pending ──target changed──▶ stale
-
-Every transition is ``UPDATE ... WHERE id = :id AND version = :seen`` inside a transaction, and
-each approver's vote is a row unique per (request, stage, approver): double clicks, concurrent
-resumes and retries cannot decide or execute anything twice.
-"""
+"""The approval store: every transition a compare-and-set inside a transaction."""
 
 from __future__ import annotations
 
 import builtins
-import hashlib
-import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, insert, select, update
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from connectors.appdb._schema import approval_decisions, approvals
+from connectors.appdb.approvals.records import (
+    ApprovalRecord,
+    ClaimResult,
+    DecideResult,
+    NewApproval,
+    StageSpec,
+    Status,
+    Vote,
+    _aware,
+    _record,
+    canonical_json,
+    expiry,
+    now_utc,
+    payload_hash,
+)
 from connectors.errors import ConflictError, RecordNotFound
-
-Status = Literal["pending", "approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale"]
-OPEN_STATUSES = ("pending",)
-FINAL_DECISIONS = ("approved", "rejected", "expired", "withdrawn", "executing", "executed", "failed", "stale")
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-
-
-def payload_hash(action: str, args: Mapping[str, Any], target_version: str | None) -> str:
-    """The hash an approval binds to: tool + exact arguments + the target's version."""
-    body = canonical_json({"action": action, "args": args, "target_version": target_version})
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    approvers: tuple[str, ...]
-    mode: Literal["any", "all"] = "any"
-    reason: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "approvers": list(self.approvers),
-            "mode": self.mode,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> StageSpec:
-        return cls(raw["name"], tuple(raw["approvers"]), raw.get("mode", "any"), raw.get("reason", ""))
-
-
-@dataclass(frozen=True)
-class NewApproval:
-    dedupe_key: str
-    kind: str
-    requester_id: str
-    action: str
-    args: Mapping[str, Any]
-    title: str
-    summary: str
-    reason: str
-    stages: Sequence[StageSpec]
-    thread_id: str | None = None
-    target_version: str | None = None
-    current: Mapping[str, Any] = field(default_factory=dict)
-    proposed: Mapping[str, Any] = field(default_factory=dict)
-    flags: Sequence[str] = ()
-    untrusted_sources: Sequence[str] = ()
-    tainted_arguments: Sequence[str] = ()
-    injection_score: float = 0.0
-    request: Mapping[str, Any] | None = None
-    ttl: timedelta | None = timedelta(days=7)
-    auto_approved_by: str | None = None  # e.g. "policy:expense-small" — created approved
-
-
-@dataclass(frozen=True)
-class Vote:
-    stage: int
-    approver_id: str
-    decision: str
-    reason: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ApprovalRecord:
-    id: str
-    dedupe_key: str
-    kind: str
-    thread_id: str | None
-    requester_id: str
-    action: str
-    args: Mapping[str, Any]
-    target_version: str | None
-    payload_hash: str
-    title: str
-    summary: str
-    reason: str
-    current: Mapping[str, Any]
-    proposed: Mapping[str, Any]
-    stages: tuple[StageSpec, ...]
-    current_stage: int
-    status: Status
-    flags: tuple[str, ...]
-    untrusted_sources: tuple[str, ...]
-    tainted_arguments: tuple[str, ...]
-    injection_score: float
-    request: Mapping[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
-    stage_started_at: datetime
-    expires_at: datetime | None
-    decided_at: datetime | None
-    decided_by: str | None
-    decision_reason: str | None
-    reminders: int
-    version: int
-    idempotency_key: str
-    claimed_at: datetime | None
-    attempts: int
-    executed_at: datetime | None
-    result: Any
-    votes: tuple[Vote, ...] = ()
-
-    @property
-    def stage(self) -> StageSpec | None:
-        return self.stages[self.current_stage] if self.current_stage < len(self.stages) else None
-
-    def approvers_now(self) -> tuple[str, ...]:
-        """Who may vote right now (empty unless pending)."""
-        if self.status != "pending" or self.stage is None:
-            return ()
-        voted = {v.approver_id for v in self.votes if v.stage == self.current_stage}
-        return tuple(a for a in self.stage.approvers if a not in voted)
-
-
-@dataclass(frozen=True)
-class DecideResult:
-    accepted: bool
-    message: str
-    record: ApprovalRecord
-    final: bool = False  # the request as a whole is now approved or rejected
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    outcome: Literal["claimed", "reclaimed", "in_progress", "done", "not_approved", "hash_mismatch"]
-    record: ApprovalRecord
-
-    @property
-    def may_execute(self) -> bool:
-        return self.outcome in ("claimed", "reclaimed")
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _record(row: RowMapping, votes: Sequence[Vote] = ()) -> ApprovalRecord:
-    return ApprovalRecord(
-        id=row["id"],
-        dedupe_key=row["dedupe_key"],
-        kind=row["kind"],
-        thread_id=row["thread_id"],
-        requester_id=row["requester_id"],
-        action=row["action"],
-        args=json.loads(row["args_json"]),
-        target_version=row["target_version"],
-        payload_hash=row["payload_hash"],
-        title=row["title"],
-        summary=row["summary"],
-        reason=row["reason"],
-        current=json.loads(row["current_json"]),
-        proposed=json.loads(row["proposed_json"]),
-        stages=tuple(StageSpec.from_json(s) for s in json.loads(row["stages_json"])),
-        current_stage=row["current_stage"],
-        status=row["status"],
-        flags=tuple(json.loads(row["flags_json"])),
-        untrusted_sources=tuple(json.loads(row["untrusted_sources_json"])),
-        tainted_arguments=tuple(json.loads(row["tainted_args_json"])),
-        injection_score=row["injection_score"],
-        request=json.loads(row["request_json"]) if row["request_json"] else None,
-        created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=_aware(row["updated_at"]),  # type: ignore[arg-type]
-        stage_started_at=_aware(row["stage_started_at"]),  # type: ignore[arg-type]
-        expires_at=_aware(row["expires_at"]),
-        decided_at=_aware(row["decided_at"]),
-        decided_by=row["decided_by"],
-        decision_reason=row["decision_reason"],
-        reminders=row["reminders"],
-        version=row["version"],
-        idempotency_key=row["idempotency_key"],
-        claimed_at=_aware(row["claimed_at"]),
-        attempts=row["attempts"],
-        executed_at=_aware(row["executed_at"]),
-        result=json.loads(row["result_json"]) if row["result_json"] else None,
-        votes=tuple(votes),
-    )
 
 
 class ApprovalStore:
@@ -342,7 +151,7 @@ class ApprovalStore:
             "created_at": now,
             "updated_at": now,
             "stage_started_at": now,
-            "expires_at": now + new.ttl if new.ttl is not None else None,
+            "expires_at": expiry(now, new.ttl),
             "decided_at": now if new.auto_approved_by else None,
             "decided_by": new.auto_approved_by,
             "reminders": 0,
@@ -378,7 +187,7 @@ class ApprovalStore:
             rec = self._get(c, approval_id)
             if rec.status != "pending":
                 return DecideResult(False, f"This request is already {rec.status}.", rec)
-            if rec.expires_at is not None and rec.expires_at <= now:
+            if rec.expired(now):
                 return DecideResult(False, "This request has expired.", rec)
             if approver_id == rec.requester_id:
                 return DecideResult(False, "You cannot approve or reject your own request.", rec)
@@ -535,7 +344,7 @@ class ApprovalStore:
         """Expire one pending request whose deadline has passed; None if not pending or not due."""
         now = self._clock()
         rec = self.get(approval_id)
-        if rec.expires_at is None or rec.expires_at > now:
+        if not rec.expired(now):
             return None
         return self._transition(
             approval_id, from_status=("pending",), to_status="expired", decided_at=now, decided_by="system:expiry"
@@ -660,16 +469,3 @@ class ApprovalStore:
 
 class _LostRace(Exception):
     """Another writer changed the row between our read and our update; retry."""
-
-
-__all__ = [
-    "ApprovalRecord",
-    "ApprovalStore",
-    "ClaimResult",
-    "DecideResult",
-    "NewApproval",
-    "StageSpec",
-    "Vote",
-    "canonical_json",
-    "payload_hash",
-]

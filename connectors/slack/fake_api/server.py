@@ -1,24 +1,4 @@
-"""A local fake of the Slack Web API, for tests, the benchmark and offline demos.
-
-It speaks the wire format ``slack_sdk.WebClient`` uses (JSON bodies, form bodies and query
-strings; ``{"ok": ...}`` envelopes; HTTP 429 with ``Retry-After``), records every call, and keeps
-the messages it was sent so tests can read a thread the way a person would see it.
-
-It is strict where Slack is, so bugs show up here rather than in a workspace: a missing token is
-``not_authed`` and a wrong one ``invalid_auth``; an unknown channel is ``channel_not_found`` and a
-channel the bot is not in ``not_in_channel``; text over 40,000 characters is ``msg_too_long``;
-blocks that break Block Kit's schema are ``invalid_blocks`` with Slack's JSON-pointer errors
-(:mod:`connectors.slack.block_kit`); a modal that breaks it is ``invalid_arguments``; and, when
-``rate_limits`` are set, calls over a method's per-minute budget get 429 ``ratelimited`` with
-``Retry-After``.
-
-    with FakeSlack() as fake:
-        client = build_web_client("xoxb-test", base_url=fake.base_url)
-        ...
-        fake.calls_to("chat.update")
-
-Nothing here talks to slack.com; the server binds 127.0.0.1 on a free port.
-"""
+""":class:`FakeSlack`: the local HTTP server, its scripting (failures, rate limits) and what tests read back."""
 
 from __future__ import annotations
 
@@ -28,8 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -37,108 +16,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from connectors.slack.block_kit import MAX_TEXT_CHARS, validate_blocks, validate_view
-
-
-@dataclass(frozen=True)
-class FakeSlackUser:
-    id: str
-    name: str
-    real_name: str
-    email: str | None
-    is_bot: bool = False
-
-
-def _person(slack_id: str, email: str) -> FakeSlackUser:
-    local = email.split("@", 1)[0]
-    real = " ".join(part.capitalize() for part in local.split("."))
-    return FakeSlackUser(id=slack_id, name=local, real_name=real, email=email)
-
-
-#: Slack accounts of the demo company (the emails match ``policies/directory.yaml``), plus one
-#: person who is in Slack but not in the directory, and a bot.
-DEMO_USERS: tuple[FakeSlackUser, ...] = (
-    _person("U0OLIVIA", "olivia.hart@larkspur.example"),
-    _person("U0MARCUS", "marcus.reid@larkspur.example"),
-    _person("U0DANA", "dana.whitfield@larkspur.example"),
-    _person("U0FINN", "finn.osei@larkspur.example"),
-    _person("U0PRIYA", "priya.shah@larkspur.example"),
-    _person("U0OMAR", "omar.farouk@larkspur.example"),
-    _person("U0SOFIA", "sofia.marquez@larkspur.example"),
-    _person("U0RAJ", "raj.patel@larkspur.example"),
-    _person("U0CARMEN", "carmen.diaz@larkspur.example"),
-    _person("U0ALICE", "alice.chen@larkspur.example"),
-    _person("U0BOB", "bob.nakamura@larkspur.example"),
-    _person("U0DEVON", "devon.brooks@larkspur.example"),
-    _person("U0HANNAH", "hannah.lee@larkspur.example"),
-    _person("U0IVAN", "ivan.petrov@larkspur.example"),
-    _person("U0GRACE", "grace.kim@larkspur.example"),
-    _person("U0TOM", "tom.becker@larkspur.example"),
-    _person("U0ERIN", "erin.walsh@larkspur.example"),
-    _person("U0MALLORY", "mallory.stone@larkspur.example"),
-    _person("U0KEN", "ken.adams@larkspur.example"),
-    _person("U0CASEY", "casey.jones@contractor.example"),
-    _person("U0STRANGER", "sam.stranger@elsewhere.example"),
-    FakeSlackUser(id="U0OTHERBOT", name="otherbot", real_name="Other Bot", email=None, is_bot=True),
+from connectors.slack.fake_api.helpers import _invalid, _json, _now, _pop
+from connectors.slack.fake_api.methods import _HANDLERS
+from connectors.slack.fake_api.workspace import (
+    _POSTING,
+    DEMO_CHANNELS,
+    DEMO_USERS,
+    FakeChannel,
+    FakeFile,
+    FakeMessage,
+    FakeSlackUser,
+    RecordedCall,
 )
-
-
-@dataclass(frozen=True)
-class FakeChannel:
-    id: str
-    name: str
-    is_member: bool = True  # the bot has been added (needed to post, as chat:write alone allows)
-    is_private: bool = False
-    is_archived: bool = False
-
-
-#: Channels of the demo workspace. ``C0OUTSIDE`` is one the bot was never invited to.
-DEMO_CHANNELS: tuple[FakeChannel, ...] = (
-    FakeChannel("C0GENERAL", "general"),
-    FakeChannel("C0SALES", "sales"),
-    FakeChannel("C0DEALDESK", "deal-desk"),
-    FakeChannel("C0RENEWALS", "renewals"),
-    FakeChannel("C0PIPELINE", "pipeline"),
-    FakeChannel("C0APPROVALS", "approvals"),
-    FakeChannel("C0ENG", "eng"),
-    FakeChannel("C0ITHELP", "it-help"),
-    FakeChannel("C0BENCH", "bench"),
-    FakeChannel("C0FINANCE", "finance", is_private=True),
-    FakeChannel("C0OUTSIDE", "outside", is_member=False),
-    FakeChannel("C0OLDNEWS", "old-news", is_archived=True),
-)
-
-# Methods whose ``channel`` (or ``channel_id``) names where something is posted.
-_POSTING = {"chat.postMessage", "chat.update", "chat.postEphemeral", "reactions.add", "files.completeUploadExternal"}
-
-
-@dataclass(frozen=True)
-class RecordedCall:
-    method: str  # "chat.postMessage", "upload", "response_url", ...
-    args: Mapping[str, Any]
-    status: int
-    at: float  # time.monotonic()
-
-
-@dataclass
-class FakeMessage:
-    channel: str
-    ts: str
-    text: str
-    blocks: list[dict[str, Any]]
-    thread_ts: str | None
-    updates: int = 0
-    history: list[str] = field(default_factory=list)  # every text it has shown, oldest first
-    client_msg_id: str | None = None
-
-
-@dataclass(frozen=True)
-class FakeFile:
-    id: str
-    filename: str
-    title: str
-    content: bytes
-    channel: str | None
-    thread_ts: str | None
 
 
 class FakeSlack:
@@ -439,183 +328,6 @@ class FakeSlack:
                 return _invalid("invalid_arguments", errors)
         return None
 
-    # -- methods (called with the lock held) -------------------------------------------------
-
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "url": "https://larkspur.slack.com/",
-            "team": "Larkspur Systems",
-            "user": "chamberlain",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, error = self.resolve_channel(args.get("channel"))
-        if channel is None:
-            return {"ok": False, "error": error}
-        text = str(args.get("text") or "")
-        blocks = _as_list(args.get("blocks"))
-        if not text and not blocks:
-            return {"ok": False, "error": "no_text"}
-        client_msg_id = str(args.get("client_msg_id") or "")
-        if client_msg_id:  # a retry of a post that got through: the same message, not a second
-            for known in self.messages.values():
-                if known.client_msg_id == client_msg_id and known.channel == channel:
-                    return {"ok": True, "channel": channel, "ts": known.ts, "message": {"text": known.text}}
-        ts = self._next_ts()
-        thread_ts = args.get("thread_ts") or None
-        msg = FakeMessage(
-            channel,
-            ts,
-            text,
-            blocks,
-            str(thread_ts) if thread_ts else None,
-            history=[text],
-            client_msg_id=client_msg_id or None,
-        )
-        self.messages[(channel, ts)] = msg
-        return {
-            "ok": True,
-            "channel": channel,
-            "ts": ts,
-            "message": {"text": text, "blocks": blocks, "ts": ts, "bot_id": self.bot_id, "type": "message"},
-        }
-
-    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = (str(args.get("channel")), str(args.get("ts")))
-        msg = self.messages.get(key)
-        if msg is None:
-            return {"ok": False, "error": "message_not_found"}
-        if "text" in args:
-            msg.text = str(args["text"])
-        if "blocks" in args:
-            msg.blocks = _as_list(args["blocks"])
-        msg.updates += 1
-        msg.history.append(msg.text)
-        return {"ok": True, "channel": key[0], "ts": key[1], "text": msg.text}
-
-    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        if str(args.get("user") or "") not in self.users:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "message_ts": self._next_ts()}
-
-    def _user_json(self, user: FakeSlackUser) -> dict[str, Any]:
-        profile: dict[str, Any] = {"real_name": user.real_name, "display_name": user.name}
-        if user.email is not None:
-            profile["email"] = user.email
-        return {
-            "id": user.id,
-            "team_id": self.team_id,
-            "name": user.name,
-            "real_name": user.real_name,
-            "is_bot": user.is_bot,
-            "deleted": False,
-            "profile": profile,
-        }
-
-    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self.users.get(str(args.get("user")))
-        if user is None:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": self._user_json(user)}
-
-    def _lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
-        email = str(args.get("email") or "").lower()
-        for user in self.users.values():
-            if user.email is not None and user.email.lower() == email:
-                return {"ok": True, "user": self._user_json(user)}
-        return {"ok": False, "error": "users_not_found"}
-
-    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        users = str(args.get("users") or "").split(",")
-        if len(users) != 1 or users[0] not in self.users:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "channel": {"id": self.dm_channel(users[0]), "is_im": True}}
-
-    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel") or "")
-        if not channel:
-            return {"ok": False, "error": "channel_not_found"}
-        members = self.channel_members.get(channel, [])
-        start = int(args.get("cursor") or 0)
-        page = max(1, int(args.get("limit") or 100))
-        chunk = members[start : start + page]
-        nxt = str(start + page) if start + page < len(members) else ""
-        return {"ok": True, "members": chunk, "response_metadata": {"next_cursor": nxt}}
-
-    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not args.get("trigger_id"):
-            return {"ok": False, "error": "invalid_trigger_id"}
-        view = _as_dict(args.get("view"))
-        view_id = f"V{next(self._seq):08d}"
-        view = {**view, "id": view_id}
-        self.views[view_id] = view
-        return {"ok": True, "view": view}
-
-    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view_id = str(args.get("view_id") or "")
-        if view_id not in self.views:
-            return {"ok": False, "error": "not_found"}
-        view = {**_as_dict(args.get("view")), "id": view_id}
-        self.views[view_id] = view
-        return {"ok": True, "view": view}
-
-    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
-        filename = str(args.get("filename") or "")
-        if not filename or not args.get("length"):
-            return {"ok": False, "error": "invalid_arguments"}
-        file_id = f"F{next(self._seq):08d}"
-        self.files[file_id] = FakeFile(file_id, filename, filename, b"", None, None)
-        return {"ok": True, "upload_url": f"{self.root_url}/_upload/{file_id}", "file_id": file_id}
-
-    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        files = _as_list(args.get("files"))
-        out = []
-        channel = args.get("channel_id") or None
-        thread_ts = args.get("thread_ts") or None
-        for f in files:
-            known = self.files.get(str(f.get("id")))
-            if known is None:
-                return {"ok": False, "error": "file_not_found"}
-            title = str(f.get("title") or known.filename)
-            self.files[known.id] = FakeFile(known.id, known.filename, title, known.content, channel, thread_ts)
-            out.append({"id": known.id, "name": known.filename, "title": title, "size": len(known.content)})
-        if channel and args.get("initial_comment"):
-            self._post_message({"channel": channel, "text": args["initial_comment"], "thread_ts": thread_ts})
-        return {"ok": True, "files": out}
-
-    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if self.socket_mode_url is None:
-            return {"ok": False, "error": "socket_mode_not_enabled"}  # no local Socket Mode server
-        return {"ok": True, "url": self.socket_mode_url}
-
-    def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        if (str(args.get("channel")), str(args.get("timestamp"))) not in self.messages:
-            return {"ok": False, "error": "message_not_found"}
-        return {"ok": True}
-
-
-_HANDLERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
-    "auth.test": FakeSlack._auth_test,
-    "chat.postMessage": FakeSlack._post_message,
-    "chat.update": FakeSlack._update,
-    "chat.postEphemeral": FakeSlack._post_ephemeral,
-    "users.info": FakeSlack._users_info,
-    "users.lookupByEmail": FakeSlack._lookup_by_email,
-    "conversations.open": FakeSlack._conversations_open,
-    "conversations.members": FakeSlack._conversations_members,
-    "views.open": FakeSlack._views_open,
-    "views.update": FakeSlack._views_update,
-    "files.getUploadURLExternal": FakeSlack._get_upload_url,
-    "files.completeUploadExternal": FakeSlack._complete_upload,
-    "reactions.add": FakeSlack._reactions_add,
-    "apps.connections.open": FakeSlack._apps_connections_open,
-}
-
 
 async def _read_args(request: Request) -> dict[str, Any]:
     """Merge query string, form and JSON bodies — WebClient uses all three."""
@@ -631,51 +343,3 @@ async def _read_args(request: Request) -> dict[str, Any]:
     else:
         args.update(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
     return args
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        value = json.loads(value)
-    return list(value) if isinstance(value, Sequence) else []
-
-
-def _json(value: Any) -> Any:
-    """A JSON argument as sent (form bodies carry it as a string); ValueError if unparsable."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _invalid(error: str, errors: list[str]) -> dict[str, Any]:
-    return {
-        "ok": False,
-        "error": error,
-        "errors": errors,
-        "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
-    }
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        value = json.loads(value)
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _pop(queue: deque[Any] | None) -> Any:
-    return queue.popleft() if queue else None
-
-
-def _now() -> float:
-    return time.monotonic()
-
-
-__all__ = [
-    "DEMO_CHANNELS",
-    "DEMO_USERS",
-    "FakeChannel",
-    "FakeFile",
-    "FakeMessage",
-    "FakeSlack",
-    "FakeSlackUser",
-    "RecordedCall",
-]

@@ -1,54 +1,17 @@
-"""The outbox: where the assistant's outgoing messages (email, Slack DM, channel post, thread
-reply, approval notifications) wait until a delivery worker has handed them to their channel.
-
-- :class:`Outbox`: what the messaging tool needs, ``send(recipient, text, idempotency_key=...)``.
-- :class:`SqlOutbox`: messages stored in the ``outbox`` table of the app database, plus the
-  queue operations a delivery worker needs (claim with a lease, mark sent / retry / failed,
-  retry by hand, list, show). Unique on the idempotency key, so a retried or concurrent
-  execution of the same approved send stores exactly one message. ``send`` can join a caller's
-  transaction (``connection=``), so a row is written with the state change that causes it.
-- :class:`RecordingOutbox`: the in-memory fake that ships with the code, same rules for ``send``.
-
-A message's life, as a person reads it:
-
-    queued ──claim──▶ sending ──▶ sent (the channel's id: "D0BOB/1700000001.000001", a Message-ID)
-       ▲                 │
-       └──retry later────┤        (retryable error: next attempt after backoff or Retry-After)
-                         └──────▶ failed (why) ──``outbox retry``──▶ queued
-
-Claiming is ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so N workers never take the same
-row; on SQLite every write transaction is ``BEGIN IMMEDIATE`` (see ``connectors.appdb``), which
-makes the claim a single-writer lease. A ``sending`` row whose lease ran out (its worker died)
-is claimed again; the channel's idempotency key (Slack ``client_msg_id``, email ``Message-ID``)
-is what keeps that second attempt from becoming a second message. Every mark is conditional on
-still holding the lease, so a worker that lost its lease cannot overwrite the new owner's state.
-
-Reusing a key with a different recipient or text is a :class:`~connectors.errors.ConflictError`:
-that is a bug in the caller, never a second message.
-"""
+""":class:`SqlOutbox`: the ``outbox`` table of the app database and the delivery worker's queue operations."""
 
 from __future__ import annotations
 
 import builtins
 import json
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     func,
     insert,
     inspect,
@@ -60,190 +23,23 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.errors import ConflictError, ConnectorUnavailable, InvalidRequest, RecordNotFound
-
-MAX_TEXT_CHARS = 40_000  # hard connector limit; each channel's own limit is lower (see delivery)
-
-QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
-STATUSES = (QUEUED, SENDING, SENT, FAILED)
-
-#: What a row is: a message someone approved, the receipt that tells its requester what became
-#: of it, or an approval notification (a card to post or update).
-KINDS = ("message", "receipt", "notification")
-CHANNELS = ("slack", "email", "notify")
-
-_metadata = MetaData()
-
-outbox_table = Table(
-    "outbox",
+from connectors.outbox.model import (
+    CHANNELS,
+    FAILED,
+    KINDS,
+    QUEUED,
+    SENDING,
+    SENT,
+    STATUSES,
+    NewMessage,
+    SentMessage,
     _metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("id", String(40), nullable=False, unique=True),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
-    Column("recipient", String(320), nullable=False),
-    Column("text", Text, nullable=False),
-    # When the message was accepted (queued); the name predates the delivery worker.
-    Column("sent_at", DateTime(timezone=True), nullable=False),
-    # -- delivery (added with the worker; server defaults fill rows of older databases) -------
-    Column("kind", String(20), nullable=False, server_default="message"),
-    Column("channel", String(10), nullable=False, server_default="slack"),
-    Column("status", String(10), nullable=False, server_default=QUEUED),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_at", DateTime(timezone=True)),
-    Column("lease_owner", String(100)),
-    Column("lease_expires_at", DateTime(timezone=True)),
-    Column("last_error", Text),
-    Column("delivered_at", DateTime(timezone=True)),
-    Column("delivery_ref", String(300)),
-    Column("requester_id", String(100)),
-    Column("thread_id", String(300)),  # the conversation the request came from
-    Column("thread_ts", String(40)),  # post as a reply in this Slack thread
-    Column("subject", Text),
-    Column("parent_id", String(40)),  # a receipt's message
-    Column("payload_json", Text),  # a notification's event
+    _same_or_conflict,
+    _validate,
+    channel_for,
+    now_utc,
+    outbox_table,
 )
-Index("ix_outbox_due", outbox_table.c.status, outbox_table.c.next_attempt_at)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """A message accepted by the outbox. ``duplicate``: an earlier send with the same key."""
-
-    id: str
-    recipient: str
-    text: str
-    idempotency_key: str
-    sent_at: datetime
-    duplicate: bool = False
-    kind: str = "message"
-    channel: str = "slack"
-    status: str = QUEUED
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    lease_owner: str | None = None
-    lease_expires_at: datetime | None = None
-    last_error: str | None = None
-    delivered_at: datetime | None = None
-    delivery_ref: str | None = None
-    requester_id: str | None = None
-    thread_id: str | None = None
-    thread_ts: str | None = None
-    subject: str | None = None
-    parent_id: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def queued_at(self) -> datetime:
-        return self.sent_at
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A row to queue alongside a mark (e.g. the receipt that tells the requester)."""
-
-    recipient: str
-    text: str
-    idempotency_key: str
-    kind: str = "receipt"
-    channel: str = "slack"
-    thread_ts: str | None = None
-    requester_id: str | None = None
-    thread_id: str | None = None
-    parent_id: str | None = None
-
-
-@runtime_checkable
-class Outbox(Protocol):
-    def send(
-        self,
-        recipient: str,
-        text: str,
-        *,
-        idempotency_key: str,
-        requester_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> SentMessage:
-        """Queue ``text`` for ``recipient`` exactly once per ``idempotency_key``; the requester
-        and their conversation are where the worker reports delivery.
-
-        Raises ``InvalidRequest`` for an empty recipient/text or a missing key,
-        ``ConflictError`` when the key was used for a different message,
-        ``ConnectorUnavailable`` when the store cannot be reached.
-        """
-        ...
-
-    def messages(self, recipient: str | None = None) -> list[SentMessage]:
-        """Stored messages in sending order (optionally for one recipient)."""
-        ...
-
-
-def channel_for(recipient: str) -> str:
-    """The channel a recipient is reached on: an address with ``@`` is email, the rest Slack."""
-    return "email" if "@" in recipient and not recipient.startswith("<@") else "slack"
-
-
-def _validate(recipient: str, text: str, idempotency_key: str) -> None:
-    if not recipient.strip():
-        raise InvalidRequest("a message needs a recipient")
-    if not text.strip():
-        raise InvalidRequest("a message needs some text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InvalidRequest(f"a message may hold at most {MAX_TEXT_CHARS:,} characters, not {len(text):,}")
-    if not idempotency_key:
-        raise InvalidRequest("sending needs an idempotency key (so a retry never sends twice)")
-
-
-def _same_or_conflict(existing: SentMessage, recipient: str, text: str) -> SentMessage:
-    if existing.recipient != recipient or existing.text != text:
-        raise ConflictError(
-            f"idempotency key {existing.idempotency_key!r} was already used for a different message "
-            f"(to {existing.recipient}); use a new key for a new message"
-        )
-    return replace(existing, duplicate=True)
-
-
-class RecordingOutbox:
-    """In-memory outbox for tests and evals; thread-safe. It queues, it never delivers."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[str, SentMessage] = {}
-        self._order: list[SentMessage] = []
-        self._lock = threading.Lock()
-
-    def send(
-        self,
-        recipient: str,
-        text: str,
-        *,
-        idempotency_key: str,
-        requester_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> SentMessage:
-        _validate(recipient, text, idempotency_key)
-        with self._lock:
-            existing = self._by_key.get(idempotency_key)
-            if existing is not None:
-                return _same_or_conflict(existing, recipient, text)
-            msg = SentMessage(
-                uuid.uuid4().hex,
-                recipient,
-                text,
-                idempotency_key,
-                now_utc(),
-                channel=channel_for(recipient),
-                requester_id=requester_id,
-                thread_id=thread_id,
-            )
-            self._by_key[idempotency_key] = msg
-            self._order.append(msg)
-            return msg
-
-    def messages(self, recipient: str | None = None) -> list[SentMessage]:
-        with self._lock:
-            return [m for m in self._order if recipient is None or m.recipient == recipient]
 
 
 class SqlOutbox:
@@ -537,22 +333,3 @@ def _row(r: object) -> SentMessage:
         parent_id=m.get("parent_id"),
         payload=json.loads(m["payload_json"]) if m.get("payload_json") else {},
     )
-
-
-__all__ = [
-    "CHANNELS",
-    "FAILED",
-    "KINDS",
-    "MAX_TEXT_CHARS",
-    "QUEUED",
-    "SENDING",
-    "SENT",
-    "STATUSES",
-    "NewMessage",
-    "Outbox",
-    "RecordingOutbox",
-    "SentMessage",
-    "SqlOutbox",
-    "channel_for",
-    "outbox_table",
-]
