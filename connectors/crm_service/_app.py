@@ -23,9 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.crm import _schema as schema
-from connectors.crm._engine import OWNER_USER_ID_OFFSET
-from connectors.crm._models import CrmRecord, Owner, Pipeline
+from connectors.crm.hubspot import _schema as schema
+from connectors.crm.hubspot._engine import OWNER_USER_ID_OFFSET
+from connectors.crm.hubspot._models import CrmRecord, Owner, Pipeline
 from connectors.crm_service._ratelimit import RateLimiter, RateLimits
 from connectors.crm_service._store import SqliteCrmStore
 from connectors.errors import ConflictError, ConnectorAuthError, InvalidRequest, RecordNotFound

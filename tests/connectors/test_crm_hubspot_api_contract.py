@@ -1,4 +1,4 @@
-"""One contract for every CrmConnector: the in-memory fake and the real HTTP client talking to
+"""One contract for every HubSpot API implementation: the in-memory fake and the real HTTP client talking to
 the local HubSpot-compatible service over real HTTP must behave the same."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.crm import CrmConnector, CrmRecord, HubSpotClient, InMemoryCrm
+from connectors.crm import CrmRecord, HubSpotApi, HubSpotClient, InMemoryCrm
 from connectors.crm_service import ACME_RENEWAL_DEAL, INJECTION_MARKER, OWNER_IDS, CrmServer
 from connectors.errors import InvalidRequest, RecordNotFound
 
@@ -21,7 +21,7 @@ def crm_server() -> Iterator[CrmServer]:
 
 
 @pytest.fixture(params=["memory", "http"])
-def crm(request: pytest.FixtureRequest) -> Iterator[CrmConnector]:
+def crm(request: pytest.FixtureRequest) -> Iterator[HubSpotApi]:
     if request.param == "memory":
         yield InMemoryCrm.seeded()
         return
@@ -31,20 +31,20 @@ def crm(request: pytest.FixtureRequest) -> Iterator[CrmConnector]:
         yield client
 
 
-def _acme_renewal(crm: CrmConnector) -> CrmRecord:
+def _acme_renewal(crm: HubSpotApi) -> CrmRecord:
     page = crm.search("deals", query="Acme renewal", properties=["dealname", "dealstage", "hubspot_owner_id"])
     [deal] = [r for r in page.records if r.get("dealname") == ACME_RENEWAL_DEAL]
     return deal
 
 
-def test_implements_the_protocol(crm: CrmConnector) -> None:
-    assert isinstance(crm, CrmConnector)
+def test_implements_the_protocol(crm: HubSpotApi) -> None:
+    assert isinstance(crm, HubSpotApi)
 
 
 # ---------------------------------------------------------------- get
 
 
-def test_get_many_keeps_order_and_skips_unknown_ids(crm: CrmConnector) -> None:
+def test_get_many_keeps_order_and_skips_unknown_ids(crm: HubSpotApi) -> None:
     ids = ["30003", "30001", "39999", "30001", "notanid", "30002"]
     records = crm.get_many("deals", ids, ["dealname"])
     assert [r.id for r in records] == ["30003", "30001", "30002"]
@@ -53,7 +53,7 @@ def test_get_many_keeps_order_and_skips_unknown_ids(crm: CrmConnector) -> None:
     assert crm.get_many("deals", []) == []
 
 
-def test_get_returns_default_properties_and_a_version(crm: CrmConnector) -> None:
+def test_get_returns_default_properties_and_a_version(crm: HubSpotApi) -> None:
     deal = crm.get("deals", "30001")
     assert deal.id == "30001" and deal.object_type == "deals"
     assert deal.properties["dealname"] == ACME_RENEWAL_DEAL
@@ -71,7 +71,7 @@ def test_get_returns_default_properties_and_a_version(crm: CrmConnector) -> None
     assert deal.created_at.endswith("Z") and not deal.archived
 
 
-def test_get_with_properties_returns_those_even_when_empty(crm: CrmConnector) -> None:
+def test_get_with_properties_returns_those_even_when_empty(crm: HubSpotApi) -> None:
     deal = crm.get("deals", "30001", ["dealname", "description", "not_a_property"])
     assert deal.properties["dealname"] == ACME_RENEWAL_DEAL
     assert "description" in deal.properties and deal.properties["description"] is None
@@ -80,7 +80,7 @@ def test_get_with_properties_returns_those_even_when_empty(crm: CrmConnector) ->
     assert "amount" not in deal.properties  # only what was asked for (plus the fixed three)
 
 
-def test_get_with_associations(crm: CrmConnector) -> None:
+def test_get_with_associations(crm: HubSpotApi) -> None:
     deal = crm.get("deals", "30001", ["dealname"], ["companies", "notes"])
     assert deal.associations["companies"] == ("10001",)
     assert len(deal.associations["notes"]) >= 1
@@ -88,12 +88,12 @@ def test_get_with_associations(crm: CrmConnector) -> None:
 
 
 @pytest.mark.parametrize("bad_id", ["999999", "0", "acme"])
-def test_get_unknown_id_is_record_not_found(crm: CrmConnector, bad_id: str) -> None:
+def test_get_unknown_id_is_record_not_found(crm: HubSpotApi, bad_id: str) -> None:
     with pytest.raises(RecordNotFound, match=f"deals {bad_id} not found"):
         crm.get("deals", bad_id)
 
 
-def test_unknown_object_type_is_invalid(crm: CrmConnector) -> None:
+def test_unknown_object_type_is_invalid(crm: HubSpotApi) -> None:
     with pytest.raises(InvalidRequest, match="object type"):
         crm.search("widgets")
 
@@ -101,14 +101,14 @@ def test_unknown_object_type_is_invalid(crm: CrmConnector) -> None:
 # ---------------------------------------------------------------- search
 
 
-def test_search_free_text(crm: CrmConnector) -> None:
+def test_search_free_text(crm: HubSpotApi) -> None:
     page = crm.search("deals", query="acme", properties=["dealname"])
     names = sorted(r.get("dealname") or "" for r in page.records)
     assert names == ["Acme Corporation — 2027 renewal", "Acme Corporation — Fleet expansion"]
     assert page.total == 2 and page.next_after is None
 
 
-def test_search_pages_cover_every_match_once(crm: CrmConnector) -> None:
+def test_search_pages_cover_every_match_once(crm: HubSpotApi) -> None:
     seen: list[str] = []
     after = None
     first = crm.search("contacts", limit=7)
@@ -123,7 +123,7 @@ def test_search_pages_cover_every_match_once(crm: CrmConnector) -> None:
     assert 80 <= first.total <= 120
 
 
-def test_search_filters(crm: CrmConnector) -> None:
+def test_search_filters(crm: HubSpotApi) -> None:
     won = crm.search("deals", filters=[("dealstage", "EQ", "closedwon")], properties=["dealstage"], limit=100)
     assert won.total > 0 and all(r.get("dealstage") == "closedwon" for r in won.records)
 
@@ -150,12 +150,12 @@ def test_search_filters(crm: CrmConnector) -> None:
     assert no_desc.total == crm.search("deals", limit=1).total
 
 
-def test_search_dates_compare_as_dates(crm: CrmConnector) -> None:
+def test_search_dates_compare_as_dates(crm: HubSpotApi) -> None:
     late = crm.search("deals", filters=[("closedate", "GTE", "2027-01-01")], properties=["closedate"], limit=100)
     assert late.total > 0 and all((r.get("closedate") or "") >= "2027-01-01" for r in late.records)
 
 
-def test_search_sorts(crm: CrmConnector) -> None:
+def test_search_sorts(crm: HubSpotApi) -> None:
     page = crm.search("deals", properties=["amount"], sorts=[("amount", "DESCENDING")], limit=20)
     amounts = [float(r.get("amount") or 0) for r in page.records]
     assert amounts == sorted(amounts, reverse=True)
@@ -172,7 +172,7 @@ def test_search_sorts(crm: CrmConnector) -> None:
         ({"after": "not-a-cursor"}, "after"),
     ],
 )
-def test_search_rejects_bad_requests(crm: CrmConnector, kwargs: dict[str, object], message: str) -> None:
+def test_search_rejects_bad_requests(crm: HubSpotApi, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         crm.search("deals", **kwargs)  # type: ignore[arg-type]
 
@@ -180,7 +180,7 @@ def test_search_rejects_bad_requests(crm: CrmConnector, kwargs: dict[str, object
 # ---------------------------------------------------------------- associations
 
 
-def test_associations_both_directions(crm: CrmConnector) -> None:
+def test_associations_both_directions(crm: HubSpotApi) -> None:
     contacts = crm.associations("companies", "10001", "contacts")
     assert len(contacts) == 3
     for cid in contacts:
@@ -189,7 +189,7 @@ def test_associations_both_directions(crm: CrmConnector) -> None:
     assert "30001" in deals
 
 
-def test_associations_of_unknown_record(crm: CrmConnector) -> None:
+def test_associations_of_unknown_record(crm: HubSpotApi) -> None:
     with pytest.raises(RecordNotFound):
         crm.associations("companies", "19999", "contacts")
 
@@ -197,7 +197,7 @@ def test_associations_of_unknown_record(crm: CrmConnector) -> None:
 # ---------------------------------------------------------------- update
 
 
-def test_update_changes_values_and_bumps_the_version(crm: CrmConnector) -> None:
+def test_update_changes_values_and_bumps_the_version(crm: HubSpotApi) -> None:
     before = crm.get("deals", "30001")
     first = crm.update("deals", "30001", {"dealstage": "closedwon", "amount": "250000.50"})
     second = crm.update("deals", "30001", {"amount": "260000"})
@@ -210,7 +210,7 @@ def test_update_changes_values_and_bumps_the_version(crm: CrmConnector) -> None:
     assert after.created_at == before.created_at
 
 
-def test_update_is_idempotent_in_values(crm: CrmConnector) -> None:
+def test_update_is_idempotent_in_values(crm: HubSpotApi) -> None:
     crm.update("deals", "30002", {"dealstage": "closedlost"})
     crm.update("deals", "30002", {"dealstage": "closedlost"})
     assert crm.get("deals", "30002").properties["dealstage"] == "closedlost"
@@ -227,14 +227,14 @@ def test_update_is_idempotent_in_values(crm: CrmConnector) -> None:
         ({"closedate": "someday"}, "not a valid date"),
     ],
 )
-def test_update_rejects_invalid_values(crm: CrmConnector, props: dict[str, str], message: str) -> None:
+def test_update_rejects_invalid_values(crm: HubSpotApi, props: dict[str, str], message: str) -> None:
     before = crm.get("deals", "30001")
     with pytest.raises(InvalidRequest, match=message):
         crm.update("deals", "30001", props)
     assert crm.get("deals", "30001").version == before.version  # nothing changed
 
 
-def test_update_unknown_record(crm: CrmConnector) -> None:
+def test_update_unknown_record(crm: HubSpotApi) -> None:
     with pytest.raises(RecordNotFound, match="deals 39999 not found"):
         crm.update("deals", "39999", {"amount": "1"})
 
@@ -242,7 +242,7 @@ def test_update_unknown_record(crm: CrmConnector) -> None:
 # ---------------------------------------------------------------- create
 
 
-def test_create_with_associations(crm: CrmConnector) -> None:
+def test_create_with_associations(crm: HubSpotApi) -> None:
     note = crm.create(
         "notes", {"hs_note_body": "Kickoff booked", "hs_timestamp": "2026-11-23T10:00:00Z"}, [("deals", "30001")]
     )
@@ -253,12 +253,12 @@ def test_create_with_associations(crm: CrmConnector) -> None:
     assert crm.get("notes", note.id, ["hs_note_body"]).properties["hs_note_body"] == "Kickoff booked"
 
 
-def test_create_deal_defaults_to_the_default_pipeline(crm: CrmConnector) -> None:
+def test_create_deal_defaults_to_the_default_pipeline(crm: HubSpotApi) -> None:
     deal = crm.create("deals", {"dealname": "Acme Corporation — Spares", "dealstage": "qualifiedtobuy"})
     assert crm.get("deals", deal.id).properties["pipeline"] == "default"
 
 
-def test_create_with_the_same_idempotency_key_returns_the_first_record(crm: CrmConnector) -> None:
+def test_create_with_the_same_idempotency_key_returns_the_first_record(crm: HubSpotApi) -> None:
     props = {"hs_note_body": "Signed!", "hs_timestamp": "2026-11-23"}
     first = crm.create("notes", props, [("deals", "30001")], idempotency_key="approval-1")
     again = crm.create("notes", props, [("deals", "30001")], idempotency_key="approval-1")
@@ -281,7 +281,7 @@ def test_create_with_the_same_idempotency_key_returns_the_first_record(crm: CrmC
     ],
 )
 def test_create_rejects_invalid_requests(
-    crm: CrmConnector, object_type: str, props: dict[str, str], assoc: list[tuple[str, str]], message: str
+    crm: HubSpotApi, object_type: str, props: dict[str, str], assoc: list[tuple[str, str]], message: str
 ) -> None:
     before = crm.search(object_type, limit=1).total
     with pytest.raises(InvalidRequest, match=message):
@@ -292,7 +292,7 @@ def test_create_rejects_invalid_requests(
 # ---------------------------------------------------------------- pipelines and owners
 
 
-def test_pipelines(crm: CrmConnector) -> None:
+def test_pipelines(crm: HubSpotApi) -> None:
     [pipeline] = crm.pipelines("deals")
     assert pipeline.id == "default"
     assert [s.id for s in pipeline.stages] == [
@@ -309,7 +309,7 @@ def test_pipelines(crm: CrmConnector) -> None:
     assert pipeline.stage("contractsent").probability == pytest.approx(0.9)  # type: ignore[union-attr]
 
 
-def test_owners(crm: CrmConnector) -> None:
+def test_owners(crm: HubSpotApi) -> None:
     owners = {o.email: o for o in crm.owners()}
     alice = owners["alice.chen@larkspur.example"]
     assert alice.id == OWNER_IDS["u_alice"] and alice.name == "Alice Chen"
@@ -319,7 +319,7 @@ def test_owners(crm: CrmConnector) -> None:
 # ---------------------------------------------------------------- the demo seed, as seen through the API
 
 
-def test_seed_has_the_demo_renewal_and_the_planted_injection(crm: CrmConnector) -> None:
+def test_seed_has_the_demo_renewal_and_the_planted_injection(crm: HubSpotApi) -> None:
     deal = _acme_renewal(crm)
     assert deal.get("dealstage") == "contractsent"
     assert deal.get("hubspot_owner_id") == OWNER_IDS["u_alice"]

@@ -17,9 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from connectors.crm._engine import ID_BASE
-from connectors.crm._models import Association, CrmDataset, CrmRecord, Owner, Pipeline, Stage
-from connectors.crm._schema import format_ms
+from connectors.crm.hubspot._engine import ID_BASE
+from connectors.crm.hubspot._models import Association, CrmDataset, CrmRecord, Owner, Pipeline, Stage
+from connectors.crm.hubspot._schema import format_ms
 from connectors.demo.company import CUSTOMERS, Customer
 
 DEFAULT_SEED = 20260105
