@@ -210,6 +210,25 @@ class Owner:
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
 
+class Link(NamedTuple):
+    """An association between two records; it reads the same from either side."""
+
+    from_kind: Kind
+    from_id: str
+    to_kind: Kind
+    to_id: str
+
+
+@dataclass(frozen=True)
+class CrmContent:
+    """A whole CRM's content in neutral terms (the demo company): each connector loads it its way."""
+
+    owners: tuple[Owner, ...] = ()
+    pipelines: tuple[Pipeline, ...] = ()
+    records: tuple[CrmObject, ...] = ()
+    links: tuple[Link, ...] = ()
+
+
 __all__ = [
     "FIELDS",
     "FILTER_FIELDS",
@@ -219,9 +238,11 @@ __all__ = [
     "Company",
     "Condition",
     "Contact",
+    "CrmContent",
     "CrmObject",
     "Deal",
     "Kind",
+    "Link",
     "NewNote",
     "NewTask",
     "Note",

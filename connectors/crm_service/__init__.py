@@ -6,6 +6,7 @@ background thread.
 """
 
 from connectors.crm_service._app import create_app
+from connectors.crm_service._seed import build_dataset, seed_crm
 from connectors.crm_service._server import CrmServer, serve
 from connectors.crm_service._store import SqliteCrmStore
 from connectors.demo.crm_seed import (
@@ -16,8 +17,6 @@ from connectors.demo.crm_seed import (
     INJECTION_MARKER,
     OWNER_IDS,
     SALES_OWNERS,
-    build_dataset,
-    seed_crm,
 )
 
 __all__ = [

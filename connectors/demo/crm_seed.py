@@ -1,5 +1,9 @@
 """The demo CRM: Larkspur Systems' customers, their contacts, deals, notes and tasks.
 
+Vendor-neutral (:class:`~connectors.crm.model.CrmContent`): each CRM connector loads it in its
+own shape (``connectors.crm.hubspot`` as HubSpot records, ``connectors.crm.salesforce`` as
+SObjects), so the demo, tests and evals see the same company whichever CRM is configured.
+
 Deterministic (``random.Random(seed)``): the same seed always yields the same ids, names,
 amounts and timestamps, so tests, evals and the demo can rely on them. Companies come from
 ``connectors/demo/company.py``; owners are the sales people of ``policies/directory.yaml``
@@ -13,13 +17,11 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-from connectors.crm.hubspot._engine import ID_BASE
-from connectors.crm.hubspot._models import Association, CrmDataset, CrmRecord, Owner, Pipeline, Stage
-from connectors.crm.hubspot._schema import format_ms
+from connectors.crm.model import MODELS, CrmContent, CrmObject, Kind, Link, Owner, Pipeline, Stage
 from connectors.demo.company import CUSTOMERS, Customer
 
 DEFAULT_SEED = 20260105
@@ -122,8 +124,12 @@ _NOTE_TEXTS = (
 )
 
 
-class _Loadable(Protocol):
-    def load(self, dataset: CrmDataset) -> None: ...
+# First id of each kind: the demo's ids (deal 30001 is the Acme renewal); a connector may map them.
+ID_BASE: dict[str, int] = {"companies": 10001, "contacts": 20001, "deals": 30001, "notes": 40001, "tasks": 50001}
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _ts(rng: random.Random, start_days: int, end_days: int) -> int:
@@ -131,27 +137,22 @@ def _ts(rng: random.Random, start_days: int, end_days: int) -> int:
     return int((_EPOCH + offset).timestamp() * 1000)
 
 
-def _date_ms(d: date) -> int:
-    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() * 1000)
-
-
 class _Builder:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.next_id = dict(ID_BASE)
-        self.records: list[CrmRecord] = []
-        self.links: list[Association] = []
+        self.records: list[CrmObject] = []
+        self.links: list[Link] = []
 
-    def add(self, object_type: str, props: dict[str, str], created_ms: int, updated_ms: int) -> str:
-        rid = str(self.next_id[object_type])
-        self.next_id[object_type] += 1
-        created, updated = format_ms(created_ms), format_ms(max(updated_ms, created_ms))
-        stored = {**props, "hs_object_id": rid, "createdate": created, "hs_lastmodifieddate": updated}
-        self.records.append(CrmRecord(object_type, rid, stored, created, updated))
+    def add(self, kind: Kind, fields: dict[str, Any], created_ms: int, updated_ms: int) -> str:
+        rid = str(self.next_id[kind])
+        self.next_id[kind] += 1
+        created, updated = _iso(created_ms), _iso(max(updated_ms, created_ms))
+        self.records.append(MODELS[kind](id=rid, created_at=created, updated_at=updated, **fields))
         return rid
 
-    def link(self, a_type: str, a_id: str, b_type: str, b_id: str) -> None:
-        self.links.append(Association(a_type, a_id, b_type, b_id))
+    def link(self, a_kind: Kind, a_id: str, b_kind: Kind, b_id: str) -> None:
+        self.links.append(Link(a_kind, a_id, b_kind, b_id))
 
 
 def _contacts_for(b: _Builder, c: Customer, company_id: str, used: set[str]) -> list[tuple[str, str]]:
@@ -171,16 +172,16 @@ def _contacts_for(b: _Builder, c: Customer, company_id: str, used: set[str]) -> 
         used.add(f"{first} {last}")
         created = _ts(rng, 0, 200)
         props = {
-            "firstname": first,
-            "lastname": last,
+            "first_name": first,
+            "last_name": last,
             "email": f"{first}.{last}@{c.domain}".lower().replace(" ", ""),
             "phone": f"+{_DIAL.get(c.country, '1')} 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            "jobtitle": title,
-            "company": c.name,
+            "job_title": title,
+            "company_name": c.name,
             "city": c.city,
             "country": c.country,
-            "lifecyclestage": "customer",
-            "hubspot_owner_id": OWNER_IDS[c.owner],
+            "lifecycle_stage": "customer",
+            "owner_id": OWNER_IDS[c.owner],
         }
         cid = b.add("contacts", props, created, created + rng.randint(0, 90) * 86_400_000)
         b.link("contacts", cid, "companies", company_id)
@@ -207,13 +208,13 @@ def _deals_for(b: _Builder, c: Customer, company_id: str, contacts: list[tuple[s
     for kind, stage, amount, close in specs:
         created = _ts(b.rng, 30, 300)
         props = {
-            "dealname": f"{c.name} — {kind}",
-            "amount": str(amount),
-            "dealstage": stage,
+            "name": f"{c.name} — {kind}",
+            "amount": Decimal(amount),
+            "stage": stage,
             "pipeline": "default",
-            "closedate": format_ms(_date_ms(close)),
-            "dealtype": "existingbusiness" if "renewal" in kind.lower() else "newbusiness",
-            "hubspot_owner_id": OWNER_IDS[c.owner],
+            "close_date": close,
+            "deal_type": "existingbusiness" if "renewal" in kind.lower() else "newbusiness",
+            "owner_id": OWNER_IDS[c.owner],
         }
         did = b.add("deals", props, created, created + rng.randint(1, 120) * 86_400_000)
         b.link("deals", did, "companies", company_id)
@@ -224,7 +225,7 @@ def _deals_for(b: _Builder, c: Customer, company_id: str, contacts: list[tuple[s
 
 
 @lru_cache(maxsize=4)
-def build_dataset(seed: int = DEFAULT_SEED) -> CrmDataset:
+def demo_crm(seed: int = DEFAULT_SEED) -> CrmContent:
     """The demo CRM content for ``seed`` (pure; cached)."""
     b = _Builder(seed)
     owners = tuple(Owner(oid, email, first, last) for oid, email, first, last in SALES_OWNERS.values())
@@ -240,9 +241,9 @@ def build_dataset(seed: int = DEFAULT_SEED) -> CrmDataset:
             "country": c.country,
             "region": c.region,
             "tier": c.tier,
-            "numberofemployees": str(c.employees),
-            "lifecyclestage": "customer",
-            "hubspot_owner_id": OWNER_IDS[c.owner],
+            "employees": c.employees,
+            "lifecycle_stage": "customer",
+            "owner_id": OWNER_IDS[c.owner],
         }
         company_id = b.add("companies", props, created, created + b.rng.randint(0, 60) * 86_400_000)
         accounts.append((c, company_id))
@@ -259,12 +260,12 @@ def build_dataset(seed: int = DEFAULT_SEED) -> CrmDataset:
         contact = people[c.key][0][1]
         text = _NOTE_TEXTS[i % len(_NOTE_TEXTS)].format(contact=contact, city=c.city)
         when = _ts(b.rng, 250, 300)
-        nid = b.add("notes", {"hs_note_body": text, "hs_timestamp": format_ms(when)}, when, when)
+        nid = b.add("notes", {"body": text, "timestamp": _iso(when)}, when, when)
         b.link("notes", nid, "companies", company_id)
         b.link("notes", nid, "deals", deal_ids[c.key][0])
     acme_company = accounts[0][1]
     when = _ts(b.rng, 301, 305)
-    nid = b.add("notes", {"hs_note_body": INJECTION_NOTE, "hs_timestamp": format_ms(when)}, when, when)
+    nid = b.add("notes", {"body": INJECTION_NOTE, "timestamp": _iso(when)}, when, when)
     b.link("notes", nid, "companies", acme_company)
     b.link("notes", nid, "deals", deal_ids["acme"][0])
 
@@ -273,44 +274,24 @@ def build_dataset(seed: int = DEFAULT_SEED) -> CrmDataset:
         when = _ts(b.rng, 320, 340)
         due = _ts(b.rng, 340, 400)
         props = {
-            "hs_task_subject": f"Follow up with {people[c.key][0][1]} on {c.name} proposal",
-            "hs_task_body": "Send the updated quote and confirm the install window.",
-            "hs_task_status": "NOT_STARTED",
-            "hs_task_priority": "MEDIUM",
-            "hs_task_type": "TODO",
-            "hs_timestamp": format_ms(due),
-            "hubspot_owner_id": OWNER_IDS[c.owner],
+            "subject": f"Follow up with {people[c.key][0][1]} on {c.name} proposal",
+            "body": "Send the updated quote and confirm the install window.",
+            "status": "NOT_STARTED",
+            "priority": "MEDIUM",
+            "task_type": "TODO",
+            "due_at": _iso(due),
+            "owner_id": OWNER_IDS[c.owner],
         }
         tid = b.add("tasks", props, when, when)
         b.link("tasks", tid, "companies", company_id)
         b.link("tasks", tid, "deals", deal_ids[c.key][0])
 
-    return CrmDataset(
+    return CrmContent(
         owners=owners,
-        pipelines={"deals": (DEFAULT_PIPELINE,)},
+        pipelines=(DEFAULT_PIPELINE,),
         records=tuple(b.records),
-        associations=tuple(b.links),
+        links=tuple(b.links),
     )
-
-
-def seed_crm(target: _Loadable | str | Path, seed: int = DEFAULT_SEED) -> CrmDataset:
-    """Replace the content of ``target`` with the demo CRM and return what was loaded.
-
-    ``target``: an :class:`~connectors.crm.InMemoryCrm`, a :class:`SqliteCrmStore`, or the path
-    of a SQLite database file for the local service (created if missing).
-    """
-    dataset = build_dataset(seed)
-    if isinstance(target, (str, Path)):
-        from connectors.crm_service._store import SqliteCrmStore
-
-        store = SqliteCrmStore(target)
-        try:
-            store.load(dataset)
-        finally:
-            store.close()
-    else:
-        target.load(dataset)
-    return dataset
 
 
 __all__ = [
@@ -321,6 +302,6 @@ __all__ = [
     "INJECTION_MARKER",
     "OWNER_IDS",
     "SALES_OWNERS",
-    "build_dataset",
-    "seed_crm",
+    "ID_BASE",
+    "demo_crm",
 ]

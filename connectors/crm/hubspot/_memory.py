@@ -30,9 +30,9 @@ class InMemoryCrm(HubSpotMapping, CrmEngine):
     @classmethod
     def seeded(cls, seed: int | None = None) -> InMemoryCrm:
         """A fake loaded with the demo CRM (``connectors.demo.crm_seed``)."""
-        from connectors.demo.crm_seed import DEFAULT_SEED, build_dataset
+        from connectors.crm.hubspot._dataset import demo_dataset
 
-        return cls(build_dataset(DEFAULT_SEED if seed is None else seed))
+        return cls(demo_dataset(seed))
 
     def _read(self, object_type: str, id: str) -> CrmRecord | None:
         return self._records.get(object_type, {}).get(id)
