@@ -105,6 +105,8 @@ def hubspot_property(kind: str, field: str) -> str:
 
 
 def _properties(kind: str) -> list[str]:
+    if kind not in PROPERTY_OF:
+        raise InvalidRequest(f"unknown object type {kind!r}; use one of {', '.join(PROPERTY_OF)}")
     return [*PROPERTY_OF[kind].values(), OWNER_PROPERTY]
 
 
@@ -243,7 +245,14 @@ class HubSpotMapping:
     def _create(
         self, kind: str, props: Mapping[str, str | None], parent_kind: str, parent_id: str, key: str | None
     ) -> CrmObject:
-        record = self._hubspot().create(kind, props, [(parent_kind, parent_id)], idempotency_key=key)
+        api = self._hubspot()
+        try:
+            record = api.create(kind, props, [(parent_kind, parent_id)], idempotency_key=key)
+        except InvalidRequest:
+            # HubSpot answers 400 for an association to a missing record; the neutral contract
+            # says "not found" (checked only on failure: no extra request when all is well).
+            api.get(parent_kind, parent_id, [])  # raises RecordNotFound if it is missing
+            raise
         return to_model(record)
 
 
