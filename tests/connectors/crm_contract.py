@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.crm import Condition, CrmConnector, Deal, Kind, NewNote, NewTask, Note, Sort, Task
+from connectors.crm import Condition, CrmConnector, Deal, Kind, NewNote, NewTask, Note, Page, Sort, Task
 from connectors.crm_service import ACME_RENEWAL_DEAL, INJECTION_MARKER, SALES_OWNERS
 from connectors.errors import ConnectorUnavailable, InvalidRequest, RecordNotFound
 
@@ -27,6 +27,11 @@ class Subject:
     owner_id: Callable[[str], str]  # demo owner id → this connector's owner id
     # A connector whose API limit is already spent, or why there is none.
     rate_limited: Callable[[], CrmConnector] | str
+
+
+def _deals(page: Page) -> list[Deal]:
+    assert all(isinstance(d, Deal) for d in page.records)
+    return [d for d in page.records if isinstance(d, Deal)]
 
 
 def _deal(s: Subject, demo_id: str = "30001") -> Deal:
@@ -84,7 +89,7 @@ def test_fetch_many_keeps_order_skips_unknown_and_repeats(s: Subject) -> None:
 
 def test_find_by_text(s: Subject) -> None:
     page = s.crm.find("deals", text="Acme renewal")
-    assert [d.name for d in page.records] == [ACME_RENEWAL_DEAL] and page.total == 1
+    assert [d.name for d in _deals(page)] == [ACME_RENEWAL_DEAL] and page.total == 1
     people = s.crm.find("contacts", text="Jordan Blake")
     assert [c.values()["email"] for c in people.records] == ["jordan.blake@acme.example"]
     assert s.crm.find("companies", text="no-such-company-anywhere").total == 0
@@ -97,16 +102,16 @@ def test_find_by_conditions(s: Subject) -> None:
     lost = s.crm.find("deals", where=[Condition("stage", "EQ", "closedlost")], limit=100)
     assert closed.total == won.total + lost.total
     big = s.crm.find("deals", where=[Condition("amount", "GT", "300000")], limit=100)
-    assert big.total > 0 and all(isinstance(d, Deal) and d.amount and d.amount > 300000 for d in big.records)
+    assert big.total > 0 and all(d.amount and d.amount > 300000 for d in _deals(big))
     alice = s.owner_id(SALES_OWNERS["u_alice"][0])
     mine = s.crm.find(
         "deals", where=[Condition("stage", "EQ", "contractsent"), Condition("owner_id", "EQ", alice)], limit=100
     )
     assert _deal(s).id in {d.id for d in mine.records} and all(d.owner_id == alice for d in mine.records)
     later = s.crm.find("deals", where=[Condition("close_date", "GTE", "2027-01-01")], limit=100)
-    assert later.total > 0 and all(getattr(d, "close_date") >= date(2027, 1, 1) for d in later.records)
+    assert later.total > 0 and all(d.close_date and d.close_date >= date(2027, 1, 1) for d in _deals(later))
     named = s.crm.find("deals", where=[Condition("name", "CONTAINS", "renewal")], limit=100)
-    assert named.total > 0 and all("renewal" in (getattr(d, "name") or "").lower() for d in named.records)
+    assert named.total > 0 and all("renewal" in (d.name or "").lower() for d in _deals(named))
     every = s.crm.find("deals", limit=1).total
     has = s.crm.find("deals", where=[Condition("deal_type", "HAS_VALUE")], limit=1).total
     missing = s.crm.find("deals", where=[Condition("description", "NO_VALUE")], limit=1).total
@@ -115,7 +120,7 @@ def test_find_by_conditions(s: Subject) -> None:
 
 def test_find_sorts_and_pages_without_gaps_or_repeats(s: Subject) -> None:
     by_amount = s.crm.find("deals", order_by=Sort("amount", descending=True), limit=25)
-    amounts = [getattr(d, "amount") for d in by_amount.records]
+    amounts = [d.amount or 0 for d in _deals(by_amount)]
     assert amounts == sorted(amounts, reverse=True)
     seen: list[str] = []
     after = None
@@ -239,19 +244,19 @@ def test_rate_limit_is_a_connector_error(s: Subject) -> None:
 
 __all__ = [
     "Subject",
-    "test_implements_the_protocol",
-    "test_fetch_gives_typed_neutral_fields_and_a_version",
-    "test_fetch_unknown_records_and_types",
-    "test_associations_read_the_same_from_both_sides",
-    "test_fetch_many_keeps_order_skips_unknown_and_repeats",
-    "test_find_by_text",
-    "test_find_by_conditions",
-    "test_find_sorts_and_pages_without_gaps_or_repeats",
-    "test_find_rejects_what_it_cannot_do",
-    "test_pipelines_and_owners",
-    "test_update_deal_changes_fields_and_the_version",
-    "test_update_deal_errors",
     "test_add_note_once_per_key",
     "test_add_task_once_per_key",
+    "test_associations_read_the_same_from_both_sides",
+    "test_fetch_gives_typed_neutral_fields_and_a_version",
+    "test_fetch_many_keeps_order_skips_unknown_and_repeats",
+    "test_fetch_unknown_records_and_types",
+    "test_find_by_conditions",
+    "test_find_by_text",
+    "test_find_rejects_what_it_cannot_do",
+    "test_find_sorts_and_pages_without_gaps_or_repeats",
+    "test_implements_the_protocol",
+    "test_pipelines_and_owners",
     "test_rate_limit_is_a_connector_error",
+    "test_update_deal_changes_fields_and_the_version",
+    "test_update_deal_errors",
 ]
