@@ -6,21 +6,23 @@ only loads it in HubSpot's shape.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from connectors.crm.hubspot._dataset import demo_dataset
+from connectors.crm.hubspot._dataset import to_dataset
 from connectors.crm.hubspot._models import CrmDataset
-from connectors.demo.crm_seed import DEFAULT_SEED
+from connectors.demo.crm_seed import DEFAULT_SEED, demo_crm
 
 
 class _Loadable(Protocol):
     def load(self, dataset: CrmDataset) -> None: ...
 
 
+@lru_cache(maxsize=4)
 def build_dataset(seed: int = DEFAULT_SEED) -> CrmDataset:
     """The demo CRM content for ``seed`` as HubSpot records (pure; cached)."""
-    return demo_dataset(seed)
+    return to_dataset(demo_crm(seed))
 
 
 def seed_crm(target: _Loadable | str | Path, seed: int = DEFAULT_SEED) -> CrmDataset:
