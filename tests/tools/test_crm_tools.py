@@ -171,7 +171,7 @@ def test_get_record_unknown_id_helps_the_model(crm: CrmConnector) -> None:
 
 
 def test_update_deal_plan(crm: CrmConnector) -> None:
-    before = crm.get("deals", "30001")
+    before = crm.fetch("deals", "30001")
     p = plan(registry(crm), "crm_update_deal", {"deal_id": "30001", "stage": "Closed won"})
     assert p.summary == "Move deal 'Acme Corporation — 2027 renewal' from Contract sent to Closed won"
     assert p.target == "deal 30001"
@@ -179,7 +179,7 @@ def test_update_deal_plan(crm: CrmConnector) -> None:
     assert p.target_version == before.version
     assert p.facts["owner"] == "u_alice" and p.facts["amount"] == 240000.0
     assert p.facts["object_type"] == "deals" and p.facts["record_id"] == "30001"
-    assert crm.get("deals", "30001").version == before.version  # planning changes nothing
+    assert crm.fetch("deals", "30001").version == before.version  # planning changes nothing
 
 
 def test_update_deal_plan_with_amount(memory: InMemoryCrm) -> None:
