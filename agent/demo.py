@@ -43,7 +43,7 @@ def _propose_update(messages: list[BaseMessage]) -> AIMessage:
     deal = deals[0]
     return tool_turn(
         "crm_update_deal",
-        {"deal_id": deal["id"], "dealstage": "closedwon"},
+        {"deal_id": deal["id"], "stage": "closedwon"},
         text=(
             f"The deal '{deal['label']}' is currently in stage {deal.get('stage') or 'unknown'}. "
             "I have proposed moving it to Closed won; it needs your manager's approval."

@@ -51,6 +51,10 @@ def ensure_crm_seeded(settings: Settings) -> None:
 def open_crm(settings: Settings, services: Services) -> Any:
     from connectors.crm import HubSpotClient
 
+    if settings.crm != "hubspot":
+        from connectors.crm.registry import open_in_process
+
+        return open_in_process(settings.crm)
     if settings.crm_url:
         token = settings.hubspot_token.get_secret_value() if settings.hubspot_token else ""
         client = HubSpotClient(settings.crm_url, token)

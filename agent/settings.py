@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policies.access import DEFAULT_ACCESS
@@ -228,6 +228,18 @@ class Settings(BaseSettings):
     warehouse_allow_writable_role: bool = Field(
         False, description="Accept a superuser or write-capable warehouse role (logged loudly)."
     )
+    # CRM connector (issue #13): which package in connectors/crm/ serves the CRM tools.
+    crm: str = Field(
+        "hubspot",
+        description="CRM connector: hubspot (CHAMBERLAIN_CRM_URL or the local service), memory, salesforce-memory.",
+    )
+
+    @field_validator("crm")
+    @classmethod
+    def _known_crm(cls, value: str) -> str:
+        from connectors.crm.registry import check_crm_name
+
+        return check_crm_name(value.strip().lower())
 
     @property
     def resolved_database_url(self) -> str:

@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table
@@ -51,6 +51,7 @@ from connectors.appdb.follow_ups import (
     purchase_orders,
     time_off,
 )
+from connectors.crm.model import Deal, NewNote
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from policies.access import AccessPolicy, may_change_deal
 from policies.approvers import next_level
@@ -213,8 +214,8 @@ class WorkflowService:
             # The CRM is the source of truth for the deal's size (it decides whether Finance
             # must approve), whatever amount the request claimed.
             deal = self._deal(req.deal_id)
-            amount = deal.get("amount")
-            req = req.model_copy(update={"deal_amount": Decimal(amount).quantize(_CENT) if amount else None})
+            amount = deal.amount
+            req = req.model_copy(update={"deal_amount": amount.quantize(_CENT) if amount is not None else None})
         return req
 
     def route(self, request: AnyRequest, requester_id: str) -> RouteDecision:
@@ -380,17 +381,17 @@ class WorkflowService:
 
     # -- execution-time rules of a discount's target ------------------------------------------
 
-    def _deal(self, deal_id: str) -> Any:
+    def _deal(self, deal_id: str) -> Deal:
         if self.crm is None:
             raise NotPermitted("no CRM is configured, so a discount cannot be checked or applied")
-        return self.crm.get("deals", deal_id, ["amount", "dealname", "hubspot_owner_id"])
+        return cast(Deal, self.crm.fetch("deals", deal_id))
 
-    def _check_deal_rights(self, requester_id: str, deal_id: str) -> Any:
+    def _check_deal_rights(self, requester_id: str, deal_id: str) -> Deal:
         """The deal as read now; ``NotPermitted`` unless the requester may change it (access.yaml
         roles, and the deal's owner or someone above them)."""
         deal = self._deal(deal_id)
         owner_id = None
-        crm_owner = deal.get("hubspot_owner_id")
+        crm_owner = deal.owner_id
         if crm_owner:
             owner = next((o for o in self.crm.owners() if o.id == crm_owner), None)
             person = self.directory.by_email(owner.email) if owner and owner.email else None
@@ -474,10 +475,10 @@ class WorkflowService:
         # The amount it was approved on: the lifecycle checked the deal has not changed since.
         before = req.deal_amount
         if before is None:
-            amount = self.crm.get("deals", req.deal_id, ["amount"]).get("amount")
-            if not amount:
+            amount = self.crm.fetch("deals", req.deal_id).amount
+            if amount is None:
                 raise ValueError(f"deal {req.deal_id} has no amount to discount")
-            before = Decimal(amount)
+            before = amount
         after = (before * (100 - req.discount_percent) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
         row = self._insert_once(
             discount_applications,
@@ -490,7 +491,7 @@ class WorkflowService:
         )
         # Setting the amount is idempotent (same value on a retry); the note carries the
         # approval's idempotency key, so a retry finds it instead of adding a second one.
-        self.crm.update("deals", req.deal_id, {"amount": row["amount_after"]})
+        self.crm.update_deal(req.deal_id, amount=Decimal(row["amount_after"]))
         approvers = sorted({v.approver_id for v in rec.votes if v.decision == "approve"})
         names = ", ".join(p.name if (p := self.directory.find(a)) else a for a in approvers) or "policy"
         body = (
@@ -498,10 +499,13 @@ class WorkflowService:
             f"{row['amount_before']} → {row['amount_after']} {req.currency}. "
             f"Reason given by the requester: “{req.reason}”"
         )
-        note = self.crm.create(
-            "notes",
-            {"hs_note_body": body, "hs_timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
-            [("deals", req.deal_id)],
+        note = self.crm.add_note(
+            NewNote(
+                parent_kind="deals",
+                parent_id=req.deal_id,
+                body=body,
+                timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            ),
             idempotency_key=rec.idempotency_key,
         )
         return {
@@ -699,7 +703,7 @@ class FollowUp:
             return Check("refused", str(exc))
         if rec.target_version is not None and deal.version != rec.target_version:
             before = rec.current.get("amount")
-            now = deal.get("amount")
+            now = None if deal.amount is None else str(deal.amount)
             change = f" (amount {before} → {now})" if before != now else ""
             return Check("stale", f"deal {deal_id} changed after the discount was approved{change}")
         return None

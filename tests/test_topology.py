@@ -70,7 +70,7 @@ def topology(postgres_url: str, tmp_path: Path) -> Iterator[dict[str, object]]:
     ensure_warehouse(settings)
     model = FakeAnthropicServer(
         [
-            Reply(tool_uses=[ToolUse("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"})]),
+            Reply(tool_uses=[ToolUse("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"})]),
             Reply(text="Done: the Acme renewal is closed won."),
         ]
     )

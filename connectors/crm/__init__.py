@@ -1,15 +1,18 @@
-"""The CRM connector (HubSpot CRM v3 shape).
+"""The CRM connector layer: a vendor-neutral model and protocol, and one package per CRM.
 
-- :class:`CrmConnector`: what callers may use (``get``, ``get_many``, ``search``, ``associations``,
-  ``update``, ``create``, ``pipelines``, ``owners``).
-- :class:`HubSpotClient`: the real thing over HTTP (HubSpot, or the local service in
-  ``connectors.crm_service``).
-- :class:`InMemoryCrm`: the fake that ships with the code; same behaviour as the local service.
+- :mod:`connectors.crm.model`: ``Deal``, ``Contact``, ``Company``, ``Note``, ``Task``,
+  ``Owner``, ``Pipeline``... with neutral field names; what tools and workflows speak.
+- :class:`CrmConnector`: what callers may ask of any CRM.
+- :mod:`connectors.crm.hubspot`: HubSpot (REST client and in-memory fake).
+- :mod:`connectors.crm.salesforce`: a Salesforce-shaped in-memory org.
+- :func:`open_crm` (``connectors.crm.registry``): the connector a setting names.
+
+The HubSpot-level names (``HubSpotClient``, ``InMemoryCrm``, ``CrmRecord``...) are re-exported
+here because the demo, the local service and many tests build and seed HubSpot fakes.
 """
 
-from connectors.crm._client import HubSpotClient
-from connectors.crm._memory import InMemoryCrm
-from connectors.crm._models import (
+from connectors.crm._protocol import CrmConnector
+from connectors.crm.hubspot import (
     IDEMPOTENCY_PROPERTY,
     OBJECT_TYPES,
     OPERATORS,
@@ -17,28 +20,59 @@ from connectors.crm._models import (
     CrmDataset,
     CrmRecord,
     Filter,
-    Owner,
-    Pipeline,
+    FilterSpec,
+    HubSpotApi,
+    HubSpotClient,
+    InMemoryCrm,
     SearchPage,
-    Stage,
+    SortSpec,
 )
-from connectors.crm._protocol import CrmConnector, FilterSpec, SortSpec
+from connectors.crm.model import (
+    Company,
+    Condition,
+    Contact,
+    CrmObject,
+    Deal,
+    Kind,
+    NewNote,
+    NewTask,
+    Note,
+    Owner,
+    Page,
+    Pipeline,
+    Sort,
+    Stage,
+    Task,
+)
 
 __all__ = [
     "IDEMPOTENCY_PROPERTY",
     "OBJECT_TYPES",
     "OPERATORS",
     "Association",
+    "Company",
+    "Condition",
+    "Contact",
     "CrmConnector",
     "CrmDataset",
+    "CrmObject",
     "CrmRecord",
+    "Deal",
     "Filter",
     "FilterSpec",
+    "HubSpotApi",
     "HubSpotClient",
     "InMemoryCrm",
+    "Kind",
+    "NewNote",
+    "NewTask",
+    "Note",
     "Owner",
+    "Page",
     "Pipeline",
     "SearchPage",
+    "Sort",
     "SortSpec",
     "Stage",
+    "Task",
 ]

@@ -1,84 +1,80 @@
-"""What the rest of Chamberlain may ask of a CRM (HubSpot CRM v3 semantics)."""
+"""What the rest of Chamberlain may ask of a CRM, in the neutral model (:mod:`connectors.crm.model`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from connectors.crm._models import CrmRecord, Owner, Pipeline, SearchPage
-
-# ("dealstage", "EQ", "contractsent"), ("amount", "GT", "10000"), ("dealstage", "IN", [...]),
-# ("hubspot_owner_id", "HAS_PROPERTY", None); a :class:`Filter` is such a tuple.
-FilterSpec = Sequence[object]
-# ("amount", "DESCENDING"); direction is "ASCENDING" or "DESCENDING".
-SortSpec = tuple[str, str]
+from connectors.crm.model import (
+    Condition,
+    CrmObject,
+    Deal,
+    Kind,
+    NewNote,
+    NewTask,
+    Note,
+    Owner,
+    Page,
+    Pipeline,
+    Sort,
+    Task,
+)
 
 
 @runtime_checkable
 class CrmConnector(Protocol):
-    """A HubSpot-shaped CRM. Object types: contacts, companies, deals, notes, tasks.
+    """A CRM of deals, contacts, companies, notes and tasks, whatever the vendor.
 
     Every method raises :mod:`connectors.errors` types only: ``RecordNotFound`` for an unknown
-    id, ``InvalidRequest`` for a request the CRM rejects (unknown property, bad stage...),
-    ``ConnectorUnavailable`` when the CRM cannot be reached, ``ConnectorAuthError`` for bad
-    credentials.
+    id, ``InvalidRequest`` for a request the CRM rejects (unknown field, bad stage, bad
+    value...), ``ConnectorUnavailable`` when the CRM cannot be reached or rate-limits us
+    (``RetryLater`` when it says when), ``ConnectorAuthError`` for bad credentials.
     """
 
-    def get(
-        self,
-        object_type: str,
-        id: str,
-        properties: Sequence[str] | None = None,
-        associations: Sequence[str] = (),
-    ) -> CrmRecord:
-        """One record. ``properties=None`` returns the type's default properties;
-        ``associations`` lists object types whose associated ids to include."""
+    def fetch(self, kind: Kind, id: str, *, related: Sequence[Kind] = ()) -> CrmObject:
+        """One record with all its fields; ``related`` lists kinds whose associated ids to include."""
         ...
 
-    def get_many(
-        self, object_type: str, ids: Sequence[str], properties: Sequence[str] | None = None
-    ) -> list[CrmRecord]:
-        """Several records by id in one round trip, in the order asked; unknown ids are left out."""
+    def fetch_many(self, kind: Kind, ids: Sequence[str]) -> list[CrmObject]:
+        """Several records by id, in the order asked, each once; unknown ids are left out."""
         ...
 
-    def search(
+    def find(
         self,
-        object_type: str,
+        kind: Kind,
         *,
-        query: str | None = None,
-        filters: Sequence[FilterSpec] = (),
-        properties: Sequence[str] | None = None,
-        sorts: Sequence[SortSpec] | None = None,
+        text: str | None = None,
+        where: Sequence[Condition] = (),
+        order_by: Sort | None = None,
         limit: int = 10,
         after: str | None = None,
-    ) -> SearchPage:
-        """Records matching a free-text ``query`` and all ``filters`` (AND), one page at a time."""
+    ) -> Page:
+        """Records matching free ``text`` (names, emails, domains...) and every condition, one
+        page at a time; ``after`` is the previous page's ``next_after``."""
         ...
 
-    def associations(self, from_type: str, id: str, to_type: str) -> list[str]:
-        """Ids of the ``to_type`` records associated with record ``id``."""
+    def linked(self, kind: Kind, id: str, to_kind: Kind) -> list[str]:
+        """Ids of the ``to_kind`` records associated with record ``id``."""
         ...
 
-    def update(self, object_type: str, id: str, properties: Mapping[str, str | None]) -> CrmRecord:
-        """Set properties (naturally idempotent); returns the updated record."""
+    def update_deal(
+        self, id: str, *, stage: str | None = None, amount: Decimal | None = None, owner_id: str | None = None
+    ) -> Deal:
+        """Set the given fields (naturally idempotent); returns the updated deal."""
         ...
 
-    def create(
-        self,
-        object_type: str,
-        properties: Mapping[str, str | None],
-        associations: Sequence[tuple[str, str]] = (),
-        idempotency_key: str | None = None,
-    ) -> CrmRecord:
-        """Create a record associated with ``(object_type, id)`` pairs.
+    def add_note(self, note: NewNote, *, idempotency_key: str | None = None) -> Note:
+        """Create a note on its parent. With an ``idempotency_key``, a note created earlier with
+        the same key is returned instead of a second one."""
+        ...
 
-        With an ``idempotency_key``, a record created earlier with the same key is returned
-        instead of creating a duplicate.
-        """
+    def add_task(self, task: NewTask, *, idempotency_key: str | None = None) -> Task:
+        """Create a task on its parent; idempotent by key like :meth:`add_note`."""
         ...
 
     def pipelines(self, object_type: str = "deals") -> list[Pipeline]:
-        """The pipelines (and their stages) of an object type."""
+        """The deal pipelines and their stages."""
         ...
 
     def owners(self) -> list[Owner]:
@@ -86,4 +82,4 @@ class CrmConnector(Protocol):
         ...
 
 
-__all__ = ["CrmConnector", "FilterSpec", "SortSpec"]
+__all__ = ["CrmConnector"]

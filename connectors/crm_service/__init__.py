@@ -6,7 +6,10 @@ background thread.
 """
 
 from connectors.crm_service._app import create_app
-from connectors.crm_service._seed import (
+from connectors.crm_service._seed import build_dataset, seed_crm
+from connectors.crm_service._server import CrmServer, serve
+from connectors.crm_service._store import SqliteCrmStore
+from connectors.demo.crm_seed import (
     ACME_RENEWAL_DEAL,
     DEAL_STAGES,
     DEFAULT_PIPELINE,
@@ -14,11 +17,7 @@ from connectors.crm_service._seed import (
     INJECTION_MARKER,
     OWNER_IDS,
     SALES_OWNERS,
-    build_dataset,
-    seed_crm,
 )
-from connectors.crm_service._server import CrmServer, serve
-from connectors.crm_service._store import SqliteCrmStore
 
 __all__ = [
     "ACME_RENEWAL_DEAL",

@@ -16,8 +16,9 @@ import uvicorn
 
 from connectors.crm_service._app import FAULT_STATUSES, create_app
 from connectors.crm_service._ratelimit import RateLimits
-from connectors.crm_service._seed import DEFAULT_SEED, seed_crm
+from connectors.crm_service._seed import seed_crm
 from connectors.crm_service._store import SqliteCrmStore
+from connectors.demo.crm_seed import DEFAULT_SEED
 
 log = logging.getLogger(__name__)
 

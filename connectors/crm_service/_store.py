@@ -8,8 +8,8 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from connectors.crm._engine import CrmEngine, _now_ms
-from connectors.crm._models import Association, CrmDataset, CrmRecord, Owner, Pipeline, Stage
+from connectors.crm.hubspot._engine import CrmEngine, _now_ms
+from connectors.crm.hubspot._models import Association, CrmDataset, CrmRecord, Owner, Pipeline, Stage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -34,7 +34,7 @@ def test_demo_leaves_an_executed_approval(demo_dir: Path) -> None:
     assert sorted(r["title"] for r in rows) == ["crm_update_deal", "schedule_report"]
     assert all(r["status"] == "executed" for r in rows)
     (deal,) = [r for r in rows if r["title"] == "crm_update_deal"]
-    assert deal["proposed"] == {"dealstage": "Closed won"}
+    assert deal["proposed"] == {"stage": "Closed won"}
 
 
 def test_audit_verify_and_export(demo_dir: Path, tmp_path: Path) -> None:

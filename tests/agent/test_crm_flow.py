@@ -37,14 +37,14 @@ def test_crm_down_gives_a_clear_message_and_the_conversation_continues(tmp_path:
 
 def test_approved_crm_write_lands_once_over_http(tmp_path: Path) -> None:
     model = ScriptedChatModel.from_turns(
-        [tool_turn("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}), text_turn("done")]
+        [tool_turn("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}), text_turn("done")]
     )
     with CrmServer(token="t") as server:
         client = HubSpotClient(server.url, "t")
         with open_runtime(Settings(data_dir=tmp_path), chat_model=model, crm=client) as rt:
             out = rt.ask("u_alice", "close 30001", thread_id="c2")
             view = out.pending[0]
-            assert view.current["dealstage"] == "Contract sent" and view.proposed["dealstage"] == "Closed won"
+            assert view.current["stage"] == "Contract sent" and view.proposed["stage"] == "Closed won"
             res = rt.decide(view.id, approver_id="u_raj", approve=True)
             assert res.final
             rt.decide(view.id, approver_id="u_raj", approve=True)

@@ -38,9 +38,9 @@ def test_turns_tokens_refusals_and_decisions_are_counted(tmp_path: Path) -> None
         "tool": _value("chamberlain_tool_call_duration_seconds_count", {"tool": "crm_update_deal", "effect": "write"}),
     }
     turns = [
-        tool_turn("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}),
+        tool_turn("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}),
         text_turn("I may not do that."),
-        tool_turn("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}),
+        tool_turn("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}),
         text_turn("Done."),
     ]
     with build_runtime(

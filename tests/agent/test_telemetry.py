@@ -75,7 +75,7 @@ def test_one_approved_write_is_traced_end_to_end(tmp_path: Path, spans: InMemory
     crm = InMemoryCrm.seeded()
     turns = [
         tool_turn("crm_search", {"object_type": "deals", "query": "Acme Corporation 2027 renewal"}),
-        tool_turn("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}),
+        tool_turn("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}),
         text_turn("Done: the Acme renewal is closed won."),
     ]
     with _runtime(tmp_path, crm, turns) as rt:

@@ -21,6 +21,7 @@ from connectors.crm_service import (
     seed_crm,
 )
 from connectors.demo.company import CUSTOMERS
+from connectors.demo.crm_seed import demo_crm
 from policies.directory import Directory
 
 TOKEN = "service-test-token"
@@ -197,8 +198,10 @@ def test_database_persists_across_restarts_and_is_not_reseeded(tmp_path: Path) -
 
 
 def test_seed_is_deterministic_and_loads_anywhere(tmp_path: Path) -> None:
+    demo_crm.cache_clear()
     build_dataset.cache_clear()
     first = build_dataset()
+    demo_crm.cache_clear()
     build_dataset.cache_clear()
     assert build_dataset() == first
     assert build_dataset(7) != first

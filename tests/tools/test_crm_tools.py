@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.crm import CrmConnector, HubSpotClient, InMemoryCrm
+from connectors.crm import CrmConnector, Deal, HubSpotClient, InMemoryCrm, Note, Task
 from connectors.crm_service import ACME_RENEWAL_DEAL, INJECTION_MARKER, OWNER_IDS, CrmServer
 from connectors.errors import ConnectorAuthError
 from policies.directory import Directory
@@ -93,7 +93,7 @@ def test_search_is_compact_and_resolves_owner_and_stage(crm: CrmConnector) -> No
     assert deal.id == "30001" and deal.label == ACME_RENEWAL_DEAL and deal.ref == "crm://deals/30001"
     assert deal.owner == "Alice Chen <alice.chen@larkspur.example>"
     assert deal.stage == "Contract sent"
-    assert deal.properties == {"amount": "240000", "closedate": "2026-12-15", "dealstage": "contractsent"}
+    assert deal.properties == {"amount": "240000", "close_date": "2026-12-15", "stage": "contractsent"}
 
 
 def test_search_filters_by_stage_label_owner_and_sorts(crm: CrmConnector) -> None:
@@ -103,7 +103,7 @@ def test_search_filters_by_stage_label_owner_and_sorts(crm: CrmConnector) -> Non
         "crm_search",
         {
             "object_type": "deals",
-            "filters": [{"property": "dealstage", "operator": "IN", "values": ["Contract sent", "closedwon"]}],
+            "filters": [{"field": "stage", "operator": "IN", "values": ["Contract sent", "closedwon"]}],
             "owner_email": "alice.chen@larkspur.example",
             "sort": "-amount",
             "limit": 25,
@@ -120,7 +120,7 @@ def test_search_filters_by_stage_label_owner_and_sorts(crm: CrmConnector) -> Non
         call(
             reg,
             "crm_search",
-            {"object_type": "deals", "filters": [{"property": "nope", "operator": "EQ", "value": "x"}]},
+            {"object_type": "deals", "filters": [{"field": "nope", "operator": "EQ", "value": "x"}]},
         )
 
 
@@ -137,7 +137,7 @@ def test_search_pages(memory: InMemoryCrm) -> None:
     [
         {"object_type": "deals", "limit": 26},
         {"object_type": "widgets"},
-        {"object_type": "deals", "filters": [{"property": "amount", "operator": "ROUGHLY", "value": "1"}]},
+        {"object_type": "deals", "filters": [{"field": "amount", "operator": "ROUGHLY", "value": "1"}]},
         {"object_type": "deals", "surprise": True},
     ],
 )
@@ -161,32 +161,34 @@ def test_get_record_shows_associations_and_recent_notes(crm: CrmConnector) -> No
 def test_get_record_unknown_id_helps_the_model(crm: CrmConnector) -> None:
     with pytest.raises(ToolInputError, match="deal 39999 not found; use crm_search to find the id"):
         call(registry(crm), "crm_get_record", {"object_type": "deals", "record_id": "39999"})
-    with pytest.raises(ValidationError):
-        registry(crm).get("crm_get_record").parse_args({"object_type": "deals", "record_id": "acme"})  # type: ignore[union-attr]
+    with pytest.raises(ValidationError):  # a name is not an id (ids are letters and digits: vendors differ)
+        registry(crm).get("crm_get_record").parse_args({"object_type": "deals", "record_id": "acme renewal"})  # type: ignore[union-attr]
+    with pytest.raises(ToolInputError, match="deal acme not found; use crm_search"):
+        call(registry(crm), "crm_get_record", {"object_type": "deals", "record_id": "acme"})
 
 
 # ---------------------------------------------------------------- crm_update_deal
 
 
 def test_update_deal_plan(crm: CrmConnector) -> None:
-    before = crm.get("deals", "30001")
-    p = plan(registry(crm), "crm_update_deal", {"deal_id": "30001", "dealstage": "Closed won"})
+    before = crm.fetch("deals", "30001")
+    p = plan(registry(crm), "crm_update_deal", {"deal_id": "30001", "stage": "Closed won"})
     assert p.summary == "Move deal 'Acme Corporation — 2027 renewal' from Contract sent to Closed won"
     assert p.target == "deal 30001"
-    assert p.current == {"dealstage": "Contract sent"} and p.proposed == {"dealstage": "Closed won"}
+    assert p.current == {"stage": "Contract sent"} and p.proposed == {"stage": "Closed won"}
     assert p.target_version == before.version
     assert p.facts["owner"] == "u_alice" and p.facts["amount"] == 240000.0
     assert p.facts["object_type"] == "deals" and p.facts["record_id"] == "30001"
-    assert crm.get("deals", "30001").version == before.version  # planning changes nothing
+    assert crm.fetch("deals", "30001").version == before.version  # planning changes nothing
 
 
 def test_update_deal_plan_with_amount(memory: InMemoryCrm) -> None:
-    p = plan(registry(memory), "crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon", "amount": 250000})
+    p = plan(registry(memory), "crm_update_deal", {"deal_id": "30001", "stage": "closedwon", "amount": 250000})
     assert p.summary == (
         "Move deal 'Acme Corporation — 2027 renewal' from Contract sent to Closed won "
         "and change the amount from 240,000 to 250,000"
     )
-    assert p.proposed == {"dealstage": "Closed won", "amount": 250000.0}
+    assert p.proposed == {"stage": "Closed won", "amount": 250000.0}
     only_amount = plan(registry(memory), "crm_update_deal", {"deal_id": "30001", "amount": 99.5})
     assert only_amount.summary == "Change the amount of deal 'Acme Corporation — 2027 renewal' from 240,000 to 99.50"
 
@@ -201,12 +203,12 @@ def test_update_deal_plan_without_a_directory_uses_the_company_directory(memory:
     ("args", "error", "message"),
     [
         (
-            {"deal_id": "30001", "dealstage": "signed"},
+            {"deal_id": "30001", "stage": "signed"},
             ToolInputError,
             "unknown deal stage 'signed'.*Closed won \\(closedwon\\)",
         ),
-        ({"deal_id": "30001", "dealstage": "contractsent"}, ToolInputError, "nothing to change"),
-        ({"deal_id": "39999", "dealstage": "closedwon"}, ToolInputError, "deal 39999 not found; use crm_search"),
+        ({"deal_id": "30001", "stage": "contractsent"}, ToolInputError, "nothing to change"),
+        ({"deal_id": "39999", "stage": "closedwon"}, ToolInputError, "deal 39999 not found; use crm_search"),
     ],
 )
 def test_update_deal_plan_rejects(
@@ -223,17 +225,17 @@ def test_update_deal_needs_something_to_change(memory: InMemoryCrm) -> None:
 
 def test_update_deal_executes_and_invalidates_the_plan_version(crm: CrmConnector) -> None:
     reg = registry(crm)
-    args = {"deal_id": "30001", "dealstage": "closedwon"}
+    args = {"deal_id": "30001", "stage": "closedwon"}
     approved = plan(reg, "crm_update_deal", args)
     with pytest.raises(RuntimeError, match="idempotency_key"):
         call(reg, "crm_update_deal", args)
     result = call(reg, "crm_update_deal", args, ctx(key="approval-7"))
     assert result.summary == "Deal 'Acme Corporation — 2027 renewal' is now in stage Closed won"
-    after = crm.get("deals", "30001")
-    assert after.properties["dealstage"] == "closedwon"
+    after = crm.fetch("deals", "30001")
+    assert isinstance(after, Deal) and after.stage == "closedwon"
     assert after.version != approved.target_version  # a re-plan would notice the change
     again = call(reg, "crm_update_deal", args, ctx(key="approval-7"))  # a retried execution
-    assert "already" in again.summary and crm.get("deals", "30001").version == after.version
+    assert "already" in again.summary and crm.fetch("deals", "30001").version == after.version
 
 
 # ---------------------------------------------------------------- crm_add_note / crm_create_task
@@ -247,17 +249,17 @@ def test_add_note_plan_and_idempotent_execution(crm: CrmConnector) -> None:
     assert p.summary == "Add a note to deal 'Acme Corporation — 2027 renewal': “Customer signed the renewal on site.”"
     assert p.proposed["note"] == args["body"] and p.proposed["author"] == "Alice Chen"
     assert p.facts["owner"] == "u_alice"
-    before = crm.associations("deals", "30001", "notes")
+    before = crm.linked("deals", "30001", "notes")
     first = call(reg, "crm_add_note", args, ctx(key="approval-note-1"))
     second = call(reg, "crm_add_note", args, ctx(key="approval-note-1"))
     assert first.id == second.id
-    after = crm.associations("deals", "30001", "notes")
+    after = crm.linked("deals", "30001", "notes")
     assert len(after) == len(before) + 1 and first.id in after
-    note = crm.get("notes", first.id, ["hs_note_body", "hubspot_owner_id"])
-    assert note.properties["hs_note_body"] == args["body"]
-    assert note.properties["hubspot_owner_id"] == OWNER_IDS["u_alice"]
+    note = crm.fetch("notes", first.id)
+    assert isinstance(note, Note) and note.body == args["body"]
+    assert note.owner_id == OWNER_IDS["u_alice"]
     call(reg, "crm_add_note", args, ctx(key="approval-note-2"))
-    assert len(crm.associations("deals", "30001", "notes")) == len(before) + 2
+    assert len(crm.linked("deals", "30001", "notes")) == len(before) + 2
 
 
 def test_add_note_by_someone_who_is_not_a_crm_user(memory: InMemoryCrm) -> None:
@@ -266,7 +268,7 @@ def test_add_note_by_someone_who_is_not_a_crm_user(memory: InMemoryCrm) -> None:
     p = plan(reg, "crm_add_note", args, ctx("u_priya"))
     assert "author" not in p.proposed and p.facts["owner"] == "u_alice"
     done = call(reg, "crm_add_note", args, ctx("u_priya", key="k"))
-    assert memory.get("notes", done.id, ["hubspot_owner_id"]).properties["hubspot_owner_id"] is None
+    assert memory.fetch("notes", done.id).owner_id is None
 
 
 def test_create_task_plan_and_idempotent_execution(crm: CrmConnector) -> None:
@@ -286,12 +288,12 @@ def test_create_task_plan_and_idempotent_execution(crm: CrmConnector) -> None:
     first = call(reg, "crm_create_task", args, ctx("u_bob", key="approval-task"))
     second = call(reg, "crm_create_task", args, ctx("u_bob", key="approval-task"))
     assert first.id == second.id
-    assert crm.associations("deals", "30001", "tasks").count(first.id) == 1
-    task = crm.get("tasks", first.id, ["hs_task_subject", "hs_timestamp", "hs_task_priority", "hubspot_owner_id"])
-    assert task.properties["hs_task_subject"] == "Send countersigned contract"
-    assert task.properties["hs_timestamp"] == "2026-12-01T12:00:00.000Z"
-    assert task.properties["hs_task_priority"] == "HIGH"
-    assert task.properties["hubspot_owner_id"] == OWNER_IDS["u_bob"]
+    assert crm.linked("deals", "30001", "tasks").count(first.id) == 1
+    task = crm.fetch("tasks", first.id)
+    assert isinstance(task, Task) and task.subject == "Send countersigned contract"
+    assert task.due_at == "2026-12-01T12:00:00.000Z"
+    assert task.priority == "HIGH"
+    assert task.owner_id == OWNER_IDS["u_bob"]
 
 
 def test_writes_on_unknown_records(memory: InMemoryCrm) -> None:
@@ -327,7 +329,7 @@ def test_crm_down_is_a_retryable_failure(crm_server: CrmServer) -> None:
         crm_server.set_fault("503")
         try:
             with pytest.raises(ToolFailure, match="unavailable"):
-                plan(reg, "crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"})
+                plan(reg, "crm_update_deal", {"deal_id": "30001", "stage": "closedwon"})
         finally:
             crm_server.set_fault(None)
 
@@ -342,7 +344,7 @@ def test_write_path_over_http_end_to_end(crm_server: CrmServer) -> None:
     crm_server.reset()
     with HubSpotClient(crm_server.url, TOKEN) as client:
         reg = registry(client)
-        args = {"deal_id": "30001", "dealstage": "Closed won"}
+        args = {"deal_id": "30001", "stage": "Closed won"}
         p = plan(reg, "crm_update_deal", args)
         assert p.target_version == client.get("deals", "30001").version
         context = dataclasses.replace(ctx(), idempotency_key="approval-http-1")

@@ -48,7 +48,7 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
     model = ScriptedChatModel.from_turns(
         turns
         or [
-            tool_turn("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}),
+            tool_turn("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}),
             text_turn("Done: the Acme renewal is closed won."),
         ]
     )

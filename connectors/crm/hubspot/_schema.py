@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from connectors.crm._models import IDEMPOTENCY_PROPERTY, OBJECT_TYPES
+from connectors.crm.hubspot._models import IDEMPOTENCY_PROPERTY, OBJECT_TYPES
 from connectors.errors import InvalidRequest
 
 STRING, NUMBER, DATETIME, ENUM = "string", "number", "datetime", "enumeration"
@@ -322,7 +322,7 @@ def _compare_key(kind: str, value: str) -> tuple[int, float | str]:
 
 
 def check_filter(object_type: str, prop: str, operator: str, value: object) -> None:
-    from connectors.crm._models import OPERATORS
+    from connectors.crm.hubspot._models import OPERATORS
 
     if prop not in PROPERTIES[object_type]:
         raise InvalidRequest(f'There was a problem with the request: property "{prop}" does not exist')

@@ -1,19 +1,22 @@
 """The in-memory CRM that ships with the code: HubSpot behaviour without a server.
 
 Same rules as the local HubSpot-compatible service (both are :class:`CrmEngine`), so tests
-and demos can use it wherever a :class:`~connectors.crm.CrmConnector` is expected.
+and demos can use it wherever a :class:`~connectors.crm.hubspot.HubSpotApi` is expected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from connectors.crm._engine import CrmEngine, _now_ms
-from connectors.crm._models import Association, CrmDataset, CrmRecord, Owner, Pipeline
+from connectors.crm.hubspot._engine import CrmEngine, _now_ms
+from connectors.crm.hubspot._mapping import HubSpotMapping
+from connectors.crm.hubspot._models import Association, CrmDataset, CrmRecord, Owner, Pipeline
 
 
-class InMemoryCrm(CrmEngine):
-    """A CRM held in dicts. Empty until :meth:`load` (e.g. ``seed_crm(crm)``) fills it."""
+class InMemoryCrm(HubSpotMapping, CrmEngine):
+    """A HubSpot-shaped CRM held in dicts: both the HubSpot API and the neutral connector.
+
+    Empty until :meth:`load` (e.g. ``seed_crm(crm)``) fills it."""
 
     def __init__(self, dataset: CrmDataset | None = None, *, clock_ms: Callable[[], int] = _now_ms) -> None:
         super().__init__(clock_ms=clock_ms)
@@ -26,10 +29,10 @@ class InMemoryCrm(CrmEngine):
 
     @classmethod
     def seeded(cls, seed: int | None = None) -> InMemoryCrm:
-        """A fake loaded with the demo CRM (``connectors.crm_service.seed_crm``)."""
-        from connectors.crm_service._seed import DEFAULT_SEED, build_dataset
+        """A fake loaded with the demo CRM (``connectors.demo.crm_seed``)."""
+        from connectors.crm.hubspot._dataset import demo_dataset
 
-        return cls(build_dataset(DEFAULT_SEED if seed is None else seed))
+        return cls(demo_dataset(seed))
 
     def _read(self, object_type: str, id: str) -> CrmRecord | None:
         return self._records.get(object_type, {}).get(id)

@@ -1,6 +1,6 @@
 """The CRM's behaviour, independent of where records are kept.
 
-:class:`CrmEngine` implements :class:`~connectors.crm.CrmConnector` over a few storage
+:class:`CrmEngine` implements :class:`~connectors.crm.hubspot.HubSpotApi` over a few storage
 primitives. The in-memory fake keeps records in dicts; the local HubSpot-compatible service
 keeps them in SQLite. Both inherit every rule from here, which is what makes the fake a
 faithful stand-in for the service (the contract tests check it).
@@ -15,8 +15,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
-from connectors.crm import _schema as schema
-from connectors.crm._models import (
+from connectors.crm.hubspot import _schema as schema
+from connectors.crm.hubspot._api import FilterSpec, SortSpec
+from connectors.crm.hubspot._models import (
     IDEMPOTENCY_PROPERTY,
     Association,
     CrmDataset,
@@ -25,7 +26,6 @@ from connectors.crm._models import (
     Pipeline,
     SearchPage,
 )
-from connectors.crm._protocol import FilterSpec, SortSpec
 from connectors.errors import InvalidRequest, RecordNotFound
 
 # HubSpot owners have an ``id`` and a separate ``userId``; the local service derives one from the other.

@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 
-from connectors.crm import _schema as schema
-from connectors.crm._engine import _parse_filter
-from connectors.crm._models import IDEMPOTENCY_PROPERTY, CrmRecord, Owner, Pipeline, SearchPage, Stage
-from connectors.crm._protocol import FilterSpec, SortSpec
+from connectors.crm.hubspot import _schema as schema
+from connectors.crm.hubspot._api import FilterSpec, SortSpec
+from connectors.crm.hubspot._engine import _parse_filter
+from connectors.crm.hubspot._mapping import HubSpotMapping
+from connectors.crm.hubspot._models import IDEMPOTENCY_PROPERTY, CrmRecord, Owner, Pipeline, SearchPage, Stage
 from connectors.errors import (
     ConflictError,
     ConnectorAuthError,
@@ -45,8 +46,8 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
-class HubSpotClient:
-    """:class:`~connectors.crm.CrmConnector` for HubSpot's CRM REST API.
+class HubSpotClient(HubSpotMapping):
+    """:class:`~connectors.crm.hubspot.HubSpotApi` for HubSpot's CRM REST API.
 
     ``base_url``: ``https://api.hubapi.com`` or the local service's URL. ``token``: a private-app
     access token (sent as ``Authorization: Bearer``; never logged). 429 and 5xx answers,

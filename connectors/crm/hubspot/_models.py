@@ -1,4 +1,4 @@
-"""Values the CRM connector hands out: records, pipelines, owners, search pages.
+"""Values the HubSpot API hands out: records, pipelines, owners, search pages.
 
 Frozen dataclasses, shaped after HubSpot's CRM v3 objects so that the real client, the local
 service and the in-memory fake all speak the same language.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from connectors.crm.model import Owner, Pipeline, Stage
 
 # The object types the connector supports (HubSpot's names: plural, lower case).
 OBJECT_TYPES: tuple[str, ...] = ("contacts", "companies", "deals", "notes", "tasks")
@@ -67,45 +69,6 @@ class SearchPage:
     records: tuple[CrmRecord, ...]
     total: int
     next_after: str | None = None
-
-
-@dataclass(frozen=True)
-class Stage:
-    id: str  # e.g. "contractsent"
-    label: str  # e.g. "Contract sent"
-    display_order: int
-    probability: float | None = None
-    is_closed: bool = False
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    id: str  # e.g. "default"
-    label: str
-    display_order: int
-    stages: tuple[Stage, ...] = ()
-
-    def stage(self, id_or_label: str) -> Stage | None:
-        """The stage with this id or (case-insensitive) label, if any."""
-        wanted = id_or_label.strip().lower()
-        for s in self.stages:
-            if s.id.lower() == wanted or s.label.lower() == wanted:
-                return s
-        return None
-
-
-@dataclass(frozen=True)
-class Owner:
-    """A CRM user who can own records; ``email`` maps an owner to a directory person."""
-
-    id: str  # numeric string
-    email: str
-    first_name: str = ""
-    last_name: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip() or self.email
 
 
 @dataclass(frozen=True)
