@@ -121,6 +121,7 @@ def test_readme_command_needing_a_service_is_skipped_with_its_reason(cmd: Comman
     pytest.skip(cmd.skip)
 
 
+@pytest.mark.timeout(1500)  # ~30 commands, the demo among them: minutes on a busy machine
 def test_readme_commands_run_in_order(sandbox: tuple[Path, dict[str, str]]) -> None:
     """Every runnable command, in README order, in one sandbox: later commands rely on what
     earlier ones made (``make demo`` seeds the data directory). One test, so no test
