@@ -6,10 +6,19 @@ document an attacker wrote, or made it up. A value is attributed to
 - ``user``      — it appears in the asker's own messages;
 - ``trusted``   — it appears in output of a tool the operator marked trusted (system data with no
                   text written by others, e.g. the asker's own account number);
+- ``designated`` — it appears in a record the asker *designated*: the output of a read whose
+                  every text argument the asker wrote themselves (the file, email, page, event or
+                  contact their request names — "pay the bill 'bill-december-2023.txt'", "her
+                  email is on www.dora-website.com"), and that record holds no instruction-like
+                  content (:func:`instruction_like`), nor does anything else the conversation
+                  read (after text that tries to steer the assistant, its choices may be the
+                  attacker's). A value from a record the model found on its own (a link inside
+                  an email, a search it phrased) is not designated; designation does not chain
+                  (a page linked from a designated page is not);
 - ``untrusted`` — it appears in output that holds text others wrote (which source, which call);
 - ``model``     — none of the above: the model chose it.
 
-Only ``user`` and ``trusted`` values are *asker-derived*. A write whose *sensitive* arguments
+Only ``user``, ``trusted`` and ``designated`` values are *asker-derived*. A write whose *sensitive* arguments
 (recipient, amount, IBAN, URL, share target — declared per tool) are not asker-derived is shown
 as such on the card, and policy may require a second approver or deny it.
 
@@ -25,14 +34,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from policies.injection import score as injection_score
+from policies.spotlight import strip_markup
 from policies.taint import _Haystack, _leaves, _number, _short
 
-SAFE = frozenset({"user", "trusted"})
+SAFE = frozenset({"user", "trusted", "designated"})
 
 
 class Origin(StrEnum):
     USER = "user"
     TRUSTED = "trusted"
+    DESIGNATED = "designated"
     UNTRUSTED = "untrusted"
     MODEL = "model"
 
@@ -60,6 +72,8 @@ class ArgumentOrigin:
             return f"{v}: from the requester's own message"
         if self.origin is Origin.TRUSTED:
             return f"{v}: from trusted system data ({', '.join(self.sources)})"
+        if self.origin is Origin.DESIGNATED:
+            return f"{v}: from a record the requester named ({', '.join(self.sources)})"
         if self.origin is Origin.UNTRUSTED:
             return f"{v}: from untrusted content ({', '.join(self.sources)}), not from the requester"
         return f"{v}: chosen by the model (not in the requester's messages or any tool output)"
@@ -86,16 +100,19 @@ def argument_origins(
     user_messages: Sequence[str],
     untrusted: Iterable[tuple[str, str]] = (),
     trusted: Iterable[tuple[str, str]] = (),
+    designated: Iterable[tuple[str, str]] = (),
     only: Iterable[str] | None = None,
 ) -> list[ArgumentOrigin]:
     """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
 
-    ``untrusted`` / ``trusted``: (source, text) pairs of tool outputs the conversation holds.
+    ``untrusted`` / ``trusted`` / ``designated``: (source, text) pairs of tool outputs the
+    conversation holds (a designated output is usually also listed as untrusted: designated wins).
     """
     wanted = set(only) if only is not None else None
     user = _Haystack("\n".join(user_messages))
     bad = [(src, _Haystack(text)) for src, text in untrusted]
     good = [(src, _Haystack(text)) for src, text in trusted]
+    named = [(src, _Haystack(text)) for src, text in designated]
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
         arg = path.split(".", 1)[0].split("[", 1)[0]
@@ -109,6 +126,10 @@ def argument_origins(
         if in_good:
             out.append(ArgumentOrigin(path, shown, Origin.TRUSTED, in_good))
             continue
+        in_named = tuple(dict.fromkeys(src for src, hay in named if _found(value, hay)))
+        if in_named:
+            out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
+            continue
         in_bad = tuple(dict.fromkeys(src for src, hay in bad if _found(value, hay)))
         if in_bad:
             out.append(ArgumentOrigin(path, shown, Origin.UNTRUSTED, in_bad))
@@ -117,8 +138,35 @@ def argument_origins(
     return out
 
 
+def designates(call_args: Mapping[str, Any], user_messages: Sequence[str]) -> bool:
+    """Whether a read's arguments designate a record the asker named: it has at least one text
+    argument, and every text argument appears (whole words) in the asker's own messages.
+
+    Numbers and flags (a page size, a date range flag) select nothing by themselves and are
+    ignored; a read with no text argument (list every email) designates nothing."""
+    user = _Haystack("\n".join(user_messages))
+    texts = [str(v).strip() for _p, v in _leaves(dict(call_args)) if isinstance(v, str) and str(v).strip()]
+    return bool(texts) and all(user.has_text(t) or user.has_compact(t) for t in texts)
+
+
+def instruction_like(text: str) -> bool:
+    """Whether a record holds content addressed to the reader as instructions (the injection
+    heuristics of ``policies.injection``): such a record is never a designated origin, whoever
+    named it. Our own ``<untrusted-data>`` delimiters are not the record's content; a forged
+    one inside it (escaped when it was wrapped) still counts against the record."""
+    return injection_score(strip_markup(text).replace("&lt;", "<")).flagged
+
+
 def not_asker_derived(origins: Iterable[ArgumentOrigin]) -> list[ArgumentOrigin]:
     return [o for o in origins if not o.asker_derived]
 
 
-__all__ = ["SAFE", "ArgumentOrigin", "Origin", "argument_origins", "not_asker_derived"]
+__all__ = [
+    "SAFE",
+    "ArgumentOrigin",
+    "Origin",
+    "argument_origins",
+    "designates",
+    "instruction_like",
+    "not_asker_derived",
+]
