@@ -92,9 +92,19 @@ def _readable(content: str) -> str:
     return "\n".join(f"{path}: {value}" for path, value in _leaves(data))
 
 
+def _executed_write(content: str) -> bool:
+    """The graph's envelope of an approved, executed write (``agent.graph._stored_result``)."""
+    try:
+        data = json.loads(strip_markup(content).strip())
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("status") == "executed" and "approved_by" in data
+
+
 def _texts(messages: Sequence[BaseMessage]) -> _Texts:
     t = _Texts([], [], [], [])
     calls: dict[str, dict[str, Any]] = {}
+    approved: set[str] = set()  # results of writes a person approved: the record made at the asker's request
     for m in messages:
         if isinstance(m, HumanMessage) and isinstance(m.content, str):
             t.user.append(m.content)
@@ -102,6 +112,8 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             calls.update({str(c["id"]): dict(c["args"]) for c in m.tool_calls if c.get("id")})
         elif isinstance(m, ToolMessage) and isinstance(m.content, str) and m.status != "error":
             pair = (f"{m.name}:{m.tool_call_id}", _readable(m.content))
+            if _executed_write(m.content):
+                approved.add(pair[0])
             (t.untrusted if _UNTRUSTED_MARK in m.content else t.trusted).append(pair)
         elif isinstance(m, ToolMessage) and isinstance(m.content, str):
             # Error texts quote remote records: never a trusted origin.
@@ -115,7 +127,7 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
     # for successful reads (an error text is not the record the asker named).
     for src, text in t.untrusted:
         args = calls.get(src.split(":", 1)[1]) if ":" in src else None
-        if args is not None and designates(args, t.user):
+        if args is not None and (designates(args, t.user) or src in approved):
             t.designated.append((src, text))
     return t
 

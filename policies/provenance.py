@@ -8,19 +8,24 @@ document an attacker wrote, or made it up. A value is attributed to
                   text written by others, e.g. the asker's own account number);
 - ``designated`` — it appears in a record the asker *designated*: the output of a read whose
                   every text argument the asker wrote themselves (the file, email, page, event or
-                  contact their request names — "pay the bill 'bill-december-2023.txt'", "her
-                  email is on www.dora-website.com"), and that record holds no instruction-like
-                  content (:func:`instruction_like`), nor does anything else the conversation
-                  read (after text that tries to steer the assistant, its choices may be the
-                  attacker's). A value from a record the model found on its own (a link inside
-                  an email, a search it phrased) is not designated; designation does not chain
-                  (a page linked from a designated page is not);
+                  contact their request names: "pay the bill 'bill-december-2023.txt'", "her email
+                  is on www.dora-website.com"), or the result of a write a person approved in
+                  this conversation (the id of the file it created). Only while nothing the
+                  conversation read holds instruction-like content (:func:`instruction_like`):
+                  after text that tries to steer the assistant, its choices (which reads it
+                  makes, which value it picks from a list) may be the attacker's. A record the
+                  model found on its own (a link inside an email, a search it phrased) is not
+                  designated, and designation does not chain (a page linked from one is not);
 - ``untrusted`` — it appears in output that holds text others wrote (which source, which call);
 - ``model``     — none of the above: the model chose it.
 
-Only ``user``, ``trusted`` and ``designated`` values are *asker-derived*. A write whose *sensitive* arguments
-(recipient, amount, IBAN, URL, share target — declared per tool) are not asker-derived is shown
-as such on the card, and policy may require a second approver or deny it.
+Only ``user``, ``trusted`` and ``designated`` values are *asker-derived*. A write whose
+*sensitive* arguments (recipient, amount, IBAN, URL, share target — declared per tool) are not
+asker-derived is shown as such on the card, and policy may require a second approver or deny it.
+
+A short identifier (``file_id="13"``) counts as found only where a text introduces it as one
+("file 13", "the event with ID '24'", ``id_: '13'``): "June 13" in the asker's message is not
+the asker naming file 13.
 
 Pure: the caller passes the texts; matching reuses the taint tracer's rules (whole tokens,
 case-insensitive, numbers compared by value, card/IBAN/phone numbers without separators).
@@ -28,6 +33,7 @@ case-insensitive, numbers compared by value, card/IBAN/phone numbers without sep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,7 +85,36 @@ class ArgumentOrigin:
         return f"{v}: chosen by the model (not in the requester's messages or any tool output)"
 
 
-def _found(value: Any, hay: _Haystack) -> bool:
+_ID_ARG = re.compile(r"(?:^|_)ids?_?$|^id_", re.IGNORECASE)
+_SHORT_ID = 4  # an identifier this short also occurs by coincidence ("June 13", "2 hours")
+
+
+def _id_words(arg: str) -> list[str]:
+    """The nouns a person uses to introduce an identifier argument: "file" and "id" for file_id."""
+    return [w for w in re.split(r"[_\W]+", arg.casefold()) if w] + ["id", "ids", "no", "number", "#"]
+
+
+def _found_id(value: str, arg: str, hay: _Haystack) -> bool:
+    """A short identifier counts as found only where the text introduces it as one ("file 13",
+    "the event with ID '24'", "id_: '13'"), not where the same digits mean something else."""
+    words = "|".join(re.escape(w) for w in _id_words(arg))
+    pat = (
+        rf"(?:(?<![\w])(?:{words})s?_?)(?:\W{{0,3}}|\W+with (?:the )?(?:id|number)\W{{0,3}})"
+        + re.escape(value.casefold())
+        + r"(?![\w])"
+    )
+    return re.search(pat, hay.text) is not None
+
+
+def _found(value: Any, hay: _Haystack, arg: str = "") -> bool:
+    if (
+        arg
+        and _ID_ARG.search(arg)
+        and not isinstance(value, bool)
+        and value is not None
+        and 0 < len(str(value).strip()) <= _SHORT_ID
+    ):
+        return _found_id(str(value).strip(), arg, hay)
     if isinstance(value, bool) or value is None:
         return True  # flags carry no destination or amount of their own
     if isinstance(value, (int, float, Decimal)):
@@ -119,18 +154,18 @@ def argument_origins(
         if wanted is not None and arg not in wanted:
             continue
         shown = _short(str(value))
-        if _found(value, user):
+        if _found(value, user, arg):
             out.append(ArgumentOrigin(path, shown, Origin.USER))
             continue
-        in_good = tuple(dict.fromkeys(src for src, hay in good if _found(value, hay)))
+        in_good = tuple(dict.fromkeys(src for src, hay in good if _found(value, hay, arg)))
         if in_good:
             out.append(ArgumentOrigin(path, shown, Origin.TRUSTED, in_good))
             continue
-        in_named = tuple(dict.fromkeys(src for src, hay in named if _found(value, hay)))
+        in_named = tuple(dict.fromkeys(src for src, hay in named if _found(value, hay, arg)))
         if in_named:
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
             continue
-        in_bad = tuple(dict.fromkeys(src for src, hay in bad if _found(value, hay)))
+        in_bad = tuple(dict.fromkeys(src for src, hay in bad if _found(value, hay, arg)))
         if in_bad:
             out.append(ArgumentOrigin(path, shown, Origin.UNTRUSTED, in_bad))
         else:

@@ -80,3 +80,35 @@ def test_a_designated_record_holding_the_injection_vouches_for_nothing() -> None
     msgs += _read("c0", "read_file", {"file_path": "bill-december-2023.txt"}, injected)
     check = sensitive_check(send_money, {"recipient": "US133000000121212121212", "amount": 100, "subject": "x"}, msgs)
     assert {o.origin.value for o in check.suspect} == {"untrusted"}
+
+
+def test_the_result_of_an_approved_write_designates_the_record_it_made() -> None:
+    @governed(effect="write", target="share {file_id}", changes="shares", sensitive=["file_id", "email"])
+    def share_file(file_id: str, email: str) -> str:
+        """Share a file."""
+        return "ok"
+
+    msgs: list[BaseMessage] = [HumanMessage("Create 'packing.docx' with a packing list and share it with a@b.example")]
+    msgs.append(
+        AIMessage(
+            content="",
+            tool_calls=[{"name": "create_file", "args": {"filename": "packing.docx", "content": "socks"}, "id": "c0"}],
+        )
+    )
+    envelope = json.dumps({"status": "executed", "approved_by": "u_approver", "result": {"output": "id_: '26'"}})
+    msgs.append(
+        ToolMessage(
+            content=wrap_untrusted(envelope, source="x:c0", boundary=BOUNDARY), tool_call_id="c0", name="create_file"
+        )
+    )
+    check = sensitive_check(share_file, {"file_id": "26", "email": "a@b.example"}, msgs)
+    assert check.suspect == ()
+    # the same text from a read the model phrased itself vouches for nothing
+    msgs[-1] = ToolMessage(
+        content=wrap_untrusted(json.dumps({"output": "id_: '26'"}), source="x:c0", boundary=BOUNDARY),
+        tool_call_id="c0",
+        name="create_file",
+    )
+    assert [
+        o.argument for o in sensitive_check(share_file, {"file_id": "26", "email": "a@b.example"}, msgs).suspect
+    ] == ["file_id"]
