@@ -175,13 +175,30 @@ def argument_origins(
 
 def designates(call_args: Mapping[str, Any], user_messages: Sequence[str]) -> bool:
     """Whether a read's arguments designate a record the asker named: it has at least one text
-    argument, and every text argument appears (whole words) in the asker's own messages.
+    argument, and every text argument appears (whole words) in the asker's own messages as the
+    name of one record (an address, or a name they quoted), not merely a topic.
 
     Numbers and flags (a page size, a date range flag) select nothing by themselves and are
     ignored; a read with no text argument (list every email) designates nothing."""
-    user = _Haystack("\n".join(user_messages))
+    joined = "\n".join(user_messages)
+    user = _Haystack(joined)
     texts = [str(v).strip() for _p, v in _leaves(dict(call_args)) if isinstance(v, str) and str(v).strip()]
-    return bool(texts) and all(user.has_text(t) or user.has_compact(t) for t in texts)
+    return bool(texts) and all((user.has_text(t) or user.has_compact(t)) and _names_a_record(t, joined) for t in texts)
+
+
+_ADDRESS = re.compile(r"[@/\d]|^www\.|\.[a-z0-9]{2,5}$", re.IGNORECASE)
+_QUOTES = "'\"‘’“”`"
+
+
+def _names_a_record(value: str, text: str) -> bool:
+    """Whether the asker names one record by this value, not a topic: an address (a file name
+    with its extension, a URL, an email address, an id or date) or a name they quoted
+    ("the 'Introductory meeting' event"). "Check the weather in Oslo" names a topic: a
+    third party's forecast for Oslo does not get to choose an amount."""
+    if _ADDRESS.search(value):
+        return True
+    pat = rf"[{_QUOTES}]\s*{re.escape(value)}\s*[{_QUOTES}]"
+    return re.search(pat, text, re.IGNORECASE) is not None
 
 
 def instruction_like(text: str) -> bool:
