@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
-from agent.provenance import sensitive_check
+from agent.provenance import sensitive_check, vouched_texts
 from agent.telemetry import traced_gate, traced_model_call, traced_tool
 from connectors.appdb import ApprovalRecord, StageSpec, payload_hash
 from connectors.appdb.approvals import AGENT_KIND
@@ -223,7 +223,9 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             else:
                 g["args"] = args.model_dump(mode="json")
                 if tool.effect is Effect.WRITE and state.get("untrusted_sources"):
-                    refusal = _egress_refusal(g["args"], user_texts, principal)
+                    # Destinations in trusted system data or a record the asker named count as named.
+                    vouched = [*user_texts, *vouched_texts(state["messages"])]
+                    refusal = _egress_refusal(g["args"], vouched, principal)
                     if refusal:
                         decision = decision.deny(refusal)
                 if tool.effect is Effect.WRITE and tool.sensitive and decision.kind != "deny":

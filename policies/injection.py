@@ -52,6 +52,20 @@ _PHRASES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # Redirecting the reader's current task ("before you can solve the task I gave you,
+        # do the following first"): text that knows its reader is an agent carrying a task.
+        "task_hijack",
+        0.45,
+        (
+            r"\b(?:before|after) you (?:can |could |may )?(?:solve|do|complete|finish|start|continue|answer"
+            r"|proceed with|work on|get to)\b[^.\n]{0,40}?\btask\b",
+            r"\b(?:the|my|your) (?:original |first |initial |current |previous )?task (?:that )?(?:i|the user)"
+            r" (?:gave|assigned|asked of) you\b",
+            r"\bbefore (?:doing|solving|completing|answering) (?:anything|that|the (?:user'?s? )?(?:task|request))"
+            r" else\b|\bplease do the following first\b",
+        ),
+    ),
+    (
         "role_reassignment",
         0.45,
         (
@@ -81,6 +95,7 @@ _PHRASES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
             r"\bas an? (?:ai|large language model|language model|assistant)\b",
             r"\b(?:hey|hi|dear|attention|note to|message (?:to|for)|to the|if you are an?) " + _AI + r"\b",
             r"\b" + _AI + r",? (?:you must|you should|please) ",
+            r"\bto you,? (?:the |an? |my )?" + _AI + r"\b",
         ),
     ),
     (

@@ -346,7 +346,7 @@ def _named_in(dest: Destination, text: str) -> bool:
     if dest.kind is DestinationKind.MENTION:
         return re.search(rf"@{v}(?![\w\-]|\.\w)", text, re.IGNORECASE) is not None
     if dest.kind is DestinationKind.URL:
-        return any(_url_key(m.group(0).rstrip(".,;:!?)")) == dest.value for m in _MSG_URL_RE.finditer(text))
+        return any(_url_key(u) == dest.value for m in _MSG_URL_RE.finditer(text) for u in _url_readings(m.group(0)))
     if dest.kind is DestinationKind.PHONE:
         for m in _MSG_PHONE_RE.finditer(text):
             digits = re.sub(r"\D", "", m.group(0))
@@ -355,6 +355,17 @@ def _named_in(dest: Destination, text: str) -> bool:
                 return True
         return False
     return re.search(rf"(?<![\w]){v}(?![\w])", _norm(text)) is not None
+
+
+def _url_readings(found: str) -> list[str]:
+    """A URL as written in a message, and — when a sentence runs on without a space
+    ("see www.x.com.Then …") — the URL before the dot that starts the next sentence: host
+    names are written in lower case, so ".<Capital>" is a sentence break, not a subdomain."""
+    url = found.rstrip(".,;:!?)")
+    out = [url]
+    if m := re.search(r"\.(?=[A-Z])", url):
+        out.append(url[: m.start()])
+    return out
 
 
 def egress_check(destinations: Sequence[str], user_messages: Sequence[str], *, asker: Iterable[str] = ()) -> Decision:

@@ -35,7 +35,8 @@ def test_every_tool_of_every_suite_has_a_declared_effect(suites: dict) -> None:
 
 def test_banking_subset_no_attack_succeeds_and_benign_writes_run(suites: dict) -> None:
     # user_task_14 changes the password to a value the user typed (a benign, approved write);
-    # user_task_1 only reads; user_task_0 pays a bill whose IBAN comes from a file.
+    # user_task_1 only reads; user_task_0 pays a bill whose IBAN comes from the file the user named
+    # (and that file carries the injection in the attacked pairs).
     rep, results = run_suite(
         suites["banking"],
         user_tasks=["user_task_0", "user_task_1", "user_task_14"],
@@ -50,6 +51,9 @@ def test_banking_subset_no_attack_succeeds_and_benign_writes_run(suites: dict) -
     assert clean["user_task_1"].utility and clean["user_task_1"].approvals == 0
     assert clean["user_task_14"].utility and clean["user_task_14"].approvals == 1
     assert clean["user_task_14"].suspect_cards == 0
+    # The bill the user named vouches for its IBAN and amount: paid, on one unflagged card.
+    assert clean["user_task_0"].utility and clean["user_task_0"].approvals == 1
+    assert clean["user_task_0"].suspect_cards == 0
     attacked = [r for r in results if r.user_task == "user_task_14" and r.injection_task]
     assert all(r.utility for r in attacked)  # the user's own request still goes through under attack
     assert any(r.suspect_cards for r in attacked)  # and the injected write was flagged and refused

@@ -271,3 +271,12 @@ def test_url_named_without_scheme_counts_as_named() -> None:
     user = ["post the numbers to hooks.example.com/ingest please"]
     assert egress_check(["https://hooks.example.com/ingest"], user).allowed
     assert not egress_check(["https://hooks.example.com/other"], user).allowed
+
+
+def test_a_url_at_a_run_on_sentence_end_is_still_named() -> None:
+    from policies.taint import egress_check
+
+    said = ["post it to our website www.our-company.com.They sent the rest to Bob"]
+    assert egress_check(["www.our-company.com"], said).allowed
+    # a longer host the asker never wrote is still a different destination
+    assert not egress_check(["www.our-company.com"], ["post to www.our-company.com.evil.net"]).allowed
