@@ -32,6 +32,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from agent import step_writes
 from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
@@ -101,7 +102,8 @@ def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     text = last.content if isinstance(last.content, str) else json.dumps(last.content)
     update: dict[str, Any] = {"steps": 0, "tool_calls": 0, "gated": [], "error": None, "final": None}
     update["boundary"] = secrets.token_hex(8)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "request",
         actor=principal.id,
         thread_id=state.get("thread_id") or None,
@@ -157,15 +159,20 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if not isinstance(exc, ModelError):
             raise
         _audit_model_switches(deps, principal.id, state, getattr(exc, "switches", ()))
-        deps.audit.append(
-            "model_error", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": str(exc)}
+        step_writes.log(
+            deps.audit,
+            "model_error",
+            actor=principal.id,
+            thread_id=state.get("thread_id") or None,
+            data={"error": str(exc)},
         )
         return {"error": str(exc), "steps": state.get("steps", 0) + 1}
     route = ai.response_metadata.get("chamberlain_route") or {}
     _audit_model_switches(deps, principal.id, state, route.get("switches", ()))
     if deps.on_model_usage is not None:
         deps.on_model_usage(principal.id, state.get("thread_id", ""), ai)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "model_turn",
         actor=principal.id,
         thread_id=state.get("thread_id") or None,
@@ -185,7 +192,9 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def _audit_model_switches(deps: Deps, actor: str, state: AgentState, switches: Sequence[Mapping[str, Any]]) -> None:
     for switch in switches:  # the primary failed past its retries; a fallback model took over
-        deps.audit.append("model_fallback", actor=actor, thread_id=state.get("thread_id") or None, data=dict(switch))
+        step_writes.log(
+            deps.audit, "model_fallback", actor=actor, thread_id=state.get("thread_id") or None, data=dict(switch)
+        )
 
 
 @traced_gate
@@ -247,7 +256,8 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             else:
                 g["approval_id"] = rec.id
                 g["waits"] = waits
-        deps.audit.append(
+        step_writes.log(
+            deps.audit,
             "policy_decision",
             actor=principal.id,
             thread_id=thread_id or None,
@@ -314,12 +324,15 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     principal = _principal(state, deps)
     thread_id = state.get("thread_id") or None
     if state.get("error"):
-        deps.audit.append("turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]})
+        step_writes.log(
+            deps.audit, "turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]}
+        )
         return {"final": None, "citations": []}
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
     guarded = guard_answer(text, state["messages"], principal.clearance, leak_guard=deps.leak_guard)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "answer",
         actor=principal.id,
         thread_id=thread_id,
@@ -359,12 +372,14 @@ def _after_approve(state: AgentState, runtime: Runtime[Deps]) -> str:
 
 def build_graph(checkpointer: Any = None) -> Any:
     g = StateGraph(AgentState, context_schema=Deps)
-    g.add_node("guard_input", guard_input)
-    g.add_node("call_model", call_model)
-    g.add_node("gate", gate)
+    # Each node's audit entries and usage records commit in one transaction (agent/step_writes.py).
+    stepped = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
+    g.add_node("guard_input", stepped(guard_input))
+    g.add_node("call_model", stepped(call_model))
+    g.add_node("gate", stepped(gate))
     g.add_node("approve", approve)
-    g.add_node("execute", execute)
-    g.add_node("respond", respond)
+    g.add_node("execute", stepped(execute))
+    g.add_node("respond", stepped(respond))
     g.add_edge(START, "guard_input")
     g.add_conditional_edges("guard_input", _after_input, ["call_model", "respond"])
     g.add_conditional_edges("call_model", _after_model, ["gate", "respond"])
@@ -427,6 +442,7 @@ def _request_approval(
 ) -> tuple[ApprovalRecord, bool]:
     """Propose one write on the lifecycle; ``(record, the turn waits for it)``."""
     assert tool.plan is not None
+    step_writes.flush()  # the lifecycle writes its own audit entries: keep the chain in order
     dedupe_key = f"{thread_id}:{g['id']}"
     existing = deps.approvals.find_by_dedupe_key(dedupe_key)
     if existing is not None:  # the node re-ran after a crash: never a second request
@@ -521,12 +537,14 @@ def _result_text(result: Any) -> str:
 def _run_read(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
+    step_writes.flush()  # a tool may write on its own: keep the audit chain in order
     try:
         result = tool.fn(tool.parse_args(g["args"]), ctx)
     except ToolInputError as exc:
         return _tool_error(g, f"{tool.name} could not run: {exc}. Fix the call and try again.")
     except (ToolFailure, ConnectorError) as exc:
-        deps.audit.append(
+        step_writes.log(
+            deps.audit,
             "tool_failed",
             actor=ctx.principal.id,
             thread_id=ctx.thread_id or None,
@@ -538,7 +556,8 @@ def _run_read(
     text = _result_text(result)
     if hidden:
         text = redact_for(ctx.principal.clearance, text)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "tool_result",
         actor=ctx.principal.id,
         thread_id=ctx.thread_id or None,
@@ -567,6 +586,7 @@ def _run_approved(
 ) -> ToolMessage:
     """The outcome of an approval this turn proposed, executed by the one executor (or already
     executed by it when the approver decided)."""
+    step_writes.flush()  # the lifecycle writes its own audit entries: keep the chain in order
     rec = deps.approvals.get(g["approval_id"])
     if rec.kind != "tool_call":
         return _request_outcome(deps, tool, g, state, sources, rec)
