@@ -1,16 +1,21 @@
 """The conversation graph.
 
-    START → guard_input → call_model ─(tool calls)→ gate ─(needs approval)→ approve ─→ execute ─┐
-                 │             │                      └──────────(all decided)─────────────↗     │
-                 │             └─(answer / budget / error)→ respond → END                        │
-                 └─(refused)───────────────────────────────→ respond                             │
-                               ↑─────────────────────────────────────────────────────────────────┘
+    START → call_model ─(tool calls)→ gate ─(needs approval)→ approve ─→ execute ─→ call_model
+                 │                      └─(all decided: reads ran here)──────────→ call_model
+                 ├─(answer: output guard ran here)→ END
+                 └─(refused / budget / error)→ respond → END
+
+A turn costs as few graph steps (checkpoints) as a bare ReAct agent: ``call_model`` admits the
+turn (input guard, budgets) when it opens it, and guards the answer when the model gives one;
+``gate`` runs the calls it allowed in the same step when none needs a person. Each node's audit
+entries and usage records commit in one transaction (agent/step_writes.py).
 
 Side effects never run in a node that interrupts: ``gate`` proposes every write on the one approval
 lifecycle (agent/approvals.py; idempotent on thread + tool-call id), business requests included;
 ``approve`` only waits (for agent writes; a business request is filed and decided over days);
 ``execute`` hands each approved write to the lifecycle's one executor (compare-and-set claim,
-the approval's idempotency key, the target re-checked) and reports its stored outcome.
+the approval's idempotency key, the target re-checked) and reports its stored outcome. Writes
+never run in ``gate``: a write is always ``needs_approval`` or denied there.
 """
 
 from __future__ import annotations
@@ -95,8 +100,16 @@ def _principal(state: AgentState, deps: Deps) -> Principal:
 # -- nodes ---------------------------------------------------------------------------------------
 
 
-def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    deps = runtime.context
+def _opens_turn(state: AgentState) -> bool:
+    """The model has not been called since the person's message: this step opens the turn.
+    (Messages come only from the person, ``call_model`` and the tool runs, so the last one is
+    the person's exactly when the turn has just begun.)"""
+    msgs = state.get("messages") or []
+    return bool(msgs) and isinstance(msgs[-1], HumanMessage)
+
+
+def guard_input(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """Admit a new turn: size limit, rate limit and budgets; reset the per-turn counters."""
     principal = _principal(state, deps)
     last = state["messages"][-1]
     text = last.content if isinstance(last.content, str) else json.dumps(last.content)
@@ -122,8 +135,28 @@ def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return update
 
 
-@traced_model_call
 def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """One model step: admit the turn when it opens it, call the model, and guard the answer
+    when there is one (so a plain question costs one graph step, as in a bare ReAct agent)."""
+    deps = runtime.context
+    update: dict[str, Any] = {}
+    if _opens_turn(state):
+        update = guard_input(state, deps)
+        if update.get("error"):
+            return update
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    update.update(_model_step(state, runtime))
+    if update.get("error"):
+        return update
+    ai = update["messages"][-1]
+    if isinstance(ai, AIMessage) and not ai.tool_calls:
+        answered: AgentState = {**state, "messages": [*state["messages"], ai]}  # type: ignore[typeddict-item]
+        update.update(_guarded_answer(answered, deps))
+    return update
+
+
+@traced_model_call
+def _model_step(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
     if state.get("steps", 0) >= deps.limits.max_steps:
@@ -197,8 +230,18 @@ def _audit_model_switches(deps: Deps, actor: str, state: AgentState, switches: S
         )
 
 
-@traced_gate
 def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Decide every proposed call; when none needs a person, run them in this same step."""
+    decided = _decide(state, runtime)
+    gated = decided["gated"]
+    if any(g["decision"] == "needs_approval" for g in gated):
+        return decided
+    # Every call is allowed (reads) or denied: run them now, no checkpoint between.
+    return _execute({**state, "gated": gated}, runtime.context)  # type: ignore[typeddict-item]
+
+
+@traced_gate
+def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
     ai = state["messages"][-1]
@@ -284,7 +327,11 @@ def approve(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    deps = runtime.context
+    return _execute(state, runtime.context)
+
+
+def _execute(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """Run the gated calls: denials as tool errors, reads now, approved writes by the executor."""
     principal = _principal(state, deps)
     thread_id = state.get("thread_id", "")
     out: list[ToolMessage] = []
@@ -328,6 +375,12 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             deps.audit, "turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]}
         )
         return {"final": None, "citations": []}
+    return _guarded_answer(state, deps)
+
+
+def _guarded_answer(state: AgentState, deps: Deps) -> dict[str, Any]:
+    principal = _principal(state, deps)
+    thread_id = state.get("thread_id") or None
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
     guarded = guard_answer(text, state["messages"], principal.clearance, leak_guard=deps.leak_guard)
@@ -350,19 +403,22 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 # -- routing -------------------------------------------------------------------------------------
 
 
-def _after_input(state: AgentState) -> str:
-    return "respond" if state.get("error") else "call_model"
-
-
 def _after_model(state: AgentState) -> str:
     if state.get("error"):
         return "respond"
     last = state["messages"][-1]
-    return "gate" if isinstance(last, AIMessage) and last.tool_calls else "respond"
+    if isinstance(last, AIMessage) and last.tool_calls:
+        return "gate"
+    return "respond" if state.get("final") is None else END  # answered: guarded in call_model
 
 
 def _after_gate(state: AgentState) -> str:
-    return "approve" if any(g["decision"] == "needs_approval" for g in state.get("gated", [])) else "execute"
+    gated = state.get("gated", [])
+    if any(g["decision"] == "needs_approval" for g in gated):
+        return "approve"
+    # The calls ran in gate (they left ``gated`` empty); a checkpoint written by an older
+    # version, stopped between gate and execute, still holds them: execute runs them.
+    return "execute" if gated else "call_model"
 
 
 def _after_approve(state: AgentState, runtime: Runtime[Deps]) -> str:
@@ -374,16 +430,14 @@ def build_graph(checkpointer: Any = None) -> Any:
     g = StateGraph(AgentState, context_schema=Deps)
     # Each node's audit entries and usage records commit in one transaction (agent/step_writes.py).
     stepped = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
-    g.add_node("guard_input", stepped(guard_input))
     g.add_node("call_model", stepped(call_model))
     g.add_node("gate", stepped(gate))
     g.add_node("approve", approve)
     g.add_node("execute", stepped(execute))
     g.add_node("respond", stepped(respond))
-    g.add_edge(START, "guard_input")
-    g.add_conditional_edges("guard_input", _after_input, ["call_model", "respond"])
-    g.add_conditional_edges("call_model", _after_model, ["gate", "respond"])
-    g.add_conditional_edges("gate", _after_gate, ["approve", "execute"])
+    g.add_edge(START, "call_model")
+    g.add_conditional_edges("call_model", _after_model, ["gate", "respond", END])
+    g.add_conditional_edges("gate", _after_gate, ["approve", "execute", "call_model"])
     g.add_conditional_edges("approve", _after_approve, ["approve", "execute"])
     g.add_edge("execute", "call_model")
     g.add_edge("respond", END)
