@@ -144,13 +144,16 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         update = guard_input(state, deps)
         if update.get("error"):
             return update
+        # The admitted request counts now, not after the model call: concurrent turns of one
+        # person must see each other in the rate limit and budgets.
+        step_writes.flush()
         state = {**state, **update}  # type: ignore[typeddict-item]
     update.update(_model_step(state, runtime))
     if update.get("error"):
         return update
     ai = update["messages"][-1]
     if isinstance(ai, AIMessage) and not ai.tool_calls:
-        answered: AgentState = {**state, "messages": [*state["messages"], ai]}  # type: ignore[typeddict-item]
+        answered: AgentState = {**state, "messages": [*state["messages"], ai]}
         update.update(_guarded_answer(answered, deps))
     return update
 
@@ -237,7 +240,7 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if any(g["decision"] == "needs_approval" for g in gated):
         return decided
     # Every call is allowed (reads) or denied: run them now, no checkpoint between.
-    return _execute({**state, "gated": gated}, runtime.context)  # type: ignore[typeddict-item]
+    return _execute({**state, "gated": gated}, runtime.context)
 
 
 @traced_gate
