@@ -4,7 +4,9 @@ Fires a burst of concurrent, properly signed ``app_mention`` events (plus Slack-
 some of them) at ``/slack/events`` served by uvicorn on loopback, with the bot in production mode
 (``process_before_response=False``: ack first, work on the pool). A scripted model answers; every
 Slack Web API call goes to the local fake. Prints ack latency p50/p99/max and whether every
-conversation finished with exactly one answer.
+conversation finished with exactly one answer. The requests come from a separate process (a
+bare HTTP/1.1 client, one connection per request, connection time included), as Slack's do: a
+load generator inside the server's interpreter would charge its own CPU to the acks.
 
     .venv/bin/python benchmarks/slack_burst_bench.py                 # real runtime, scripted model
     .venv/bin/python benchmarks/slack_burst_bench.py --runtime fake  # keyword-scripted runtime

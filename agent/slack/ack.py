@@ -18,6 +18,11 @@ event loop that answers Slack (each runnable thread may hold the interpreter for
 burst the dispatchers therefore hold new work back until no event has arrived for
 ``QUIET_S`` (at most ``MAX_HOLD_S``), and the burst is acked before its work starts.
 
+The HTTP side is :class:`FastAckMiddleware`, in front of FastAPI's routing: under a burst the
+event loop is the bottleneck (it answers every request in turn, holding the interpreter), so an
+ack costs it only the HTTP parse, the HMAC, a dict lookup and a queue put; the ``BoltRequest``
+is built by the dispatcher, after the ack.
+
 Everything else (interactivity, slash commands, ``url_verification``) needs Bolt's answer in
 the response body and goes to Bolt directly.
 """
