@@ -1,16 +1,21 @@
 """The conversation graph.
 
-    START → guard_input → call_model ─(tool calls)→ gate ─(needs approval)→ approve ─→ execute ─┐
-                 │             │                      └──────────(all decided)─────────────↗     │
-                 │             └─(answer / budget / error)→ respond → END                        │
-                 └─(refused)───────────────────────────────→ respond                             │
-                               ↑─────────────────────────────────────────────────────────────────┘
+    START → call_model ─(tool calls)→ gate ─(needs approval)→ approve ─→ execute ─→ call_model
+                 │                      └─(all decided: reads ran here)──────────→ call_model
+                 ├─(answer: output guard ran here)→ END
+                 └─(refused / budget / error)→ respond → END
+
+A turn costs as few graph steps (checkpoints) as a bare ReAct agent: ``call_model`` admits the
+turn (input guard, budgets) when it opens it, and guards the answer when the model gives one;
+``gate`` runs the calls it allowed in the same step when none needs a person. Each node's audit
+entries and usage records commit in one transaction (agent/step_writes.py).
 
 Side effects never run in a node that interrupts: ``gate`` proposes every write on the one approval
 lifecycle (agent/approvals.py; idempotent on thread + tool-call id), business requests included;
 ``approve`` only waits (for agent writes; a business request is filed and decided over days);
 ``execute`` hands each approved write to the lifecycle's one executor (compare-and-set claim,
-the approval's idempotency key, the target re-checked) and reports its stored outcome.
+the approval's idempotency key, the target re-checked) and reports its stored outcome. Writes
+never run in ``gate``: a write is always ``needs_approval`` or denied there.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from agent import step_writes
 from agent.approvals import Proposal, Taint
 from agent.deps import Deps
 from agent.output_guard import guard_answer
@@ -95,14 +101,23 @@ def _principal(state: AgentState, deps: Deps) -> Principal:
 # -- nodes ---------------------------------------------------------------------------------------
 
 
-def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    deps = runtime.context
+def _opens_turn(state: AgentState) -> bool:
+    """The model has not been called since the person's message: this step opens the turn.
+    (Messages come only from the person, ``call_model`` and the tool runs, so the last one is
+    the person's exactly when the turn has just begun.)"""
+    msgs = state.get("messages") or []
+    return bool(msgs) and isinstance(msgs[-1], HumanMessage)
+
+
+def guard_input(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """Admit a new turn: size limit, rate limit and budgets; reset the per-turn counters."""
     principal = _principal(state, deps)
     last = state["messages"][-1]
     text = last.content if isinstance(last.content, str) else json.dumps(last.content)
     update: dict[str, Any] = {"steps": 0, "tool_calls": 0, "gated": [], "error": None, "final": None}
     update["boundary"] = secrets.token_hex(8)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "request",
         actor=principal.id,
         thread_id=state.get("thread_id") or None,
@@ -121,8 +136,31 @@ def guard_input(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return update
 
 
-@traced_model_call
 def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """One model step: admit the turn when it opens it, call the model, and guard the answer
+    when there is one (so a plain question costs one graph step, as in a bare ReAct agent)."""
+    deps = runtime.context
+    update: dict[str, Any] = {}
+    if _opens_turn(state):
+        update = guard_input(state, deps)
+        if update.get("error"):
+            return update
+        # The admitted request counts now, not after the model call: concurrent turns of one
+        # person must see each other in the rate limit and budgets.
+        step_writes.flush()
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    update.update(_model_step(state, runtime))
+    if update.get("error"):
+        return update
+    ai = update["messages"][-1]
+    if isinstance(ai, AIMessage) and not ai.tool_calls:
+        answered: AgentState = {**state, "messages": [*state["messages"], ai]}
+        update.update(_guarded_answer(answered, deps))
+    return update
+
+
+@traced_model_call
+def _model_step(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
     if state.get("steps", 0) >= deps.limits.max_steps:
@@ -158,15 +196,20 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if not isinstance(exc, ModelError):
             raise
         _audit_model_switches(deps, principal.id, state, getattr(exc, "switches", ()))
-        deps.audit.append(
-            "model_error", actor=principal.id, thread_id=state.get("thread_id") or None, data={"error": str(exc)}
+        step_writes.log(
+            deps.audit,
+            "model_error",
+            actor=principal.id,
+            thread_id=state.get("thread_id") or None,
+            data={"error": str(exc)},
         )
         return {"error": str(exc), "steps": state.get("steps", 0) + 1}
     route = ai.response_metadata.get("chamberlain_route") or {}
     _audit_model_switches(deps, principal.id, state, route.get("switches", ()))
     if deps.on_model_usage is not None:
         deps.on_model_usage(principal.id, state.get("thread_id", ""), ai)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "model_turn",
         actor=principal.id,
         thread_id=state.get("thread_id") or None,
@@ -186,11 +229,23 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def _audit_model_switches(deps: Deps, actor: str, state: AgentState, switches: Sequence[Mapping[str, Any]]) -> None:
     for switch in switches:  # the primary failed past its retries; a fallback model took over
-        deps.audit.append("model_fallback", actor=actor, thread_id=state.get("thread_id") or None, data=dict(switch))
+        step_writes.log(
+            deps.audit, "model_fallback", actor=actor, thread_id=state.get("thread_id") or None, data=dict(switch)
+        )
+
+
+def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Decide every proposed call; when none needs a person, run them in this same step."""
+    decided = _decide(state, runtime)
+    gated = decided["gated"]
+    if any(g["decision"] == "needs_approval" for g in gated):
+        return decided
+    # Every call is allowed (reads) or denied: run them now, no checkpoint between.
+    return _execute({**state, "gated": gated}, runtime.context)
 
 
 @traced_gate
-def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     principal = _principal(state, deps)
     ai = state["messages"][-1]
@@ -250,7 +305,8 @@ def gate(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
             else:
                 g["approval_id"] = rec.id
                 g["waits"] = waits
-        deps.audit.append(
+        step_writes.log(
+            deps.audit,
             "policy_decision",
             actor=principal.id,
             thread_id=thread_id or None,
@@ -277,7 +333,11 @@ def approve(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def execute(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    deps = runtime.context
+    return _execute(state, runtime.context)
+
+
+def _execute(state: AgentState, deps: Deps) -> dict[str, Any]:
+    """Run the gated calls: denials as tool errors, reads now, approved writes by the executor."""
     principal = _principal(state, deps)
     thread_id = state.get("thread_id", "")
     out: list[ToolMessage] = []
@@ -317,12 +377,21 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     principal = _principal(state, deps)
     thread_id = state.get("thread_id") or None
     if state.get("error"):
-        deps.audit.append("turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]})
+        step_writes.log(
+            deps.audit, "turn_failed", actor=principal.id, thread_id=thread_id, data={"error": state["error"]}
+        )
         return {"final": None, "citations": []}
+    return _guarded_answer(state, deps)
+
+
+def _guarded_answer(state: AgentState, deps: Deps) -> dict[str, Any]:
+    principal = _principal(state, deps)
+    thread_id = state.get("thread_id") or None
     last = state["messages"][-1]
     text = last.text if isinstance(last, AIMessage) else ""
     guarded = guard_answer(text, state["messages"], principal.clearance, leak_guard=deps.leak_guard)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "answer",
         actor=principal.id,
         thread_id=thread_id,
@@ -340,19 +409,22 @@ def respond(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 # -- routing -------------------------------------------------------------------------------------
 
 
-def _after_input(state: AgentState) -> str:
-    return "respond" if state.get("error") else "call_model"
-
-
 def _after_model(state: AgentState) -> str:
     if state.get("error"):
         return "respond"
     last = state["messages"][-1]
-    return "gate" if isinstance(last, AIMessage) and last.tool_calls else "respond"
+    if isinstance(last, AIMessage) and last.tool_calls:
+        return "gate"
+    return "respond" if state.get("final") is None else END  # answered: guarded in call_model
 
 
 def _after_gate(state: AgentState) -> str:
-    return "approve" if any(g["decision"] == "needs_approval" for g in state.get("gated", [])) else "execute"
+    gated = state.get("gated", [])
+    if any(g["decision"] == "needs_approval" for g in gated):
+        return "approve"
+    # The calls ran in gate (they left ``gated`` empty); a checkpoint written by an older
+    # version, stopped between gate and execute, still holds them: execute runs them.
+    return "execute" if gated else "call_model"
 
 
 def _after_approve(state: AgentState, runtime: Runtime[Deps]) -> str:
@@ -362,16 +434,16 @@ def _after_approve(state: AgentState, runtime: Runtime[Deps]) -> str:
 
 def build_graph(checkpointer: Any = None) -> Any:
     g = StateGraph(AgentState, context_schema=Deps)
-    g.add_node("guard_input", guard_input)
-    g.add_node("call_model", call_model)
-    g.add_node("gate", gate)
+    # Each node's audit entries and usage records commit in one transaction (agent/step_writes.py).
+    stepped = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
+    g.add_node("call_model", stepped(call_model))
+    g.add_node("gate", stepped(gate))
     g.add_node("approve", approve)
-    g.add_node("execute", execute)
-    g.add_node("respond", respond)
-    g.add_edge(START, "guard_input")
-    g.add_conditional_edges("guard_input", _after_input, ["call_model", "respond"])
-    g.add_conditional_edges("call_model", _after_model, ["gate", "respond"])
-    g.add_conditional_edges("gate", _after_gate, ["approve", "execute"])
+    g.add_node("execute", stepped(execute))
+    g.add_node("respond", stepped(respond))
+    g.add_edge(START, "call_model")
+    g.add_conditional_edges("call_model", _after_model, ["gate", "respond", END])
+    g.add_conditional_edges("gate", _after_gate, ["approve", "execute", "call_model"])
     g.add_conditional_edges("approve", _after_approve, ["approve", "execute"])
     g.add_edge("execute", "call_model")
     g.add_edge("respond", END)
@@ -430,6 +502,7 @@ def _request_approval(
 ) -> tuple[ApprovalRecord, bool]:
     """Propose one write on the lifecycle; ``(record, the turn waits for it)``."""
     assert tool.plan is not None
+    step_writes.flush()  # the lifecycle writes its own audit entries: keep the chain in order
     dedupe_key = f"{thread_id}:{g['id']}"
     existing = deps.approvals.find_by_dedupe_key(dedupe_key)
     if existing is not None:  # the node re-ran after a crash: never a second request
@@ -524,12 +597,14 @@ def _result_text(result: Any) -> str:
 def _run_read(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
+    step_writes.flush()  # a tool may write on its own: keep the audit chain in order
     try:
         result = tool.fn(tool.parse_args(g["args"]), ctx)
     except ToolInputError as exc:
         return _tool_error(g, f"{tool.name} could not run: {exc}. Fix the call and try again.")
     except (ToolFailure, ConnectorError) as exc:
-        deps.audit.append(
+        step_writes.log(
+            deps.audit,
             "tool_failed",
             actor=ctx.principal.id,
             thread_id=ctx.thread_id or None,
@@ -541,7 +616,8 @@ def _run_read(
     text = _result_text(result)
     if hidden:
         text = redact_for(ctx.principal.clearance, text)
-    deps.audit.append(
+    step_writes.log(
+        deps.audit,
         "tool_result",
         actor=ctx.principal.id,
         thread_id=ctx.thread_id or None,
@@ -570,6 +646,7 @@ def _run_approved(
 ) -> ToolMessage:
     """The outcome of an approval this turn proposed, executed by the one executor (or already
     executed by it when the approver decided)."""
+    step_writes.flush()  # the lifecycle writes its own audit entries: keep the chain in order
     rec = deps.approvals.get(g["approval_id"])
     if rec.kind != AGENT_KIND:
         return _request_outcome(deps, tool, g, state, sources, rec)

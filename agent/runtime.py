@@ -409,7 +409,7 @@ def build_runtime(
         artifacts_dir=settings.artifacts_dir,
         admit_request=_admitter(settings, usage, directory, audit),
         leak_guard=PromptLeakGuard([prompt]),
-        on_model_usage=_usage_recorder(usage, directory, prices),
+        on_model_usage=_usage_recorder(usage, directory, audit, prices),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
     rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
@@ -429,8 +429,9 @@ class _NoModelPlanner:
 
 
 def _usage_recorder(
-    usage: UsageStore, directory: Directory, prices: Any = None
+    usage: UsageStore, directory: Directory, audit: AuditLog, prices: Any = None
 ) -> Callable[[str, str, AIMessage], None]:
+    from agent import step_writes
     from agent.usage import usage_from_message
 
     def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
@@ -439,19 +440,23 @@ def _usage_recorder(
         name = str(route.get("route") or "")
         provider = name.split(":", 1)[0] if ":" in name else None
         who = directory.find(user_id)
-        usage.record_model_call(
-            user_id,
-            thread_id or None,
-            model=u.model,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens,
-            cost_usd=u.cost_usd,
-            groups=sorted(who.groups) if who else (),
-            task_kind=route.get("task_kind"),
-            provider=provider,
-            latency_ms=u.latency_ms,
+        # In the graph step's transaction, with the step's audit entries (agent/step_writes.py).
+        step_writes.write(
+            audit,
+            usage.model_call_write(
+                user_id,
+                thread_id or None,
+                model=u.model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                cost_usd=u.cost_usd,
+                groups=sorted(who.groups) if who else (),
+                task_kind=route.get("task_kind"),
+                provider=provider,
+                latency_ms=u.latency_ms,
+            ),
         )
 
     return record
@@ -473,6 +478,7 @@ def _admitter(
 
     from langgraph.config import get_stream_writer
 
+    from agent import step_writes
     from agent.budgets import BudgetChecker, load_budgets
     from policies.limits import Budgets
 
@@ -493,13 +499,13 @@ def _admitter(
         principal = directory.get(user_id)
         verdict = checker.check(principal)
         if verdict.refusal:
-            audit.append("budget_refused", actor=user_id, data={"message": verdict.refusal})
+            step_writes.log(audit, "budget_refused", actor=user_id, data={"message": verdict.refusal})
             return verdict.refusal
         for warning in verdict.warnings:
-            audit.append("budget_warning", actor=user_id, data={"message": warning})
+            step_writes.log(audit, "budget_warning", actor=user_id, data={"message": warning})
             with contextlib.suppress(RuntimeError):  # not inside a streaming run
                 get_stream_writer()({"type": "progress", "text": warning})
-        usage.record_request(user_id, None, groups=principal.groups)
+        step_writes.write(audit, usage.request_write(user_id, None, groups=principal.groups))
         return None
 
     return check

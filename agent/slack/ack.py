@@ -18,6 +18,11 @@ event loop that answers Slack (each runnable thread may hold the interpreter for
 burst the dispatchers therefore hold new work back until no event has arrived for
 ``QUIET_S`` (at most ``MAX_HOLD_S``), and the burst is acked before its work starts.
 
+The HTTP side is :class:`FastAckMiddleware`, in front of FastAPI's routing: under a burst the
+event loop is the bottleneck (it answers every request in turn, holding the interpreter), so an
+ack costs it only the HTTP parse, the HMAC, a dict lookup and a queue put; the ``BoltRequest``
+is built by the dispatcher, after the ack.
+
 Everything else (interactivity, slash commands, ``url_verification``) needs Bolt's answer in
 the response body and goes to Bolt directly.
 """
@@ -82,12 +87,12 @@ class EventAcker:
             self._seen[event_id] = None
             if len(self._seen) > _SEEN:
                 self._seen.popitem(last=False)
-        request = BoltRequest(body=body.decode(), headers={k: [v] for k, v in headers.items()})
         now = time.monotonic()
         with self._lock:
             self._pending += 1
             self._last_arrival = now
-        self._pool.submit(self._dispatch, event_id, request, now)
+        # The BoltRequest (body and header parsing) is built by the dispatcher, after the ack.
+        self._pool.submit(self._dispatch, event_id, body, dict(headers), now)
 
     def _hold(self, arrived: float) -> None:
         """Wait for a lull in arrivals (see the module docstring), never past ``MAX_HOLD_S``."""
@@ -100,9 +105,10 @@ class EventAcker:
                 return
             time.sleep(min(quiet_at, deadline) - now)
 
-    def _dispatch(self, event_id: str, request: BoltRequest, arrived: float) -> None:
+    def _dispatch(self, event_id: str, body: bytes, headers: Mapping[str, str], arrived: float) -> None:
         try:
             self._hold(arrived)
+            request = BoltRequest(body=body.decode(), headers={k: [v] for k, v in headers.items()})
             response = self.bolt_app.dispatch(request)
             if response.status >= 400:
                 log.warning("Slack event %s: Bolt answered %s after the ack", event_id, response.status)
@@ -121,9 +127,52 @@ class EventAcker:
         self._pool.shutdown(wait=True)
 
 
+class FastAckMiddleware:
+    """ASGI middleware that acks Events API deliveries before any routing or request object:
+    under a burst every request costs the event loop (which holds the interpreter) only the
+    HTTP parse, the HMAC check, a dict lookup and a queue put. Anything else posted to ``path``
+    (interactivity, slash commands, unsigned requests) reaches the app with its body intact."""
+
+    def __init__(self, app: Any, acker: EventAcker, path: str) -> None:
+        self.app = app
+        self.acker = acker
+        self.path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        event_id = self.acker.verified_event(body, headers)
+        if event_id is not None:
+            self.acker.accept(event_id, body, headers)  # memory only: fine on the event loop
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 def fast_acker(bolt_app: App) -> Any:
     """The acker :func:`agent.slack.app.create_slack_bot` attached to ``bolt_app``, if any."""
     return getattr(bolt_app, "chamberlain_acker", None)
 
 
-__all__ = ["EventAcker", "fast_acker"]
+__all__ = ["EventAcker", "FastAckMiddleware", "fast_acker"]

@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 
-from agent.slack.ack import EventAcker, fast_acker
+from agent.slack.ack import EventAcker, FastAckMiddleware, fast_acker
 
 EVENTS_PATH = "/slack/events"
 
@@ -22,6 +22,8 @@ EVENTS_PATH = "/slack/events"
 def create_fastapi_app(bolt_app: App, *, path: str = EVENTS_PATH, acker: EventAcker | None = None) -> FastAPI:
     api = FastAPI(title="Chamberlain Slack bot", docs_url=None, redoc_url=None, openapi_url=None)
     acker = acker or fast_acker(bolt_app)
+    if acker is not None:  # Events API deliveries are acked before routing (agent/slack/ack.py)
+        api.add_middleware(FastAckMiddleware, acker=acker, path=path)
 
     @api.post(path)
     async def slack_events(request: Request) -> Response:

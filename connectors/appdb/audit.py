@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.appdb._schema import audit_head, audit_log
@@ -116,16 +116,26 @@ class AuditLog:
     def append_many(
         self,
         entries: Sequence[tuple[str, str, str | None, str | None, Mapping[str, Any] | None]],
+        *,
+        also: Sequence[Callable[[Connection], None]] = (),
     ) -> list[AuditEntry]:
         """Append ``(event, actor, thread_id, approval_id, data)`` entries, in order, in one
-        transaction (one lock, one commit): all of them or none."""
+        transaction (one lock, one commit): all of them or none. ``also``: other writes of the
+        same step (usage records), run first in that transaction, so one commit holds them all;
+        they run again if the head moved under us (the transaction is retried as a whole)."""
         prepared = [(e, a, t, ap, canonical_json(self._redact(dict(d or {})))) for e, a, t, ap, d in entries]
         if not prepared:
+            if also:
+                with self.engine.begin() as c:
+                    for write in also:
+                        write(c)
             return []
         for _ in range(50):
             at = self._clock()
             try:
                 with self.engine.begin() as c:
+                    for write in also:
+                        write(c)
                     head = c.execute(_HEAD).first()
                     if head is None:
                         c.execute(_INIT_HEAD, {"hash": GENESIS})

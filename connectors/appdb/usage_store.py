@@ -19,6 +19,37 @@ from connectors.appdb._schema import usage, usage_rollup
 from connectors.appdb.approvals import now_utc
 
 PERIODS = ("hour", "day", "month")
+
+# Built once: constructing and cache-keying SQLAlchemy statements cost more than running them
+# (a turn records usage twice or more).
+_INSERT_USAGE = insert(usage)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _rollup_upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` adding to the running totals (SQLite or PostgreSQL)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    base: Any
+    if dialect == "postgresql":
+        base = postgresql.insert(usage_rollup)
+    elif dialect == "sqlite":
+        base = sqlite.insert(usage_rollup)
+    else:  # pragma: no cover - the app DB is SQLite or PostgreSQL
+        raise RuntimeError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
+    stmt = base.on_conflict_do_update(
+        index_elements=["scope", "key", "period", "start"],
+        set_={
+            "requests": usage_rollup.c.requests + base.excluded.requests,
+            "tokens": usage_rollup.c.tokens + base.excluded.tokens,
+            "cost_usd": usage_rollup.c.cost_usd + base.excluded.cost_usd,
+        },
+    )
+    _UPSERTS[dialect] = stmt
+    return stmt
+
+
 REPORT_DIMENSIONS = ("day", "user", "group", "model", "task_kind", "provider")
 
 
@@ -131,17 +162,30 @@ class UsageStore:
     # -- writing ---------------------------------------------------------------------------
 
     def record_request(self, user_id: str, thread_id: str | None, *, groups: Iterable[str] = ()) -> None:
+        with self.engine.begin() as c:
+            self.request_write(user_id, thread_id, groups=groups)(c)
+
+    def request_write(
+        self, user_id: str, thread_id: str | None, *, groups: Iterable[str] = ()
+    ) -> Callable[[Connection], None]:
+        """:meth:`record_request` as a write to run in the caller's transaction (a graph step
+        commits its audit entries and usage records together)."""
         groups = tuple(groups)
         at = self._clock()
-        with self.engine.begin() as c:
-            c.execute(
-                insert(usage).values(
-                    at=at, user_id=user_id, thread_id=thread_id, kind="request", groups=_groups_text(groups)
-                )
-            )
+        row = {"at": at, "user_id": user_id, "thread_id": thread_id, "kind": "request", "groups": _groups_text(groups)}
+
+        def write(c: Connection) -> None:
+            c.execute(_INSERT_USAGE, [row])
             self._roll(c, at, user_id, groups, requests=1)
 
-    def record_model_call(
+        return write
+
+    def record_model_call(self, user_id: str, thread_id: str | None, **call: Any) -> None:
+        """Record one model call (keyword arguments as :meth:`model_call_write`)."""
+        with self.engine.begin() as c:
+            self.model_call_write(user_id, thread_id, **call)(c)
+
+    def model_call_write(
         self,
         user_id: str,
         thread_id: str | None,
@@ -156,30 +200,33 @@ class UsageStore:
         task_kind: str | None = None,
         provider: str | None = None,
         latency_ms: float | None = None,
-    ) -> None:
+    ) -> Callable[[Connection], None]:
+        """:meth:`record_model_call` as a write to run in the caller's transaction."""
         groups = tuple(groups)
         at = self._clock()
-        with self.engine.begin() as c:
-            c.execute(
-                insert(usage).values(
-                    at=at,
-                    user_id=user_id,
-                    thread_id=thread_id,
-                    kind="model",
-                    model=model,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cache_read_tokens=cache_read_tokens,
-                    cache_write_tokens=cache_write_tokens,
-                    cost_usd=cost_usd,
-                    groups=_groups_text(groups),
-                    task_kind=task_kind,
-                    provider=provider,
-                    latency_ms=latency_ms,
-                )
-            )
-            tokens = input_tokens + output_tokens + cache_read_tokens + cache_write_tokens
+        row = {
+            "at": at,
+            "user_id": user_id,
+            "thread_id": thread_id,
+            "kind": "model",
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_tokens": cache_read_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "cost_usd": cost_usd,
+            "groups": _groups_text(groups),
+            "task_kind": task_kind,
+            "provider": provider,
+            "latency_ms": latency_ms,
+        }
+        tokens = input_tokens + output_tokens + cache_read_tokens + cache_write_tokens
+
+        def write(c: Connection) -> None:
+            c.execute(_INSERT_USAGE, [row])
             self._roll(c, at, user_id, groups, tokens=tokens, cost_usd=cost_usd)
+
+        return write
 
     def _roll(self, c: Connection, at: datetime, user_id: str, groups: Sequence[str], **add: float) -> None:
         scopes = [("user", user_id), *(("group", g) for g in sorted(set(groups)))]
@@ -196,23 +243,7 @@ class UsageStore:
             for scope, key in scopes
             for period in PERIODS
         ]
-        dialect = self.engine.dialect.name
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = postgresql.insert(usage_rollup)
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(usage_rollup)
-        else:  # pragma: no cover - the app DB is SQLite or PostgreSQL
-            raise RuntimeError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["scope", "key", "period", "start"],
-            set_={
-                "requests": usage_rollup.c.requests + stmt.excluded.requests,
-                "tokens": usage_rollup.c.tokens + stmt.excluded.tokens,
-                "cost_usd": usage_rollup.c.cost_usd + stmt.excluded.cost_usd,
-            },
-        )
-        c.execute(stmt, rows)
+        c.execute(_rollup_upsert(self.engine.dialect.name), rows)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -1,0 +1,117 @@
+"""One app-database transaction per graph step, and a turn that costs a bare agent's steps.
+
+The audit chain must still hold every event in the order it happened, usage must still be
+counted once per call, a step that fails must still leave its entries, and a read turn must
+take as many checkpoints as a bare ReAct agent (call_model, gate with the read, call_model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from agent import step_writes
+from agent.runtime import build_runtime
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.settings import Settings
+from connectors.appdb import AuditLog, UsageStore, make_engine
+from tests.agent.kv_tools import KvStore, kv_tools
+from tools.base import ToolRegistry
+
+ACCESS = Path(__file__).with_name("access_kv.yaml")
+
+
+def _commits(engine: object) -> list[int]:
+    seen: list[int] = []
+    event.listen(engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def test_a_steps_entries_and_usage_commit_together_in_order(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    audit, usage = AuditLog(engine), UsageStore(engine)
+    commits = _commits(engine)
+    with step_writes.step(audit):
+        step_writes.log(audit, "first", actor="u_a")
+        step_writes.write(
+            audit,
+            usage.model_call_write(
+                "u_a", "t", model="m", input_tokens=5, output_tokens=1, cache_read_tokens=0,
+                cache_write_tokens=0, cost_usd=0.0,
+            ),
+        )  # fmt: skip
+        step_writes.log(audit, "second", actor="u_a")
+        assert [e.event for e in audit.entries()] == []  # nothing visible before the step ends
+        assert commits == []
+    assert len(commits) == 1  # one transaction for the whole step
+    assert [e.event for e in audit.entries()] == ["first", "second"]
+    assert usage.window("user", "u_a", "day").tokens == 6
+    assert audit.verify().ok
+
+
+def test_flush_keeps_the_chain_in_event_order_around_direct_writers(tmp_path: Path) -> None:
+    audit = AuditLog(make_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    with step_writes.step(audit):
+        step_writes.log(audit, "decided", actor="u_a")
+        step_writes.flush()  # as the graph does before the lifecycle writes on its own
+        audit.append("proposed", actor="system")
+        step_writes.log(audit, "result", actor="u_a")
+    assert [e.event for e in audit.entries()] == ["decided", "proposed", "result"]
+    assert audit.verify().ok
+
+
+def test_a_failing_step_still_writes_what_it_logged(tmp_path: Path) -> None:
+    audit = AuditLog(make_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    with pytest.raises(RuntimeError), step_writes.step(audit):
+        step_writes.log(audit, "model_error", actor="u_a", data={"error": "boom"})
+        raise RuntimeError("boom")
+    assert [e.event for e in audit.entries()] == ["model_error"]
+
+
+def test_outside_a_step_every_write_is_its_own_transaction(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    audit = AuditLog(engine)
+    step_writes.log(audit, "alone", actor="u_a")
+    assert [e.event for e in audit.entries()] == ["alone"]
+    other = AuditLog(engine)
+    with step_writes.step(other):  # a step of another log does not capture this one's entries
+        step_writes.log(audit, "still alone", actor="u_a")
+        assert [e.event for e in audit.entries()][-1] == "still alone"
+
+
+def test_a_read_turn_takes_a_bare_agents_checkpoints_and_audits_every_event(tmp_path: Path) -> None:
+    turns = [tool_turn("kv_get", {"key": "color"}), text_turn("It is blue.")]
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS),
+        registry=ToolRegistry(kv_tools(KvStore())),
+        chat_model=ScriptedChatModel.from_turns(turns),
+    )
+    with rt:
+        out = rt.ask("u_erin", "what color?", thread_id="t-read")
+        assert out.status == "answered" and out.answer is not None
+        assert "blue" in out.answer.text
+        steps = [s.metadata.get("step") for s in rt.graph.get_state_history({"configurable": {"thread_id": "t-read"}})]
+        events = [e.event for e in rt.audit.entries(thread_id="t-read")]
+        assert rt.audit.verify().ok
+        day = rt.deps.usage.window("user", "u_erin", "day")
+    # As a bare create_react_agent (input, start, agent, tools, agent): input, start, call_model,
+    # gate (the read ran there), call_model (the answer was guarded there).
+    assert steps == [3, 2, 1, 0, -1]
+    assert events == ["request", "model_turn", "policy_decision", "tool_result", "model_turn", "answer"]
+    assert day.requests == 1  # the turn was admitted once
+
+
+def test_a_refused_turn_still_ends_in_respond_with_its_reason(tmp_path: Path) -> None:
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS, max_message_chars=10),
+        registry=ToolRegistry(kv_tools(KvStore())),
+        chat_model=ScriptedChatModel.from_turns([text_turn("never called")]),
+    )
+    with rt:
+        out = rt.ask("u_erin", "a message well over ten characters", thread_id="t-long")
+        events = [e.event for e in rt.audit.entries(thread_id="t-long")]
+    assert out.status == "failed" and out.error is not None
+    assert "limit is 10" in out.error.message
+    assert events == ["request", "turn_failed"]
