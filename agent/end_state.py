@@ -149,8 +149,9 @@ def _executed(rec: ApprovalRecord, by: str, delivery: DeliveryLookup | None) -> 
             retry_by=("an operator",) if retry else (),
             retry_command=retry,
         )
-    rid = result.get("ref") or result.get("id") or result.get("report_id") or result.get("request_id")
-    what = f" {result.get('object_type')}" if result.get("object_type") else ""
+    ref = result.get("ref")  # e.g. crm://notes/40009: names its kind already
+    rid = ref or result.get("id") or result.get("report_id") or result.get("request_id")
+    what = f" {result.get('object_type')}" if result.get("object_type") and not ref else ""
     done = f"; result:{what} {rid}" if rid else ""
     return EndState("executed", f"Approved by {by} and done{done}.", result_id=str(rid) if rid else None)
 
