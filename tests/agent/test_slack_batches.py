@@ -143,9 +143,7 @@ def _build(fake: FakeSlack, tmp_path: Path) -> Iterator[Stack]:
 
 
 def _buttons(card: FakeMessage) -> list[tuple[str, str]]:
-    return [
-        (e["action_id"], e["value"]) for b in card.blocks if b.get("type") == "actions" for e in b["elements"]
-    ]
+    return [(e["action_id"], e["value"]) for b in card.blocks if b.get("type") == "actions" for e in b["elements"]]
 
 
 def test_one_card_per_approver_approve_all_races_a_click_and_each_item_runs_once(

@@ -23,7 +23,9 @@ from tests.web.served import TOKEN, Served, serve
 def _turn(*calls: tuple[str, dict[str, Any]]) -> AIMessage:
     return AIMessage(
         content="",
-        tool_calls=[{"name": n, "args": a, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "tool_call"} for n, a in calls],
+        tool_calls=[
+            {"name": n, "args": a, "id": f"call_{uuid.uuid4().hex[:8]}", "type": "tool_call"} for n, a in calls
+        ],
     )
 
 
