@@ -87,12 +87,12 @@ def end_state(
         result = rec.result if isinstance(rec.result, Mapping) else {}
         why = _sentence(str(result.get("error") or "the action reported an error without a reason"))
         involved = [rec.requester_id, *(a for s in rec.stages for a in s.approvers)]
-        who = (*dict.fromkeys(label(p) for p in involved), "an IT admin")
+        retriers = (*dict.fromkeys(label(p) for p in involved), "an IT admin")
         hint = "" if result.get("retryable") else " Fix the cause first: a retry sends the same change again."
         return EndState(
             status,
             f"Approved by {by}, but it failed: {why}{hint}",
-            retry_by=who,
+            retry_by=retriers,
             retry_command=f"chamberlain approvals retry {rec.id} --user YOUR_ID",
         )
     if status == "stale":
