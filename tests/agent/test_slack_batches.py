@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 from langchain_core.messages import AIMessage
 
 from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
 from agent.settings import Settings
 from agent.slack.app import create_slack_bot
-from agent.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION
+from agent.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION, RETRY_ACTION
 from agent.slack.cards import CardStore
 from agent.slack.fastapi_app import create_fastapi_app
 from agent.slack.notifier import SlackNotifier
@@ -40,6 +40,7 @@ from connectors.slack.fake_api import FakeMessage, FakeSlack
 from policies.directory import Directory
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry
+from tools.errors import ToolFailure
 
 SECRET = "batch-secret"
 TOKEN = "xoxb-batch"
@@ -105,7 +106,7 @@ def three_writes() -> AIMessage:
 
 
 @contextmanager
-def _build(fake: FakeSlack, tmp_path: Path) -> Iterator[Stack]:
+def _build(fake: FakeSlack, tmp_path: Path, turns: list[Any] | None = None) -> Iterator[Stack]:
     fake.reset()
     access = tmp_path / "access.yaml"
     access.write_text(ACCESS)
@@ -122,7 +123,7 @@ def _build(fake: FakeSlack, tmp_path: Path) -> Iterator[Stack]:
     runtime = build_runtime(
         settings,
         registry=ToolRegistry(tools),
-        chat_model=ScriptedChatModel.from_turns([three_writes(), *[text_turn("All three are done.")] * 6]),
+        chat_model=ScriptedChatModel.from_turns(turns or [three_writes(), *[text_turn("All three are done.")] * 6]),
         notifier=SlackNotifier(api, users, CardStore(engine)),
     )
     app, _ = create_slack_bot(
@@ -212,3 +213,34 @@ def test_approve_all_by_someone_not_on_an_item_is_refused_for_that_item_only(fak
         assert sorted(k for k, _, _ in stack.store.applied) == ["color", "size"]
         tom_note = [c for c in fake.calls_to("chat.postEphemeral") if c["user"] == "U0TOM"][-1]["text"]
         assert "Approved 2 item(s)" in tom_note and "kv_set_it" in tom_note
+
+
+def test_a_failed_write_card_says_why_and_its_retry_button_reruns_it_once(fake: FakeSlack, tmp_path: Path) -> None:
+    turns = [tool_turn("kv_set", {"key": "color", "value": "green"}), *[text_turn("Done.")] * 4]
+    with _build(fake, tmp_path, turns) as stack:
+        failures = [ToolFailure("the store is read-only during the backup", retryable=True)]
+
+        def flaky() -> None:
+            if failures:
+                raise failures.pop()
+
+        stack.store.before_apply = flaky
+        event = mention_event("U0ERIN", "make it green", channel=CHANNEL, ts="7200.1")
+        stack.send(event_request(SECRET, event, event_id=f"Ev{uuid.uuid4().hex}"))
+        (card,) = stack.cards("U0TOM")
+        (approval_id,) = [v for a, v in _buttons(card) if a == APPROVE_ACTION]
+        stack.click("U0TOM", APPROVE_ACTION, card, approval_id)
+        assert stack.runtime.get_approval(approval_id).status == "failed"
+        text = card.text + json.dumps(card.blocks, ensure_ascii=False)
+        assert "but it failed: the store is read-only during the backup." in text
+        assert "Who can retry" in text and "Erin Walsh" in text
+        assert _buttons(card) == [(RETRY_ACTION, approval_id)]
+        stack.click("U0MALLORY", RETRY_ACTION, card, approval_id)  # not involved: refused
+        assert stack.runtime.get_approval(approval_id).status == "failed"
+        stack.click("U0ERIN", RETRY_ACTION, card, approval_id)  # the requester may retry
+        stack.click("U0ERIN", RETRY_ACTION, card, approval_id)  # a double click: nothing more
+        assert stack.runtime.get_approval(approval_id).status == "executed"
+        assert [(k, v) for k, v, _ in stack.store.applied] == [("color", "green")]
+        assert _buttons(card) == [] and "and done" in json.dumps(card.blocks, ensure_ascii=False)
+        refusals = [c["text"] for c in fake.calls_to("chat.postEphemeral") if c["user"] == "U0MALLORY"]
+        assert refusals and "only the requester" in refusals[-1]

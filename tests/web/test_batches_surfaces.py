@@ -118,7 +118,7 @@ def test_web_batch_page_approves_all_and_shows_each_outcome(tmp_path: Path) -> N
             assert c.get(f"/web/batches/{batch_id}").status_code == 404
 
 
-def test_cli_shows_a_batch_and_approves_it_per_item(tmp_path: Path) -> None:
+def test_cli_shows_a_batch_and_decides_it_per_item(tmp_path: Path) -> None:
     with _served(tmp_path) as (s, batch_id, ids):
         runner = CliRunner()
         shown = runner.invoke(cli, ["approvals", "show", batch_id, "--data-dir", str(tmp_path)])
@@ -130,3 +130,27 @@ def test_cli_shows_a_batch_and_approves_it_per_item(tmp_path: Path) -> None:
         unknown = runner.invoke(cli, ["approvals", "show", "bat_nope", "--data-dir", str(tmp_path)])
         assert unknown.exit_code == 1 and "no batch 'bat_nope'" in unknown.output
         assert "Traceback" not in unknown.output
+        # Someone on no route: every item refused, each saying why; nothing decided.
+        outsider = runner.invoke(
+            cli, ["approvals", "approve", batch_id, "--user", "u_mallory", "--data-dir", str(tmp_path)]
+        )
+        assert outsider.exit_code == 1 and "nothing in batch" in outsider.output, outsider.output
+        assert outsider.output.count("not an approver") == 3 and "Traceback" not in outsider.output
+        # Raj rejects them all with a reason: one decision per item.
+        rejected = runner.invoke(
+            cli,
+            [
+                "approvals",
+                "reject",
+                batch_id,
+                "--user",
+                "u_raj",
+                "--reason",
+                "not this quarter",
+                "--data-dir",
+                str(tmp_path),
+            ],
+        )
+        assert rejected.exit_code == 0, rejected.output
+        assert rejected.output.count("Rejected.") == 3
+        assert {s.rt.approvals.get(i).status for i in ids} == {"rejected"}
