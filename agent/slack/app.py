@@ -6,6 +6,8 @@ mentioning the bot, once the bot was mentioned in that thread. In a channel the 
 the thread only if every member may see what the asker may (:mod:`agent.slack.audience`);
 otherwise it says so in the thread and answers the asker in a DM.
 Approvals: the card buttons call ``runtime.decide``; Reject asks for a reason in a modal first.
+A batch card's "Approve all" is one such decision per item waiting for the clicker (each with
+the per-item dedupe key); Retry on a failed card calls ``runtime.retry``.
 ``/chamberlain ask|approvals|help``.
 
 Every listener calls ``ack()`` before anything slow. With ``process_before_response=False``
