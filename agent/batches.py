@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from agent.events import DecisionResult
     from policies.directory import Directory
 
-#: A "batch" of one is an ordinary card.
+#: Fewer writes in a turn than this make ordinary cards.
 MIN_ITEMS = 2
 
 
@@ -84,10 +84,9 @@ class BatchDecision:
 
     def summary(self) -> str:
         """One line for the person who clicked: how many were recorded, and why not the rest."""
-        verb = "decided"
         done = [i for i in self.items if i.accepted]
         refused = [i for i in self.items if not i.accepted]
-        parts = [f"{len(done)} of {len(self.items)} {verb}"]
+        parts = [f"{len(done)} of {len(self.items)} decided"]
         for i in refused:
             parts.append(f"{i.title} ({i.approval_id}): {i.message.rstrip('.')}")
         return "; ".join(parts) + "."
@@ -141,9 +140,7 @@ def decide_batch(
         res: DecisionResult = runtime.decide(
             approval_id, approver_id=approver_id, approve=approve, reason=reason, on_event=on_event
         )
-        out.append(
-            ItemDecision(approval_id, rec.title, res.accepted, res.message, res.approval.status, res.outcome)
-        )
+        out.append(ItemDecision(approval_id, rec.title, res.accepted, res.message, res.approval.status, res.outcome))
     return BatchDecision(batch_id, tuple(out))
 
 
