@@ -136,6 +136,15 @@ def render_approval(v: ApprovalView) -> None:
     for f in v.flags:
         console.print(f"  [yellow]flag: {f}[/yellow]")
     console.print(f"  status: [bold]{v.status}[/bold]")
+    if v.end is not None:
+        console.print(f"  outcome: {v.end.headline}", markup=False)  # may quote an error from elsewhere
+        if v.end.retry_command:
+            console.print(f"  who can retry: {', '.join(v.end.retry_by)} — {v.end.retry_command}", markup=False)
+    if v.batch_id:
+        console.print(
+            f"  proposed together with other changes: batch {v.batch_id} (approve all: "
+            f"`chamberlain approvals approve {v.batch_id} --user YOUR_ID`)"
+        )
 
 
 def _print_outcome(out: Outcome) -> None:
@@ -273,15 +282,59 @@ def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
     from connectors.errors import AmbiguousId, RecordNotFound
 
     with open_store(_settings(data_dir)) as (store, directory):
+        if approval_id.startswith("bat_"):
+            _show_batch(store.engine, directory, approval_id)
+            return
         try:
             approval_id = resolve_approval_id(store.engine, approval_id)
-            render_approval(approval_view(store.get(approval_id), directory))
+            render_approval(approval_view(store.get(approval_id), directory, engine=store.engine))
         except (RecordNotFound, AmbiguousId) as exc:
             _fail(str(exc))
         _print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
 
 
+def _show_batch(engine: Any, directory: Any, batch_id: str) -> None:
+    from agent.batches import batch_views
+
+    views = batch_views(engine, directory, batch_id)
+    if not views:
+        _fail(f"no batch {batch_id!r}; `chamberlain approvals show ID` of one of its requests names its batch")
+    waiting = sum(1 for v in views if v.status == "pending")
+    console.print(f"[bold]Batch {batch_id}[/bold]: {len(views)} changes proposed together, {waiting} waiting")
+    for n, v in enumerate(views, start=1):
+        console.print(f"\n[bold]{n}.[/bold]", end=" ")
+        render_approval(v)
+
+
+def _decide_batch(batch_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
+    from agent.batches import decide_batch
+    from agent.services import open_runtime
+    from connectors.errors import RecordNotFound
+    from policies.directory import Directory
+    from policies.errors import UnknownPrincipal
+
+    settings = _settings(data_dir)
+    try:
+        Directory.load(settings.directory_path).get(user)
+    except UnknownPrincipal as exc:
+        _fail(str(exc))
+    with open_runtime(settings) as rt:
+        try:
+            res = decide_batch(rt, batch_id, approver_id=user, approve=approve, reason=reason)
+        except RecordNotFound as exc:
+            _fail(f"{exc}; `chamberlain approvals show ID` of one of its requests names its batch")
+        for item in res.items:
+            mark = "[green]✓[/green]" if item.accepted else "[red]✗[/red]"
+            outcome = f" → {item.outcome}" if item.accepted and item.outcome else ""
+            console.print(f"{mark} {item.approval_id} {item.title}: {item.message}{outcome}", highlight=False)
+        if not res.accepted:
+            _fail(f"nothing in batch {batch_id} was decided by {user}")
+
+
 def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
+    if approval_id.startswith("bat_"):  # a batch: one decision per item (refused items say why)
+        _decide_batch(approval_id, user, approve, reason, data_dir)
+        return
     from agent.store_access import resolve_id
     from connectors.errors import AmbiguousId, RecordNotFound
     from policies.directory import Directory
@@ -334,7 +387,7 @@ def approvals_approve(
     reason: Annotated[str | None, typer.Option(help="Optional note.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Approve a request as --user (the write then runs exactly once)."""
+    """Approve a request (or every item of a batch, bat_…) as --user; each write runs exactly once."""
     _decide(approval_id, user, True, reason, data_dir)
 
 
@@ -345,7 +398,7 @@ def approvals_reject(
     reason: Annotated[str, typer.Option(help="Why (the requester and the model see it).")] = "",
     data_dir: DataDir = None,
 ) -> None:
-    """Reject a request as --user."""
+    """Reject a request (or every item of a batch, bat_…) as --user."""
     _decide(approval_id, user, False, reason or None, data_dir)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from agent.end_state import EndState
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -90,6 +92,10 @@ class ApprovalView:
     # these as quotes, apart from the system's lines (title, amount, route, what changes).
     quoted: Sequence[QuotedText] = ()
     related: Sequence[str] = ()  # the requester's related requests (split-request detection)
+    # What really became of it (executed with its result id, failed and who may retry, stale,
+    # ...): agent/end_state.py; every surface renders this one line.
+    end: EndState | None = None
+    batch_id: str | None = None  # proposed with other writes of the same turn (agent/batches.py)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from agent import step_writes
 from agent.approvals import Proposal, Taint
+from agent.batches import group_turn_writes
 from agent.deps import Deps
 from agent.output_guard import guard_answer
 from agent.provenance import sensitive_check, vouched_texts
@@ -255,6 +256,14 @@ def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     budget_left = deps.limits.max_tool_calls - state.get("tool_calls", 0)
     user_texts = [m.content for m in state["messages"] if isinstance(m, HumanMessage) and isinstance(m.content, str)]
     writes = 0
+    # Two or more writes in one turn: one card for the approvers, decided per item (issue #14).
+    group_turn_writes(
+        deps.approvals.engine,
+        thread_id,
+        ai.tool_calls,
+        lambda name: (t := deps.registry.get(name)) is not None and t.effect is Effect.WRITE,
+        deps.limits.max_writes_per_turn,
+    )
     for i, call in enumerate(ai.tool_calls):
         g: GatedCall = {"id": call["id"] or f"call_{i}", "name": call["name"], "args": dict(call["args"])}
         tool = deps.registry.get(call["name"])

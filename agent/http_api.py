@@ -10,6 +10,8 @@ token the API refuses to start.
     GET  /v1/approvals                 items waiting for the caller
     GET  /v1/approvals/{id}            one request
     POST /v1/approvals/{id}/decision   {"approve": true, "reason": null}
+    GET  /v1/batches/{id}              writes proposed together (agent/http_batches.py)
+    POST /v1/batches/{id}/decision     approve / reject all (or some) of them, per item
     POST /v1/requests                  {"request": {...}}  file a business request (see
                                        `chamberlain requests template KIND`)
     POST /v1/requests/simulate         {"request": {...}, "today": null}  the route; saves nothing
@@ -229,6 +231,9 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
 
     run_now = (lambda: runtime.reports) if runtime.reports is not None else None
     app.include_router(reports_router(ReportStore(runtime.approvals.engine), caller, run_now))
+    from agent.http_batches import batches_router
+
+    app.include_router(batches_router(runtime, caller))
     return app
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from connectors.appdb import ApprovalRecord, ApprovalStore
-    from connectors.outbox import SentMessage, SqlOutbox
+    from connectors.outbox import NewMessage, SentMessage, SqlOutbox
     from policies.directory import Directory
 
 
@@ -88,6 +88,29 @@ def notification_hook(outbox: SqlOutbox) -> Callable[[Connection, ApprovalRecord
     return queue
 
 
+APPROVAL_KEY_PREFIX = "chamberlain-apr_"  # an approved write's idempotency key (ApprovalStore.create)
+
+
+def card_update_for_delivery(message: SentMessage, state: str) -> NewMessage | None:
+    """The card update a delivered (or failed) approved message queues with its mark, so every
+    copy of the approval's card shows the message's real delivery state."""
+    from connectors.outbox import NewMessage
+
+    if message.kind != "message" or not message.idempotency_key.startswith(APPROVAL_KEY_PREFIX):
+        return None
+    approval_id = message.idempotency_key.removeprefix("chamberlain-")
+    return NewMessage(
+        recipient=f"approvers of {approval_id}",
+        text=f"delivery {state}: {approval_id}",
+        idempotency_key=f"notify:{approval_id}:delivery:{message.id}:{state}:{message.attempts}",
+        kind="notification",
+        channel="notify",
+        requester_id=message.requester_id,
+        thread_id=message.thread_id,
+        payload={"event": f"delivery_{state}", "approval_id": approval_id},
+    )
+
+
 class NotificationChannel:
     """Delivers ``notification`` rows by calling ``notifier`` with the request's current view."""
 
@@ -113,9 +136,16 @@ class NotificationChannel:
             self.notifier.approval_requested(view)
         elif event in _REMINDERS:
             self.notifier.approval_reminder(view, escalated=_REMINDERS[event])
-        else:  # decided, withdrawn, stale, expired, executed, failed: every card shows it
+        else:  # decided, withdrawn, stale, expired, executed, failed, delivery_*: every card shows it
             self.notifier.approval_decided(view)
         return f"{event} → card shows {rec.status}"
 
 
-__all__ = ["NotificationChannel", "Notifier", "NullNotifier", "RecordingNotifier", "notification_hook"]
+__all__ = [
+    "NotificationChannel",
+    "Notifier",
+    "NullNotifier",
+    "RecordingNotifier",
+    "card_update_for_delivery",
+    "notification_hook",
+]

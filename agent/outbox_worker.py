@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from agent.notify import card_update_for_delivery
 from agent.slack.threads import parse_slack_thread_id
 from connectors.delivery import Channel
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable, DeliveryRefused, RetryLater
@@ -139,7 +140,7 @@ class DeliveryWorker:
         except Exception as exc:  # a bug must not lose the message: retry, bounded by max_attempts
             log.exception("delivering outbox message %s failed unexpectedly", msg.id)
             return self._retry(msg, f"internal error ({type(exc).__name__}); see the worker's log", None)
-        if not self.outbox.mark_sent(msg.id, self.worker_id, ref, follow_up=_receipt(msg, ok=True, detail=ref)):
+        if not self.outbox.mark_sent(msg.id, self.worker_id, ref, follow_up=self._follow_ups(msg, ok=True, detail=ref)):
             return Outcome(msg, "lost", f"delivered as {ref}, but the lease had passed to another worker")
         return Outcome(msg, "sent", ref)
 
@@ -154,10 +155,20 @@ class DeliveryWorker:
 
     def _fail(self, msg: SentMessage, reason: str) -> Outcome:
         if not self.outbox.mark_failed(
-            msg.id, self.worker_id, reason, follow_up=_receipt(msg, ok=False, detail=reason)
+            msg.id, self.worker_id, reason, follow_up=self._follow_ups(msg, ok=False, detail=reason)
         ):
             return Outcome(msg, "lost", reason)
         return Outcome(msg, "failed", reason)
+
+    def _follow_ups(self, msg: SentMessage, *, ok: bool, detail: str) -> list[NewMessage]:
+        """What the mark queues with it: the requester's receipt and, when approval cards go
+        through this outbox, an update of the approval's cards (they show the delivery state)."""
+        out = [r for r in (_receipt(msg, ok=ok, detail=detail),) if r is not None]
+        if "notify" in self.channels:
+            update = card_update_for_delivery(msg, "sent" if ok else "failed")
+            if update is not None:
+                out.append(update)
+        return out
 
     def _report(self, outcome: Outcome) -> None:
         self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1

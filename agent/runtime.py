@@ -205,10 +205,11 @@ class Chamberlain:
         return self._outcome(thread_id, lambda _e: None, emit=False)
 
     def pending_for(self, approver_id: str) -> list[ApprovalView]:
-        return [approval_view(r, self.directory) for r in self.approvals.pending_for(approver_id)]
+        engine = self.approvals.engine  # with the engine: end state and batch (agent/end_state.py)
+        return [approval_view(r, self.directory, engine=engine) for r in self.approvals.pending_for(approver_id)]
 
     def get_approval(self, approval_id: str) -> ApprovalView:
-        return approval_view(self.approvals.get(approval_id), self.directory)
+        return approval_view(self.approvals.get(approval_id), self.directory, engine=self.approvals.engine)
 
     @counted_expiry
     def expire_due(self) -> list[ApprovalView]:

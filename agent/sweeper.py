@@ -1,12 +1,23 @@
 """A background sweep for long-running servers: expire overdue requests, remind and escalate
 approvers, finish follow-ups a crash left behind. One-shot CLI commands run it by hand
-(``chamberlain approvals tick``)."""
+(``chamberlain approvals tick``).
+
+:func:`away_delegates` is the delegation rule of reminders: a reminder to an approver who is
+away today goes to their delegate as well (added to the stage), under the rules routing uses
+(policies/approvers.py: not the requester, not someone reporting to them, not away too, not
+already deciding another stage of the request)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.appdb import ApprovalRecord
+    from policies.directory import Directory
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +54,27 @@ class Sweeper:
             self.run_once()
 
 
-__all__ = ["Sweeper"]
+def away_delegates(rec: ApprovalRecord, directory: Directory, *, today: dt.date) -> list[str]:
+    """Delegates to add to the current stage because approvers waiting on it are away today."""
+    from policies.approvers import ApproverResolver
+
+    requester = directory.find(rec.requester_id)
+    stage = rec.stage
+    if requester is None or stage is None or rec.status != "pending":
+        return []
+    resolver = ApproverResolver(requester, directory, today=today)
+    # One person decides at most one stage: nobody on another stage may come in as a delegate.
+    used = {a for i, s in enumerate(rec.stages) if i != rec.current_stage for a in s.approvers}
+    used |= {v.approver_id for v in rec.votes}
+    out: list[str] = []
+    for pid in rec.approvers_now():
+        p = directory.find(pid)
+        if p is None or not p.is_away(today):
+            continue
+        stand_in = resolver.present(pid, stage.name, used | set(stage.approvers))
+        if stand_in is not None and stand_in != pid and stand_in not in out:
+            out.append(stand_in)
+    return out
+
+
+__all__ = ["Sweeper", "away_delegates"]

@@ -10,7 +10,12 @@ from connectors.appdb import ApprovalRecord
 from policies.directory import Directory
 
 
-def approval_view(rec: ApprovalRecord, directory: Directory) -> ApprovalView:
+def approval_view(rec: ApprovalRecord, directory: Directory, *, engine: Any = None) -> ApprovalView:
+    """``engine``: the app database, to say what became of the action (delivery of a queued
+    message, the request a stale one was re-routed as) and which batch it belongs to."""
+    from agent.end_state import app_db_lookups, end_state
+
+    delivery, find_request = app_db_lookups(engine) if engine is not None else (None, None)
     requester = directory.find(rec.requester_id)
     stages = []
     for i, s in enumerate(rec.stages):
@@ -46,7 +51,15 @@ def approval_view(rec: ApprovalRecord, directory: Directory) -> ApprovalView:
         flags=tuple(rec.flags),
         quoted=quoted_text(rec),
         related=tuple(str(r) for r in ((rec.request or {}).get("related") or ())),
+        end=end_state(rec, directory, delivery=delivery, find_request=find_request),
+        batch_id=_batch_of(engine, rec) if engine is not None else None,
     )
+
+
+def _batch_of(engine: Any, rec: ApprovalRecord) -> str | None:
+    from agent.batches import batch_of
+
+    return batch_of(engine, rec.dedupe_key)
 
 
 def quoted_text(rec: ApprovalRecord) -> tuple[QuotedText, ...]:

@@ -544,7 +544,12 @@ class WorkflowService:
     # -- the sweep -------------------------------------------------------------------------
 
     def stage_sla(self, rec: ApprovalRecord) -> dt.timedelta:
-        """The current stage's SLA from the route stored with the request (policy default else)."""
+        """The current stage's SLA from the route stored with the request (policy default else);
+        an agent write's from ``write_sla`` in the access policy, by tool and stake."""
+        if rec.kind == AGENT_KIND:
+            from policies.write_sla import stake_usd
+
+            return self.access.write_sla.sla_for(rec.action, stake_usd(rec.current, rec.proposed, rec.args))
         stages = ((rec.request or {}).get("route") or {}).get("stages") or []
         hours = stages[rec.current_stage].get("sla_hours") if rec.current_stage < len(stages) else None
         return dt.timedelta(hours=hours) if hours else self.default_sla
@@ -582,7 +587,7 @@ class WorkflowService:
             elif waited >= sla and self._remind(rec, sla, waited):
                 reminded.append(rec.id)
         # Agent writes get the same reminders and escalation (issue #14); their expiry stays
-        # with the runtime (approval_ttl_hours), their SLA is the policy default.
+        # with the runtime (approval_ttl_hours), their SLA comes from write_sla (access.yaml).
         for rec in self.store.list(status="pending", kind=AGENT_KIND, limit=10_000):
             if rec.expired(now):
                 continue
@@ -629,6 +634,7 @@ class WorkflowService:
         done = self.store.note_reminder(rec.id, seen_version=rec.version)
         if done is None or done.status != "pending":
             return False
+        done = self._delegate_if_away(done)
         stage = rec.stage
         self.audit.append(
             "request_reminder",
@@ -644,6 +650,26 @@ class WorkflowService:
         )
         self.notifier.approval_reminder(approval_view(done, self.directory), escalated=False)
         return True
+
+    def _delegate_if_away(self, rec: ApprovalRecord) -> ApprovalRecord:
+        """Delegation honoured by reminders: an away approver's delegate joins the stage and is
+        reminded too (agent/sweeper.py has the rule)."""
+        from agent.sweeper import away_delegates
+
+        delegates = away_delegates(rec, self.directory, today=self.now().date())
+        if not delegates:
+            return rec
+        done = self.store.escalate(rec.id, add_approvers=delegates, seen_version=rec.version)
+        if done is None:
+            return rec
+        self.audit.append(
+            "request_delegated",
+            actor="system",
+            thread_id=rec.thread_id,
+            approval_id=rec.id,
+            data={"stage": _stage_name(rec), "added_approvers": delegates, "why": "approver away"},
+        )
+        return done
 
     @staticmethod
     def _business(recs: Sequence[ApprovalRecord]) -> list[ApprovalRecord]:

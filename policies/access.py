@@ -17,6 +17,7 @@ from policies.directory import Directory, Principal
 from policies.errors import PolicyFileError
 from policies.policy_file import read_policy_file
 from policies.stages import Stage
+from policies.write_sla import WriteSla
 
 DEFAULT_ACCESS = Path(__file__).with_name("access.yaml")
 
@@ -46,6 +47,8 @@ class AccessPolicy:
     routes: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)
     # Who approves when a stage empties and the asker's chain has nobody left (the CEO's writes).
     fallback_approvers: tuple[str, ...] = ("role:exec",)
+    # Reminder / escalation times of the agent's writes, per tool and stake (policies/write_sla.py).
+    write_sla: WriteSla = field(default_factory=WriteSla)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_ACCESS) -> AccessPolicy:
@@ -87,7 +90,13 @@ class AccessPolicy:
             )
         for spec_ in fallback:
             _check_spec(str(spec_), f"{doc.where('fallback_approvers')}: fallback_approvers")
-        return cls(str(raw.get("version", "unversioned")), role_tools, routes, tuple(str(a) for a in fallback))
+        return cls(
+            str(raw.get("version", "unversioned")),
+            role_tools,
+            routes,
+            tuple(str(a) for a in fallback),
+            WriteSla.from_raw(raw.get("write_sla"), str(path)),
+        )
 
     def tools_for(self, principal: Principal) -> frozenset[str]:
         out: set[str] = set()

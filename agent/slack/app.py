@@ -6,6 +6,8 @@ mentioning the bot, once the bot was mentioned in that thread. In a channel the 
 the thread only if every member may see what the asker may (:mod:`agent.slack.audience`);
 otherwise it says so in the thread and answers the asker in a DM.
 Approvals: the card buttons call ``runtime.decide``; Reject asks for a reason in a modal first.
+A batch card's "Approve all" is one such decision per item waiting for the clicker (each with
+the per-item dedupe key); Retry on a failed card calls ``runtime.retry``.
 ``/chamberlain ask|approvals|help``.
 
 Every listener calls ``ack()`` before anything slow. With ``process_before_response=False``
@@ -36,11 +38,13 @@ from agent.slack.ack import EventAcker
 from agent.slack.audience import AudienceCheck
 from agent.slack.blocks import (
     APPROVE_ACTION,
+    APPROVE_ALL_ACTION,
     HELP_TEXT,
     REASON_BLOCK,
     REASON_INPUT,
     REJECT_ACTION,
     REJECT_CALLBACK,
+    RETRY_ACTION,
     current_stage,
     escape,
     help_blocks,
@@ -92,6 +96,8 @@ class ConversationRuntime(Protocol):
     def pending_for(self, approver_id: str) -> list[ApprovalView]: ...
 
     def get_approval(self, approval_id: str) -> ApprovalView: ...
+
+    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult: ...
 
     def thread_outcome(self, thread_id: str) -> Outcome: ...
 
@@ -389,6 +395,72 @@ class SlackBot:
             tell=(channel, None) if channel else None,
         )
 
+    def on_approve_all(self, body: Mapping[str, Any]) -> None:
+        """Approve all, on a batch card: one ordinary decision per item waiting for this person.
+
+        Each item keeps its own dedupe key (``decide:<item>:<user>``), shared with the per-item
+        buttons, so a double click, a second "approve all" or a per-item click racing this one
+        decides nothing twice (and the store refuses a second vote regardless). Items this
+        person may not decide are refused for that item only, in one message."""
+        user = str(body["user"]["id"])
+        batch_id = str(body["actions"][0]["value"])
+        channel = _container_channel(body)
+        self.submit(
+            "approve all", lambda: self._approve_all(user, batch_id, channel), tell=(channel, None) if channel else None
+        )
+
+    def _approve_all(self, user: str, batch_id: str, channel: str | None) -> None:
+        from agent.batches import batch_views
+
+        principal = self.users.principal_for(user)
+        views = batch_views(self.runtime.approvals.engine, self.runtime.directory, batch_id)  # type: ignore[attr-defined]
+        if principal is None or not views:
+            why = "I could not match your Slack account to the company directory." if principal is None else None
+            self._refuse(channel, user, why or "This batch no longer exists.")
+            return
+        refused: list[str] = []
+        decided = 0
+        for view in views:
+            if not is_open(view):
+                continue
+            why = self._precheck(principal, view)
+            if why is not None:
+                refused.append(f"{view.title}: {why}")
+                continue
+            key = f"decide:{view.id}:{user}"
+            if not self.dedupe.first_time(key):
+                refused.append(f"{view.title}: your decision is already recorded.")
+                continue
+            res = self.decide(user, view.id, approve=True, reason=None, channel=channel, key=key)
+            if res is not None and res.accepted:
+                decided += 1
+        if refused:
+            lines = "\n".join(f"• {escape(r)}" for r in refused)
+            self._refuse(channel, user, f"Approved {decided} item(s). Not approved by you:\n{lines}")
+
+    def on_retry(self, body: Mapping[str, Any]) -> None:
+        """The Retry button on a failed card (the requester, an approver or an IT admin)."""
+        user = str(body["user"]["id"])
+        approval_id = str(body["actions"][0]["value"])
+        channel = _container_channel(body)
+
+        def run() -> None:
+            principal = self.users.principal_for(user)
+            if principal is None:
+                self._refuse(channel, user, "I could not match your Slack account to the company directory.")
+                return
+            try:
+                res = self.runtime.retry(approval_id, operator_id=principal.id)
+            except PermissionError as exc:
+                self._refuse(channel, user, f":no_entry: {exc}")
+                return
+            except (LookupError, RecordNotFound):
+                self._refuse(channel, user, "This request no longer exists.")
+                return
+            self._refuse(channel, user, f"Retry: {escape(res.message)}")
+
+        self.submit("retry", run, tell=(channel, None) if channel else None)
+
     def on_reject_click(self, body: Mapping[str, Any]) -> None:
         """Open the reason modal now: a trigger_id is only valid for 3 seconds."""
         user = str(body["user"]["id"])
@@ -590,6 +662,16 @@ def create_slack_bot(
     def approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         bot.on_approve(body)
+
+    @app.action(APPROVE_ALL_ACTION)
+    def approve_all(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        bot.on_approve_all(body)
+
+    @app.action(RETRY_ACTION)
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        bot.on_retry(body)
 
     @app.action(REJECT_ACTION)
     def reject(ack: Ack, body: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ from agent.events import Answer, ApprovalView, RouteStage, Table
 
 APPROVE_ACTION = "chamberlain_approve"
 REJECT_ACTION = "chamberlain_reject"
+APPROVE_ALL_ACTION = "chamberlain_approve_all"
+RETRY_ACTION = "chamberlain_retry"
 REJECT_CALLBACK = "chamberlain_reject_reason"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
@@ -342,17 +344,37 @@ def approval_card(view: ApprovalView, label: Labeler = str) -> tuple[str, list[B
     return text, [*_card_body(view, label), approval_buttons(view.id)]
 
 
+_MARKS = {
+    "approved": ":white_check_mark:",
+    "executing": ":gear:",
+    "executed": ":white_check_mark:",
+    "failed": ":warning:",
+    "rejected": ":x:",
+    "expired": ":alarm_clock:",
+    "withdrawn": ":leftwards_arrow_with_hook:",
+    "stale": ":no_entry_sign:",
+}
+
+
 def decision_text(view: ApprovalView, label: Labeler = str) -> str:
+    """What became of the request: its end state (agent/end_state.py) once it is decided, so a
+    card never says "approved" about an action that failed or went stale."""
     by = label(view.decided_by) if view.decided_by else "someone"
+    if view.status in OPEN_STATUSES:
+        stage = current_stage(view)
+        who = ", ".join(escape(label(a)) for a in stage.approvers) if stage else "the next approver"
+        return f":hourglass_flowing_sand: Stage approved by {escape(by)}; now waiting for {who}"
+    if view.end is not None:
+        text = f"{_MARKS.get(view.status, ':information_source:')} {escape(view.end.headline)}"
+        if view.end.retry_command:
+            who = ", ".join(escape(w) for w in view.end.retry_by)
+            text += f"\n*Who can retry*: {who} — `{escape(view.end.retry_command)}`"
+        return text
     if view.status == "approved" or view.status in ("executed", "done", "executing"):
         return f":white_check_mark: Approved by {escape(by)}"
     if view.status == "rejected":
         why = f": “{escape(view.decision_reason)}”" if view.decision_reason else ""
         return f":x: Rejected by {escape(by)}{why}"
-    if view.status in OPEN_STATUSES:
-        stage = current_stage(view)
-        who = ", ".join(escape(label(a)) for a in stage.approvers) if stage else "the next approver"
-        return f":hourglass_flowing_sand: Stage approved by {escape(by)}; now waiting for {who}"
     why = f" ({escape(view.decision_reason)})" if view.decision_reason else ""
     special = {
         "failed": f":warning: Approved by {escape(by)}, but the change failed",
@@ -363,12 +385,113 @@ def decision_text(view: ApprovalView, label: Labeler = str) -> str:
     return special.get(view.status, f":no_entry_sign: {escape(view.status.replace('_', ' ').capitalize())}") + why
 
 
+def retry_button(approval_id: str) -> Block:
+    return {
+        "type": "actions",
+        "block_id": f"retry:{approval_id}"[:255],
+        "elements": [
+            {"type": "button", "action_id": RETRY_ACTION, "text": _plain("Retry"), "value": approval_id},
+        ],
+    }
+
+
 def decided_card(view: ApprovalView, label: Labeler = str) -> tuple[str, list[Block]]:
     """The card after a decision: same facts, no buttons, who decided and why."""
     status = decision_text(view, label)
     body = _card_body(view, label)
     body[0] = {"type": "header", "text": _plain(f"Approval: {view.title}")}
-    return f"{view.title}: {status}", [*body, _section(status)]
+    blocks = [*body, _section(status)]
+    if view.status == "failed" and view.end is not None and view.end.retry_command:
+        blocks.append(retry_button(view.id))
+    return f"{view.title}: {status}", blocks
+
+
+# -- batch cards ---------------------------------------------------------------------------------
+
+
+def batch_card(
+    batch_id: str, views: Sequence[ApprovalView], label: Labeler = str, *, viewer: str | None = None
+) -> tuple[str, list[Block]]:
+    """One card for the writes one turn proposed: each item with its own diff and its own
+    Approve / Reject (or its end state), and "Approve all" for the items waiting for ``viewer``.
+
+    ``viewer``: the approver this copy is for; items of the batch routed to other people show
+    only their title and route (approvers never receive more of a request than theirs).
+    ``None``: the shared approvals channel card, which shows everything, like single cards."""
+    requester = views[0].requester_label if views else "someone"
+    open_items = [v for v in views if is_open(v)]
+    mine = [v for v in open_items if viewer is None or _may_decide_now(v, viewer)]
+    title = f"{len(views)} change{'s' if len(views) != 1 else ''} from {requester}"
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain(("Approval needed: " if open_items else "Approvals: ") + title)},
+        _context(
+            "Proposed together in one conversation. Each change is its own request: approve or reject "
+            "them one by one, or approve all the ones waiting for you."
+        ),
+    ]
+    item_blocks: list[Block] = []
+    for n, view in enumerate(views, start=1):
+        item: list[Block] = [{"type": "divider"}]
+        if viewer is not None and not _sees(view, viewer):
+            item.append(
+                _section(f"*{n}. {escape(view.title)}* — routed to other approvers; its details are shown to them.")
+            )
+            item.append(_context(decision_text(view, label) if not is_open(view) else _route_text(view, label)))
+            item_blocks.extend(item)
+            continue
+        # The summary names records read from other systems: plain text, never markup.
+        lines = [f"*{n}. {escape(view.title)}*: {escape(view.summary)}"]
+        changes = diff_lines(view.current, view.proposed)
+        lines.extend(changes or ["_nothing differs from the current record_"])
+        item.extend(_section(chunk) for chunk in _chunks("\n".join(lines)))
+        quoted = quoted_lines(view)
+        if quoted:
+            item.append(_section("_Text written by others (quoted as data):_\n" + "\n".join(quoted)))
+        warning = _taint_warning(view)
+        if warning:
+            item.append(_section(warning))
+        if is_open(view) and (viewer is None or _may_decide_now(view, viewer)):
+            item.append(_context(_route_text(view, label)))
+            item.append(approval_buttons(view.id))
+        elif is_open(view):
+            item.append(_context(_route_text(view, label)))
+        else:
+            item.append(_section(decision_text(view, label)))
+            if view.status == "failed" and view.end is not None and view.end.retry_command:
+                item.append(retry_button(view.id))
+        item_blocks.extend(item)
+    tail: list[Block] = []
+    if len(mine) >= 2:
+        tail.append(
+            {
+                "type": "actions",
+                "block_id": f"batch:{batch_id}"[:255],
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": APPROVE_ALL_ACTION,
+                        "text": _plain(f"Approve all {len(mine)}"),
+                        "style": "primary",
+                        "value": batch_id,
+                    }
+                ],
+            }
+        )
+    tail.append(_context(f"Batch `{escape(batch_id)}` · {len(open_items)} of {len(views)} still open"))
+    room = _MAX_BLOCKS - len(blocks) - len(tail)
+    if len(item_blocks) > room:
+        item_blocks = [*item_blocks[: room - 1], _context("(more items: see `chamberlain approvals show`)")]
+    status = f"{len(open_items)} of {len(views)} waiting" if open_items else "all decided"
+    return f"Approval needed: {title} ({status})", [*blocks, *item_blocks, *tail]
+
+
+def _sees(view: ApprovalView, viewer: str) -> bool:
+    return viewer == view.requester_id or any(viewer in s.approvers for s in view.stages)
+
+
+def _may_decide_now(view: ApprovalView, viewer: str) -> bool:
+    stage = current_stage(view)
+    return stage is not None and viewer in stage.approvers and viewer != view.requester_id
 
 
 def reject_modal(view: ApprovalView, *, channel: str | None = None) -> dict[str, Any]:
@@ -432,6 +555,7 @@ def help_blocks() -> list[Block]:
 
 __all__ = [
     "APPROVE_ACTION",
+    "APPROVE_ALL_ACTION",
     "HELP_TEXT",
     "MAX_INLINE_COLS",
     "MAX_INLINE_ROWS",
@@ -439,10 +563,12 @@ __all__ = [
     "REASON_INPUT",
     "REJECT_ACTION",
     "REJECT_CALLBACK",
+    "RETRY_ACTION",
     "RenderedAnswer",
     "Upload",
     "approval_buttons",
     "approval_card",
+    "batch_card",
     "current_stage",
     "decided_card",
     "decision_text",
@@ -455,6 +581,7 @@ __all__ = [
     "pending_list",
     "reject_modal",
     "render_answer",
+    "retry_button",
     "table_csv",
     "table_fits_inline",
     "table_text",

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from agent.events import ApprovalView
-from agent.slack.blocks import approval_card, current_stage, decided_card, escape, is_open
+from agent.slack.blocks import approval_card, batch_card, current_stage, decided_card, escape, is_open
 from agent.slack.users import SlackUsers
 from connectors.appdb.slack_cards import CardRef, CardStore
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable
@@ -51,24 +51,37 @@ class SlackNotifier:
     # -- Notifier ----------------------------------------------------------------------------
 
     def approval_requested(self, view: ApprovalView) -> None:
+        view, batch_id = self._now(view)
+        if batch_id is not None:
+            self._sync_batch(batch_id)
+            return
         self._post_missing_cards(view)
 
     def approval_decided(self, view: ApprovalView) -> None:
+        view, batch_id = self._now(view)
+        if batch_id is not None:
+            self._sync_batch(batch_id)
         text, blocks = decided_card(view, self.label) if not is_open(view) else self._open_card(view)
         for ref in self.cards.cards(view.id):
             self._safely(
                 f"update card {ref.channel}/{ref.ts}",
                 partial(self.api.update_message, ref.channel, ref.ts, text=text, blocks=blocks),
             )
-        if is_open(view):  # a stage was decided; the next stage's approvers need their cards
+        if is_open(view) and batch_id is None:  # a stage was decided; the next stage's approvers need cards
             self._post_missing_cards(view)
 
     def approval_reminder(self, view: ApprovalView, *, escalated: bool) -> None:
+        view, batch_id = self._now(view)
         if not is_open(view):
             return
-        fresh = self._post_missing_cards(view)
+        if batch_id is not None:
+            fresh = self._sync_batch(batch_id)
+            refs = [r for r in self.cards.cards(batch_id) if r.approver_id is None or r.approver_id in _waiting(view)]
+        else:
+            fresh = self._post_missing_cards(view)
+            refs = self.cards.cards(view.id)
         word = "Escalated to you" if escalated else "Reminder"
-        for ref in self.cards.cards(view.id):
+        for ref in refs:
             if (ref.channel, ref.ts) in fresh:
                 continue
             note = f":bell: {word}: *{escape(view.title)}* from {escape(view.requester_label)} is still waiting."
@@ -78,6 +91,69 @@ class SlackNotifier:
             )
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _now(self, view: ApprovalView) -> tuple[ApprovalView, str | None]:
+        """The request as it is now (with its end state and delivery), and its batch if any.
+
+        Every card is rendered from the stored state, never from the event that caused the
+        update: late, repeated or reordered notifications all converge on the same card."""
+        from agent.batches import batch_of
+        from agent.views import approval_view
+        from connectors.appdb import ApprovalStore
+        from connectors.errors import RecordNotFound
+
+        engine = self.cards.engine
+        try:
+            rec = ApprovalStore(engine).get(view.id)
+        except RecordNotFound:
+            return view, None
+        return approval_view(rec, self.users.directory, engine=engine), batch_of(engine, rec.dedupe_key)
+
+    def _sync_batch(self, batch_id: str) -> set[tuple[str, str]]:
+        """Bring every copy of a batch card up to date and post it to each approver of an open
+        item who has none yet (one copy per person, whatever the number of items)."""
+        from agent.batches import batch_views
+
+        views = batch_views(self.cards.engine, self.users.directory, batch_id)
+        if not views:
+            return set()
+        existing = self.cards.cards(batch_id)
+        for ref in existing:
+            text, blocks = batch_card(batch_id, views, self.label, viewer=ref.approver_id)
+            self._safely(
+                f"update batch card {ref.channel}/{ref.ts}",
+                partial(self.api.update_message, ref.channel, ref.ts, text=text, blocks=blocks),
+            )
+        waiting = list(dict.fromkeys(a for v in views for a in _waiting(v) if a != v.requester_id))
+        posted: set[tuple[str, str]] = set()
+        if self.approvals_channel:
+            if waiting and not any(ref.approver_id is None for ref in existing):
+                text, blocks = batch_card(batch_id, views, self.label, viewer=None)
+                who = ", ".join(self.users.mention(a) for a in waiting)
+                result = self._safely(
+                    f"post batch card to {self.approvals_channel}",
+                    lambda: self.api.post_message(
+                        self.approvals_channel or "", text=f"{text} · for {who}", blocks=blocks
+                    ),
+                )
+                if result is not None:
+                    self.cards.add(CardRef(batch_id, result[0], result[1], None))
+                    posted.add(result)
+            return posted
+        have = {ref.approver_id for ref in existing}
+        for approver in waiting:
+            if approver in have:
+                continue
+            slack_id = self.users.slack_id_for(approver)
+            if slack_id is None:
+                log.warning("approver %s of batch %s has no Slack account; not notified", approver, batch_id)
+                continue
+            text, blocks = batch_card(batch_id, views, self.label, viewer=approver)
+            result = self._safely(f"DM batch card to {approver}", partial(self._dm, slack_id, text, blocks))
+            if result is not None:
+                self.cards.add(CardRef(batch_id, result[0], result[1], approver))
+                posted.add(result)
+        return posted
 
     def _open_card(self, view: ApprovalView) -> tuple[str, list[dict[str, Any]]]:
         # Still open after a stage decision: keep the buttons, show where the request stands.
@@ -138,6 +214,11 @@ class SlackNotifier:
             log.warning("Slack notifier could not %s: %s", what, exc)
             return None
         return result if isinstance(result, tuple) else None
+
+
+def _waiting(view: ApprovalView) -> tuple[str, ...]:
+    stage = current_stage(view)
+    return tuple(stage.approvers) if stage is not None else ()
 
 
 def slack_notification_channel(settings: Any, engine: Any) -> Any:

@@ -157,6 +157,9 @@ class _Web:
         r.add_api_route(
             "/web/approvals/{approval_id}/delegate", self.delegate, methods=["POST"], include_in_schema=False
         )
+        r.add_api_route("/web/approvals/{approval_id}/retry", self.retry, methods=["POST"], include_in_schema=False)
+        r.add_api_route("/web/batches/{batch_id}", self.batch, methods=["GET"], include_in_schema=False)
+        r.add_api_route("/web/batches/{batch_id}/decide", self.decide_batch, methods=["POST"], include_in_schema=False)
         r.add_api_route("/web/requests", self.requests, methods=["GET"], include_in_schema=False)
         r.add_api_route("/web/feedback", self.feedback, methods=["POST"], include_in_schema=False)
         r.add_api_route("/web/audit", self.audit, methods=["GET"], include_in_schema=False)
@@ -336,6 +339,11 @@ class _Web:
         return wf.stage_sla(rec) if wf is not None else None
 
     def _card(self, rec: Any, viewer: Viewer) -> Any:
+        from agent.batches import batch_of
+        from agent.end_state import app_db_lookups, end_state
+
+        engine = self.rt.approvals.engine
+        delivery, find_request = app_db_lookups(engine)
         return card(
             rec,
             self.rt.directory,
@@ -343,6 +351,8 @@ class _Web:
             now=self.rt.approvals.clock(),
             stage_sla=self._sla(rec),
             show_result=True,
+            end=end_state(rec, self.rt.directory, delivery=delivery, find_request=find_request),
+            batch_id=batch_of(engine, rec.dedupe_key),
         )
 
     def _may_view(self, rec: Any, viewer: Viewer) -> bool:
@@ -476,6 +486,69 @@ class _Web:
         return self._redirect(
             request, "/web/approvals", ("ok", f"Delegated to {allowed[target].label}; either of you may decide.")
         )
+
+    async def retry(self, request: Request, approval_id: str) -> Response:
+        """Retry a failed execution (the requester, an approver of it or an IT admin)."""
+        viewer = self.viewer(request)
+        await self._form(request, viewer)
+        self._get(approval_id)
+        try:
+            res = self.rt.retry(approval_id, operator_id=viewer.user_id)
+        except PermissionError as exc:
+            raise PageError(403, "Not yours to retry", f"{exc}. Nothing changed.") from None
+        level = "ok" if res.accepted else "warn"
+        return self._redirect(request, f"/web/approvals/{approval_id}", (level, f"Retry: {res.message}"))
+
+    # -- batches (the writes one turn proposed together) ---------------------------------------
+
+    def _batch_cards(self, batch_id: str, viewer: Viewer) -> list[Any]:
+        from connectors.appdb.batches import BatchStore
+
+        if len(batch_id) > 64:
+            raise PageError(404, "Not found", "There is no such batch.")
+        recs = [self.rt.approvals.get(i) for i in BatchStore(self.rt.approvals.engine).items(batch_id)]
+        # Each item by the single-request rule (requester, its route, auditors): approvers
+        # never see the items of a batch that are routed to other people.
+        mine = [r for r in recs if self._may_view(r, viewer)]
+        if not mine:
+            raise PageError(404, "Not found", f"There is no batch {batch_id!r} for you.")
+        return [(self._card(r, viewer), self._delegates(r, viewer)) for r in mine]
+
+    def batch(self, request: Request, batch_id: str) -> Response:
+        viewer = self.viewer(request)
+        cards = self._batch_cards(batch_id, viewer)
+        hidden = len(self._batch_ids(batch_id)) - len(cards)
+        open_mine = sum(1 for c, _ in cards if c.can_decide)
+        return self._render(
+            request,
+            "batch.html",
+            {"batch_id": batch_id, "cards": cards, "hidden": hidden, "open_mine": open_mine},
+            viewer=viewer,
+        )
+
+    def _batch_ids(self, batch_id: str) -> list[str]:
+        from connectors.appdb.batches import BatchStore
+
+        return BatchStore(self.rt.approvals.engine).items(batch_id)
+
+    async def decide_batch(self, request: Request, batch_id: str) -> Response:
+        """Approve all (or reject all, with a reason): one decision per item waiting for you."""
+        from agent.batches import decide_batch
+
+        viewer = self.viewer(request)
+        data = await self._form(request, viewer)
+        self._batch_cards(batch_id, viewer)
+        choice = data.get("decision")
+        if choice not in ("approve", "reject"):
+            raise PageError(400, "Choose a decision", "Press Approve all or Reject all; nothing was changed.")
+        reason = (data.get("reason") or "").strip()[:2000] or None
+        if choice == "reject" and reason is None:
+            return self._redirect(
+                request, f"/web/batches/{batch_id}", ("warn", "Say why you reject them; nothing was changed.")
+            )
+        res = decide_batch(self.rt, batch_id, approver_id=viewer.user_id, approve=choice == "approve", reason=reason)
+        level = "ok" if res.accepted else "warn"
+        return self._redirect(request, f"/web/batches/{batch_id}", (level, res.summary()))
 
     # -- my requests ---------------------------------------------------------------------------
 

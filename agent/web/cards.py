@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.end_state import EndState
 from connectors.appdb import ApprovalRecord
 from policies.directory import Directory
 
@@ -73,6 +74,8 @@ class Card:
     executed_at: datetime | None
     result: str | None
     votes: list[str] = field(default_factory=list)
+    end: EndState | None = None  # what became of it (agent/end_state.py), the same on every surface
+    batch_id: str | None = None  # proposed together with other writes of the same turn
 
 
 def _label(directory: Directory, pid: str | None) -> str:
@@ -154,6 +157,8 @@ def card(
     now: datetime,
     stage_sla: timedelta | None,
     show_result: bool,
+    end: EndState | None = None,
+    batch_id: str | None = None,
 ) -> Card:
     stages = []
     for i, s in enumerate(rec.stages):
@@ -194,6 +199,8 @@ def card(
         executed_at=rec.executed_at,
         result=_text(rec.result) if show_result and rec.result is not None else None,
         votes=[f"{_label(directory, v.approver_id)} {v.decision}d stage {v.stage + 1}" for v in rec.votes],
+        end=end,
+        batch_id=batch_id,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -112,6 +112,11 @@ class NewMessage:
     requester_id: str | None = None
     thread_id: str | None = None
     parent_id: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)  # a notification's event
+
+
+#: What a mark queues with it (a receipt, card updates): committed with the mark or not at all.
+FollowUps = NewMessage | Sequence[NewMessage] | None
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from connectors.outbox.model import (
     SENDING,
     SENT,
     STATUSES,
+    FollowUps,
     NewMessage,
     SentMessage,
     _metadata,
@@ -163,11 +164,11 @@ class SqlOutbox:
             raise ConnectorUnavailable(f"the outbox is unavailable: {exc}") from exc
         return [_row(r) for r in rows]
 
-    def mark_sent(self, message_id: str, owner: str, ref: str, *, follow_up: NewMessage | None = None) -> bool:
+    def mark_sent(self, message_id: str, owner: str, ref: str, *, follow_up: FollowUps = None) -> bool:
         """``sending`` → ``sent`` with the channel's reference; False if the lease was lost."""
         return self._finish(message_id, owner, {"status": SENT, "delivery_ref": ref[:300]}, follow_up)
 
-    def mark_failed(self, message_id: str, owner: str, reason: str, *, follow_up: NewMessage | None = None) -> bool:
+    def mark_failed(self, message_id: str, owner: str, reason: str, *, follow_up: FollowUps = None) -> bool:
         """``sending`` → ``failed`` (the dead letters) with why; False if the lease was lost."""
         return self._finish(message_id, owner, {"status": FAILED, "last_error": reason}, follow_up)
 
@@ -175,7 +176,7 @@ class SqlOutbox:
         """``sending`` → ``queued`` again, due ``at``; False if the lease was lost."""
         return self._finish(message_id, owner, {"status": QUEUED, "last_error": reason, "next_attempt_at": at}, None)
 
-    def _finish(self, message_id: str, owner: str, values: dict[str, Any], follow_up: NewMessage | None) -> bool:
+    def _finish(self, message_id: str, owner: str, values: dict[str, Any], follow_up: FollowUps) -> bool:
         t = outbox_table.c
         now = self.clock()
         if values["status"] in (SENT, FAILED):
@@ -190,17 +191,22 @@ class SqlOutbox:
                 )
                 if res.rowcount != 1:
                     return False
-                if follow_up is not None and not self._key_exists(c, follow_up.idempotency_key):
+                # Receipts and card updates commit with the mark, or not at all.
+                follow_ups = [follow_up] if isinstance(follow_up, NewMessage) else list(follow_up or ())
+                for f in follow_ups:
+                    if self._key_exists(c, f.idempotency_key):
+                        continue
                     self.send(
-                        follow_up.recipient,
-                        follow_up.text,
-                        idempotency_key=follow_up.idempotency_key,
-                        kind=follow_up.kind,
-                        channel=follow_up.channel,
-                        thread_ts=follow_up.thread_ts,
-                        requester_id=follow_up.requester_id,
-                        thread_id=follow_up.thread_id,
-                        parent_id=follow_up.parent_id,
+                        f.recipient,
+                        f.text,
+                        idempotency_key=f.idempotency_key,
+                        kind=f.kind,
+                        channel=f.channel,
+                        thread_ts=f.thread_ts,
+                        requester_id=f.requester_id,
+                        thread_id=f.thread_id,
+                        parent_id=f.parent_id,
+                        payload=dict(f.payload) or None,
                         connection=c,
                     )
                 return True
