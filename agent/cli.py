@@ -464,26 +464,13 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Run the HTTP API and the web page at /web (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
-    import uvicorn
-
-    from agent.http_api import create_http_app
-    from agent.services import open_runtime
+    from agent.cli_serve import run_server
 
     settings = _settings(data_dir)
     if not settings.http_token:
         _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
-    assert settings.http_token is not None
-    from agent.outbox_worker import background_worker
-    from connectors.outbox import SqlOutbox
-
-    with (
-        open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt,
-        background_worker(settings, SqlOutbox(rt.approvals.engine)),  # off: CHAMBERLAIN_OUTBOX_WORKER=false
-    ):
-        api = create_http_app(
-            rt, token=settings.http_token.get_secret_value(), max_text_chars=settings.max_message_chars
-        )
-        uvicorn.run(api, host=host, port=port)
+    # Listens at once (/healthz answers while the runtime loads; /readyz says when it is up).
+    run_server(settings, host=host, port=port, announce=lambda text: console.print(text, markup=False))
 
 
 @app.command()
