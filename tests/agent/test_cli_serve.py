@@ -138,3 +138,31 @@ def test_warming_app_completes_lifespan() -> None:
 
     asyncio.run(warming({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_slack_serve_with_the_slack_api_unreachable_exits_with_one_line(tmp_path: Path) -> None:
+    # The bot checks its token with the Slack Web API before it listens; a proxy on a closed
+    # port makes that API unreachable the same way on every machine.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CHAMBERLAIN_", "SLACK_", "ANTHROPIC_")) and "proxy" not in k.lower()
+    }
+    env.update(
+        CHAMBERLAIN_DATA_DIR=str(tmp_path),
+        SLACK_BOT_TOKEN="xoxb-not-checked",
+        SLACK_SIGNING_SECRET="secret",
+        HTTPS_PROXY=f"http://127.0.0.1:{_free_port()}",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "slack", "serve", "--port", str(_free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    stderr = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert 1 <= len(stderr) <= 3 and stderr[0].startswith("error: cannot reach the Slack API"), proc.stderr
+    assert "CHAMBERLAIN_SLACK_API_URL" in proc.stderr
