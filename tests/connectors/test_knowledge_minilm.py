@@ -139,3 +139,17 @@ def test_retrieval_eval_quality_holds_on_the_onnx_path(index: KnowledgeIndex) ->
     hybrid = next(s for s in scores if s.mode == "hybrid" and s.subset == "all")
     # Measured on the ONNX path (same figures as torch: benchmarks/embedding_bench.py): 0.972 / 0.907.
     assert hybrid.recall >= 0.95 and hybrid.mrr >= 0.88, (hybrid.recall, hybrid.mrr)
+
+
+def test_the_hand_written_graph_passes_the_onnx_checker() -> None:
+    # Loading skips the checker (ONNX Runtime validates the graph itself); the graph must pass it.
+    import json
+
+    from safetensors.numpy import load_file
+
+    from connectors.knowledge.onnx_minilm import build_bert_graph, model_dir
+
+    path = model_dir()
+    config = json.loads((path / "config.json").read_text())
+    model = build_bert_graph(load_file(str(path / "model.safetensors")), config, check=True)
+    assert [o.name for o in model.graph.output] == ["last_hidden_state"]
