@@ -1,4 +1,4 @@
-# Chamberlain service image (multi-stage, non-root, CPU-only torch, no dev tools).
+# Chamberlain service image (multi-stage, non-root, no torch or CUDA, no dev tools).
 # No Docker engine runs on the machines this project is developed on; tests/test_dockerfile.py
 # builds the image wherever one does.
 #   docker build -t chamberlain .
@@ -11,23 +11,24 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
-# torch from the CPU-only index: the default PyPI wheel pulls ~3 GB of CUDA libraries.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install uv \
- && uv pip install --python /opt/venv/bin/python "torch==2.13.0" --index-url "$TORCH_INDEX_URL"
+RUN pip install uv
 COPY pyproject.toml requirements.lock README.md ./
+# Embeddings run on ONNX Runtime: no torch (and no CUDA). The model package declares
+# sentence-transformers (and chromadb the Kubernetes client); these overrides drop them, as `make install` does.
+COPY .ci/slim-overrides.txt ./.ci/slim-overrides.txt
 COPY agent ./agent
 COPY tools ./tools
 COPY connectors ./connectors
 COPY policies ./policies
 COPY evals ./evals
 # The package's own dependencies only (not the dev extra), at the versions the lock pins; the lock's
-# test tools and CUDA wheels are constraints here, never installed.
-RUN uv pip install --python /opt/venv/bin/python --compile-bytecode -c requirements.lock .
+# test tools are constraints here, never installed.
+RUN uv pip install --python /opt/venv/bin/python --compile-bytecode -c requirements.lock --override .ci/slim-overrides.txt . \
+ && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --create-home --uid 10001 chamberlain && mkdir /data && chown chamberlain /data

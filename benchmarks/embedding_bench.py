@@ -12,6 +12,7 @@ retrieval eval (evals/retrieval: recall@5 and MRR over its questions).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(stderr=True)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "torch" in backends and importlib.util.find_spec("sentence_transformers") is None:
+        # torch is an optional extra: without it the rows have no baseline, they still run.
+        console.print("[dim]torch backend not installed (`make install WITH_TORCH=1`): no torch baseline[/dim]")
+        backends.remove("torch")
     figures: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(prefix="chamberlain-embed-") as tmp:
         for b in backends:

@@ -1,4 +1,4 @@
-"""The service image: CPU-only torch, no dev extras, a health check for every service, a lean
+"""The service image: no torch (embeddings on ONNX Runtime), no dev extras, a health check for every service, a lean
 build context — and, where a Docker engine runs, the image builds."""
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
-def test_torch_comes_from_the_cpu_index() -> None:
-    assert re.search(r"ARG TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cpu", DOCKERFILE)
-    torch_lines = [ln for ln in DOCKERFILE.splitlines() if "torch" in ln and "install" in ln]
-    assert torch_lines and all("--index-url" in ln for ln in torch_lines)
+def test_no_torch_in_the_image() -> None:
+    # The model package declares sentence-transformers (hence torch and CUDA): every install
+    # drops it with the same override as `make install`, and the build fails if torch got in.
+    installs = [
+        ln for ln in DOCKERFILE.splitlines() if ln.lstrip().startswith("RUN") and " install " in ln and " ." in ln
+    ]
+    assert installs and all("--override .ci/slim-overrides.txt" in ln for ln in installs)
+    assert "import torch" in DOCKERFILE
+    assert not re.search(r"install[^\n]*[\"' ]torch", DOCKERFILE)
+    override = (ROOT / ".ci" / "slim-overrides.txt").read_text(encoding="utf-8")
+    assert re.search(r"^sentence-transformers\s*;\s*sys_platform\s*==\s*\"never\"", override, re.M)
 
 
 def test_no_dev_extras_and_the_lock_only_constrains() -> None:

@@ -82,7 +82,9 @@ class Server:
             if self.proc.poll() is not None:
                 pytest.fail(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                res = httpx.get(self.url + "/healthz", timeout=1)
+                # `serve` answers {"status": "starting"} while its runtime loads: wait for "ok".
+                if res.status_code == 200 and res.json().get("status") != "starting":
                     return
             except httpx.HTTPError:
                 pass

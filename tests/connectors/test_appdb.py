@@ -79,6 +79,8 @@ def test_two_stage_route_and_double_click(engine: Engine) -> None:
     rec, _ = store.create(_new(stages=(StageSpec("manager", ("u_raj",)), StageSpec("finance", ("u_dana", "u_finn")))))
     first = store.decide(rec.id, approver_id="u_raj", approve=True)
     assert first.accepted and not first.final and first.record.current_stage == 1
+    # Says which stage and who is next ("now waiting for it" read badly for a stage named "it").
+    assert first.message == "Approved stage “manager”; next: stage “finance” (u_dana, u_finn)."
     again = store.decide(rec.id, approver_id="u_raj", approve=True)
     assert not again.accepted  # not an approver of stage 2, and cannot vote twice
     done = store.decide(rec.id, approver_id="u_finn", approve=True)

@@ -240,7 +240,8 @@ class ApprovalStore:
                 elif rec.current_stage + 1 < len(rec.stages):
                     nxt = rec.stages[rec.current_stage + 1]
                     changes.update(current_stage=rec.current_stage + 1, stage_started_at=now, reminders=0)
-                    message = f"Approved stage {stage.name}; now waiting for {nxt.name}."
+                    # Stage names can be words ("it", "finance"): quote them and name who decides next.
+                    message = f"Approved stage “{stage.name}”; next: stage “{nxt.name}” ({', '.join(nxt.approvers)})."
                 else:
                     changes.update(
                         status="approved",
