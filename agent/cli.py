@@ -27,8 +27,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_render import console, print_audit, print_outcome, render_approval, render_event
 from agent.cli_support import load_settings
-from agent.events import Answer, ApprovalRequested, ApprovalView, ErrorEvent, Event, Outcome, Progress
+from agent.events import ApprovalView
 
 app = typer.Typer(
     help="Chamberlain: an assistant that reads within your permissions and writes only with approval.",
@@ -44,7 +45,6 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(crm_app, name="crm")
 
-console = Console()
 err_console = Console(stderr=True)
 
 DataDir = Annotated[
@@ -82,83 +82,6 @@ def _check_user(settings: Any, user: str) -> None:
         _fail(str(exc))
 
 
-def render_event(event: Event) -> None:
-    if isinstance(event, Progress):
-        console.print(f"[dim]… {event.text}[/dim]")
-    elif isinstance(event, ApprovalRequested):
-        for v in event.approvals:
-            render_approval(v)
-    elif isinstance(event, Answer):
-        render_answer(event)
-    elif isinstance(event, ErrorEvent):
-        console.print(f"[red]{event.message}[/red]")
-
-
-def render_answer(answer: Answer) -> None:
-    console.print()
-    console.print(answer.text)
-    for t in answer.tables:
-        table = Table(*[str(c) for c in t.columns], title=t.title or None)
-        for row in t.rows[:20]:
-            table.add_row(*["" if v is None else str(v) for v in row])
-        console.print(table)
-        if t.truncated or len(t.rows) > 20:
-            console.print("[dim](more rows in the CSV file)[/dim]")
-    for c in answer.citations:
-        console.print(f"[dim][{c.number}] {c.title} — {c.section} {c.uri}[/dim]")
-    for a in answer.attachments:
-        console.print(f"[dim]file: {a.path}[/dim]")
-
-
-def render_approval(v: ApprovalView) -> None:
-    from agent.views import change_columns, plain_value
-
-    table = Table(title=f"Approval {v.id} — {v.title}", show_header=True)
-    table.add_column("field")
-    for heading in change_columns(v.status):  # "current" goes stale once the change ran
-        table.add_column(heading)
-    for key in sorted(set(v.current) | set(v.proposed)):
-        # Values as a person reads them: never a Python list or dict repr.
-        table.add_row(key, plain_value(v.current.get(key)), plain_value(v.proposed.get(key)))
-    console.print(table)
-    console.print(f"  requested by {v.requester_label}: ", end="")
-    console.print(v.summary, markup=False)  # names from other systems: never console markup
-    console.print(f"  why: {v.reason}")
-    if v.quoted:
-        console.print("  text written by others (quoted as data, not the system's words):")
-        for q in v.quoted:
-            console.print(f"    “{q.text}” — {q.field}, {q.source}", markup=False)
-    if v.related:
-        console.print(f"  related requests (same person, kind and period): {', '.join(v.related)}")
-    for s in v.stages:
-        console.print(f"  stage {s.name} ({s.mode} of {', '.join(s.approvers)}): {s.status}")
-    if v.untrusted_sources:
-        console.print(f"  [yellow]this conversation read untrusted content: {', '.join(v.untrusted_sources)}[/yellow]")
-    if v.tainted_arguments:
-        console.print(f"  [yellow]values taken from untrusted content: {', '.join(v.tainted_arguments)}[/yellow]")
-    for f in v.flags:
-        console.print(f"  [yellow]flag: {f}[/yellow]")
-    console.print(f"  status: [bold]{v.status}[/bold]")
-    if v.end is not None:
-        console.print(f"  outcome: {v.end.headline}", markup=False)  # may quote an error from elsewhere
-        if v.end.retry_command:
-            console.print(f"  who can retry: {', '.join(v.end.retry_by)} — {v.end.retry_command}", markup=False)
-    if v.batch_id:
-        console.print(
-            f"  proposed together with other changes: batch {v.batch_id} (approve all: "
-            f"`chamberlain approvals approve {v.batch_id} --user YOUR_ID`)"
-        )
-
-
-def _print_outcome(out: Outcome) -> None:
-    if out.status == "waiting_for_approval":
-        ids = ", ".join(v.id for v in out.pending)
-        console.print(
-            f"\n[yellow]Waiting for approval ({ids}).[/yellow] Approvers can run "
-            "`chamberlain approvals approve ID --user THEIR_ID`."
-        )
-
-
 @app.command()
 def ask(
     text: Annotated[str, typer.Argument(help="What to ask.")],
@@ -179,7 +102,7 @@ def ask(
         except UnknownPrincipal as exc:
             _fail(str(exc))
         console.print(f"[dim]{_thread_label(rt, user, out.thread_id)}[/dim]")
-        _print_outcome(out)
+        print_outcome(out)
         if out.status == "failed":
             raise typer.Exit(1)
 
@@ -202,7 +125,7 @@ def chat(user: UserOpt, data_dir: DataDir = None) -> None:
                 break
             out = rt.ask(user, text, thread_id=thread, on_event=render_event)
             thread = out.thread_id
-            _print_outcome(out)
+            print_outcome(out)
 
 
 @app.command()
@@ -299,7 +222,7 @@ def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
             render_approval(approval_view(store.get(approval_id), directory, engine=store.engine))
         except (RecordNotFound, AmbiguousId) as exc:
             _fail(str(exc))
-        _print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
+        print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
 
 
 def _show_batch(engine: Any, directory: Any, batch_id: str) -> None:
@@ -420,20 +343,6 @@ def _view_json(v: ApprovalView) -> dict[str, Any]:
 # -- audit ---------------------------------------------------------------------------------------
 
 
-def _print_audit(entries: Any) -> None:
-    table = Table("seq", "at", "actor", "event", "details")
-    for e in entries:
-        details = json.dumps(e.data, default=str)
-        table.add_row(
-            str(e.seq),
-            e.at.strftime("%H:%M:%S"),
-            e.actor,
-            e.event,
-            details if len(details) < 90 else details[:87] + "…",
-        )
-    console.print(table)
-
-
 @audit_app.command("show")
 def audit_show(
     thread: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
@@ -446,7 +355,7 @@ def audit_show(
     from connectors.appdb import AuditLog
 
     with open_store(_settings(data_dir)) as (store, _d):
-        _print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit, newest_first=not reverse))
+        print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit, newest_first=not reverse))
 
 
 @audit_app.command("verify")
@@ -610,27 +519,16 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        message = _configuration_error(exc)
+        # The one boundary for the whole command line: errors a person can act on become one
+        # line (agent.errors); anything else is a bug and keeps its traceback.
+        from agent.errors import translate
+
+        error = translate(exc)
+        message = error.message if error is not None else _service_error(exc)
         if message is None:
             raise
         err_console.print(f"[red]error:[/red] {message}")
         raise SystemExit(1) from None
-
-
-def _configuration_error(exc: Exception) -> str | None:
-    """One line for errors a person fixes in their configuration or environment (a writable
-    warehouse login, a bad policy or tool file, rejected credentials, a service that is down)
-    wherever a command meets them."""
-    from connectors.errors import ConnectorAuthError, ConnectorUnavailable
-    from connectors.warehouse_role import WritableWarehouseRole
-    from policies.errors import PolicyFileError
-    from tools.external import ToolRegistrationError
-
-    if isinstance(exc, (WritableWarehouseRole, PolicyFileError, ToolRegistrationError, ConnectorAuthError)):
-        return str(exc)
-    if isinstance(exc, ConnectorUnavailable):
-        return f"{exc} (check that the service is running and its URL setting is right)"
-    return _service_error(exc)
 
 
 def _service_error(exc: Exception) -> str | None:

@@ -147,7 +147,7 @@ def register(approvals_app: typer.Typer) -> None:
         request_file: RequestFile, user: UserOpt = None, as_json: JsonOpt = False, data_dir: DataDir = None
     ) -> None:
         """File a business request: it is routed, stored and (if policy allows) auto-approved."""
-        from agent.workflows import open_workflows
+        from agent.services import open_workflows
         from connectors.errors import ConnectorError
         from policies.errors import PolicyError
 
@@ -191,7 +191,7 @@ def register(approvals_app: typer.Typer) -> None:
         data_dir: DataDir = None,
     ) -> None:
         """Withdraw one of your own pending requests."""
-        from agent.workflows import open_workflows
+        from agent.services import open_workflows
         from connectors.errors import RecordNotFound
 
         with open_workflows(_settings(data_dir)) as svc:
@@ -212,7 +212,7 @@ def register(approvals_app: typer.Typer) -> None:
         data_dir: DataDir = None,
     ) -> None:
         """Volume by kind, auto-approval rate, time to decision (p50/p90), overdue items."""
-        from agent.workflows import open_workflows
+        from agent.services import open_workflows
 
         with open_workflows(_settings(data_dir)) as svc:
             since = svc.now() - dt.timedelta(days=since_days) if since_days else None
@@ -239,7 +239,7 @@ def register(approvals_app: typer.Typer) -> None:
     def tick_cmd(as_json: JsonOpt = False, data_dir: DataDir = None) -> None:
         """Sweep requests: expire, remind after the stage SLA, escalate after twice the SLA,
         finish follow-ups left behind. Run it from cron (e.g. every 15 minutes)."""
-        from agent.workflows import open_workflows
+        from agent.services import open_workflows
 
         settings = _settings(data_dir)
         with open_workflows(settings) as svc:

@@ -115,7 +115,7 @@ def run_demo(settings: Settings, *, console: Console | None = None, fake_server:
 
 
 def _run_demo(settings: Settings, *, console: Console | None = None, note: str | None = None) -> None:
-    from agent.cli import render_approval, render_event
+    from agent.cli_render import render_approval, render_event
     from agent.services import open_runtime, seed_all
 
     console = console or Console()
@@ -155,9 +155,9 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
         final = rt.get_approval(view.id)
         render_approval(final)
         console.rule("Audit trail")
-        from agent.cli import _print_audit
+        from agent.cli_render import print_audit
 
-        _print_audit(rt.audit.entries(thread_id=out.thread_id))
+        print_audit(rt.audit.entries(thread_id=out.thread_id))
         report = rt.audit.verify()
         colour = "green" if report.ok else "red"
         console.print(

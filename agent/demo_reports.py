@@ -41,7 +41,7 @@ def add_scripted_turns(model: ScriptedChatModel) -> None:
 
 
 def run_report_demo(rt: Any, console: Console) -> None:
-    from agent.cli import render_event
+    from agent.cli_render import render_event
 
     console.rule("A periodic report")
     console.print(Panel(REPORT_QUESTION, title="Alice Chen asks"))

@@ -41,6 +41,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.errors import TRANSLATED_BASES, translate
 from agent.events import DecisionResult, Event, Outcome
 from agent.runtime import Chamberlain
 from connectors.appdb.id_prefix import resolve_approval_id
@@ -81,6 +82,17 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
     max_chars = max_text_chars
     app = FastAPI(title="Chamberlain", version="0.1.0", docs_url=None, redoc_url=None)
     expected = token.encode()
+
+    async def translated_error(request: Request, exc: Exception) -> JSONResponse:
+        # The API's boundary (agent.errors): a failure a caller can act on is a status and one
+        # line; anything else stays a 500 with the server's log entry.
+        error = translate(exc)
+        if error is None:
+            raise exc
+        return JSONResponse({"detail": error.message}, status_code=error.status)
+
+    for family in TRANSLATED_BASES:
+        app.add_exception_handler(family, translated_error)
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.notify import Notifier
 from agent.runtime import Chamberlain, build_runtime
@@ -19,6 +19,9 @@ from agent.settings import Settings
 from connectors.appdb import ApprovalStore, make_engine
 from policies.directory import Directory
 from tools.base import Tool, ToolRegistry
+
+if TYPE_CHECKING:
+    from agent.workflows import WorkflowService
 
 LOCAL_CRM_TOKEN = "local-dev-token"
 
@@ -383,6 +386,39 @@ def seed_all(settings: Settings, *, force: bool = False, console: Any = None) ->
     ensure_knowledge(settings, force=force, console=console)
 
 
+@contextlib.contextmanager
+def open_workflows(
+    settings: Settings, *, with_crm: bool = False, notifier: Notifier | None = None
+) -> Iterator[WorkflowService]:
+    """The service without a model runtime (CLI submit/withdraw/stats/tick). ``with_crm`` opens
+    the configured CRM (discounts read and update deals)."""
+    from agent.workflows import WorkflowService
+    from connectors.appdb import AuditLog
+    from policies.access import AccessPolicy
+    from policies.logging_filter import scrub
+    from policies.routing import DEFAULT_POLICY, RoutingPolicy
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    services = open_services(settings) if with_crm else None
+    try:
+        directory = Directory.load(settings.directory_path)
+        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
+        yield WorkflowService(
+            ApprovalStore(engine),
+            AuditLog(engine, redact=scrub),
+            directory,
+            policy,
+            notifier,
+            crm=services.crm if services else None,
+            access=AccessPolicy.load(settings.access_policy_path),
+        )
+    finally:
+        if services is not None:
+            services.close()
+        engine.dispose()
+
+
 __all__ = [
     "LOCAL_CRM_TOKEN",
     "Services",
@@ -391,6 +427,7 @@ __all__ = [
     "open_runtime",
     "open_services",
     "open_store",
+    "open_workflows",
     "outbox_notifications_on",
     "seed_all",
 ]

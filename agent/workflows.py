@@ -30,7 +30,7 @@ import math
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
@@ -908,38 +908,6 @@ def attach(
     )
 
 
-@contextlib.contextmanager
-def open_workflows(
-    settings: Any, *, with_crm: bool = False, notifier: Notifier | None = None
-) -> Iterator[WorkflowService]:
-    """The service without a model runtime (CLI submit/withdraw/stats/tick). ``with_crm`` opens
-    the configured CRM (discounts read and update deals)."""
-    from agent.services import open_services
-    from connectors.appdb import make_engine
-    from policies.logging_filter import scrub
-    from policies.routing import DEFAULT_POLICY
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    services = open_services(settings) if with_crm else None
-    try:
-        directory = Directory.load(settings.directory_path)
-        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
-        yield WorkflowService(
-            ApprovalStore(engine),
-            AuditLog(engine, redact=scrub),
-            directory,
-            policy,
-            notifier,
-            crm=services.crm if services else None,
-            access=AccessPolicy.load(settings.access_policy_path),
-        )
-    finally:
-        if services is not None:
-            services.close()
-        engine.dispose()
-
-
 __all__ = [
     "FOLLOW_UPS",
     "FREE_TEXT",
@@ -953,7 +921,6 @@ __all__ = [
     "attach",
     "discount_applications",
     "ledger_entries",
-    "open_workflows",
     "percentile",
     "purchase_orders",
     "quoted_fields",
