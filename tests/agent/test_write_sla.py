@@ -45,20 +45,20 @@ def _service(tmp_path: Path, directory: Directory) -> tuple[WorkflowService, App
 
 
 def _deal_write(store: ApprovalStore, key: str, amount: float | None) -> str:
-    current = {"dealstage": "contractsent", **({"amount": amount} if amount is not None else {})}
+    current = {"stage": "contractsent", **({"amount": amount} if amount is not None else {})}
     rec, _ = store.create(
         NewApproval(
             dedupe_key=key,
             kind="tool_call",
             requester_id="u_alice",
             action="crm_update_deal",
-            args={"deal_id": "30001", "dealstage": "closedwon"},
+            args={"deal_id": "30001", "stage": "closedwon"},
             title="crm_update_deal",
             summary="Close the deal",
             reason="writes need approval",
             stages=[StageSpec("sales manager", ("u_raj",), "any")],
             current=current,
-            proposed={"dealstage": "closedwon"},
+            proposed={"stage": "closedwon"},
         )
     )
     return rec.id

@@ -30,7 +30,7 @@ def _turn(*calls: tuple[str, dict[str, Any]]) -> AIMessage:
 
 
 THREE = _turn(
-    ("crm_update_deal", {"deal_id": "30001", "dealstage": "closedwon"}),
+    ("crm_update_deal", {"deal_id": "30001", "stage": "closedwon"}),
     ("crm_add_note", {"object_type": "deals", "record_id": "30001", "body": "Signed; kickoff next week."}),
     ("send_message", {"recipient": "bob.nakamura@larkspur.example", "text": "Acme signed today."}),
 )
@@ -60,7 +60,7 @@ def test_http_batch_approve_all_refuses_outsiders_then_decides_each_item_once(tm
     with _served(tmp_path) as (s, batch_id, ids):
         got = httpx.get(f"{s.url}/v1/batches/{batch_id}", headers=_h("u_raj"), timeout=30).json()
         assert [i["id"] for i in got["items"]] == ids and got["open"] == 3
-        assert any(i["proposed"].get("dealstage") for i in got["items"])  # each item carries its diff
+        assert any(i["proposed"].get("stage") for i in got["items"])  # each item carries its diff
         # Not on any route: the batch does not exist for them, nothing is decided.
         outsider = httpx.post(
             f"{s.url}/v1/batches/{batch_id}/decision", json={"approve": True}, headers=_h("u_mallory"), timeout=30
