@@ -57,9 +57,9 @@ def approval_view(rec: ApprovalRecord, directory: Directory, *, engine: Any = No
 
 
 def _batch_of(engine: Any, rec: ApprovalRecord) -> str | None:
-    from agent.batches import batch_of
+    from connectors.appdb.batches import BatchStore
 
-    return batch_of(engine, rec.dedupe_key)
+    return BatchStore(engine).batch_of(rec.dedupe_key)
 
 
 # What a follow-up wrote, named for a person (the stored result names the table).

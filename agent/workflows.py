@@ -24,7 +24,6 @@ first attempt wrote.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import threading

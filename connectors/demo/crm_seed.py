@@ -299,9 +299,9 @@ __all__ = [
     "DEAL_STAGES",
     "DEFAULT_PIPELINE",
     "DEFAULT_SEED",
+    "ID_BASE",
     "INJECTION_MARKER",
     "OWNER_IDS",
     "SALES_OWNERS",
-    "ID_BASE",
     "demo_crm",
 ]
