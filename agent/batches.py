@@ -120,7 +120,7 @@ def decide_batch(
     on_event: Any = None,
 ) -> BatchDecision:
     """Decide every item of ``batch_id`` still waiting (``only``: just these approval ids) as
-    ``approver_id``, each through ``runtime.decide`` (agent.runtime.Chamberlain)."""
+    ``approver_id``, each through ``runtime.decide`` (agent.runtime.chamberlain.Chamberlain)."""
     from connectors.errors import RecordNotFound
 
     ids = BatchStore(runtime.approvals.engine).items(batch_id)

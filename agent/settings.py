@@ -215,7 +215,7 @@ class Settings(BaseSettings):
         None, description="Context window to assume for the primary model (doctor warns when prompts come near it)."
     )
     pricing_path: Path | None = Field(
-        None, description="YAML price table whose entries override the packaged agent/pricing.yaml."
+        None, description="YAML price table whose entries override the packaged agent/models/pricing.yaml."
     )
     budgets_path: Path | None = Field(
         None, description="YAML of per-user and per-group model budgets (tokens or USD per day/month)."

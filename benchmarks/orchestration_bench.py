@@ -32,8 +32,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 from rich.table import Table
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from tools.base import ToolArgs, ToolContext, ToolRegistry, ToolResult, tool
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.outbox_worker import DeliveryWorker
+from agent.interfaces.outbox_worker import DeliveryWorker
 from connectors.appdb import make_engine
 from connectors.delivery import SlackChannel
 from connectors.outbox import SqlOutbox

@@ -66,14 +66,14 @@ def serve(asgi_app: Any) -> Iterator[str]:
 def build_runtime(kind: str, data_dir: Path, notifier: Any, events: int, think: float) -> tuple[Any, Any]:
     """(runtime, closer). "real": LangGraph runtime + ScriptedChatModel; "fake": ScriptedRuntime."""
     if kind == "fake":
-        from agent.slack.testing import ScriptedRuntime
+        from agent.fakes.slack_runtime import ScriptedRuntime
 
         return ScriptedRuntime(notifier=notifier, think_time=think), (lambda: None)
 
     from langchain_core.messages import AIMessage, BaseMessage
 
-    from agent.runtime import build_runtime as build
-    from agent.scripted_model import ScriptedChatModel, text_turn
+    from agent.models.scripted import ScriptedChatModel, text_turn
+    from agent.runtime.chamberlain import build_runtime as build
     from agent.settings import Settings
     from tools.base import ToolRegistry
 
@@ -180,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         args.events, args.think, args.sequential = 12, 0.05, 5
     out = sys.stderr if args.json else sys.stdout
 
-    from agent.slack.app import create_slack_bot
-    from agent.slack.fastapi_app import create_fastapi_app
-    from agent.slack.notifier import SlackNotifier
-    from agent.slack.testing import event_request, mention_event
-    from agent.slack.users import SlackUsers
+    from agent.fakes.slack_runtime import event_request, mention_event
+    from agent.interfaces.slack.app import create_slack_bot
+    from agent.interfaces.slack.fastapi_app import create_fastapi_app
+    from agent.interfaces.slack.notifier import SlackNotifier
+    from agent.interfaces.slack.users import SlackUsers
     from connectors.appdb import DedupeStore as Dedupe
     from connectors.appdb import make_engine
     from connectors.appdb.slack_cards import CardStore

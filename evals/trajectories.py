@@ -21,8 +21,8 @@ import yaml
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.models.scripted import ScriptedChatModel, text_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from tools.base import ToolRegistry
 
@@ -119,7 +119,7 @@ def load_cases(paths: Iterable[Path] | None = None) -> list[Case]:
 
 
 def _turn(spec: TurnSpec) -> Any:
-    from agent.scripted_model import tool_turn
+    from agent.models.scripted import tool_turn
 
     if spec.cite_passages or spec.fake_citation:
 
@@ -177,7 +177,7 @@ def demo_knowledge_dir() -> Path:
 
 def default_registry(workdir: Path) -> tuple[ToolRegistry, dict[str, Any]]:
     """Every tool family on embedded, seeded demo data; returns (registry, handles)."""
-    from agent.workflows import TravellingClock, attach
+    from agent.workflows.service import TravellingClock, attach
     from connectors.crm import InMemoryCrm
     from connectors.knowledge import KnowledgeIndex
     from connectors.outbox import RecordingOutbox

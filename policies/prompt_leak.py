@@ -10,7 +10,7 @@ Not detected (by design of a verbatim check): paraphrase, translation, per-lette
 other encodings than base64. The prompt holds no secrets; this keeps it from being handed out
 wholesale, which is what an extraction attack wants.
 
-Pure: the caller passes the protected texts (e.g. ``agent/prompts/system.md``).
+Pure: the caller passes the protected texts (e.g. ``agent/models/prompts/system.md``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 from agent.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[1] / "compose.yaml"

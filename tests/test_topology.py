@@ -61,7 +61,7 @@ def topology(postgres_url: str, tmp_path: Path) -> Iterator[dict[str, object]]:
         pytest.skip("the chroma CLI is not installed")
     db = _database(postgres_url)
     data = tmp_path / "data"
-    from agent.services import ensure_crm_seeded, ensure_warehouse
+    from agent.runtime.services import ensure_crm_seeded, ensure_warehouse
     from agent.settings import Settings
 
     # Seed once, before the replicas start (in compose: a one-shot `seed` service).

@@ -6,7 +6,7 @@ anyone is asked to approve it: the schedule (cron, time zone, not more often tha
 interval), every question's SQL through the SQL guard with the *owner's* permissions, and the
 destination's audience — every person who will read the report must be allowed to read every
 table and column it uses (a channel whose members cannot be listed is refused). The same checks
-run again at every run (:mod:`agent.reports`).
+run again at every run (:mod:`agent.workflows.reports`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ missing creates nothing: the gate answers with exactly which fields to ask the u
 requests): its output is untrusted data for the model.
 
 The family is built over a service that implements :class:`RequestService` (in the agent it is
-``agent.workflows.WorkflowService``), or a zero-argument callable returning one when the
+``agent.workflows.service.WorkflowService``), or a zero-argument callable returning one when the
 service is only available after the runtime is built.
 """
 

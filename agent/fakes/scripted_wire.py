@@ -29,7 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from agent.fakes.anthropic_api import FakeAnthropicServer, Reply, ToolUse
 from agent.fakes.openai_api import Completion, FakeOpenAIServer, ToolCall
-from agent.scripted_model import ScriptedChatModel, Turn
+from agent.models.scripted import ScriptedChatModel, Turn
 
 __all__ = [
     "PROVIDERS",
@@ -202,7 +202,7 @@ def wire_model(
 ) -> Iterator[BaseChatModel]:
     """A real ``ChatOpenAI`` / ``ChatAnthropic`` whose server plays ``turns`` (``scripted``: the
     scripted model itself, no wire)."""
-    from agent.model import ModelConfig, build_chat_model
+    from agent.models.chat import ModelConfig, build_chat_model
 
     model = _as_model(turns)
     if provider == "scripted":
@@ -302,7 +302,7 @@ class SharedWire:
 
     @contextlib.contextmanager
     def model(self, turns: ScriptedChatModel | Sequence[Turn]) -> Iterator[BaseChatModel]:
-        from agent.model import ModelConfig, build_chat_model
+        from agent.models.chat import ModelConfig, build_chat_model
 
         if self._server is None:
             raise RuntimeError("SharedWire is not running; use it as a context manager")

@@ -2,7 +2,7 @@
 time off, access or discount request wrote, and the SLA sweep's reminder locks.
 
 Each follow-up row is unique per approval: a retried follow-up finds the row it wrote before
-instead of writing a second one. The workflow layer (``agent/workflows.py``) decides what to
+instead of writing a second one. The workflow layer (``agent/workflows/service.py``) decides what to
 write; this module owns the schema and the queries.
 """
 

@@ -18,6 +18,6 @@ def hanging(report: Any, results: Sequence[tuple[str, Any]]) -> str:
     flag = os.environ.get("REPORT_TEST_HANG", "")
     while flag and os.path.exists(flag):
         time.sleep(0.1)
-    from agent.reports import summary_narrative
+    from agent.workflows.reports import summary_narrative
 
     return summary_narrative(report, results)

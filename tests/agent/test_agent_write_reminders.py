@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from agent.notify import RecordingNotifier
-from agent.workflows import WorkflowService
+from agent.workflows.service import WorkflowService
 from connectors.appdb import ApprovalStore, AuditLog, NewApproval, StageSpec, make_engine
 from policies.directory import Directory
 from policies.routing import load_default

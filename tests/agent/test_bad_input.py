@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 
 # (command line, words the hint must contain). {d} is an empty data dir, {f} a plain file,
 # {missing} a path that does not exist, {badjson} a file of broken JSON, {req} a valid request.

@@ -7,7 +7,7 @@ import datetime as dt
 
 from agent.end_state import EndState
 from agent.events import ApprovalView, QuotedText, RouteStage
-from agent.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION, RETRY_ACTION, batch_card
+from agent.interfaces.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION, RETRY_ACTION, batch_card
 from connectors.slack.block_kit import validate_blocks
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry
@@ -86,7 +86,7 @@ def test_many_processes_may_set_up_one_fresh_postgres_at_once(postgres_url: str)
     time (they raced into a unique violation on checkpoint_migrations before)."""
     import threading
 
-    from agent.checkpoints import open_checkpointer
+    from agent.runtime.checkpoints import open_checkpointer
 
     url = _pg_db(postgres_url)
     errors: list[str] = []

@@ -14,7 +14,7 @@ import pytest
 def test_a_writable_warehouse_login_is_one_line_in_ask(postgres_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "CHAMBERLAIN_WAREHOUSE_URL": postgres_url, "CHAMBERLAIN_DATA_DIR": str(tmp_path)}
     res = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "ask", "What was Q3 revenue?", "--user", "u_alice"],
+        [sys.executable, "-m", "agent", "ask", "What was Q3 revenue?", "--user", "u_alice"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 1, res.stderr
@@ -27,7 +27,7 @@ def test_an_unreachable_warehouse_is_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "CHAMBERLAIN_WAREHOUSE_URL": "postgresql://ro@127.0.0.1:1/warehouse",
            "CHAMBERLAIN_DATA_DIR": str(tmp_path)}  # fmt: skip
     res = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "ask", "What was Q3 revenue?", "--user", "u_alice"],
+        [sys.executable, "-m", "agent", "ask", "What was Q3 revenue?", "--user", "u_alice"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli_docs import app
+from agent.interfaces.cli.docs import app
 from connectors.knowledge import HashingEmbedder, KnowledgeIndex
 from tests.connectors.knowledge_support import handbook_data_dir
 

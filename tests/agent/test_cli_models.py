@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 from connectors.appdb import make_engine
 from connectors.outbox import SqlOutbox
 from connectors.slack.fake_api import FakeSlack

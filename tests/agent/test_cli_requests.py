@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 
 runner = CliRunner()
 

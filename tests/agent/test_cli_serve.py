@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from agent.cli_serve import WarmingApp
+from agent.interfaces.cli.serve import WarmingApp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def test_serve_with_a_broken_policy_file_exits_with_one_line(tmp_path: Path) -> 
     )
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "agent", "serve", "--port", str(_free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -156,7 +156,7 @@ def test_slack_serve_with_the_slack_api_unreachable_exits_with_one_line(tmp_path
         HTTPS_PROXY=f"http://127.0.0.1:{_free_port()}",
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "slack", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "agent", "slack", "serve", "--port", str(_free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agent.cli_sql import app
+from agent.interfaces.cli.sql import app
 from tests.warehouse_fixtures import demo_warehouse_path, demo_warehouse_url
 
 __all__ = ["demo_warehouse_path", "demo_warehouse_url"]  # fixtures used here

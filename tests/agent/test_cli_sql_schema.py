@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 
 
 def test_schema_shows_only_readable_tables_with_samples(tmp_path: Path) -> None:

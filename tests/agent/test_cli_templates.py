@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.cli_templates import field_rows
+from agent.interfaces.cli.app import app
+from agent.interfaces.cli.templates import field_rows
 from policies.requests import REQUEST_KINDS, parse_request
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
-from agent.services import open_runtime
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.services import open_runtime
 from agent.settings import Settings
 from connectors.crm import HubSpotClient
 from connectors.crm_service import CrmServer

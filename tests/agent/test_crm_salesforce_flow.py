@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
-from agent.services import open_runtime, open_services
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
+from agent.runtime.services import open_runtime, open_services
 from agent.settings import Settings
-from agent.workflows import attach
+from agent.workflows.service import attach
 from connectors.crm import Deal, Note
 from connectors.crm.salesforce import SalesforceMemoryCrm
 from evals.trajectories import TurnSpec, _turn

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.datadir import MARKER, DataDirError, check_data_dir
+from agent.interfaces.cli.app import app
+from agent.interfaces.cli.datadir import MARKER, DataDirError, check_data_dir
 from agent.settings import Settings
 from connectors.appdb import ApprovalStore, NewApproval, StageSpec, make_engine
 from connectors.appdb._schema import approvals

@@ -12,8 +12,8 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from agent.events import Event, Progress
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from policies.errors import UnknownPrincipal
 from tests.agent.kv_tools import KvStore, kv_tools
@@ -255,7 +255,7 @@ def test_tool_failure_and_conversation_continues(make_rt: Callable[..., Chamberl
 
 
 def test_model_down_fails_clearly_and_conversation_continues(make_rt: Callable[..., Chamberlain]) -> None:
-    from agent.model import ModelUnavailable
+    from agent.models.chat import ModelUnavailable
 
     def down(_m: list[BaseMessage]) -> AIMessage:
         raise ModelUnavailable("Claude is unavailable (HTTP 529) after retries; try again shortly.")

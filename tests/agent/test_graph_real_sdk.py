@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from agent.fakes.anthropic_api import FakeAnthropicServer, Reply, ToolUse, overloaded
-from agent.runtime import build_runtime
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from agent.graph import build_graph
+from agent.graph.conversation import build_graph
 
 SNAPSHOT = Path(__file__).with_name("graph.mmd")
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import uvicorn
 
-from agent.http_api import create_http_app
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.interfaces.http.api import create_http_app
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
-from agent.model import ModelUnavailable
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.chat import ModelUnavailable
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry
@@ -132,7 +132,7 @@ def test_answers_are_redacted_for_the_audience(make_rt: Callable[..., Chamberlai
 
 
 def test_system_prompt_is_withheld_from_answers(make_rt: Callable[..., Chamberlain]) -> None:
-    from agent.model import load_prompt
+    from agent.models.chat import load_prompt
 
     prompt = load_prompt("system")
     rt = make_rt([text_turn("Sure, here are my instructions:\n" + prompt)])

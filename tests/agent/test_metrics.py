@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.metrics import metrics, refusal_rule
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.observability.metrics import metrics, refusal_rule
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from connectors import telemetry
 from connectors.crm import InMemoryCrm

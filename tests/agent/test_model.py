@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from pydantic import SecretStr
 
 from agent.fakes import FakeAnthropicServer, Reply, ToolUse, overloaded, rate_limited
-from agent.model import (
+from agent.models.chat import (
     ModelAuthError,
     ModelConfig,
     ModelError,
@@ -25,8 +25,8 @@ from agent.model import (
     load_prompt,
     system_message,
 )
-from agent.pricing import Price, PriceTable, PricingError, default_price_table
-from agent.usage import Usage, UsageAggregator, usage_from_message
+from agent.models.pricing import Price, PriceTable, PricingError, default_price_table
+from agent.models.usage import Usage, UsageAggregator, usage_from_message
 
 PRIMARY = "claude-haiku-4-5"
 FALLBACK = "claude-opus-4-8"

@@ -6,11 +6,11 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import SecretStr
 
-from agent.model import ModelError
-from agent.model_routing import ModelRoute, ModelRoutes, task_kind_for
-from agent.model_setup import parse_route, route_configs
-from agent.planner import _with_moving_breakpoints, compact_history
-from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.graph.planner import _with_moving_breakpoints, compact_history
+from agent.models.chat import ModelError
+from agent.models.routing import ModelRoute, ModelRoutes, task_kind_for
+from agent.models.scripted import ScriptedChatModel, text_turn
+from agent.models.setup import parse_route, route_configs
 from agent.settings import Settings
 
 

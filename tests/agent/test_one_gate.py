@@ -15,10 +15,10 @@ import pytest
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
-from agent.workflows import WorkflowService, attach
+from agent.workflows.service import WorkflowService, attach
 from connectors.appdb import ApprovalStore, StageSpec
 from connectors.crm import InMemoryCrm
 from policies.access import DEFAULT_ACCESS, AccessPolicy, decide_call

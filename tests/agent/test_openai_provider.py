@@ -23,7 +23,7 @@ from agent.fakes.openai_api import (
     truncated_body,
 )
 from agent.fakes.openai_api import server_error as openai_500
-from agent.model import (
+from agent.models.chat import (
     ModelAuthError,
     ModelConfig,
     ModelError,
@@ -33,9 +33,9 @@ from agent.model import (
     build_chat_model,
     invoke_model,
 )
-from agent.runtime import build_runtime
+from agent.models.usage import usage_from_message
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
-from agent.usage import usage_from_message
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.outbox_worker import background_worker
+from agent.interfaces.outbox_worker import background_worker
 from agent.settings import Settings
 from connectors.appdb import make_engine
 from connectors.outbox import SqlOutbox

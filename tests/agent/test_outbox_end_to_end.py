@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.interfaces.slack.threads import slack_thread_id
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
-from agent.slack.threads import slack_thread_id
 from connectors.outbox import SqlOutbox
 from connectors.slack.fake_api import FakeSlack
 from policies.directory import Directory
@@ -77,7 +77,7 @@ def worker(tmp: Path, fake: FakeSlack, smtp_port: int, name: str) -> subprocess.
     }
     with (tmp / f"{name}.log").open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "outbox", "run", "--worker-id", name],
+            [sys.executable, "-m", "agent", "outbox", "run", "--worker-id", name],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from agent.interfaces.outbox_worker import DeliveryWorker
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.users import SlackUsers
 from agent.notify import NotificationChannel, notification_hook
-from agent.outbox_worker import DeliveryWorker
-from agent.slack.notifier import SlackNotifier
-from agent.slack.users import SlackUsers
 from connectors.appdb import ApprovalStore, NewApproval, StageSpec, make_engine
 from connectors.appdb.slack_cards import CardStore
 from connectors.outbox import SqlOutbox

@@ -48,7 +48,7 @@ def start_worker(name: str, db_url: str, fake: FakeSlack, tmp: Path) -> subproce
     }
     with (tmp / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "outbox", "run", "--worker-id", name],
+            [sys.executable, "-m", "agent", "outbox", "run", "--worker-id", name],
             cwd=ROOT,
             env=env,
             stdout=log,

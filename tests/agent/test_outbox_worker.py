@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.outbox_worker import DeliveryWorker, RetryPolicy
-from agent.slack.threads import slack_thread_id
+from agent.interfaces.outbox_worker import DeliveryWorker, RetryPolicy
+from agent.interfaces.slack.threads import slack_thread_id
 from connectors.appdb import make_engine
 from connectors.delivery import SlackChannel, SmtpChannel, SmtpConfig, slack_client_msg_id
 from connectors.outbox import SqlOutbox

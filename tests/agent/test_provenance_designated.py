@@ -8,7 +8,7 @@ import json
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from agent.provenance import sensitive_check, vouched_texts
+from agent.graph.provenance import sensitive_check, vouched_texts
 from policies.spotlight import wrap_untrusted
 from tools.external import governed
 

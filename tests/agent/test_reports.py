@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
-from agent.services import Services, build_registry, open_report_scheduler
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
+from agent.runtime.services import Services, build_registry, open_report_scheduler
 from agent.settings import Settings
 from connectors.appdb.reports import ReportStore
 from connectors.outbox import SqlOutbox
@@ -148,7 +148,7 @@ def _report_messages(settings: Settings) -> list[tuple[str, str]]:
 
 def _tick(settings: Settings, now: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "reports", "tick", "--now", now, "--data-dir", str(settings.data_dir)],
+        [sys.executable, "-m", "agent", "reports", "tick", "--now", now, "--data-dir", str(settings.data_dir)],
         env={**os.environ, "CHAMBERLAIN_WAREHOUSE_URL": settings.resolved_warehouse_url,
              "CHAMBERLAIN_REPORT_CHANNELS_PATH": str(settings.report_channels_path), **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -249,7 +249,7 @@ def test_an_owner_who_loses_access_pauses_the_report(settings: Settings, runtime
 def test_cli_lists_shows_and_pauses(settings: Settings, runtime: Any) -> None:
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from agent.interfaces.cli.app import app
 
     _rts, services = runtime
     rid = _create(services)
@@ -282,7 +282,7 @@ def test_schedules_validate() -> None:
 def test_http_owner_sees_and_steers_only_their_reports(settings: Settings, runtime: Any) -> None:
     from fastapi.testclient import TestClient
 
-    from agent.http_api import create_http_app
+    from agent.interfaces.http.api import create_http_app
 
     rts, services = runtime
     rid = _create(services)
@@ -305,7 +305,7 @@ def test_http_owner_sees_and_steers_only_their_reports(settings: Settings, runti
 def test_a_wrong_data_dir_is_an_error_not_empty_state(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from agent.interfaces.cli.app import app
 
     missing = tmp_path / "nope"
     for cmd in (["reports", "list"], ["reports", "tick"], ["reports", "show", "rpt_x"]):

@@ -12,9 +12,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
-from agent.model import bind_tools_cached, invoke_model
-from agent.scripted_model import ScriptedChatModel, ScriptExhausted, text_turn, tool_turn
-from agent.usage import usage_from_message
+from agent.models.chat import bind_tools_cached, invoke_model
+from agent.models.scripted import ScriptedChatModel, ScriptExhausted, text_turn, tool_turn
+from agent.models.usage import usage_from_message
 
 TOOL_SPECS: list[dict[str, Any]] = [
     {"name": "crm_find", "description": "Find a company.", "input_schema": {"type": "object"}},

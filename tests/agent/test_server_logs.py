@@ -1,6 +1,6 @@
 """Every server we ship logs clean lines: no "Logging error" tracebacks, no PII, no secrets.
 
-Each server runs as a real process (``python -m agent.cli ...``), with uvicorn's own logging
+Each server runs as a real process (``python -m agent ...``), with uvicorn's own logging
 set-up and root logging at DEBUG. The test sends PII and secrets through every endpoint the
 server has — in the path, the query string (percent-encoded), headers and JSON bodies, with and
 without credentials, plus malformed and oversized bodies — then scans everything the process
@@ -69,7 +69,7 @@ class Server:
         self.log = log
         self._fh = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", *args],
+            [sys.executable, "-m", "agent", *args],
             cwd=ROOT,
             env=env,
             stdout=self._fh,

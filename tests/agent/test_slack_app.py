@@ -17,11 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.slack.app import SlackBot, create_slack_bot
-from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from agent.slack.fastapi_app import create_fastapi_app
-from agent.slack.notifier import SlackNotifier
-from agent.slack.testing import (
+from agent.fakes.slack_runtime import (
     ScriptedRuntime,
     SlackRequest,
     action_request,
@@ -31,8 +27,12 @@ from agent.slack.testing import (
     mention_event,
     view_submission_request,
 )
-from agent.slack.threads import slack_thread_id
-from agent.slack.users import SlackUsers
+from agent.interfaces.slack.app import SlackBot, create_slack_bot
+from agent.interfaces.slack.blocks import APPROVE_ACTION, REJECT_ACTION
+from agent.interfaces.slack.fastapi_app import create_fastapi_app
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.threads import slack_thread_id
+from agent.interfaces.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.appdb.slack_cards import CardStore

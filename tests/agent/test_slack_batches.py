@@ -23,16 +23,16 @@ import pytest
 from fastapi.testclient import TestClient
 from langchain_core.messages import AIMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.fakes.slack_runtime import SlackRequest, action_request, event_request, mention_event
+from agent.interfaces.slack.app import create_slack_bot
+from agent.interfaces.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION, RETRY_ACTION
+from agent.interfaces.slack.cards import CardStore
+from agent.interfaces.slack.fastapi_app import create_fastapi_app
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.users import SlackUsers
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
-from agent.slack.app import create_slack_bot
-from agent.slack.blocks import APPROVE_ACTION, APPROVE_ALL_ACTION, RETRY_ACTION
-from agent.slack.cards import CardStore
-from agent.slack.fastapi_app import create_fastapi_app
-from agent.slack.notifier import SlackNotifier
-from agent.slack.testing import SlackRequest, action_request, event_request, mention_event
-from agent.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.slack.client import SlackWebApi, build_web_client

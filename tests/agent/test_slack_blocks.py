@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from agent.events import Answer, ApprovalView, Attachment, Citation, RouteStage, Table
-from agent.slack.blocks import (
+from agent.interfaces.slack.blocks import (
     APPROVE_ACTION,
     REJECT_ACTION,
     REJECT_CALLBACK,
@@ -21,7 +21,7 @@ from agent.slack.blocks import (
     render_answer,
     table_text,
 )
-from agent.slack.threads import parse_slack_thread_id, slack_thread_id
+from agent.interfaces.slack.threads import parse_slack_thread_id, slack_thread_id
 
 
 def _view(**changes: object) -> ApprovalView:

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from agent.events import Answer, ApprovalView, Citation, RouteStage, Table
-from agent.slack.blocks import (
+from agent.interfaces.slack.blocks import (
     approval_card,
     decided_card,
     error_blocks,

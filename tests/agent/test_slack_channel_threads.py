@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.slack.app import create_slack_bot
-from agent.slack.audience import covers
-from agent.slack.fastapi_app import create_fastapi_app
-from agent.slack.notifier import SlackNotifier
-from agent.slack.testing import ScriptedRuntime, event_request, mention_event
-from agent.slack.threads import slack_thread_id
-from agent.slack.users import SlackUsers
+from agent.fakes.slack_runtime import ScriptedRuntime, event_request, mention_event
+from agent.interfaces.slack.app import create_slack_bot
+from agent.interfaces.slack.audience import covers
+from agent.interfaces.slack.fastapi_app import create_fastapi_app
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.threads import slack_thread_id
+from agent.interfaces.slack.users import SlackUsers
 from connectors.appdb import DedupeStore, make_engine
 from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client

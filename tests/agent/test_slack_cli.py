@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from slack_bolt import App
 from typer.testing import CliRunner
 
-from agent.slack.cli import app
-from agent.slack.fastapi_app import EVENTS_PATH, create_fastapi_app
-from agent.slack.socket_mode import socket_mode_handler
+from agent.interfaces.cli.slack import app
+from agent.interfaces.slack.fastapi_app import EVENTS_PATH, create_fastapi_app
+from agent.interfaces.slack.socket_mode import socket_mode_handler
 
-MANIFEST = Path(__file__).parents[2] / "agent" / "slack" / "manifest.yaml"
+MANIFEST = Path(__file__).parents[2] / "agent" / "interfaces" / "slack" / "manifest.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +64,7 @@ def test_manifest_declares_exactly_what_the_bot_uses() -> None:
 
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    root = MANIFEST.parents[2]
+    root = Path(__file__).parents[2]
     code = "\n".join(
         p.read_text(encoding="utf-8")
         for p in [*(root / "agent").rglob("*.py"), root / "connectors" / "slack" / "client.py"]

@@ -1,4 +1,4 @@
-"""The Events API ack in front of routing (agent/slack/ack.py FastAckMiddleware): signed events
+"""The Events API ack in front of routing (agent/interfaces/slack/ack.py FastAckMiddleware): signed events
 are acked with an empty 200 and handled once afterwards; everything else reaches Bolt with its
 body intact."""
 
@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from slack_bolt import App
 
-from agent.slack.ack import EventAcker
-from agent.slack.fastapi_app import create_fastapi_app
-from agent.slack.testing import event_request, mention_event, signed
+from agent.fakes.slack_runtime import event_request, mention_event, signed
+from agent.interfaces.slack.ack import EventAcker
+from agent.interfaces.slack.fastapi_app import create_fastapi_app
 from connectors.slack.client import build_web_client
 from connectors.slack.fake_api import FakeSlack
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.events import ApprovalView, RouteStage
-from agent.slack.notifier import SlackNotifier
-from agent.slack.users import SlackUsers
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.users import SlackUsers
 from connectors.appdb import make_engine
 from connectors.appdb.slack_cards import CardStore
 from connectors.slack.client import SlackWebApi, build_web_client

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.slack.progress import ProgressMessage
+from agent.interfaces.slack.progress import ProgressMessage
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeSlack
 

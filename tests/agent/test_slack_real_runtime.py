@@ -18,21 +18,21 @@ import pytest
 from fastapi.testclient import TestClient
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
-from agent.settings import Settings
-from agent.slack.app import create_slack_bot
-from agent.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from agent.slack.fastapi_app import create_fastapi_app
-from agent.slack.notifier import SlackNotifier
-from agent.slack.testing import (
+from agent.fakes.slack_runtime import (
     SlackRequest,
     action_request,
     event_request,
     mention_event,
     view_submission_request,
 )
-from agent.slack.users import SlackUsers
+from agent.interfaces.slack.app import create_slack_bot
+from agent.interfaces.slack.blocks import APPROVE_ACTION, REJECT_ACTION
+from agent.interfaces.slack.fastapi_app import create_fastapi_app
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.users import SlackUsers
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
+from agent.settings import Settings
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.appdb.slack_cards import CardStore

@@ -10,12 +10,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from agent.slack.app import create_slack_bot
-from agent.slack.blocks import APPROVE_ACTION
-from agent.slack.notifier import SlackNotifier
-from agent.slack.socket_mode import socket_mode_handler
-from agent.slack.testing import ScriptedRuntime, action_request, mention_event
-from agent.slack.users import SlackUsers
+from agent.fakes.slack_runtime import ScriptedRuntime, action_request, mention_event
+from agent.interfaces.slack.app import create_slack_bot
+from agent.interfaces.slack.blocks import APPROVE_ACTION
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.socket_mode import socket_mode_handler
+from agent.interfaces.slack.users import SlackUsers
 from connectors.appdb import DedupeStore as Dedupe
 from connectors.appdb import make_engine
 from connectors.appdb.slack_cards import CardStore

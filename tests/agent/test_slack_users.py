@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.slack.users import SlackUsers
+from agent.interfaces.slack.users import SlackUsers
 from connectors.slack.client import SlackWebApi, build_web_client
 from connectors.slack.fake_api import FakeSlack
 from policies.directory import Directory

@@ -29,9 +29,9 @@ HEAVY = {"langchain_core", "langgraph", "langchain_anthropic", "anthropic", "tor
 )
 def test_light_commands_do_not_import_the_model_stack(args: list[str], tmp_path: Path) -> None:
     res = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "agent.cli", *args, "--data-dir", str(tmp_path)]
+        [sys.executable, "-X", "importtime", "-m", "agent", *args, "--data-dir", str(tmp_path)]
         if args[0] not in ("--help", "sql", "requests")
-        else [sys.executable, "-X", "importtime", "-m", "agent.cli", *args],
+        else [sys.executable, "-X", "importtime", "-m", "agent", *args],
         input="SELECT 1\n",
         capture_output=True,
         text=True,
@@ -51,10 +51,10 @@ def test_a_runtime_without_a_model_call_loads_no_provider_sdk(tmp_path: Path) ->
     code = (
         "import sys\n"
         "from agent.settings import Settings\n"
-        "from agent.services import open_runtime\n"
+        "from agent.runtime.services import open_runtime\n"
         f"with open_runtime(Settings(data_dir={str(tmp_path)!r})) as rt:\n"
         "    pass\n"
-        "from agent.model import translate_model_error\n"
+        "from agent.models.chat import translate_model_error\n"
         "assert translate_model_error(ValueError('x')) is None\n"
         "print(sorted(m for m in ('anthropic', 'openai', 'langchain_anthropic') if m in sys.modules))\n"
     )

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from agent import step_writes
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.graph import step_writes
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from connectors.appdb import AuditLog, UsageStore, make_engine
 from tests.agent.kv_tools import KvStore, kv_tools

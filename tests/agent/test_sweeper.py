@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from agent.sweeper import Sweeper
+from agent.workflows.sweeper import Sweeper
 
 
 def test_sweeper_runs_jobs_and_survives_a_failing_one() -> None:

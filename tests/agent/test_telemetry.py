@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agent import telemetry as agent_telemetry
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.observability import telemetry as agent_telemetry
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from connectors import telemetry
 from connectors.crm import InMemoryCrm

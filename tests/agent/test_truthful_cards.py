@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from agent.approvals import Check, EffectFailed, Lifecycle
+from agent.interfaces.outbox_worker import DeliveryWorker
+from agent.interfaces.slack.blocks import RETRY_ACTION
+from agent.interfaces.slack.cards import CardStore
+from agent.interfaces.slack.notifier import SlackNotifier
+from agent.interfaces.slack.users import SlackUsers
 from agent.notify import NotificationChannel, notification_hook
-from agent.outbox_worker import DeliveryWorker
-from agent.slack.blocks import RETRY_ACTION
-from agent.slack.cards import CardStore
-from agent.slack.notifier import SlackNotifier
-from agent.slack.users import SlackUsers
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec, make_engine
 from connectors.delivery import SlackChannel
 from connectors.outbox import SqlOutbox

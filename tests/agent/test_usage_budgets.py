@@ -14,12 +14,12 @@ from langchain_core.messages import AIMessage
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from agent.budgets import BudgetChecker, BudgetError, BudgetFile
-from agent.cli import app
 from agent.fakes.openai_api import Completion, FakeOpenAIServer, truncated_body
-from agent.pricing import PricingError, default_price_table
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.interfaces.cli.app import app
+from agent.models.budgets import BudgetChecker, BudgetError, BudgetFile
+from agent.models.pricing import PricingError, default_price_table
+from agent.models.scripted import ScriptedChatModel, text_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from connectors.appdb import UsageStore, make_engine
 from policies.directory import Directory

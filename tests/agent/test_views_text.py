@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 from agent.views import change_columns, plain_value, result_text
 
 
@@ -63,8 +63,8 @@ def test_auto_approved_request_prints_its_follow_up_in_words(tmp_path: Path) -> 
 def test_an_executed_change_shows_before_and_after_not_a_stale_current() -> None:
     from datetime import UTC, datetime
 
-    from agent import cli
     from agent.events import ApprovalView
+    from agent.interfaces.cli import app as cli
 
     view = ApprovalView(
         id="apr_1234",

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from agent.notify import RecordingNotifier
-from agent.workflows import TravellingClock, WorkflowService, percentile
+from agent.workflows.service import TravellingClock, WorkflowService, percentile
 from connectors.appdb import ApprovalStore, AuditLog, make_engine
 from connectors.crm import InMemoryCrm
 from connectors.errors import RecordNotFound

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, ToolMessage
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn
+from agent.models.scripted import ScriptedChatModel, text_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from tests.agent.kv_tools import KvStore, kv_tools
 from tools.base import ToolRegistry

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.notify import RecordingNotifier
-from agent.workflows import WorkflowService
+from agent.workflows.service import WorkflowService
 from connectors.appdb import ApprovalStore, AuditLog, NewApproval, StageSpec, make_engine
 from policies.access import DEFAULT_ACCESS, AccessPolicy
 from policies.directory import Directory

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli_sql import app
+from agent.interfaces.cli.sql import app
 from connectors.demo.warehouse_gen import load_postgres
 from connectors.warehouse import QueryFailed, ReadScope, SqlWarehouse
 from policies.data_access import default_policy

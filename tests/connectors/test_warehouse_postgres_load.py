@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 from connectors.warehouse import SqlWarehouse
 from connectors.warehouse_role import WritableWarehouseRole
 from policies.directory import Directory

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
+from agent.interfaces.cli.app import app
 from connectors.errors import ConnectorUnavailable
 from connectors.warehouse import POSTGRES_READONLY_ROLE_SQL
 from connectors.warehouse_role import guard_warehouse_url, is_postgres, libpq_dsn, normalise_url

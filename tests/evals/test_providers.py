@@ -20,9 +20,9 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from agent.cli import app
 from agent.fakes.openai_api import FakeOpenAIServer
 from agent.fakes.scripted_wire import ConversationRouter, SharedWire, conversation_key
+from agent.interfaces.cli.app import app
 from evals.redteam.harness import SuiteReport, World, load_scenarios, run_suite
 from evals.trajectories import load_cases, run_case, scripted_turns
 

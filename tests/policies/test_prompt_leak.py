@@ -9,7 +9,9 @@ import pytest
 
 from policies.prompt_leak import WITHHELD, PromptLeakGuard
 
-PROMPT = (Path(__file__).resolve().parents[2] / "agent" / "prompts" / "system.md").read_text(encoding="utf-8")
+PROMPT = (Path(__file__).resolve().parents[2] / "agent" / "models" / "prompts" / "system.md").read_text(
+    encoding="utf-8"
+)
 GUARD = PromptLeakGuard([PROMPT])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli_sql import app
+from agent.interfaces.cli.sql import app
 from policies.data_access import default_policy
 from policies.sql_guard import SqlGuard
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage, ToolMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from tests.tools import byot_example
 from tools.base import Effect, ToolRegistry
@@ -158,7 +158,7 @@ def test_policy_can_deny_or_require_a_second_approver(make_rt: Callable[..., Cha
 
 
 def test_settings_name_the_modules_and_servers(tmp_path: Path) -> None:
-    from agent.services import Services, external_tools
+    from agent.runtime.services import Services, external_tools
 
     s = Settings(data_dir=tmp_path, tool_modules="tests.tools.byot_example")
     assert sorted(t.name for t in external_tools(s, Services())) == ["city_weather", "my_profile", "pay", "send_note"]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from policies.errors import PolicyFileError
 from policies.tool_effects import ToolEffectPolicy

@@ -14,8 +14,8 @@ import pytest
 from langchain_core.messages import ToolMessage
 from sqlalchemy import Engine
 
-from agent.runtime import build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
 from agent.settings import Settings
 from connectors.appdb import make_engine
 from connectors.crm import InMemoryCrm

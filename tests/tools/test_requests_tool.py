@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.workflows import TravellingClock, WorkflowService
+from agent.workflows.service import TravellingClock, WorkflowService
 from connectors.appdb import ApprovalStore, AuditLog, make_engine
 from connectors.crm import InMemoryCrm
 from policies.directory import Directory

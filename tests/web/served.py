@@ -13,9 +13,9 @@ from typing import Any
 
 import uvicorn
 
-from agent.http_api import create_http_app
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, text_turn, tool_turn
+from agent.interfaces.http.api import create_http_app
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from connectors.appdb import make_engine
 from connectors.appdb.api_keys import ApiKeyStore
@@ -56,7 +56,7 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
     engine = make_engine(cfg.resolved_database_url)
     tools = [*crm_tools(crm), *messaging_tools(SqlOutbox(engine))]
     rt = build_runtime(cfg, registry=ToolRegistry(tools), chat_model=model, engine=engine)
-    from agent.workflows import attach
+    from agent.workflows.service import attach
 
     rt.workflows = attach(rt, cfg, crm=crm)  # stage SLAs, as `serve` has them
     keys_store = ApiKeyStore(rt.approvals.engine)

@@ -14,8 +14,8 @@ import httpx
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from agent.cli import app as cli
-from agent.scripted_model import text_turn
+from agent.interfaces.cli.app import app as cli
+from agent.models.scripted import text_turn
 from connectors.outbox import SqlOutbox
 from tests.web.served import TOKEN, Served, serve
 

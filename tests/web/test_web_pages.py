@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.scripted_model import text_turn, tool_turn
-from agent.web.auth import SESSION_COOKIE, Signer
+from agent.interfaces.http.web.auth import SESSION_COOKIE, Signer
+from agent.models.scripted import text_turn, tool_turn
 from evals.trajectories import load_cases
 from tests.web.served import TOKEN, Served, serve
 

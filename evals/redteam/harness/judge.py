@@ -9,8 +9,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from agent.runtime import Chamberlain
-from agent.scripted_model import ScriptedChatModel
+from agent.models.scripted import ScriptedChatModel
+from agent.runtime.chamberlain import Chamberlain
 from agent.settings import Settings
 from connectors.outbox import SqlOutbox
 from evals.redteam.harness.scenarios import (

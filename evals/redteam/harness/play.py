@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.runtime import Chamberlain, build_runtime
-from agent.scripted_model import ScriptedChatModel, ScriptExhausted
+from agent.models.scripted import ScriptedChatModel, ScriptExhausted
+from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from connectors.appdb import make_engine
 from connectors.outbox import SqlOutbox
@@ -44,7 +44,7 @@ def run_scenario(
 ) -> RunResult:
     """Play one scenario. ``approve_tainted``: a gullible approver who ignores the taint
     warning (negative control: the oracle must then see the harm)."""
-    from agent.workflows import attach
+    from agent.workflows.service import attach
     from connectors.crm import InMemoryCrm
     from tools.analytics import analytics_tools
     from tools.crm import crm_tools
@@ -144,7 +144,7 @@ def _decide_approvals(
     ``reject_benign_with``: instead rejects the user's own writes, giving this reason.
     ``received`` collects what each decision returned to its approver; ``changes`` are applied
     to the CRM before the first decision (someone else edits the target meanwhile)."""
-    from agent.http_api import decision_body
+    from agent.interfaces.http.api import decision_body
 
     received = received if received is not None else []
     pending_changes = list(changes)

@@ -12,10 +12,10 @@ import yaml
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.scripted_model import ScriptedChatModel
+from agent.models.scripted import ScriptedChatModel
 
 SCENARIOS_FILE = Path(__file__).parents[1] / "scenarios.yaml"
-# The follow-up actions of business requests (agent.workflows.FOLLOW_UPS values).
+# The follow-up actions of business requests (agent.workflows.service.FOLLOW_UPS values).
 FOLLOW_UP_ACTIONS = frozenset(
     {"record_expense", "create_purchase_order", "record_time_off", "apply_deal_discount", "grant_access"}
 )

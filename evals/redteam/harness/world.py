@@ -69,7 +69,7 @@ class World:
 
     @classmethod
     def build(cls, root: Path, scenarios: Sequence[Scenario]) -> World:
-        from agent.model import load_prompt
+        from agent.models.chat import load_prompt
         from connectors.demo.handbook import materialize
         from connectors.demo.warehouse_gen import generate_warehouse
         from connectors.knowledge import HashingEmbedder, KnowledgeIndex

@@ -1,0 +1,5 @@
+"""``python -m agent``: the ``chamberlain`` command."""
+
+from agent.interfaces.cli.app import main
+
+main()

@@ -1,0 +1,218 @@
+"""The model call the graph makes: cached static system prompt + per-turn context + tools."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from agent.models.chat import (
+    CACHE_CONTROL,
+    ModelError,
+    ModelUnavailable,
+    bind_tools_cached,
+    invoke_model,
+    supports_cache_control,
+)
+from agent.models.routing import ModelRoute, ModelRoutes, task_kind_for
+from policies.limits import CircuitBreaker
+from policies.pii import redact
+
+ROUTE_KEY = "chamberlain_route"
+"""``response_metadata`` key of the reply: the route that answered, the task kind, and every
+switch to a fallback with its reason (the graph audits them)."""
+
+
+class ChatPlanner:
+    """Calls a LangChain chat model (Claude, an OpenAI-compatible server, or the scripted model)
+    with our prompt layout, routed by task kind with fallbacks.
+
+    The static system prompt is one text block marked for prompt caching; the per-turn context
+    (who is asking, today's date, the untrusted-data boundary) follows it uncached, so the
+    cached prefix (tools + static prompt) stays identical across turns and users of a role.
+    OpenAI-compatible servers get the same order as plain text (they cache a repeated prefix
+    automatically, if at all).
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        static_prompt: str,
+        *,
+        fallback: BaseChatModel | None = None,
+        breaker: CircuitBreaker | None = None,
+        redact_pii: bool = False,
+        routes: ModelRoutes | None = None,
+        family_of: Callable[[str], str] | None = None,
+        history_budget_tokens: int | None = 8000,
+    ) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.routes = routes or ModelRoutes.single(model, fallback)
+        self.family_of = family_of
+        # Past this many (estimated) tokens of history, tool results of earlier turns are replaced
+        # by a one-line stub, oldest first; the current turn is never touched.
+        self.history_budget_tokens = history_budget_tokens
+        self.static_prompt = static_prompt
+        # Shared by every conversation in the process: when the model API keeps failing,
+        # stop calling it for a while and say so, instead of piling up retries.
+        self.breaker = breaker or CircuitBreaker()
+        # Optionally keep PII (emails, phones, cards, national ids, IBANs) from ever leaving for
+        # the external model API; the model then sees placeholders like [REDACTED:email].
+        self.redact_pii = redact_pii
+
+    def __call__(self, *, system: str, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> AIMessage:
+        permit = self.breaker.allow()
+        if not permit.allowed:
+            raise ModelUnavailable(permit.message)
+        outgoing = [_redacted(m) for m in messages] if self.redact_pii else list(messages)
+        if self.history_budget_tokens is not None:
+            outgoing = compact_history(outgoing, self.history_budget_tokens)
+        kind = task_kind_for(outgoing, self.family_of)
+        chain = self.routes.chain(kind)
+        names = [str(t.get("name", "")) for t in tools]
+        switches: list[dict[str, str]] = []
+        for index, route in enumerate(chain):
+            try:
+                reply = self._call(route, system, outgoing, tools, names)
+            except ModelError as exc:
+                if not exc.retryable or index == len(chain) - 1:
+                    if exc.retryable:
+                        self.breaker.record_failure()
+                    if switches:
+                        exc.switches = switches  # type: ignore[attr-defined]
+                    raise
+                switches.append({"from": route.name, "to": chain[index + 1].name, "reason": str(exc)})
+                continue
+            self.breaker.record_success()
+            reply.response_metadata[ROUTE_KEY] = {"route": route.name, "task_kind": kind, "switches": switches}
+            return reply
+        raise AssertionError("unreachable: a route chain is never empty")
+
+    def _call(
+        self,
+        route: ModelRoute,
+        system: str,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[dict[str, Any]],
+        names: Sequence[str],
+    ) -> AIMessage:
+        bound = bind_tools_cached(route.chat, [_compact_spec(t) for t in tools])
+        context = f"{system}\nYou are running as the model {route.name}."
+        head: SystemMessage
+        if supports_cache_control(route.chat):
+            head = SystemMessage(
+                content=[
+                    {"type": "text", "text": self.static_prompt, "cache_control": dict(CACHE_CONTROL)},
+                    {"type": "text", "text": context},
+                ]
+            )
+            if messages and _is_anthropic(route.chat):
+                messages = _with_moving_breakpoints(messages)
+        else:
+            head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
+        return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
+
+
+def _without_titles(schema: Any, *, in_properties: bool = False) -> Any:
+    """A JSON schema without pydantic's ``title`` keywords (they repeat the property names);
+    a property that is itself called ``title`` is kept."""
+    if isinstance(schema, dict):
+        return {
+            k: _without_titles(v, in_properties=k in ("properties", "$defs") and not in_properties)
+            for k, v in schema.items()
+            if in_properties or k != "title"
+        }
+    if isinstance(schema, list):
+        return [_without_titles(v) for v in schema]
+    return schema
+
+
+def _compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    if "input_schema" not in spec:
+        return spec
+    return {**spec, "input_schema": _without_titles(spec["input_schema"])}
+
+
+def _with_moving_breakpoints(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Cache breakpoints on the newest message and on the newest message of the previous call
+    (the one before the latest assistant turn): the next call of a turn writes its whole prompt to
+    the cache and this one reads the previous call's prompt from it. With the system prompt and
+    the tools that makes 4, Anthropic's maximum."""
+    # Every message as content blocks: a marked message must differ from its unmarked self only
+    # by the marker, or the prefix it starts would never match the cache.
+    out = [_as_blocks(m) for m in messages]
+    marks = {len(out) - 1}
+    last_ai = max((i for i, m in enumerate(out) if isinstance(m, AIMessage)), default=None)
+    if last_ai is not None and last_ai > 0:
+        marks.add(last_ai - 1)
+    for i in marks:
+        out[i] = _cache_marked(out[i])
+    return out
+
+
+def _as_blocks(message: BaseMessage) -> BaseMessage:
+    if isinstance(message, AIMessage) or not isinstance(message.content, str):
+        return message
+    return message.model_copy(update={"content": [{"type": "text", "text": message.content}]})
+
+
+def _cache_marked(message: BaseMessage) -> BaseMessage:
+    if isinstance(message, AIMessage):
+        return message  # an assistant turn is never last in a prompt
+    content = message.content
+    blocks: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    if not blocks or not isinstance(blocks[-1], dict):
+        return message
+    blocks[-1] = {**blocks[-1], "cache_control": dict(CACHE_CONTROL)}
+    return message.model_copy(update={"content": blocks})
+
+
+_STUB = "[Earlier tool result omitted to save context ({chars:,} characters of {name}); call the tool again if needed.]"
+
+
+def compact_history(messages: Sequence[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
+    """``messages`` with tool results of earlier turns replaced by stubs, oldest first, until the
+    history is within ``budget_tokens`` (~4 characters a token). The current turn (from the last
+    user message on) is kept whole: the model is working with it."""
+    out = list(messages)
+    sizes = [len(str(m.content)) for m in out]
+    total = sum(sizes)
+    if total <= budget_tokens * 4:
+        return out
+    last_user = max((i for i, m in enumerate(out) if isinstance(m, HumanMessage)), default=len(out))
+    for i in range(last_user):
+        message = out[i]
+        if not isinstance(message, ToolMessage) or sizes[i] < 200:
+            continue
+        stub = _STUB.format(chars=sizes[i], name=message.name or "a tool")
+        out[i] = message.model_copy(update={"content": stub, "artifact": None})
+        total += len(stub) - sizes[i]
+        if total <= budget_tokens * 4:
+            break
+    return out
+
+
+def _redacted(message: BaseMessage) -> BaseMessage:
+    if isinstance(message, AIMessage):
+        return message  # the model's own words (and tool-call ids) go back unchanged
+    content = message.content
+    if isinstance(content, str):
+        return message.model_copy(update={"content": redact(content)})
+    blocks = [
+        {**b, "text": redact(b["text"])} if isinstance(b, dict) and isinstance(b.get("text"), str) else b
+        for b in content
+    ]
+    return message.model_copy(update={"content": blocks})
+
+
+def _is_anthropic(chat: Any) -> bool:
+    # Without importing langchain-anthropic (seconds): a model of its class means it is loaded.
+    module = sys.modules.get("langchain_anthropic")
+    return module is not None and isinstance(chat, module.ChatAnthropic)
+
+
+__all__ = ["ROUTE_KEY", "ChatPlanner", "compact_history"]

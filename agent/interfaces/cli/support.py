@@ -1,0 +1,38 @@
+"""What every CLI module shares, import-light: settings for a checked data dir, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(data_dir: Path | None, *, create: bool = False) -> Any:
+    """Settings for ``data_dir`` (or CHAMBERLAIN_DATA_DIR / ./.chamberlain), after checking that the
+    directory exists and is ours; only commands that create state pass ``create=True``."""
+    from pydantic import ValidationError
+
+    from agent.interfaces.cli.datadir import DataDirError, check_data_dir
+    from agent.settings import Settings
+
+    try:
+        settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "CHAMBERLAIN_" + "_".join(str(p) for p in err["loc"]).upper()
+        fail(f"setting {name} is invalid: {err['msg']}")
+    try:
+        check_data_dir(settings.data_dir, create=create)
+    except DataDirError as exc:
+        fail(str(exc))
+    return settings
+
+
+__all__ = ["fail", "load_settings"]

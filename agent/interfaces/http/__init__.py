@@ -1,0 +1,1 @@
+"""The HTTP API (``api.py``), its report endpoints and the web page (``web/``)."""

@@ -1,0 +1,1 @@
+"""Traces (OpenTelemetry) and Prometheus metrics for the graph and the runtime."""

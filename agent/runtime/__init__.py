@@ -1,0 +1,2 @@
+"""Wiring: the runtime every interface calls (ask, decide, resume), the services it opens,
+checkpoints."""

@@ -1,0 +1,515 @@
+"""The runtime facade every surface uses (CLI, HTTP, Slack): ask, decide, resume, recover.
+
+Build one with :func:`build_runtime`. For tests, pass a scripted chat model and the tools::
+
+    from agent.models.scripted import ScriptedChatModel, tool_turn, text_turn
+    rt = build_runtime(Settings(data_dir=tmp_path), chat_model=ScriptedChatModel.from_turns([...]),
+                       registry=ToolRegistry(crm_tools(InMemoryCrm.seeded())))
+    out = rt.ask("u_alice", "move the Acme renewal to closed won", thread_id="t1")
+    rt.decide(out.pending[0].id, approver_id="u_raj", approve=True)   # resumes t1, runs the write once
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.types import Command
+from sqlalchemy import Engine
+
+from agent.approvals import Lifecycle
+from agent.events import (
+    Answer,
+    ApprovalRequested,
+    ApprovalView,
+    Attachment,
+    Citation,
+    DecisionResult,
+    ErrorEvent,
+    Event,
+    Outcome,
+    Progress,
+    Table,
+)
+from agent.graph.conversation import build_graph
+from agent.graph.deps import Deps, Limits, Planner
+from agent.notify import Notifier, NullNotifier
+from agent.observability.telemetry import counted_expiry, traced_decision, traced_turn
+from agent.settings import Settings
+from agent.views import approval_view
+from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
+from connectors.appdb.approvals import AGENT_KIND
+from policies.access import AccessPolicy
+from policies.directory import Directory
+from tools.base import ToolRegistry
+
+EventSink = Callable[[Event], None]
+
+
+class Chamberlain:
+    """One process's view of the assistant. Thread-safe; any worker can resume any thread."""
+
+    def __init__(self, deps: Deps, checkpointer: Any, *, closers: Sequence[Callable[[], None]] = ()) -> None:
+        self.deps = deps
+        self.directory: Directory = deps.directory
+        self.approvals: ApprovalStore = deps.approvals
+        self.audit: AuditLog = deps.audit
+        self.graph = build_graph(checkpointer.saver)
+        self._checkpointer = checkpointer
+        self._closers = list(closers)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        # The one approval lifecycle: propose, decide, execute (agent/approvals.py).
+        self.lifecycle: Lifecycle = deps.lifecycle
+        self.workflows: Any = None  # agent.workflows.service.WorkflowService, when attached
+        self.settings: Settings | None = None  # set by build_runtime; surfaces read their options here
+        self.reports: Any = None  # agent.workflows.reports.ReportScheduler, when the warehouse and outbox exist
+
+    # -- conversations -----------------------------------------------------------------------
+
+    def ask(
+        self, user_id: str, text: str, *, thread_id: str | None = None, on_event: EventSink | None = None
+    ) -> Outcome:
+        """Run one turn for ``user_id`` (raises UnknownPrincipal for users not in the directory)."""
+        principal = self.directory.get(user_id)
+        thread_id = thread_id or f"cli:{user_id}:{uuid.uuid4().hex[:12]}"
+        sink = on_event or (lambda _e: None)
+        with self._lock(thread_id):
+            snap = self.graph.get_state(self._config(thread_id))
+            owner = (snap.values or {}).get("user_id")
+            if owner and owner != principal.id:
+                err = ErrorEvent(
+                    f"This conversation belongs to {self.directory.get(owner).name}; "
+                    "start your own conversation to ask me something."
+                )
+                sink(err)
+                return Outcome(thread_id, "failed", error=err)
+            if snap.next and not snap.interrupts:
+                self._finish_crashed_turn(thread_id, principal.id)
+                snap = self.graph.get_state(self._config(thread_id))
+            if snap.next:
+                # Unfinished work in this thread: waiting for approval.
+                prior = self._run(None, thread_id, sink)
+                if prior.status == "waiting_for_approval":
+                    names = ", ".join(v.title for v in prior.pending)
+                    err = ErrorEvent(
+                        f"This conversation is waiting for approval of {names}. Wait for the decision, "
+                        "withdraw the request, or start a new conversation."
+                    )
+                    sink(err)
+                    return replace(prior, status="failed", error=err)
+            turn = {
+                "messages": [HumanMessage(content=text)],
+                "user_id": principal.id,
+                "thread_id": thread_id,
+                "turn_id": uuid.uuid4().hex[:12],
+            }
+            return self._run(turn, thread_id, sink)
+
+    def _finish_crashed_turn(self, thread_id: str, user_id: str) -> None:
+        """A run that stopped mid-way (a crash, a killed process) is resumed once, silently: its
+        writes finish exactly once, but its answer belongs to the earlier question and is never
+        shown as the answer to the new one. If the resume fails too, the turn is closed."""
+        try:
+            self._run(None, thread_id, lambda _e: None)
+        except Exception as exc:
+            message = "The previous request in this conversation was interrupted and could not be finished."
+            self.graph.update_state(self._config(thread_id), {"error": message, "final": None}, as_node="respond")
+            self.audit.append(
+                "turn_closed", actor="system", thread_id=thread_id, data={"user": user_id, "error": repr(exc)[:300]}
+            )
+            return
+        self.audit.append("turn_resumed", actor="system", thread_id=thread_id, data={"user": user_id})
+
+    def resume(self, thread_id: str, *, on_event: EventSink | None = None) -> Outcome:
+        """Continue a thread after its approvals were decided (or after a crash)."""
+        with self._lock(thread_id):
+            return self._run(None, thread_id, on_event or (lambda _e: None))
+
+    def recover(self, *, on_event: EventSink | None = None) -> list[Outcome]:
+        """Resume every thread whose approved writes have not run (e.g. after a restart)."""
+        pending = self.approvals.list(status=("approved", "executing"), limit=1000)
+        for r in pending:
+            self.lifecycle.execute(r.id)
+        threads = {r.thread_id for r in pending if r.thread_id}
+        return [self.resume(t, on_event=on_event) for t in sorted(threads)]
+
+    # -- approvals ---------------------------------------------------------------------------
+
+    @traced_decision
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approver_id: str,
+        approve: bool,
+        reason: str | None = None,
+        on_event: EventSink | None = None,
+    ) -> DecisionResult:
+        """Record one approver's decision and, once the request is approved as a whole, run it
+        through the one executor. The result says only the decision and its outcome: the
+        requester's resumed conversation goes to the requester (``on_event`` must be a sink in
+        the requester's own channel, e.g. their Slack thread), never back to the approver."""
+        res = self.lifecycle.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
+        view = approval_view(res.record, self.directory)
+        if not res.accepted or not res.final:
+            return DecisionResult(view, res.accepted, res.message, False, outcome=res.record.status)
+        outcome: str = res.record.status
+        if res.record.status == "approved":
+            done = self.lifecycle.execute(approval_id)
+            outcome = done.message if done.outcome != "executed" else "executed"
+        elif res.record.status == "rejected" and res.record.kind != AGENT_KIND:
+            self.audit.append(
+                "request_rejected",
+                actor=approver_id,
+                thread_id=res.record.thread_id,
+                approval_id=approval_id,
+                data={"reason": reason},
+            )
+        resumed = False
+        if res.record.thread_id:
+            resumed = self._deliver_to_requester(res.record.thread_id, on_event) is not None
+        view = approval_view(self.approvals.get(approval_id), self.directory)
+        return DecisionResult(view, True, res.message, True, outcome=outcome, resumed_thread=resumed)
+
+    def _deliver_to_requester(self, thread_id: str, on_event: EventSink | None) -> Outcome | None:
+        """Resume the requester's conversation; its answer is stored in their thread (and
+        streamed to ``on_event``, the requester's channel, when given)."""
+        snap = self.graph.get_state(self._config(thread_id))
+        if not snap.next:
+            return None  # a request filed without waiting (business requests): nothing to resume
+        out = self.resume(thread_id, on_event=on_event)
+        deliver = getattr(self.deps.notifier, "requester_update", None)
+        if callable(deliver):  # optional notifier hook: the turn's end, to the requester only
+            owner = (self.graph.get_state(self._config(thread_id)).values or {}).get("user_id")
+            deliver(owner, thread_id, out)
+        return out
+
+    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult:
+        """An operator retries a failed execution (``chamberlain approvals retry``)."""
+        done = self.lifecycle.retry(approval_id, operator_id=operator_id)
+        rec = done.record
+        if rec.thread_id and done.outcome in ("executed", "failed"):
+            self._deliver_to_requester(rec.thread_id, None)
+        view = approval_view(self.approvals.get(approval_id), self.directory)
+        return DecisionResult(view, done.outcome in ("executed",), done.message, True, outcome=done.message)
+
+    def thread_outcome(self, thread_id: str) -> Outcome:
+        """How the conversation stands now (for the requester's own surface)."""
+        return self._outcome(thread_id, lambda _e: None, emit=False)
+
+    def pending_for(self, approver_id: str) -> list[ApprovalView]:
+        engine = self.approvals.engine  # with the engine: end state and batch (agent/end_state.py)
+        return [approval_view(r, self.directory, engine=engine) for r in self.approvals.pending_for(approver_id)]
+
+    def get_approval(self, approval_id: str) -> ApprovalView:
+        return approval_view(self.approvals.get(approval_id), self.directory, engine=self.approvals.engine)
+
+    @counted_expiry
+    def expire_due(self) -> list[ApprovalView]:
+        """Expire the agent's overdue write requests and tell their threads (the model hears it
+        as a tool result). Business requests expire through the workflow sweep (``tick``)."""
+        out = []
+        for pending in self.approvals.list(status="pending", kind=AGENT_KIND, limit=10_000):
+            rec = self.approvals.expire(pending.id)
+            if rec is None:
+                continue
+            self.audit.append("approval_expired", actor="system", thread_id=rec.thread_id, approval_id=rec.id)
+            view = approval_view(rec, self.directory)
+            self.deps.notifier.approval_decided(view)
+            if rec.thread_id:
+                self.resume(rec.thread_id)
+            out.append(view)
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def history(self, thread_id: str) -> list[BaseMessage]:
+        snap = self.graph.get_state(self._config(thread_id))
+        return list((snap.values or {}).get("messages", []))
+
+    def close(self) -> None:
+        self._checkpointer.close()
+        for c in self._closers:
+            c()
+
+    def __enter__(self) -> Chamberlain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _lock(self, thread_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[thread_id]
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+
+    @traced_turn
+    def _run(self, graph_input: Any, thread_id: str, sink: EventSink) -> Outcome:
+        config = self._config(thread_id)
+        if graph_input is None:
+            snap = self.graph.get_state(config)
+            if not snap.next:
+                return self._outcome(thread_id, sink, emit=False)
+            graph_input = Command(resume={"wake": True}) if snap.interrupts else None
+        for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="custom"):
+            event = self._event(chunk)
+            if event is not None:
+                sink(event)
+        return self._outcome(thread_id, sink, emit=True)
+
+    def _event(self, chunk: Mapping[str, Any]) -> Event | None:
+        kind = chunk.get("type")
+        if kind == "progress":
+            return Progress(str(chunk.get("text", "")))
+        if kind == "approval_requested":
+            views = tuple(self.get_approval(i) for i in chunk.get("approval_ids", []))
+            return ApprovalRequested(views)
+        return None
+
+    def _outcome(self, thread_id: str, sink: EventSink, *, emit: bool) -> Outcome:
+        snap = self.graph.get_state(self._config(thread_id))
+        values = snap.values or {}
+        if snap.next:
+            pending = tuple(
+                self.get_approval(g["approval_id"])
+                for g in values.get("gated", [])
+                if g.get("approval_id") and self.approvals.get(g["approval_id"]).status == "pending"
+            )
+            return Outcome(thread_id, "waiting_for_approval", pending=pending)
+        if values.get("error"):
+            err = ErrorEvent(str(values["error"]), retryable=True)
+            if emit:
+                sink(err)
+            return Outcome(thread_id, "failed", error=err)
+        answer = build_answer(values.get("messages", []), values.get("final") or "", values.get("citations", []))
+        if emit:
+            sink(answer)
+        return Outcome(thread_id, "answered", answer=answer)
+
+
+def _this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return list(messages[i + 1 :])
+    return list(messages)
+
+
+def build_answer(messages: Sequence[BaseMessage], text: str, citations: Sequence[Mapping[str, Any]] = ()) -> Answer:
+    """The guarded answer with its citations, and the tables and files the turn's tools returned."""
+    tables: list[Table] = []
+    attachments: list[Attachment] = []
+    for m in _this_turn(messages):
+        if not isinstance(m, ToolMessage) or not isinstance(m.artifact, Mapping):
+            continue
+        art = m.artifact
+        if isinstance(art.get("columns"), list) and isinstance(art.get("rows"), list):
+            names = tuple(c.get("name", "") if isinstance(c, Mapping) else str(c) for c in art["columns"])
+            tables.append(Table(names, tuple(tuple(r) for r in art["rows"]), bool(art.get("truncated"))))
+        for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
+            if art.get(key):
+                attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))
+    return Answer(
+        text=text,
+        citations=tuple(Citation(**c) for c in citations),
+        tables=tuple(tables),
+        attachments=tuple(attachments),
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    registry: ToolRegistry,
+    chat_model: BaseChatModel | None = None,
+    planner: Planner | None = None,
+    notifier: Notifier | None = None,
+    checkpoint_url: str | None = None,
+    engine: Engine | None = None,
+    closers: Iterable[Callable[[], None]] = (),
+) -> Chamberlain:
+    """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude.
+    ``engine``: an app-database engine the caller owns (and disposes); default: one of its own."""
+    from agent.graph.planner import ChatPlanner
+    from agent.models.chat import load_prompt
+    from agent.runtime.checkpoints import open_checkpointer
+    from policies.prompt_leak import PromptLeakGuard
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owns_engine = engine is None
+    engine = engine if engine is not None else make_engine(settings.resolved_database_url)
+    directory = Directory.load(settings.directory_path)
+    prompt = load_prompt("system")
+    if planner is None:
+        if chat_model is not None:
+            planner = ChatPlanner(
+                chat_model,
+                prompt,
+                breaker=_breaker(settings),
+                redact_pii=settings.redact_pii_for_model,
+                family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
+            )
+        elif not settings.uses_real_model:
+            # Decisions, resumes and audits still work; only a model call fails, clearly.
+            planner = _NoModelPlanner()
+        else:
+            from agent.models.setup import build_routes
+
+            routes = build_routes(settings)
+            primary = routes.chain("answer")[0].chat
+            planner = ChatPlanner(
+                primary,
+                prompt,
+                breaker=_breaker(settings),
+                redact_pii=settings.redact_pii_for_model,
+                routes=routes,
+                family_of=lambda name: t.family if (t := registry.get(name)) else "",
+                history_budget_tokens=settings.history_budget_tokens,
+            )
+    from policies.logging_filter import scrub
+
+    usage = UsageStore(engine)
+    store = ApprovalStore(engine)
+    audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
+    notifier = notifier or NullNotifier()
+    lifecycle = Lifecycle(store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir)
+    prices = None
+    if settings.pricing_path is not None:
+        from agent.models.pricing import default_price_table
+
+        prices = default_price_table().overridden(settings.pricing_path)
+    deps = Deps(
+        registry=registry,
+        access=AccessPolicy.load(settings.access_policy_path),
+        directory=directory,
+        approvals=store,
+        audit=audit,
+        usage=usage,
+        planner=planner,
+        lifecycle=lifecycle,
+        notifier=notifier,
+        limits=Limits(
+            max_steps=settings.max_steps,
+            max_tool_calls=settings.max_tool_calls,
+            max_writes_per_turn=settings.max_writes_per_turn,
+            max_input_chars=settings.max_message_chars,
+            max_steps_per_conversation=settings.max_steps_per_conversation,
+            max_tool_calls_per_conversation=settings.max_tool_calls_per_conversation,
+            approval_ttl_hours=settings.approval_ttl_hours,
+        ),
+        artifacts_dir=settings.artifacts_dir,
+        admit_request=_admitter(settings, usage, directory, audit),
+        leak_guard=PromptLeakGuard([prompt]),
+        on_model_usage=_usage_recorder(usage, directory, audit, prices),
+    )
+    cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
+    rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
+    rt.settings = settings
+    return rt
+
+
+class _NoModelPlanner:
+    def __call__(self, **_kw: Any) -> AIMessage:
+        from agent.models.chat import ModelAuthError
+
+        raise ModelAuthError(
+            "No model is configured: set ANTHROPIC_API_KEY to use Claude, or CHAMBERLAIN_MODEL_PROVIDER=openai "
+            "with CHAMBERLAIN_MODEL_BASE_URL for an OpenAI-compatible server "
+            "(`chamberlain demo` runs without one, on scripted model turns)."
+        )
+
+
+def _usage_recorder(
+    usage: UsageStore, directory: Directory, audit: AuditLog, prices: Any = None
+) -> Callable[[str, str, AIMessage], None]:
+    from agent.graph import step_writes
+    from agent.models.usage import usage_from_message
+
+    def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
+        u = usage_from_message(ai, prices=prices)
+        route = ai.response_metadata.get("chamberlain_route") or {}
+        name = str(route.get("route") or "")
+        provider = name.split(":", 1)[0] if ":" in name else None
+        who = directory.find(user_id)
+        # In the graph step's transaction, with the step's audit entries (agent/graph/step_writes.py).
+        step_writes.write(
+            audit,
+            usage.model_call_write(
+                user_id,
+                thread_id or None,
+                model=u.model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                cost_usd=u.cost_usd,
+                groups=sorted(who.groups) if who else (),
+                task_kind=route.get("task_kind"),
+                provider=provider,
+                latency_ms=u.latency_ms,
+            ),
+        )
+
+    return record
+
+
+def _breaker(settings: Settings) -> Any:
+    from policies.limits import CircuitBreaker
+
+    return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
+
+
+def _admitter(
+    settings: Settings, usage: UsageStore, directory: Directory, audit: AuditLog
+) -> Callable[[str], str | None]:
+    """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
+    and the per-user / per-group budgets file, before any model call (agent.models.budgets); an
+    admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
+    import contextlib
+
+    from langgraph.config import get_stream_writer
+
+    from agent.graph import step_writes
+    from agent.models.budgets import BudgetChecker, load_budgets
+    from policies.limits import Budgets
+
+    checker = BudgetChecker(
+        usage,
+        Budgets(
+            requests_per_hour=settings.requests_per_hour,
+            requests_per_day=settings.requests_per_day,
+            tokens_per_hour=settings.tokens_per_hour,
+            tokens_per_day=settings.tokens_per_day,
+            cost_usd_per_day=settings.cost_usd_per_day,
+        ),
+        load_budgets(settings.budgets_path),
+        warn_ratio=settings.budget_warn_ratio,
+    )
+
+    def check(user_id: str) -> str | None:
+        principal = directory.get(user_id)
+        verdict = checker.check(principal)
+        if verdict.refusal:
+            step_writes.log(audit, "budget_refused", actor=user_id, data={"message": verdict.refusal})
+            return verdict.refusal
+        for warning in verdict.warnings:
+            step_writes.log(audit, "budget_warning", actor=user_id, data={"message": warning})
+            with contextlib.suppress(RuntimeError):  # not inside a streaming run
+                get_stream_writer()({"type": "progress", "text": warning})
+        step_writes.write(audit, usage.request_write(user_id, None, groups=principal.groups))
+        return None
+
+    return check
+
+
+__all__ = ["Chamberlain", "build_answer", "build_runtime"]

@@ -1,5 +1,0 @@
-"""The Slack entry point: Bolt app (HTTP via FastAPI, or Socket Mode), approval cards, progress.
-
-Import the submodules directly (``agent.slack.app``, ``agent.slack.notifier``, …); nothing is
-created at import time.
-"""

@@ -1,0 +1,2 @@
+"""Business workflows: request kinds and their follow-ups, scheduled reports, the sweep that
+expires and reminds."""
