@@ -17,19 +17,22 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import itertools
 import json
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from agent.fakes._server import (
+    LocalServer,
+    RecordedRequest,
+    ScriptState,
+    prefix_keys,
+    retry_after_header,
+)
+from agent.fakes._server import estimate_tokens as _tokens
 
 __all__ = [
     "FakeAnthropicServer",
@@ -117,22 +120,6 @@ def server_error(*, model: str | None = None, repeat: bool = False) -> Fault:
     return Fault(500, "api_error", "Internal server error", model=model, repeat=repeat)
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the fake received. Header names are lower-case."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: Mapping[str, Any]
-
-
-def _tokens(value: Any) -> int:
-    """Rough token estimate: ~4 characters of JSON per token."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return max(1, len(text) // 4)
-
-
 def _strip_cache_control(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_cache_control(v) for k, v in value.items() if k != "cache_control"}
@@ -168,68 +155,23 @@ def _segments(body: Mapping[str, Any]) -> list[tuple[Any, bool]]:
 
 
 @dataclass
-class FakeAnthropicState:
+class FakeAnthropicState(ScriptState[Reply | Fault]):
     """The script, the request log and the simulated prompt cache. Thread-safe."""
 
-    script: list[ScriptItem] = field(default_factory=list)
     api_key: str = DEFAULT_API_KEY
     fast_retry_ms: float | None = 1.0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    served: list[Reply | Fault] = field(default_factory=list)
-    errors: list[Exception] = field(default_factory=list)  # raised by scripted responders
-    _cache: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    def push(self, *items: ScriptItem) -> None:
-        with self._lock:
-            self.script.extend(items)
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def next_id(self, prefix: str) -> str:
-        with self._lock:
-            return f"{prefix}_fake_{next(self._ids):04d}"
-
-    def take(self, body: Mapping[str, Any]) -> Reply | Fault | None:
-        """The first script item for the request's model (consumed unless ``repeat``)."""
-        model = body.get("model")
-        with self._lock:
-            for index, item in enumerate(self.script):
-                wanted = getattr(item, "model", None)
-                if wanted is not None and wanted != model:
-                    continue
-                if not getattr(item, "repeat", False):
-                    del self.script[index]
-                break
-            else:
-                return None
-        resolved = item(body) if callable(item) else item
-        with self._lock:
-            self.served.append(resolved)
-        return resolved
 
     def usage_for(self, body: Mapping[str, Any]) -> dict[str, int]:
         """Input-side usage, simulating Anthropic's prefix cache at each cache_control marker."""
         segments = _segments(body)
-        digest = hashlib.sha256()
-        sizes = 0
-        breakpoints: list[tuple[str, int]] = []  # (prefix key, prefix tokens)
-        for content, marked in segments:
-            digest.update(json.dumps(content, sort_keys=True).encode())
-            sizes += _tokens(content)
-            if marked:
-                breakpoints.append((digest.copy().hexdigest(), sizes))
-        total = sizes
+        prefixes = prefix_keys([content for content, _ in segments])
+        total = prefixes[-1][1] if prefixes else 0
+        # Anthropic caches only up to a cache_control marker.
+        breakpoints = [prefix for prefix, (_, marked) in zip(prefixes, segments, strict=True) if marked]
         cache_read = cache_write = 0
         if breakpoints:
-            with self._lock:
-                hit = next((tok for key, tok in reversed(breakpoints) if key in self._cache), 0)
-                cache_read = hit
-                cache_write = breakpoints[-1][1] - hit
-                self._cache.update(key for key, _ in breakpoints)
+            cache_read = self.cached_prefix(breakpoints)
+            cache_write = breakpoints[-1][1] - cache_read
         return {
             "input_tokens": max(0, total - cache_read - cache_write),
             "cache_creation_input_tokens": cache_write,
@@ -240,8 +182,7 @@ class FakeAnthropicState:
 def _error_response(state: FakeAnthropicState, fault: Fault) -> JSONResponse:
     headers = {"request-id": state.next_id("req")}
     if fault.retry_after is not None:
-        retry = fault.retry_after
-        headers["retry-after"] = str(int(retry)) if float(retry).is_integer() else str(retry)
+        headers["retry-after"] = retry_after_header(fault.retry_after)
     if fault.retry_after_ms is not None:
         headers["retry-after-ms"] = str(fault.retry_after_ms)
     elif fault.retry_after is None and state.fast_retry_ms is not None:
@@ -442,8 +383,12 @@ def create_app(state: FakeAnthropicState) -> FastAPI:
     return app
 
 
-class FakeAnthropicServer:
+class FakeAnthropicServer(LocalServer):
     """Runs the fake API with uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    name = "fake-anthropic"
+    label = "fake Anthropic"
+    state: FakeAnthropicState
 
     def __init__(
         self,
@@ -452,27 +397,20 @@ class FakeAnthropicServer:
         api_key: str = DEFAULT_API_KEY,
         fast_retry_ms: float | None = 1.0,
     ) -> None:
+        super().__init__()
         self.state = FakeAnthropicState(list(script), api_key=api_key, fast_retry_ms=fast_retry_ms)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
+
+    def app(self) -> FastAPI:
+        return create_app(self.state)
 
     @property
     def url(self) -> str:
         """Base URL to give the SDK (``base_url``); the SDK appends ``/v1/messages``."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropicServer is not running; use it as a context manager")
-        return f"http://127.0.0.1:{self._port}"
+        return super().url
 
     @property
     def api_key(self) -> str:
         return self.state.api_key
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Requests received so far, oldest first."""
-        with self.state._lock:
-            return list(self.state.requests)
 
     @property
     def message_requests(self) -> list[RecordedRequest]:
@@ -482,56 +420,3 @@ class FakeAnthropicServer:
     def push(self, *items: ScriptItem) -> None:
         """Append items to the script while running."""
         self.state.push(*items)
-
-    @property
-    def remaining(self) -> int:
-        """Script items not yet consumed (``repeat`` items always remain)."""
-        with self.state._lock:
-            return len(self.state.script)
-
-    def start(self) -> FakeAnthropicServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.state),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("fake Anthropic server failed to start")
-            time.sleep(0.01)
-        self._socket = sock
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        sock = getattr(self, "_socket", None)
-        if sock is not None:
-            sock.close()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeAnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -26,19 +26,23 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import itertools
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from agent.fakes._server import (
+    LocalServer,
+    RecordedRequest,
+    ScriptState,
+    prefix_keys,
+    retry_after_header,
+)
+from agent.fakes._server import estimate_tokens as _tokens
 
 __all__ = [
     "Broken",
@@ -137,76 +141,27 @@ def stream_cut(*, model: str | None = None, repeat: bool = False) -> Broken:
     return Broken("stream_cut", model, repeat)
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: Mapping[str, Any]
-
-
-def _tokens(value: Any) -> int:
-    """Rough token estimate: ~4 characters of JSON per token."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return max(1, len(text) // 4)
-
-
 def _segments(body: Mapping[str, Any]) -> list[Any]:
     """The prompt in the order a server's prefix cache sees it: tools, then messages."""
     return [*(body.get("tools") or []), *(body.get("messages") or [])]
 
 
 @dataclass
-class FakeOpenAIState:
+class FakeOpenAIState(ScriptState[Completion | OpenAIFault | Broken]):
     """The script, the request log and the simulated prefix cache. Thread-safe."""
 
-    script: list[ScriptItem] = field(default_factory=list)
     api_key: str | None = DEFAULT_API_KEY  # None: any key (or none) is accepted
     models: tuple[str, ...] | None = None  # None: every model name is served
     supports_tools: bool = True
     context_window: int | None = None
     cache_min_tokens: int = 1024
     fast_retry_ms: float | None = 1.0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    served: list[Completion | OpenAIFault | Broken] = field(default_factory=list)
-    errors: list[Exception] = field(default_factory=list)
-    _cache: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    def next_id(self, prefix: str) -> str:
-        with self._lock:
-            return f"{prefix}_fake_{next(self._ids):04d}"
-
-    def take(self, body: Mapping[str, Any]) -> Completion | OpenAIFault | Broken | None:
-        model = body.get("model")
-        with self._lock:
-            for index, item in enumerate(self.script):
-                wanted = getattr(item, "model", None)
-                if wanted is not None and wanted != model:
-                    continue
-                if not getattr(item, "repeat", False):
-                    del self.script[index]
-                break
-            else:
-                return None
-        resolved = item(body) if callable(item) else item
-        with self._lock:
-            self.served.append(resolved)
-        return resolved
 
     def usage_for(self, body: Mapping[str, Any]) -> tuple[int, int]:
         """(prompt tokens, cached tokens) — the longest previously seen prefix is cached."""
-        digest = hashlib.sha256()
-        total = 0
-        prefixes: list[tuple[str, int]] = []
-        for segment in _segments(body):
-            digest.update(json.dumps(segment, sort_keys=True).encode())
-            total += _tokens(segment)
-            prefixes.append((digest.copy().hexdigest(), total))
-        with self._lock:
-            cached = next((tok for key, tok in reversed(prefixes) if key in self._cache), 0)
-            self._cache.update(key for key, _ in prefixes)
+        prefixes = prefix_keys(_segments(body))
+        total = prefixes[-1][1] if prefixes else 0
+        cached = self.cached_prefix(prefixes)
         return total, cached if cached >= self.cache_min_tokens else 0
 
 
@@ -223,8 +178,7 @@ def _error(
 def _fault_response(state: FakeOpenAIState, fault: OpenAIFault) -> JSONResponse:
     headers = {"x-request-id": state.next_id("req")}
     if fault.retry_after is not None:
-        retry = fault.retry_after
-        headers["retry-after"] = str(int(retry)) if float(retry).is_integer() else str(retry)
+        headers["retry-after"] = retry_after_header(fault.retry_after)
     if state.fast_retry_ms is not None and not fault.retry_after:
         headers["retry-after-ms"] = str(state.fast_retry_ms)  # keeps backoff out of test time
     return _error(fault.status, fault.message, fault.type, fault.code, headers)
@@ -353,7 +307,7 @@ def create_app(state: FakeOpenAIState) -> FastAPI:
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        state.requests.append(RecordedRequest("GET", request.url.path, headers, {}))
+        state.record(RecordedRequest("GET", request.url.path, headers, {}))
         if state.api_key is not None and headers.get("authorization", "")[7:] != state.api_key:
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         names = state.models or (DEFAULT_MODEL,)
@@ -368,8 +322,7 @@ def create_app(state: FakeOpenAIState) -> FastAPI:
             body = await request.json()
         except ValueError:
             body = None
-        with state._lock:
-            state.requests.append(RecordedRequest("POST", request.url.path, headers, body or {}))
+        state.record(RecordedRequest("POST", request.url.path, headers, body or {}))
         if not isinstance(body, dict):
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error")
         problem = _check(state, headers, body)
@@ -416,8 +369,14 @@ def _broken(state: FakeOpenAIState, body: Mapping[str, Any], item: Broken) -> Re
     return Response(raw[: len(raw) // 2], media_type="application/json")  # a complete 200, cut-short JSON
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalServer):
     """Runs the fake API with uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    name = "fake-openai"
+    label = "fake OpenAI"
+    url_path = "/v1"
+    log_level = "critical"  # the deliberate resets would otherwise log server-side errors
+    state: FakeOpenAIState
 
     def __init__(
         self,
@@ -430,6 +389,7 @@ class FakeOpenAIServer:
         cache_min_tokens: int = 1024,
         fast_retry_ms: float | None = 1.0,
     ) -> None:
+        super().__init__()
         self.state = FakeOpenAIState(
             list(script),
             api_key=api_key,
@@ -439,81 +399,22 @@ class FakeOpenAIServer:
             cache_min_tokens=cache_min_tokens,
             fast_retry_ms=fast_retry_ms,
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self._port = 0
+
+    def app(self) -> FastAPI:
+        return create_app(self.state)
 
     @property
     def url(self) -> str:
         """The OpenAI-style base URL (ends in ``/v1``) to give ``ChatOpenAI(base_url=…)``."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAIServer is not running; use it as a context manager")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return super().url
 
     @property
     def api_key(self) -> str:
         return self.state.api_key or "any-key"
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        with self.state._lock:
-            return list(self.state.requests)
-
-    @property
     def completion_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
 
     def push(self, *items: ScriptItem) -> None:
-        with self.state._lock:
-            self.state.script.extend(items)
-
-    @property
-    def remaining(self) -> int:
-        with self.state._lock:
-            return len(self.state.script)
-
-    def start(self) -> FakeOpenAIServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.state),
-            log_level="critical",  # the deliberate resets would otherwise log server-side errors
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                raise RuntimeError("fake OpenAI server failed to start")
-            time.sleep(0.01)
-        self._socket = sock
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = None
-        self._thread = None
-        self._socket = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.state.push(*items)
