@@ -115,6 +115,11 @@ KEEP: tuple[str, ...] = (
     "agent/settings.py",
     "agent/views.py",
     "agent/fakes",
+    # Split out of the CLI app after the restructure (issue #13): they never had an old path.
+    "agent/interfaces/cli/approvals.py",
+    "agent/interfaces/cli/audit.py",
+    "agent/interfaces/cli/crm.py",
+    "agent/interfaces/cli/options.py",
 )
 
 #: New packages and what belongs in them (their ``__init__.py`` docstring; written if missing).

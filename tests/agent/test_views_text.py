@@ -64,7 +64,7 @@ def test_an_executed_change_shows_before_and_after_not_a_stale_current() -> None
     from datetime import UTC, datetime
 
     from agent.events import ApprovalView
-    from agent.interfaces.cli import app as cli
+    from agent.interfaces.cli import render as cli
 
     view = ApprovalView(
         id="apr_1234",
