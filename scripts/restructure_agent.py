@@ -115,6 +115,10 @@ KEEP: tuple[str, ...] = (
     "agent/settings.py",
     "agent/views.py",
     "agent/fakes",
+    # Split out of agent/runtime/chamberlain.py after the restructure: born in the new layout.
+    "agent/runtime/answers.py",
+    "agent/runtime/direct.py",
+    "agent/runtime/metering.py",
 )
 
 #: New packages and what belongs in them (their ``__init__.py`` docstring; written if missing).
