@@ -178,14 +178,14 @@ def run(
         _fail('give one SELECT query, e.g. chamberlain sql run "SELECT name FROM regions" --user u_priya')
     if chart is not None and chart not in ("bar", "line", "pie", "scatter"):
         _fail("--chart must be bar, line, pie or scatter")
-    # The query is audited like the assistant's own: sql run keeps state in the data dir.
-    settings = load_settings(data_dir, create=True)
     url = _warehouse_url(warehouse, data_dir)
     try:
         wh = SqlWarehouse(url, timeout_s=timeout, max_rows=max_rows)
     except ConnectorError as exc:
         _fail(str(exc))
     try:
+        # The query is audited like the assistant's own: sql run keeps state in the data dir.
+        settings = load_settings(data_dir, create=True)
         _, run_query = analytics_tools(wh, max_rows=max_rows, timeout_s=timeout)
         args = {"sql": sql, "chart": {"kind": chart} if chart else None}
         # Through the runtime, as any person's direct call: the gate's role check, the audit.
