@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from agent.approvals import Proposal
-from agent.errors import PermissionDenied
+from agent.errors import InvalidInput, PermissionDenied
 from agent.events import ApprovalView
 from agent.graph.deps import Deps
 from agent.views import approval_view
@@ -48,18 +48,23 @@ def call_tool(
     artifacts_dir: Path | None = None,
 ) -> ToolCallResult:
     """Call ``tool_name`` as ``user_id``. Raises UnknownPrincipal for people not in the directory,
-    PermissionDenied when the gate would deny the call, and the tool's own ToolError or
-    ConnectorError when a read fails; a write never runs here, it waits for approval.
+    PermissionDenied when the gate would deny the call, InvalidInput for arguments the tool's
+    schema rejects, and the tool's own ToolError or ConnectorError when a read fails; a write
+    never runs here, it waits for approval.
     ``artifacts_dir``: where the tool may write its files (CSV, charts); None writes none."""
     principal = deps.directory.get(user_id)
     tool = deps.registry.get(tool_name)
     decision = decide_call(principal, tool_name, tool.effect.value if tool else None, deps.access)
     parsed: Any = None
+    invalid = False
     if decision.kind != "deny" and tool is not None:
         try:
             parsed = tool.parse_args(dict(args))
         except ValidationError as exc:
-            decision = decision.deny(f"invalid arguments for {tool.name}: {exc.errors()[0]['msg']}")
+            invalid = True
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "arguments"
+            decision = decision.deny(f"invalid arguments for {tool.name}: {where}: {err['msg']}")
     shown_args = parsed.model_dump(mode="json") if parsed is not None else dict(args)
     deps.audit.append(
         "policy_decision",
@@ -73,6 +78,8 @@ def call_tool(
             "direct": True,  # a person's own call, not the model's
         },
     )
+    if invalid:
+        raise InvalidInput(decision.reason)
     if decision.kind == "deny" or tool is None:
         raise PermissionDenied(decision.reason.split(_MODEL_HINT, 1)[0])
     ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=artifacts_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import PermissionDenied
+from agent.errors import InvalidInput, PermissionDenied
 from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.runtime.metering import NoModelPlanner
 from agent.settings import Settings
@@ -60,7 +60,7 @@ def test_the_gate_refuses_what_the_role_does_not_grant(rt: Chamberlain, store: K
     assert "tell the user" not in str(exc.value)  # the model's hint is not for a person
     with pytest.raises(PermissionDenied, match="unknown tool"):
         rt.call_tool("u_erin", "kv_drop", {})
-    with pytest.raises(PermissionDenied, match="invalid arguments"):
+    with pytest.raises(InvalidInput, match="invalid arguments for kv_get: key"):
         rt.call_tool("u_erin", "kv_get", {})
     with pytest.raises(UnknownPrincipal):
         rt.call_tool("u_nobody", "kv_get", {"key": "color"})

@@ -163,7 +163,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run one query as USER: guarded, read-only, capped; prints a table."""
-    from agent.errors import PermissionDenied
+    from agent.errors import InvalidInput, PermissionDenied
     from agent.interfaces.cli.support import load_settings
     from agent.runtime.services import open_tool_runtime
     from connectors.errors import ConnectorError
@@ -194,7 +194,7 @@ def run(
                 result = rt.call_tool(user, run_query.name, args, thread_id="cli", artifacts_dir=out_dir).result
             except UnknownPrincipal as exc:
                 _fail(str(exc))
-            except PermissionDenied as exc:
+            except (PermissionDenied, InvalidInput) as exc:
                 _fail(str(exc), code=1)
             except ToolError as exc:
                 _fail(str(exc), code=1)
