@@ -8,7 +8,8 @@
 ``check`` reads one query per line (plain SQL, or a JSON object ``{"sql": ..., "dialect": ...}``)
 from FILE or stdin and prints one verdict per line; with ``--json`` each verdict is
 ``{"allowed": bool, "reasons": [...], "sql": "rewritten or null"}``. It exits 1 if any query
-was rejected.
+was rejected. ``run`` is a person's direct tool call through the runtime
+(``Chamberlain.call_tool``): USER's roles must grant ``run_query``, and the call is audited.
 """
 
 from __future__ import annotations
