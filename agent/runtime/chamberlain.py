@@ -16,31 +16,31 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.types import Command
 from sqlalchemy import Engine
 
 from agent.approvals import Lifecycle
 from agent.events import (
-    Answer,
     ApprovalRequested,
     ApprovalView,
-    Attachment,
-    Citation,
     DecisionResult,
     ErrorEvent,
     Event,
     Outcome,
     Progress,
-    Table,
 )
 from agent.graph.conversation import build_graph
 from agent.graph.deps import Deps, Limits, Planner
 from agent.notify import Notifier, NullNotifier
 from agent.observability.telemetry import counted_expiry, traced_decision, traced_turn
+from agent.runtime.answers import build_answer
+from agent.runtime.direct import ToolCallResult, call_tool
+from agent.runtime.metering import NoModelPlanner, admitter, circuit_breaker, usage_recorder
 from agent.settings import Settings
 from agent.views import approval_view
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
@@ -139,6 +139,21 @@ class Chamberlain:
             self.lifecycle.execute(r.id)
         threads = {r.thread_id for r in pending if r.thread_id}
         return [self.resume(t, on_event=on_event) for t in sorted(threads)]
+
+    # -- a person's own tool call -------------------------------------------------------------
+
+    def call_tool(
+        self,
+        user_id: str,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        thread_id: str = "",
+        artifacts_dir: Path | None = None,
+    ) -> ToolCallResult:
+        """Call one tool as ``user_id`` without the model: the gate's permission check, the
+        graph's audit entries; a read runs, a write becomes a request waiting for approval."""
+        return call_tool(self.deps, user_id, tool, args, thread_id=thread_id, artifacts_dir=artifacts_dir)
 
     # -- approvals ---------------------------------------------------------------------------
 
@@ -297,35 +312,6 @@ class Chamberlain:
         return Outcome(thread_id, "answered", answer=answer)
 
 
-def _this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    for i in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[i], HumanMessage):
-            return list(messages[i + 1 :])
-    return list(messages)
-
-
-def build_answer(messages: Sequence[BaseMessage], text: str, citations: Sequence[Mapping[str, Any]] = ()) -> Answer:
-    """The guarded answer with its citations, and the tables and files the turn's tools returned."""
-    tables: list[Table] = []
-    attachments: list[Attachment] = []
-    for m in _this_turn(messages):
-        if not isinstance(m, ToolMessage) or not isinstance(m.artifact, Mapping):
-            continue
-        art = m.artifact
-        if isinstance(art.get("columns"), list) and isinstance(art.get("rows"), list):
-            names = tuple(c.get("name", "") if isinstance(c, Mapping) else str(c) for c in art["columns"])
-            tables.append(Table(names, tuple(tuple(r) for r in art["rows"]), bool(art.get("truncated"))))
-        for key, mime in (("csv_path", "text/csv"), ("chart_path", "image/png")):
-            if art.get(key):
-                attachments.append(Attachment(str(art[key]), str(art[key]).rsplit("/", 1)[-1], mime))
-    return Answer(
-        text=text,
-        citations=tuple(Citation(**c) for c in citations),
-        tables=tuple(tables),
-        attachments=tuple(attachments),
-    )
-
-
 def build_runtime(
     settings: Settings,
     *,
@@ -354,14 +340,14 @@ def build_runtime(
             planner = ChatPlanner(
                 chat_model,
                 prompt,
-                breaker=_breaker(settings),
+                breaker=circuit_breaker(settings),
                 redact_pii=settings.redact_pii_for_model,
                 family_of=lambda name: t.family if (t := registry.get(name)) else "",
                 history_budget_tokens=settings.history_budget_tokens,
             )
         elif not settings.uses_real_model:
             # Decisions, resumes and audits still work; only a model call fails, clearly.
-            planner = _NoModelPlanner()
+            planner = NoModelPlanner()
         else:
             from agent.models.setup import build_routes
 
@@ -370,7 +356,7 @@ def build_runtime(
             planner = ChatPlanner(
                 primary,
                 prompt,
-                breaker=_breaker(settings),
+                breaker=circuit_breaker(settings),
                 redact_pii=settings.redact_pii_for_model,
                 routes=routes,
                 family_of=lambda name: t.family if (t := registry.get(name)) else "",
@@ -408,108 +394,14 @@ def build_runtime(
             approval_ttl_hours=settings.approval_ttl_hours,
         ),
         artifacts_dir=settings.artifacts_dir,
-        admit_request=_admitter(settings, usage, directory, audit),
+        admit_request=admitter(settings, usage, directory, audit),
         leak_guard=PromptLeakGuard([prompt]),
-        on_model_usage=_usage_recorder(usage, directory, audit, prices),
+        on_model_usage=usage_recorder(usage, directory, audit, prices),
     )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
     rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
     rt.settings = settings
     return rt
-
-
-class _NoModelPlanner:
-    def __call__(self, **_kw: Any) -> AIMessage:
-        from agent.models.chat import ModelAuthError
-
-        raise ModelAuthError(
-            "No model is configured: set ANTHROPIC_API_KEY to use Claude, or CHAMBERLAIN_MODEL_PROVIDER=openai "
-            "with CHAMBERLAIN_MODEL_BASE_URL for an OpenAI-compatible server "
-            "(`chamberlain demo` runs without one, on scripted model turns)."
-        )
-
-
-def _usage_recorder(
-    usage: UsageStore, directory: Directory, audit: AuditLog, prices: Any = None
-) -> Callable[[str, str, AIMessage], None]:
-    from agent.graph import step_writes
-    from agent.models.usage import usage_from_message
-
-    def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
-        u = usage_from_message(ai, prices=prices)
-        route = ai.response_metadata.get("chamberlain_route") or {}
-        name = str(route.get("route") or "")
-        provider = name.split(":", 1)[0] if ":" in name else None
-        who = directory.find(user_id)
-        # In the graph step's transaction, with the step's audit entries (agent/graph/step_writes.py).
-        step_writes.write(
-            audit,
-            usage.model_call_write(
-                user_id,
-                thread_id or None,
-                model=u.model,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cache_read_tokens=u.cache_read_tokens,
-                cache_write_tokens=u.cache_write_tokens,
-                cost_usd=u.cost_usd,
-                groups=sorted(who.groups) if who else (),
-                task_kind=route.get("task_kind"),
-                provider=provider,
-                latency_ms=u.latency_ms,
-            ),
-        )
-
-    return record
-
-
-def _breaker(settings: Settings) -> Any:
-    from policies.limits import CircuitBreaker
-
-    return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
-
-
-def _admitter(
-    settings: Settings, usage: UsageStore, directory: Directory, audit: AuditLog
-) -> Callable[[str], str | None]:
-    """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
-    and the per-user / per-group budgets file, before any model call (agent.models.budgets); an
-    admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
-    import contextlib
-
-    from langgraph.config import get_stream_writer
-
-    from agent.graph import step_writes
-    from agent.models.budgets import BudgetChecker, load_budgets
-    from policies.limits import Budgets
-
-    checker = BudgetChecker(
-        usage,
-        Budgets(
-            requests_per_hour=settings.requests_per_hour,
-            requests_per_day=settings.requests_per_day,
-            tokens_per_hour=settings.tokens_per_hour,
-            tokens_per_day=settings.tokens_per_day,
-            cost_usd_per_day=settings.cost_usd_per_day,
-        ),
-        load_budgets(settings.budgets_path),
-        warn_ratio=settings.budget_warn_ratio,
-    )
-
-    def check(user_id: str) -> str | None:
-        principal = directory.get(user_id)
-        verdict = checker.check(principal)
-        if verdict.refusal:
-            step_writes.log(audit, "budget_refused", actor=user_id, data={"message": verdict.refusal})
-            return verdict.refusal
-        for warning in verdict.warnings:
-            step_writes.log(audit, "budget_warning", actor=user_id, data={"message": warning})
-            with contextlib.suppress(RuntimeError):  # not inside a streaming run
-                get_stream_writer()({"type": "progress", "text": warning})
-        step_writes.write(audit, usage.request_write(user_id, None, groups=principal.groups))
-        return None
-
-    return check
 
 
 __all__ = ["Chamberlain", "build_answer", "build_runtime"]

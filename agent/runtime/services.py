@@ -8,7 +8,7 @@ pointed at the real thing by a URL (see Settings).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -359,6 +359,19 @@ def open_runtime(
         services.close()
 
 
+@contextlib.contextmanager
+def open_tool_runtime(settings: Settings, tools: Iterable[Tool[Any, Any]]) -> Iterator[Chamberlain]:
+    """A runtime over just ``tools`` and no model, for a person's direct tool calls
+    (:meth:`Chamberlain.call_tool`, e.g. ``chamberlain sql run``); closed on exit."""
+    from agent.runtime.metering import NoModelPlanner
+
+    rt = build_runtime(settings, registry=ToolRegistry(tools), planner=NoModelPlanner())
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
 def outbox_notifications_on(settings: Settings) -> bool:
     """Approval notifications go through the outbox when there is a Slack bot to post them."""
     return bool(settings.outbox_notifications and settings.slack_bot_token)
@@ -427,6 +440,7 @@ __all__ = [
     "open_runtime",
     "open_services",
     "open_store",
+    "open_tool_runtime",
     "open_workflows",
     "outbox_notifications_on",
     "seed_all",

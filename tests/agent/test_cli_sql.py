@@ -5,14 +5,33 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from agent.interfaces.cli.sql import app
+from agent.settings import Settings
+from connectors.appdb import AuditLog, make_engine
 from tests.warehouse_fixtures import demo_warehouse_path, demo_warehouse_url
 
 __all__ = ["demo_warehouse_path", "demo_warehouse_url"]  # fixtures used here
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``sql run`` audits into the data dir: each test gets its own (never ./.chamberlain)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("CHAMBERLAIN_DATA_DIR", str(state))
+    return state
+
+
+def _audit_events(data_dir: Path) -> list[tuple[str, str, dict[str, object]]]:
+    engine = make_engine(Settings(data_dir=data_dir).resolved_database_url)
+    try:
+        return [(e.event, e.actor, dict(e.data)) for e in AuditLog(engine).entries()]
+    finally:
+        engine.dispose()
 
 
 def _verdicts(output: str) -> list[dict[str, object]]:
@@ -80,6 +99,43 @@ def test_run_refuses_what_the_user_may_not_read(demo_warehouse_url: str) -> None
     assert result.exit_code == 1 and "not readable by you" in result.stderr
     unknown = runner.invoke(app, ["run", "SELECT 1", "-u", "u_nobody", "-w", demo_warehouse_url])
     assert unknown.exit_code == 2 and "unknown user" in unknown.stderr
+
+
+def test_run_refuses_a_user_whose_role_may_not_query(demo_warehouse_url: str, _data_dir: Path) -> None:
+    # Casey is a contractor: the access policy gives contractors no run_query, as in the gate.
+    result = runner.invoke(app, ["run", "SELECT COUNT(*) FROM regions", "-u", "u_casey", "-w", demo_warehouse_url])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "may not use run_query" in lines[0] and "tell the user" not in lines[0]
+    assert not result.stdout.strip()
+    assert [(e, a, d["decision"]) for e, a, d in _audit_events(_data_dir)] == [("policy_decision", "u_casey", "deny")]
+
+
+def test_run_leaves_audit_entries_like_the_graph(demo_warehouse_url: str, _data_dir: Path) -> None:
+    result = runner.invoke(app, ["run", "SELECT COUNT(*) AS n FROM regions", "-u", "u_erin", "-w", demo_warehouse_url])
+    assert result.exit_code == 0, result.output
+    events = _audit_events(_data_dir)
+    assert [(e, a) for e, a, _ in events] == [("policy_decision", "u_erin"), ("tool_result", "u_erin")]
+    decision = events[0][2]
+    assert decision["tool"] == "run_query" and decision["decision"] == "allow" and decision["direct"] is True
+    assert events[1][2]["tool"] == "run_query"
+
+
+def test_run_uses_the_configured_directory(
+    demo_warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = tmp_path / "people.yaml"
+    people.write_text(
+        "company: Test\n"
+        "people:\n"
+        "  - {id: u_zoe, name: Zoe Quinn, email: zoe@larkspur.example, title: Analyst, department: Finance,"
+        " cost_center: CC-210, roles: [employee], groups: [all], clearance: internal}\n"
+    )
+    monkeypatch.setenv("CHAMBERLAIN_DIRECTORY_PATH", str(people))
+    zoe = runner.invoke(app, ["run", "SELECT COUNT(*) AS n FROM regions", "-u", "u_zoe", "-w", demo_warehouse_url])
+    assert zoe.exit_code == 0, zoe.output
+    erin = runner.invoke(app, ["run", "SELECT 1", "-u", "u_erin", "-w", demo_warehouse_url])
+    assert erin.exit_code == 2 and "unknown user" in erin.stderr
 
 
 def test_generate_writes_the_demo_warehouse(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@
 ``check`` reads one query per line (plain SQL, or a JSON object ``{"sql": ..., "dialect": ...}``)
 from FILE or stdin and prints one verdict per line; with ``--json`` each verdict is
 ``{"allowed": bool, "reasons": [...], "sql": "rewritten or null"}``. It exits 1 if any query
-was rejected.
+was rejected. ``run`` is a person's direct tool call through the runtime
+(``Chamberlain.call_tool``): USER's roles must grant ``run_query``, and the call is audited.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _allow_list(tables: str | None, user: str | None) -> Any:
-    from policies.directory import Directory
+def _allow_list(tables: str | None, user: str | None, data_dir: Path | None = None) -> Any:
+    from agent.interfaces.cli.support import configured_directory
     from policies.errors import UnknownPrincipal
     from policies.sql_guard import AllowList
 
@@ -55,7 +56,7 @@ def _allow_list(tables: str | None, user: str | None) -> Any:
         from policies.data_access import warehouse_allow_list
 
         try:
-            return warehouse_allow_list(Directory.load().get(user))
+            return warehouse_allow_list(configured_directory(data_dir).get(user))
         except UnknownPrincipal as exc:
             _fail(str(exc))
     return AllowList.any_table()
@@ -120,6 +121,7 @@ def _warehouse_url(warehouse: str | None, data_dir: Path | None) -> str:
     if warehouse:
         return warehouse
     from agent.interfaces.cli.support import load_settings
+    from policies.directory import Directory
 
     settings = load_settings(data_dir)
     url = str(settings.resolved_warehouse_url)
@@ -127,15 +129,14 @@ def _warehouse_url(warehouse: str | None, data_dir: Path | None) -> str:
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             err_console.print(f"[dim]no warehouse at {path}; generating the demo warehouse…[/dim]")
-            _generate(path, seed=7)
+            _generate(path, seed=7, people=Directory.load(settings.directory_path))
     return url
 
 
-def _generate(path: Path, *, seed: int) -> None:
+def _generate(path: Path, *, seed: int, people: Any) -> None:
     from rich.progress import Progress as Bar
 
     from connectors.demo.warehouse_gen import generate_warehouse
-    from policies.directory import Directory
 
     with Bar(console=err_console, transient=True) as bar:
         task = bar.add_task("generating warehouse", total=None)
@@ -143,7 +144,7 @@ def _generate(path: Path, *, seed: int) -> None:
         def report(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"loading {step}")
 
-        stats = generate_warehouse(path, people=Directory.load(), seed=seed, progress=report)
+        stats = generate_warehouse(path, people=people, seed=seed, progress=report)
     err_console.print(f"wrote {stats.path}: " + ", ".join(f"{t} {n:,}" for t, n in stats.rows.items()))
 
 
@@ -163,22 +164,19 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run one query as USER: guarded, read-only, capped; prints a table."""
+    from agent.errors import InvalidInput, PermissionDenied
+    from agent.interfaces.cli.support import load_settings
+    from agent.runtime.services import open_tool_runtime
     from connectors.errors import ConnectorError
     from connectors.warehouse import SqlWarehouse
-    from policies.directory import Directory
     from policies.errors import UnknownPrincipal
-    from tools.analytics import ChartSpec, RunQueryArgs, analytics_tools
-    from tools.base import ToolContext
+    from tools.analytics import analytics_tools
     from tools.errors import ToolError
 
     if sql == "-":
         sql = sys.stdin.read()
     if not sql.strip():
         _fail('give one SELECT query, e.g. chamberlain sql run "SELECT name FROM regions" --user u_priya')
-    try:
-        principal = Directory.load().get(user)
-    except UnknownPrincipal as exc:
-        _fail(str(exc))
     if chart is not None and chart not in ("bar", "line", "pie", "scatter"):
         _fail("--chart must be bar, line, pie or scatter")
     url = _warehouse_url(warehouse, data_dir)
@@ -187,15 +185,22 @@ def run(
     except ConnectorError as exc:
         _fail(str(exc))
     try:
+        # The query is audited like the assistant's own: sql run keeps state in the data dir.
+        settings = load_settings(data_dir, create=True)
         _, run_query = analytics_tools(wh, max_rows=max_rows, timeout_s=timeout)
-        ctx = ToolContext(principal=principal, thread_id="cli", artifacts_dir=out_dir)
-        args = RunQueryArgs(sql=sql, chart=ChartSpec(kind=chart) if chart else None)
-        try:
-            result = run_query.fn(args, ctx)
-        except ToolError as exc:
-            _fail(str(exc), code=1)
-        except ConnectorError as exc:
-            _fail(str(exc), code=1)
+        args = {"sql": sql, "chart": {"kind": chart} if chart else None}
+        # Through the runtime, as any person's direct call: the gate's role check, the audit.
+        with open_tool_runtime(settings, [run_query]) as rt:
+            try:
+                result = rt.call_tool(user, run_query.name, args, thread_id="cli", artifacts_dir=out_dir).result
+            except UnknownPrincipal as exc:
+                _fail(str(exc))
+            except (PermissionDenied, InvalidInput) as exc:
+                _fail(str(exc), code=1)
+            except ToolError as exc:
+                _fail(str(exc), code=1)
+            except ConnectorError as exc:
+                _fail(str(exc), code=1)
     finally:
         wh.close()
     if as_json:
@@ -257,7 +262,7 @@ def schema(
     from connectors.errors import ConnectorError
     from connectors.warehouse import SqlWarehouse
 
-    allow = _allow_list(None, user) if user else None
+    allow = _allow_list(None, user, data_dir) if user else None
     url = _warehouse_url(warehouse, data_dir)
     try:
         wh = SqlWarehouse(url)
@@ -320,8 +325,8 @@ def roles(
     One role per data-access profile in policies/data_access.yaml (and per combination of
     roles people in the directory hold), granted exactly the readable columns; the login role
     keeps no table privilege of its own and every query runs under SET ROLE to the asker's."""
+    from agent.interfaces.cli.support import configured_directory
     from policies.data_access import default_policy
-    from policies.directory import Directory
     from policies.sql_roles import provisioning_sql
 
     if apply and not url:
@@ -329,7 +334,7 @@ def roles(
     if url and not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         _fail("--url must be a PostgreSQL URL (postgresql://user@host/db); SQLite warehouses are enforced in-process")
     columns = _pg_columns(url, schema) if url else _demo_columns(data_dir)
-    profiles = [p.roles for p in Directory.load()]
+    profiles = [p.roles for p in configured_directory(data_dir)]
     statements = provisioning_sql(default_policy(), columns, profiles=profiles, login_role=login, schema=schema)
     if not apply:
         for stmt in statements:
@@ -406,12 +411,12 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 7,
 ) -> None:
     """Generate the demo warehouse (SQLite, three years of Larkspur sales)."""
-    if path is None:
-        from agent.interfaces.cli.support import load_settings
+    from agent.interfaces.cli.support import configured_directory, load_settings
 
+    if path is None:
         settings = load_settings(data_dir, create=True)
         path = Path(str(settings.resolved_warehouse_url).removeprefix("sqlite:///"))
-    _generate(path, seed=seed)
+    _generate(path, seed=seed, people=configured_directory(data_dir))
 
 
 __all__ = ["app"]

@@ -17,17 +17,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def load_settings(data_dir: Path | None, *, create: bool = False) -> Any:
     """Settings for ``data_dir`` (or CHAMBERLAIN_DATA_DIR / ./.chamberlain), after checking that the
     directory exists and is ours; only commands that create state pass ``create=True``."""
-    from pydantic import ValidationError
-
     from agent.interfaces.cli.datadir import DataDirError, check_data_dir
-    from agent.settings import Settings
 
-    try:
-        settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "CHAMBERLAIN_" + "_".join(str(p) for p in err["loc"]).upper()
-        fail(f"setting {name} is invalid: {err['msg']}")
+    settings = _settings(data_dir)
     try:
         check_data_dir(settings.data_dir, create=create)
     except DataDirError as exc:
@@ -35,4 +27,25 @@ def load_settings(data_dir: Path | None, *, create: bool = False) -> Any:
     return settings
 
 
-__all__ = ["fail", "load_settings"]
+def configured_directory(data_dir: Path | None = None) -> Any:
+    """The people directory the settings name (CHAMBERLAIN_DIRECTORY_PATH, default the shipped
+    one), for commands that read only the directory and so need no data dir."""
+    from policies.directory import Directory
+
+    return Directory.load(_settings(data_dir).directory_path)
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from pydantic import ValidationError
+
+    from agent.settings import Settings
+
+    try:
+        return Settings(data_dir=data_dir) if data_dir else Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "CHAMBERLAIN_" + "_".join(str(p) for p in err["loc"]).upper()
+        fail(f"setting {name} is invalid: {err['msg']}")
+
+
+__all__ = ["configured_directory", "fail", "load_settings"]

@@ -47,9 +47,9 @@ def load(
     """Load the demo warehouse (the same data as the embedded SQLite one) into PostgreSQL."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from agent.interfaces.cli.support import configured_directory
     from connectors.demo.warehouse_load import load_demo_warehouse
     from connectors.errors import ConnectorError
-    from policies.directory import Directory
 
     with Progress(
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
@@ -64,7 +64,7 @@ def load(
         try:
             result = load_demo_warehouse(
                 url,
-                people=Directory.load(),
+                people=configured_directory(),
                 seed=seed,
                 scale=scale,
                 replace=replace,

@@ -1,0 +1,150 @@
+"""A person's direct tool call (``chamberlain sql run``, and any surface that calls one tool without
+the model): the gate's permission check, the graph's audit entries, reads run, writes proposed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from agent.approvals import Proposal
+from agent.errors import InvalidInput, PermissionDenied
+from agent.events import ApprovalView
+from agent.graph.deps import Deps
+from agent.views import approval_view
+from connectors.appdb import StageSpec
+from connectors.appdb.approvals import AGENT_KIND
+from connectors.errors import ConnectorError
+from policies.access import approval_route, decide_call
+from tools.base import Effect, ToolContext
+from tools.errors import ToolError, ToolInputError
+
+# The gate's denial is written for the model ("tell the user ..."); a person reads only the fact.
+_MODEL_HINT = "; tell the user"
+
+
+@dataclass(frozen=True)
+class ToolCallResult:
+    """What a direct call did: ``ran`` (a read; ``result`` is the tool's value) or ``proposed``
+    (a write; ``approval`` is the request now waiting for its approvers)."""
+
+    status: Literal["ran", "proposed"]
+    result: Any = None
+    approval: ApprovalView | None = None
+
+
+def call_tool(
+    deps: Deps,
+    user_id: str,
+    tool_name: str,
+    args: Mapping[str, Any],
+    *,
+    thread_id: str = "",
+    artifacts_dir: Path | None = None,
+) -> ToolCallResult:
+    """Call ``tool_name`` as ``user_id``. Raises UnknownPrincipal for people not in the directory,
+    PermissionDenied when the gate would deny the call, InvalidInput for arguments the tool's
+    schema rejects, and the tool's own ToolError or ConnectorError when a read fails; a write
+    never runs here, it waits for approval.
+    ``artifacts_dir``: where the tool may write its files (CSV, charts); None writes none."""
+    principal = deps.directory.get(user_id)
+    tool = deps.registry.get(tool_name)
+    decision = decide_call(principal, tool_name, tool.effect.value if tool else None, deps.access)
+    parsed: Any = None
+    invalid = False
+    if decision.kind != "deny" and tool is not None:
+        try:
+            parsed = tool.parse_args(dict(args))
+        except ValidationError as exc:
+            invalid = True
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "arguments"
+            decision = decision.deny(f"invalid arguments for {tool.name}: {where}: {err['msg']}")
+    shown_args = parsed.model_dump(mode="json") if parsed is not None else dict(args)
+    deps.audit.append(
+        "policy_decision",
+        actor=principal.id,
+        thread_id=thread_id or None,
+        data={
+            "tool": tool_name,
+            "args": shown_args,
+            "decision": decision.kind,
+            "reason": decision.reason,
+            "direct": True,  # a person's own call, not the model's
+        },
+    )
+    if invalid:
+        raise InvalidInput(decision.reason)
+    if decision.kind == "deny" or tool is None:
+        raise PermissionDenied(decision.reason.split(_MODEL_HINT, 1)[0])
+    ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=artifacts_dir)
+    if tool.effect is Effect.WRITE:
+        return _propose(deps, tool, shown_args, ctx)
+    try:
+        result = tool.fn(parsed, ctx)
+    except ToolInputError:
+        raise  # the caller's own mistake, as in the graph: not a tool failure
+    except (ToolError, ConnectorError) as exc:
+        deps.audit.append(
+            "tool_failed",
+            actor=principal.id,
+            thread_id=thread_id or None,
+            data={"tool": tool.name, "error": str(exc), "direct": True},
+        )
+        raise
+    text = result.model_dump_json() if hasattr(result, "model_dump_json") else str(result)
+    deps.audit.append(
+        "tool_result",
+        actor=principal.id,
+        thread_id=thread_id or None,
+        data={"tool": tool.name, "chars": len(text), "direct": True},
+    )
+    return ToolCallResult("ran", result=result)
+
+
+def _propose(deps: Deps, tool: Any, args: Mapping[str, Any], ctx: ToolContext) -> ToolCallResult:
+    """A write becomes a request on the one lifecycle, routed like the model's, never run here."""
+    if tool.plan is None:
+        raise PermissionDenied(f"{tool.name} cannot be requested directly; ask Chamberlain instead")
+    principal = ctx.principal
+    dedupe_key = f"direct:{principal.id}:{uuid.uuid4().hex[:12]}"
+    ctx = ToolContext(
+        principal=principal,
+        thread_id=ctx.thread_id,
+        artifacts_dir=ctx.artifacts_dir,
+        extras={"dedupe_key": dedupe_key},
+    )
+    plan = tool.plan(tool.parse_args(dict(args)), ctx)
+    if isinstance(plan.proposal, Proposal):  # a business request: routed by its own policy
+        rec, created = deps.lifecycle.propose(plan.proposal)
+        if created and plan.on_proposed is not None:
+            plan.on_proposed(rec)
+        return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
+    stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
+    rec, _created = deps.lifecycle.propose(
+        Proposal(
+            dedupe_key=dedupe_key,
+            kind=AGENT_KIND,
+            requester_id=principal.id,
+            action=tool.name,
+            args=dict(args),
+            title=tool.name,
+            summary=plan.summary,
+            reason=stages[0].reason if stages else "every write needs a person's approval",
+            stages=tuple(StageSpec(s.name, s.approvers, s.mode, s.reason) for s in stages),
+            thread_id=ctx.thread_id or None,
+            target_version=plan.target_version,
+            current=dict(plan.current),
+            proposed=dict(plan.proposed),
+            ttl=timedelta(hours=deps.limits.approval_ttl_hours),
+        )
+    )
+    return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
+
+
+__all__ = ["ToolCallResult", "call_tool"]

@@ -1,0 +1,110 @@
+"""What build_runtime wires around the model: usage recording, turn admission against budgets, the
+circuit breaker, and the planner used when no model is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage
+
+from agent.settings import Settings
+from connectors.appdb import AuditLog, UsageStore
+from policies.directory import Directory
+
+
+class NoModelPlanner:
+    def __call__(self, **_kw: Any) -> AIMessage:
+        from agent.models.chat import ModelAuthError
+
+        raise ModelAuthError(
+            "No model is configured: set ANTHROPIC_API_KEY to use Claude, or CHAMBERLAIN_MODEL_PROVIDER=openai "
+            "with CHAMBERLAIN_MODEL_BASE_URL for an OpenAI-compatible server "
+            "(`chamberlain demo` runs without one, on scripted model turns)."
+        )
+
+
+def usage_recorder(
+    usage: UsageStore, directory: Directory, audit: AuditLog, prices: Any = None
+) -> Callable[[str, str, AIMessage], None]:
+    from agent.graph import step_writes
+    from agent.models.usage import usage_from_message
+
+    def record(user_id: str, thread_id: str, ai: AIMessage) -> None:
+        u = usage_from_message(ai, prices=prices)
+        route = ai.response_metadata.get("chamberlain_route") or {}
+        name = str(route.get("route") or "")
+        provider = name.split(":", 1)[0] if ":" in name else None
+        who = directory.find(user_id)
+        # In the graph step's transaction, with the step's audit entries (agent/graph/step_writes.py).
+        step_writes.write(
+            audit,
+            usage.model_call_write(
+                user_id,
+                thread_id or None,
+                model=u.model,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                cost_usd=u.cost_usd,
+                groups=sorted(who.groups) if who else (),
+                task_kind=route.get("task_kind"),
+                provider=provider,
+                latency_ms=u.latency_ms,
+            ),
+        )
+
+    return record
+
+
+def circuit_breaker(settings: Settings) -> Any:
+    from policies.limits import CircuitBreaker
+
+    return CircuitBreaker(failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
+
+
+def admitter(
+    settings: Settings, usage: UsageStore, directory: Directory, audit: AuditLog
+) -> Callable[[str], str | None]:
+    """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
+    and the per-user / per-group budgets file, before any model call (agent.models.budgets); an
+    admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
+    import contextlib
+
+    from langgraph.config import get_stream_writer
+
+    from agent.graph import step_writes
+    from agent.models.budgets import BudgetChecker, load_budgets
+    from policies.limits import Budgets
+
+    checker = BudgetChecker(
+        usage,
+        Budgets(
+            requests_per_hour=settings.requests_per_hour,
+            requests_per_day=settings.requests_per_day,
+            tokens_per_hour=settings.tokens_per_hour,
+            tokens_per_day=settings.tokens_per_day,
+            cost_usd_per_day=settings.cost_usd_per_day,
+        ),
+        load_budgets(settings.budgets_path),
+        warn_ratio=settings.budget_warn_ratio,
+    )
+
+    def check(user_id: str) -> str | None:
+        principal = directory.get(user_id)
+        verdict = checker.check(principal)
+        if verdict.refusal:
+            step_writes.log(audit, "budget_refused", actor=user_id, data={"message": verdict.refusal})
+            return verdict.refusal
+        for warning in verdict.warnings:
+            step_writes.log(audit, "budget_warning", actor=user_id, data={"message": warning})
+            with contextlib.suppress(RuntimeError):  # not inside a streaming run
+                get_stream_writer()({"type": "progress", "text": warning})
+        step_writes.write(audit, usage.request_write(user_id, None, groups=principal.groups))
+        return None
+
+    return check
+
+
+__all__ = ["NoModelPlanner", "admitter", "circuit_breaker", "usage_recorder"]
