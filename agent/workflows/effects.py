@@ -75,6 +75,7 @@ class RequestDesk(Protocol):
 
 
 def follow_up(desk: RequestDesk, rec: ApprovalRecord) -> dict[str, Any]:
+    """Write an approved request's follow-up (once: a retry returns the row written before)."""
     req = parse_request(rec.args)
     now = desk.now()
     match req:
@@ -142,6 +143,7 @@ def follow_up(desk: RequestDesk, rec: ApprovalRecord) -> dict[str, Any]:
 
 
 def apply_discount(desk: RequestDesk, rec: ApprovalRecord, req: DiscountRequest, now: dt.datetime) -> dict[str, Any]:
+    """Record the discount, set the deal's new amount and note on the deal who approved it."""
     if desk.crm is None:
         raise ValueError("no CRM is configured, so the discount cannot be applied to the deal")
     # The amount it was approved on: the lifecycle checked the deal has not changed since.

@@ -181,6 +181,7 @@ def delegate_if_away(desk: SweepDesk, rec: ApprovalRecord) -> ApprovalRecord:
 
 
 def business(recs: Sequence[ApprovalRecord]) -> list[ApprovalRecord]:
+    """The business requests among ``recs`` (not agent writes, and of a kind with a follow-up)."""
     return [r for r in recs if r.kind != AGENT_KIND and r.kind in FOLLOW_UPS]
 
 
