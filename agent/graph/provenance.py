@@ -93,7 +93,7 @@ def _readable(content: str) -> str:
 
 
 def _executed_write(content: str) -> bool:
-    """The graph's envelope of an approved, executed write (``agent.graph.conversation._stored_result``)."""
+    """The graph's envelope of an approved, executed write (``agent.graph.execute._stored_result``)."""
     try:
         data = json.loads(strip_markup(content).strip())
     except ValueError:

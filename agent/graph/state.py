@@ -1,0 +1,54 @@
+"""The conversation graph's state: what a turn carries between nodes, and each gated tool call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.config import get_stream_writer
+from langgraph.graph.message import add_messages
+
+from agent.graph.deps import Deps
+from policies.directory import Principal
+
+
+class GatedCall(TypedDict, total=False):
+    id: str
+    name: str
+    args: dict[str, Any]
+    decision: Literal["allow", "deny", "needs_approval"]
+    reason: str
+    approval_id: str
+    reason_untrusted: bool
+    waits: bool  # the turn waits for this approval (agent writes); business requests do not
+    filed_before: bool  # a business request identical to one filed earlier in this conversation
+    provenance: list[str]  # sensitive arguments the asker did not supply, with their origin
+    second_approver: bool
+
+
+class AgentState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    user_id: str
+    thread_id: str
+    turn_id: str
+    boundary: str  # spotlight boundary for this turn's untrusted data
+    steps: int  # model calls this turn
+    tool_calls: int  # tool calls this turn
+    conversation_steps: int  # model calls in the whole conversation
+    conversation_tool_calls: int  # tool calls in the whole conversation
+    gated: list[GatedCall]
+    untrusted_sources: list[str]  # every untrusted source read in this conversation
+    error: str | None  # a user-facing failure that ended the turn
+    final: str | None  # the answer text shown to the user
+    citations: list[dict[str, Any]]  # what the answer's [n] markers point at (from the output guard)
+
+
+def emit(event: Mapping[str, Any]) -> None:
+    with contextlib.suppress(RuntimeError):  # not inside a streaming run
+        get_stream_writer()(dict(event))
+
+
+def principal_of(state: AgentState, deps: Deps) -> Principal:
+    return deps.directory.get(state["user_id"])
