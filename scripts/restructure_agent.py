@@ -115,15 +115,6 @@ KEEP: tuple[str, ...] = (
     "agent/settings.py",
     "agent/views.py",
     "agent/fakes",
-    # Added after the restructure by splitting a moved module along its seams (issue #13).
-    "agent/graph/execute.py",
-    "agent/graph/gate.py",
-    "agent/graph/state.py",
-    "agent/graph/turn.py",
-    "agent/workflows/effects.py",
-    "agent/workflows/sla.py",
-    "agent/workflows/stats.py",
-    "agent/workflows/texts.py",
 )
 
 #: New packages and what belongs in them (their ``__init__.py`` docstring; written if missing).
