@@ -2,7 +2,7 @@
 
     propose → gate → route → decide → claim → execute → record
 
-- **propose**: the gate (agent/graph/conversation.py) or the workflow layer (agent/workflows/service.py) builds a
+- **propose**: the gate (agent/graph/gate.py) or the workflow layer (agent/workflows/service.py) builds a
   :class:`Proposal`: the exact action and arguments, the target's version, the route (resolved by
   policies/approvers.py), and the taint of what it was built from. :meth:`Lifecycle.propose`
   stores it (idempotent on its dedupe key), audits it and tells the approvers. A proposal built
