@@ -9,10 +9,12 @@ from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage
 
+from agent.approvals import Lifecycle
 from agent.notify import Notifier, NullNotifier
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore
 from policies.access import AccessPolicy
 from policies.directory import Directory
+from policies.prompt_leak import PromptLeakGuard
 from tools.base import ToolRegistry
 
 
@@ -45,12 +47,12 @@ class Deps:
     audit: AuditLog
     usage: UsageStore
     planner: Planner
-    lifecycle: Any  # agent.approvals.Lifecycle: the one approval lifecycle (propose, decide, execute)
+    lifecycle: Lifecycle  # the one approval lifecycle (propose, decide, execute)
     notifier: Notifier = field(default_factory=NullNotifier)
     limits: Limits = field(default_factory=Limits)
     artifacts_dir: Path | None = None
     # Admits a turn against the asker's budgets and counts it; returns a refusal message or None.
     admit_request: Callable[[str], str | None] | None = None
     # Withholds verbatim copies of the system prompt from answers (policies.prompt_leak).
-    leak_guard: Any = None
+    leak_guard: PromptLeakGuard | None = None
     on_model_usage: Callable[[str, str, AIMessage], None] | None = None

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -49,13 +49,30 @@ from policies.access import AccessPolicy
 from policies.directory import Directory
 from tools.base import ToolRegistry
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from agent.workflows.reports import ReportScheduler
+    from agent.workflows.service import WorkflowService
+    from connectors.appdb import ApprovalRecord
+    from connectors.crm import CrmConnector
+
 EventSink = Callable[[Event], None]
 
 
 class Chamberlain:
     """One process's view of the assistant. Thread-safe; any worker can resume any thread."""
 
-    def __init__(self, deps: Deps, checkpointer: Any, *, closers: Sequence[Callable[[], None]] = ()) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        checkpointer: Any,
+        *,
+        settings: Settings | None = None,
+        workflows: WorkflowService | None = None,
+        reports: ReportScheduler | None = None,
+        closers: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self.deps = deps
         self.directory: Directory = deps.directory
         self.approvals: ApprovalStore = deps.approvals
@@ -67,9 +84,10 @@ class Chamberlain:
         self._locks_guard = threading.Lock()
         # The one approval lifecycle: propose, decide, execute (agent/approvals.py).
         self.lifecycle: Lifecycle = deps.lifecycle
-        self.workflows: Any = None  # agent.workflows.service.WorkflowService, when attached
-        self.settings: Settings | None = None  # set by build_runtime; surfaces read their options here
-        self.reports: Any = None  # agent.workflows.reports.ReportScheduler, when the warehouse and outbox exist
+        # Built once with the runtime, never set afterwards (build_runtime passes them in).
+        self.workflows = workflows  # business requests, on this runtime's lifecycle
+        self.settings = settings  # surfaces read their options here
+        self.reports = reports  # when the warehouse and outbox exist
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -322,9 +340,19 @@ def build_runtime(
     checkpoint_url: str | None = None,
     engine: Engine | None = None,
     closers: Iterable[Callable[[], None]] = (),
+    directory: Directory | None = None,
+    on_change: Callable[[Connection, ApprovalRecord, str], None] | None = None,
+    workflows_crm: CrmConnector | None = None,
+    with_workflows: bool = False,
+    reports: Callable[[AuditLog, Directory], ReportScheduler] | None = None,
 ) -> Chamberlain:
-    """Wire a runtime from settings. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude.
-    ``engine``: an app-database engine the caller owns (and disposes); default: one of its own."""
+    """Wire a runtime from settings, once: everything it holds is built here, nothing is set on it
+    afterwards. ``chat_model`` (e.g. a ScriptedChatModel) overrides Claude. ``engine``: an
+    app-database engine the caller owns (and disposes); default: one of its own. ``directory``:
+    the process's one loaded directory (default: load ``settings.directory_path``).
+    ``on_change``: called in every approval state change's transaction (queued notifications).
+    ``with_workflows``: business requests on this runtime's lifecycle (their follow-ups read the
+    CRM ``workflows_crm``). ``reports``: builds the report scheduler on the runtime's audit log."""
     from agent.graph.planner import ChatPlanner
     from agent.models.chat import load_prompt
     from agent.runtime.checkpoints import open_checkpointer
@@ -333,7 +361,7 @@ def build_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     owns_engine = engine is None
     engine = engine if engine is not None else make_engine(settings.resolved_database_url)
-    directory = Directory.load(settings.directory_path)
+    directory = directory if directory is not None else Directory.load(settings.directory_path)
     prompt = load_prompt("system")
     if planner is None:
         if chat_model is not None:
@@ -366,6 +394,7 @@ def build_runtime(
 
     usage = UsageStore(engine)
     store = ApprovalStore(engine)
+    store.on_change = on_change
     audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
     notifier = notifier or NullNotifier()
     lifecycle = Lifecycle(store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir)
@@ -374,9 +403,10 @@ def build_runtime(
         from agent.models.pricing import default_price_table
 
         prices = default_price_table().overridden(settings.pricing_path)
+    access = AccessPolicy.load(settings.access_policy_path)
     deps = Deps(
         registry=registry,
-        access=AccessPolicy.load(settings.access_policy_path),
+        access=access,
         directory=directory,
         approvals=store,
         audit=audit,
@@ -398,10 +428,24 @@ def build_runtime(
         leak_guard=PromptLeakGuard([prompt]),
         on_model_usage=usage_recorder(usage, directory, audit, prices),
     )
+    workflow_service = None
+    if with_workflows:
+        from agent.workflows.service import WorkflowService
+        from policies.routing import DEFAULT_POLICY, RoutingPolicy
+
+        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
+        workflow_service = WorkflowService(
+            store, audit, directory, policy, notifier, crm=workflows_crm, access=access, lifecycle=lifecycle
+        )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
-    rt = Chamberlain(deps, cp, closers=[*closers, *([engine.dispose] if owns_engine else [])])
-    rt.settings = settings
-    return rt
+    return Chamberlain(
+        deps,
+        cp,
+        settings=settings,
+        workflows=workflow_service,
+        reports=reports(audit, directory) if reports is not None else None,
+        closers=[*closers, *([engine.dispose] if owns_engine else [])],
+    )
 
 
 __all__ = ["Chamberlain", "build_answer", "build_runtime"]

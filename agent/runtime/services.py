@@ -21,19 +21,31 @@ from policies.directory import Directory
 from tools.base import Tool, ToolRegistry
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from agent.workflows.reports import ReportScheduler
     from agent.workflows.service import WorkflowService
+    from connectors.appdb import AuditLog
+    from connectors.crm import CrmConnector
+    from connectors.knowledge import KnowledgeIndex
+    from connectors.knowledge.index import DocumentSearch
+    from connectors.outbox import SqlOutbox
+    from connectors.warehouse import Warehouse
 
 LOCAL_CRM_TOKEN = "local-dev-token"
 
 
 @dataclass
 class Services:
-    crm: Any = None
-    warehouse: Any = None
-    knowledge: Any = None
-    outbox: Any = None
-    engine: Any = None  # the app database, shared by the runtime and the outbox
-    workflows: Any = None  # agent.workflows.service.WorkflowService, set once the runtime exists
+    """What one process opened from its settings, each once (the directory too), closed together."""
+
+    directory: Directory
+    crm: CrmConnector | None = None
+    warehouse: Warehouse | None = None
+    knowledge: DocumentSearch | None = None
+    outbox: SqlOutbox | None = None
+    engine: Engine | None = None  # the app database, shared by the runtime and the outbox
+    workflows: WorkflowService | None = None  # built with the runtime (it runs on the runtime's lifecycle)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -51,7 +63,7 @@ def ensure_crm_seeded(settings: Settings) -> None:
         seed_crm(store)
 
 
-def open_crm(settings: Settings, services: Services) -> Any:
+def open_crm(settings: Settings, services: Services) -> CrmConnector:
     from connectors.crm import HubSpotClient
 
     if settings.crm != "hubspot":
@@ -101,7 +113,7 @@ def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
         console.print(f"[green]warehouse generated[/green] ({stats.fact_rows:,} fact rows)")
 
 
-def open_warehouse(settings: Settings, services: Services) -> Any:
+def open_warehouse(settings: Settings, services: Services) -> Warehouse | None:
     from connectors.warehouse import SqlWarehouse
 
     ensure_warehouse(settings)
@@ -114,7 +126,7 @@ def open_warehouse(settings: Settings, services: Services) -> Any:
     return wh
 
 
-def open_knowledge(settings: Settings) -> Any:
+def open_knowledge(settings: Settings) -> KnowledgeIndex:
     """The document index (embedded Chroma under the data dir, or a Chroma server). Opening is
     cheap: the embedding model loads on the first search or ingest."""
     from connectors.knowledge import KnowledgeIndex
@@ -144,8 +156,8 @@ def ensure_knowledge(settings: Settings, *, force: bool = False, console: Any = 
     marker.write_text("handbook\n")
 
 
-def open_services(settings: Settings, *, crm: Any = None) -> Services:
-    services = Services()
+def open_services(settings: Settings, *, crm: CrmConnector | None = None) -> Services:
+    services = Services(directory=Directory.load(settings.directory_path))
     services.crm = crm if crm is not None else open_crm(settings, services)
     services.warehouse = open_warehouse(settings, services)
     services.knowledge = open_knowledge(settings)
@@ -163,7 +175,7 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
     if services.crm is not None:
         from tools.crm import crm_tools
 
-        tools.extend(crm_tools(services.crm, directory=Directory.load(settings.directory_path)))
+        tools.extend(crm_tools(services.crm, directory=services.directory))
     if services.warehouse is not None:
         from tools.analytics import analytics_tools
 
@@ -180,7 +192,7 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
             report_tools(
                 ReportStore(services.engine),
                 services.warehouse,
-                Directory.load(settings.directory_path),
+                services.directory,
                 channel_members=channel_members(settings),
                 min_interval=timedelta(seconds=settings.report_min_interval_s),
             )
@@ -188,7 +200,7 @@ def build_registry(settings: Settings, services: Services) -> ToolRegistry:
     if services.outbox is not None:
         from tools.messaging import messaging_tools
 
-        tools.extend(messaging_tools(services.outbox, directory=Directory.load(settings.directory_path)))
+        tools.extend(messaging_tools(services.outbox, directory=services.directory))
     from tools.requests import request_tools
 
     tools.extend(request_tools(lambda: _workflows(services)))
@@ -243,7 +255,7 @@ def open_reports(
     audit: Any = None,
     directory: Directory | None = None,
     clock: Any = None,
-) -> Any:
+) -> ReportScheduler:
     """The report scheduler: runs reports as their owners, delivers through the outbox. Needs
     only the app DB, the warehouse and the outbox (no model, no CRM, no documents)."""
     from agent.workflows.reports import ReportScheduler, load_narrator
@@ -276,7 +288,7 @@ def open_report_scheduler(settings: Settings, *, clock: Any = None) -> Iterator[
     """A scheduler with just what reports need (for `chamberlain reports tick|run-now`)."""
     from connectors.outbox import SqlOutbox
 
-    services = Services()
+    services = Services(directory=Directory.load(settings.directory_path))
     try:
         services.engine = make_engine(settings.resolved_database_url)
         services.closers.append(services.engine.dispose)
@@ -286,15 +298,16 @@ def open_report_scheduler(settings: Settings, *, clock: Any = None) -> Iterator[
             engine=services.engine,
             warehouse=services.warehouse,
             outbox=SqlOutbox(services.engine),
+            directory=services.directory,
             clock=clock,
         )
     finally:
         services.close()
 
 
-def _workflows(services: Services) -> Any:
+def _workflows(services: Services) -> WorkflowService:
     if services.workflows is None:
-        raise RuntimeError("business requests need agent.workflows.service.attach(runtime, settings) first")
+        raise RuntimeError("business requests need a runtime built with workflows (open_runtime does)")
     return services.workflows
 
 
@@ -304,7 +317,7 @@ def open_runtime(
     *,
     chat_model: Any = None,
     notifier: Notifier | None = None,
-    crm: Any = None,
+    crm: CrmConnector | None = None,
     sweep_every_s: float | None = None,
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
@@ -317,6 +330,23 @@ def open_runtime(
         # Cards are queued by the approval store's own transactions and posted by the outbox
         # worker; calling a notifier here as well would post every reminder twice.
         notifier = None
+    on_change = None
+    if queued_notifications:
+        from agent.notify import notification_hook
+
+        assert services.outbox is not None  # open_services always opens it
+        on_change = notification_hook(services.outbox)
+    reports: Callable[[AuditLog, Directory], ReportScheduler] | None = None
+    if services.warehouse is not None and services.outbox is not None:
+        warehouse, outbox, engine = services.warehouse, services.outbox, services.engine
+
+        def scheduler(audit: AuditLog, directory: Directory) -> ReportScheduler:
+            return open_reports(
+                settings, engine=engine, warehouse=warehouse, outbox=outbox, audit=audit, directory=directory
+            )
+
+        reports = scheduler
+
     try:
         rt = build_runtime(
             settings,
@@ -324,30 +354,25 @@ def open_runtime(
             chat_model=chat_model,
             notifier=notifier,
             engine=services.engine,
+            directory=services.directory,
+            on_change=on_change,
+            with_workflows=True,
+            workflows_crm=services.crm,
+            reports=reports,
         )
     except BaseException:
         services.close()
         raise
-    if queued_notifications:
-        from agent.notify import notification_hook
-
-        rt.approvals.on_change = notification_hook(services.outbox)
+    # The request tools (built before the runtime) reach the service through this slot.
+    services.workflows = rt.workflows
     sweeper = None
     try:
-        from agent.workflows.service import attach
-
-        services.workflows = attach(rt, settings, crm=services.crm)
-        rt.workflows = services.workflows
-        if services.warehouse is not None and services.outbox is not None:
-            rt.reports = open_reports(
-                settings, engine=services.engine, warehouse=services.warehouse, outbox=services.outbox,
-                audit=rt.audit, directory=rt.directory,
-            )  # fmt: skip
         if sweep_every_s:
             # Long-running servers: expiry, reminders, escalation without a cron job.
             from agent.workflows.sweeper import Sweeper
 
-            jobs: list[Callable[[], Any]] = [services.workflows.tick, rt.expire_due]
+            assert rt.workflows is not None  # with_workflows=True
+            jobs: list[Callable[[], Any]] = [rt.workflows.tick, rt.expire_due]
             if rt.reports is not None:
                 jobs.append(rt.reports.tick)  # each report period once, across N servers
             sweeper = Sweeper(sweep_every_s, jobs).start()

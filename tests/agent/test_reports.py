@@ -60,8 +60,9 @@ def _expected_counts(warehouse: Path) -> dict[str, int]:
 def runtime(settings: Settings) -> Iterator[tuple[Chamberlain, Services]]:
     from connectors.appdb import make_engine
     from connectors.warehouse import SqlWarehouse
+    from policies.directory import Directory
 
-    services = Services()
+    services = Services(directory=Directory.load(settings.directory_path))
     services.engine = make_engine(settings.resolved_database_url)
     services.warehouse = SqlWarehouse(settings.resolved_warehouse_url)
     services.outbox = SqlOutbox(services.engine)

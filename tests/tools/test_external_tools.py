@@ -14,6 +14,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
 from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
+from policies.directory import Directory
 from tests.tools import byot_example
 from tools.base import Effect, ToolRegistry
 from tools.external import ToolRegistrationError, governed, load_python_tools
@@ -161,10 +162,15 @@ def test_settings_name_the_modules_and_servers(tmp_path: Path) -> None:
     from agent.runtime.services import Services, external_tools
 
     s = Settings(data_dir=tmp_path, tool_modules="tests.tools.byot_example")
-    assert sorted(t.name for t in external_tools(s, Services())) == ["city_weather", "my_profile", "pay", "send_note"]
+    assert sorted(t.name for t in external_tools(s, Services(directory=Directory.load()))) == [
+        "city_weather",
+        "my_profile",
+        "pay",
+        "send_note",
+    ]
     (tmp_path / "servers.yaml").write_text("servers: {}\n")
     s = Settings(data_dir=tmp_path, mcp_servers_path=tmp_path / "servers.yaml")
-    assert external_tools(s, Services()) == []
+    assert external_tools(s, Services(directory=Directory.load())) == []
 
 
 @pytest.mark.parametrize(

@@ -55,10 +55,10 @@ def serve(tmp_path: Path, turns: list[Any] | None = None, **settings: Any) -> It
     cfg = Settings(data_dir=tmp_path, http_token=TOKEN, **settings)
     engine = make_engine(cfg.resolved_database_url)
     tools = [*crm_tools(crm), *messaging_tools(SqlOutbox(engine))]
-    rt = build_runtime(cfg, registry=ToolRegistry(tools), chat_model=model, engine=engine)
-    from agent.workflows.service import attach
-
-    rt.workflows = attach(rt, cfg, crm=crm)  # stage SLAs, as `serve` has them
+    # Business requests and their stage SLAs, as `serve` has them.
+    rt = build_runtime(
+        cfg, registry=ToolRegistry(tools), chat_model=model, engine=engine, with_workflows=True, workflows_crm=crm
+    )
     keys_store = ApiKeyStore(rt.approvals.engine)
     keys = {u: keys_store.create(u)[0] for u in ("u_raj", "u_alice", "u_mallory", "u_ken")}
     port = free_port()

@@ -243,7 +243,8 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
     from agent.interfaces.http.reports import reports_router
     from connectors.appdb.reports import ReportStore
 
-    run_now = (lambda: runtime.reports) if runtime.reports is not None else None
+    scheduler = runtime.reports
+    run_now = (lambda: scheduler) if scheduler is not None else None
     app.include_router(reports_router(ReportStore(runtime.approvals.engine), caller, run_now))
     from agent.interfaces.http.batches import batches_router
 
