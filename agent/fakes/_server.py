@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import itertools
 import json
@@ -110,7 +111,7 @@ class ScriptState(Generic[ItemT]):
         return hit
 
 
-class LocalServer:
+class LocalServer(abc.ABC):
     """Runs a fake's app with uvicorn on 127.0.0.1 (a free port) in a background thread.
 
     A fake sets ``state`` and names itself; :meth:`app` builds its FastAPI app.
@@ -128,8 +129,9 @@ class LocalServer:
         self._socket: socket.socket | None = None
         self._port = 0
 
+    @abc.abstractmethod
     def app(self) -> FastAPI:
-        raise NotImplementedError
+        """The fake's protocol: its FastAPI app (wire format, streaming, faults)."""
 
     @property
     def url(self) -> str:
