@@ -10,25 +10,33 @@ BIN    := $(VENV)/bin
 WITH_TORCH ?=
 OVERRIDES := --override .ci/slim-overrides.txt
 
-.PHONY: install install-torch demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres chromium
+.PHONY: install uv install-torch demo test test-fast lint typecheck bench bench-quick evals redteam lock clean postgres chromium
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock .ci/slim-overrides.txt
+$(VENV)/.installed: pyproject.toml requirements.lock .ci/slim-overrides.txt .ci/warm-bytecode.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -r requirements.lock $(OVERRIDES)
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps -e .
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock $(OVERRIDES)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	# AgentDojo (evals only) declares every LLM SDK it can drive; its suites need none of them.
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --no-deps agentdojo==0.1.35
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps agentdojo==0.1.35
 	$(if $(WITH_TORCH),$(MAKE) install-torch)
+	# Bytecode for what Chamberlain imports (~55 MB), not --compile-bytecode's ~230 MB for every file.
+	$(BIN)/python .ci/warm-bytecode.py
+	$(BIN)/pip uninstall --quiet --disable-pip-version-check -y uv
 	touch $@
+
+# uv installs the lock (pip cannot apply overrides). It is the installer (~38 MB), not part of the
+# environment: `make install` removes it when done, and the targets that need it bring it back.
+uv:
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv
 
 # The optional torch backend of MiniLM (only benchmarks/embedding_bench.py compares against it).
 # --torch-backend=cpu: the CPU wheel, never the ~3 GB of CUDA libraries PyPI's default pulls.
-install-torch:
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet --torch-backend=cpu \
+install-torch: uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --torch-backend=cpu \
 		-c requirements.lock "sentence-transformers>=3" "torch>=2.4"
 
 demo: install
@@ -70,7 +78,7 @@ bench-quick: install
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 # No torch (nor kubernetes) in the lock: .ci/slim-overrides.txt drops what we never run.
-lock:
+lock: uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(OVERRIDES) --python $(BIN)/python -o requirements.lock
 
 clean:
