@@ -168,10 +168,22 @@ class Chamberlain:
         *,
         thread_id: str = "",
         artifacts_dir: Path | None = None,
+        dedupe_key: str | None = None,
+        via: Mapping[str, Any] | None = None,
     ) -> ToolCallResult:
         """Call one tool as ``user_id`` without the model: the gate's permission check, the
-        graph's audit entries; a read runs, a write becomes a request waiting for approval."""
-        return call_tool(self.deps, user_id, tool, args, thread_id=thread_id, artifacts_dir=artifacts_dir)
+        graph's audit entries; a read runs, a write becomes a request waiting for approval
+        (``dedupe_key`` and ``via``: see :func:`agent.runtime.direct.call_tool`)."""
+        return call_tool(
+            self.deps,
+            user_id,
+            tool,
+            args,
+            thread_id=thread_id,
+            artifacts_dir=artifacts_dir,
+            dedupe_key=dedupe_key,
+            via=via,
+        )
 
     # -- approvals ---------------------------------------------------------------------------
 

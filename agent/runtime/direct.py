@@ -46,12 +46,17 @@ def call_tool(
     *,
     thread_id: str = "",
     artifacts_dir: Path | None = None,
+    dedupe_key: str | None = None,
+    via: Mapping[str, Any] | None = None,
 ) -> ToolCallResult:
     """Call ``tool_name`` as ``user_id``. Raises UnknownPrincipal for people not in the directory,
     PermissionDenied when the gate would deny the call, InvalidInput for arguments the tool's
     schema rejects, and the tool's own ToolError or ConnectorError when a read fails; a write
     never runs here, it waits for approval.
-    ``artifacts_dir``: where the tool may write its files (CSV, charts); None writes none."""
+    ``artifacts_dir``: where the tool may write its files (CSV, charts); None writes none.
+    ``dedupe_key``: a write proposed again with the same key returns the first request (a
+    surface whose callers retry, e.g. an MCP client, derives it from the call); None: a new one.
+    ``via``: the surface and client that made the call, added to every audit entry it writes."""
     principal = deps.directory.get(user_id)
     tool = deps.registry.get(tool_name)
     decision = decide_call(principal, tool_name, tool.effect.value if tool else None, deps.access)
@@ -76,6 +81,7 @@ def call_tool(
             "decision": decision.kind,
             "reason": decision.reason,
             "direct": True,  # a person's own call, not the model's
+            **({"via": dict(via)} if via else {}),
         },
     )
     if invalid:
@@ -84,7 +90,7 @@ def call_tool(
         raise PermissionDenied(decision.reason.split(_MODEL_HINT, 1)[0])
     ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=artifacts_dir)
     if tool.effect is Effect.WRITE:
-        return _propose(deps, tool, shown_args, ctx)
+        return _propose(deps, tool, shown_args, ctx, dedupe_key=dedupe_key)
     try:
         result = tool.fn(parsed, ctx)
     except ToolInputError:
@@ -94,7 +100,7 @@ def call_tool(
             "tool_failed",
             actor=principal.id,
             thread_id=thread_id or None,
-            data={"tool": tool.name, "error": str(exc), "direct": True},
+            data={"tool": tool.name, "error": str(exc), "direct": True, **({"via": dict(via)} if via else {})},
         )
         raise
     text = result.model_dump_json() if hasattr(result, "model_dump_json") else str(result)
@@ -102,17 +108,19 @@ def call_tool(
         "tool_result",
         actor=principal.id,
         thread_id=thread_id or None,
-        data={"tool": tool.name, "chars": len(text), "direct": True},
+        data={"tool": tool.name, "chars": len(text), "direct": True, **({"via": dict(via)} if via else {})},
     )
     return ToolCallResult("ran", result=result)
 
 
-def _propose(deps: Deps, tool: Any, args: Mapping[str, Any], ctx: ToolContext) -> ToolCallResult:
+def _propose(
+    deps: Deps, tool: Any, args: Mapping[str, Any], ctx: ToolContext, *, dedupe_key: str | None = None
+) -> ToolCallResult:
     """A write becomes a request on the one lifecycle, routed like the model's, never run here."""
     if tool.plan is None:
         raise PermissionDenied(f"{tool.name} cannot be requested directly; ask Chamberlain instead")
     principal = ctx.principal
-    dedupe_key = f"direct:{principal.id}:{uuid.uuid4().hex[:12]}"
+    dedupe_key = dedupe_key or f"direct:{principal.id}:{uuid.uuid4().hex[:12]}"
     ctx = ToolContext(
         principal=principal,
         thread_id=ctx.thread_id,
