@@ -19,6 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.warehouse_fixtures import demo_warehouse_path, demo_warehouse_url
+
+__all__ = ["demo_warehouse_path", "demo_warehouse_url"]  # fixtures used here
+
 pytestmark = pytest.mark.xdist_group("mcp_server")  # the two servers share one data dir
 
 CLI = str(Path(sys.executable).with_name("chamberlain"))
@@ -30,14 +34,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_WAREHOUSE: dict[str, str] = {}
+
+
 def _env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAMBERLAIN_")}
-    return {**env, "CHAMBERLAIN_DATA_DIR": str(data_dir), "CHAMBERLAIN_HTTP_TOKEN": "svc-token-for-tests"}
+    return {
+        **env,
+        "CHAMBERLAIN_DATA_DIR": str(data_dir),
+        "CHAMBERLAIN_HTTP_TOKEN": "svc-token-for-tests",
+        **_WAREHOUSE,
+    }
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mcp_server_data")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, demo_warehouse_url: str) -> Path:
+    """The demo CRM seeded once here (not by two servers at once), the session's warehouse."""
+    from agent.runtime.services import ensure_crm_seeded
+    from agent.settings import Settings
+
+    path = tmp_path_factory.mktemp("mcp_server_data")
+    _WAREHOUSE["CHAMBERLAIN_WAREHOUSE_URL"] = demo_warehouse_url
+    ensure_crm_seeded(Settings(data_dir=path))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +151,7 @@ def test_stdio_reads_run_writes_wait_for_one_approval_and_run_once(data_dir: Pat
 
     deal = got["deal"]
     assert not deal.is_error and deal.structured_content["properties"]["stage"] == "contractsent"
+    assert (deal.meta or {}).get("chamberlain/untrusted_output") is True  # CRM text is data, not instructions
     for name, line in (
         ("unknown", "unknown tool 'crm_delete_everything'"),
         ("bad", "give stage and/or amount"),
@@ -146,6 +166,7 @@ def test_stdio_reads_run_writes_wait_for_one_approval_and_run_once(data_dir: Pat
     pending = first.structured_content
     assert pending["status"] == "pending_approval" and pending["approvers"] == ["u_raj"]
     assert f"pending approval {pending['approval_id']}" in first.content[0].text
+    assert "Raj Patel" in first.content[0].text and "Nothing has changed yet" in first.content[0].text
     assert again.structured_content["approval_id"] == pending["approval_id"]  # the retry is the same request
     assert got["after"].structured_content["properties"]["stage"] == "contractsent"  # nothing ran before approval
 
@@ -206,6 +227,13 @@ def test_http_signs_in_each_request_and_lists_by_role(data_dir: Path, http_serve
     proxy = {"Authorization": "Bearer svc-token-for-tests", "X-Chamberlain-User": "u_alice"}
     names, denied, _ = asyncio.run(as_user(proxy))
     assert "crm_update_deal" in names and not denied.is_error
+
+    # A revoked key stops working on its next request.
+    keys.revoke(keys.key_id_of(erin_key))
+    res = httpx.post(
+        http_server, json=init, headers={"Accept": "application/json", "Authorization": f"Bearer {erin_key}"}
+    )
+    assert res.status_code == 401 and "revoked" in res.json()["error"]
 
     _approvals, audit = _store(data_dir)
     refused = [e for e in audit.entries() if e.event == "policy_decision" and e.actor == "u_erin"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -124,10 +124,15 @@ class GovernedTools:
         except Exception as exc:
             return _error(_one_line(exc))
         if done.status == "ran":
-            return _read_result(done.result)
+            tool = self.rt.deps.registry.get(name)
+            return _read_result(done.result, untrusted=bool(tool and tool.untrusted_output))
         assert done.approval is not None  # "proposed" always carries its request
         # Re-read with the end state (executed and its result, failed and who may retry, ...).
-        return _pending_result(self.rt.get_approval(done.approval.id))
+        return _pending_result(self.rt.get_approval(done.approval.id), self._label)
+
+    def _label(self, user_id: str) -> str:
+        person = self.rt.directory.find(user_id)
+        return person.label if person is not None else user_id
 
     def _dedupe_key(self, caller: Caller, name: str, args: Mapping[str, Any]) -> str | None:
         tool = self.rt.deps.registry.get(name)
@@ -152,16 +157,19 @@ def _object_schema(model: type[Any]) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) and schema.get("type") == "object" else None
 
 
-def _read_result(result: Any) -> types.CallToolResult:
+def _read_result(result: Any, *, untrusted: bool) -> types.CallToolResult:
     data = result.model_dump(mode="json") if hasattr(result, "model_dump") else {"result": result}
     text = json.dumps(data, ensure_ascii=False, default=str)
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
         structured_content=data if isinstance(data, dict) else None,
+        # Written by people other than the caller (CRM notes, documents, query values): data to
+        # quote, never instructions; a client that screens tool output can key on this.
+        meta={"chamberlain/untrusted_output": True} if untrusted else None,
     )
 
 
-def _pending_result(view: ApprovalView) -> types.CallToolResult:
+def _pending_result(view: ApprovalView, label: Callable[[str], str]) -> types.CallToolResult:
     waiting = [s for s in view.stages if s.status == "pending"]
     approvers = [a for s in waiting for a in s.approvers]
     end = view.end.to_json() if view.end is not None else None
@@ -178,7 +186,7 @@ def _pending_result(view: ApprovalView) -> types.CallToolResult:
         "end_state": end,
     }
     if view.status == "pending":
-        who = ", ".join(approvers) or "an approver"
+        who = " or ".join(label(a) for a in approvers) or "an approver"
         headline = (
             f"pending approval {view.id}: {view.summary}. Nothing has changed yet; {who} must approve it "
             f"(Slack card, the web page, or `chamberlain approvals approve {view.id} --user <approver>`)."
