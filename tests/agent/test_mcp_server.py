@@ -199,7 +199,7 @@ def test_http_signs_in_each_request_and_lists_by_role(data_dir: Path, http_serve
     from connectors.appdb.api_keys import ApiKeyStore
 
     keys = ApiKeyStore(make_engine(Settings(data_dir=data_dir).resolved_database_url))
-    erin_key, _ = keys.create("u_erin", "mcp test")
+    erin_key, erin_rec = keys.create("u_erin", "mcp test")
     _wait_listening(http_server)
 
     # No key, a wrong key, the service token without a user: 401 with one line, no tool reached.
@@ -213,23 +213,25 @@ def test_http_signs_in_each_request_and_lists_by_role(data_dir: Path, http_serve
             transport = streamable_http_client(http_server, http_client=http)
             async with Client(transport, mode="legacy", read_timeout_seconds=60, cache=None) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
-                denied = await client.call_tool("crm_search", {"object_type": "deals", "query": "Acme"})
-                schema = await client.call_tool("describe_schema", {})
-                return names, denied, schema
+                crm = await client.call_tool("crm_search", {"object_type": "deals", "query": "Acme"})
+                orders = await client.call_tool("run_query", {"sql": "SELECT COUNT(*) AS n FROM orders"})
+                return names, crm, orders
 
-    names, denied, schema = asyncio.run(as_user({"Authorization": f"Bearer {erin_key}"}))
-    # Erin (engineering) is not offered the CRM, and calling it anyway is refused by the gate.
+    names, crm, orders = asyncio.run(as_user({"Authorization": f"Bearer {erin_key}"}))
+    # Erin (engineering) is not offered the CRM, and calling it anyway is refused by the gate;
+    # the warehouse reads as Erin too: her roles grant no orders table.
     assert "run_query" in names and not any(n.startswith("crm_") for n in names)
-    assert denied.is_error and "may not use crm_search" in denied.content[0].text
-    assert not schema.is_error and schema.structured_content
+    assert crm.is_error and "may not use crm_search" in crm.content[0].text
+    assert orders.is_error and "orders" in orders.content[0].text and "\n" not in orders.content[0].text
 
     # Behind a trusted proxy: the service token plus the user header, here Alice (sales).
     proxy = {"Authorization": "Bearer svc-token-for-tests", "X-Chamberlain-User": "u_alice"}
-    names, denied, _ = asyncio.run(as_user(proxy))
-    assert "crm_update_deal" in names and not denied.is_error
+    names, crm, orders = asyncio.run(as_user(proxy))
+    assert "crm_update_deal" in names and not crm.is_error
+    assert not orders.is_error and orders.structured_content["rows"][0][0] > 0, orders.content[0].text
 
     # A revoked key stops working on its next request.
-    keys.revoke(keys.key_id_of(erin_key))
+    assert keys.revoke(erin_rec.key_id)
     res = httpx.post(
         http_server, json=init, headers={"Accept": "application/json", "Authorization": f"Bearer {erin_key}"}
     )
@@ -238,3 +240,22 @@ def test_http_signs_in_each_request_and_lists_by_role(data_dir: Path, http_serve
     _approvals, audit = _store(data_dir)
     refused = [e for e in audit.entries() if e.event == "policy_decision" and e.actor == "u_erin"]
     assert refused and refused[0].data["decision"] == "deny" and refused[0].data["via"]["transport"] == "http"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["mcp", "serve"], "pass --user"),
+        (["mcp", "serve", "--user", "u_nobody"], "no user 'u_nobody' in the directory"),
+        (["mcp", "serve", "--transport", "http", "--user", "u_alice"], "drop --user"),
+        (["mcp", "serve", "--transport", "smtp"], "'smtp' is not one of"),
+    ],
+)
+def test_serve_refuses_bad_options_with_one_line(tmp_path: Path, args: list[str], line: str) -> None:
+    from typer.testing import CliRunner
+
+    from agent.interfaces.cli.app import app
+
+    res = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path)])
+    assert res.exit_code != 0 and line in res.output, res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)  # a clean exit, no crash
