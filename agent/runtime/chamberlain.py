@@ -24,7 +24,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.types import Command
 from sqlalchemy import Engine
 
-from agent.approvals import Lifecycle
+from agent.approvals import Lifecycle, Taint
 from agent.events import (
     ApprovalRequested,
     ApprovalView,
@@ -170,10 +170,11 @@ class Chamberlain:
         artifacts_dir: Path | None = None,
         dedupe_key: str | None = None,
         via: Mapping[str, Any] | None = None,
+        taint: Taint | None = None,
     ) -> ToolCallResult:
         """Call one tool as ``user_id`` without the model: the gate's permission check, the
         graph's audit entries; a read runs, a write becomes a request waiting for approval
-        (``dedupe_key`` and ``via``: see :func:`agent.runtime.direct.call_tool`)."""
+        (``dedupe_key``, ``via``, ``taint``: see :func:`agent.runtime.direct.call_tool`)."""
         return call_tool(
             self.deps,
             user_id,
@@ -183,6 +184,7 @@ class Chamberlain:
             artifacts_dir=artifacts_dir,
             dedupe_key=dedupe_key,
             via=via,
+            taint=taint,
         )
 
     # -- approvals ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agent.approvals import Proposal
+from agent.approvals import Proposal, Taint
 from agent.errors import InvalidInput, PermissionDenied
 from agent.events import ApprovalView
 from agent.graph.deps import Deps
@@ -48,6 +48,7 @@ def call_tool(
     artifacts_dir: Path | None = None,
     dedupe_key: str | None = None,
     via: Mapping[str, Any] | None = None,
+    taint: Taint | None = None,
 ) -> ToolCallResult:
     """Call ``tool_name`` as ``user_id``. Raises UnknownPrincipal for people not in the directory,
     PermissionDenied when the gate would deny the call, InvalidInput for arguments the tool's
@@ -56,7 +57,9 @@ def call_tool(
     ``artifacts_dir``: where the tool may write its files (CSV, charts); None writes none.
     ``dedupe_key``: a write proposed again with the same key returns the first request (a
     surface whose callers retry, e.g. an MCP client, derives it from the call); None: a new one.
-    ``via``: the surface and client that made the call, added to every audit entry it writes."""
+    ``via``: the surface and client that made the call, added to every audit entry it writes.
+    ``taint``: what untrusted content the caller had read, when the caller is itself an agent
+    (an MCP client's model): a write's request carries it to the card, as the graph's do."""
     principal = deps.directory.get(user_id)
     tool = deps.registry.get(tool_name)
     decision = decide_call(principal, tool_name, tool.effect.value if tool else None, deps.access)
@@ -90,7 +93,7 @@ def call_tool(
         raise PermissionDenied(decision.reason.split(_MODEL_HINT, 1)[0])
     ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=artifacts_dir)
     if tool.effect is Effect.WRITE:
-        return _propose(deps, tool, shown_args, ctx, dedupe_key=dedupe_key)
+        return _propose(deps, tool, shown_args, ctx, dedupe_key=dedupe_key, taint=taint)
     try:
         result = tool.fn(parsed, ctx)
     except ToolInputError:
@@ -114,9 +117,16 @@ def call_tool(
 
 
 def _propose(
-    deps: Deps, tool: Any, args: Mapping[str, Any], ctx: ToolContext, *, dedupe_key: str | None = None
+    deps: Deps,
+    tool: Any,
+    args: Mapping[str, Any],
+    ctx: ToolContext,
+    *,
+    dedupe_key: str | None = None,
+    taint: Taint | None = None,
 ) -> ToolCallResult:
     """A write becomes a request on the one lifecycle, routed like the model's, never run here."""
+    taint = taint or Taint()
     if tool.plan is None:
         raise PermissionDenied(f"{tool.name} cannot be requested directly; ask Chamberlain instead")
     principal = ctx.principal
@@ -125,7 +135,8 @@ def _propose(
         principal=principal,
         thread_id=ctx.thread_id,
         artifacts_dir=ctx.artifacts_dir,
-        extras={"dedupe_key": dedupe_key},
+        # As the gate passes them: a business request routes a tainted one to people itself.
+        extras={"dedupe_key": dedupe_key, **({"taint": taint} if taint.tainted else {})},
     )
     plan = tool.plan(tool.parse_args(dict(args)), ctx)
     if isinstance(plan.proposal, Proposal):  # a business request: routed by its own policy
@@ -133,6 +144,10 @@ def _propose(
         if created and plan.on_proposed is not None:
             plan.on_proposed(rec)
         return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
+    # The graph's wording for the same facts, so every card reads them alike.
+    flags = (["conversation read untrusted content"] if taint.sources else []) + (
+        ["arguments found in untrusted content"] if taint.fields else []
+    )
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
     rec, _created = deps.lifecycle.propose(
         Proposal(
@@ -149,6 +164,8 @@ def _propose(
             target_version=plan.target_version,
             current=dict(plan.current),
             proposed=dict(plan.proposed),
+            taint=taint,
+            flags=tuple(flags),
             ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )
     )

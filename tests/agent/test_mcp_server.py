@@ -179,6 +179,13 @@ def test_stdio_reads_run_writes_wait_for_one_approval_and_run_once(data_dir: Pat
 
     store, audit = _store(data_dir)
     assert [r.id for r in store.list(limit=100) if r.action == "crm_update_deal"] == [pending["approval_id"]]
+    # The client's model had read the deal (CRM text is untrusted) before proposing: the card says so.
+    rec = store.get(pending["approval_id"])
+    assert rec.untrusted_sources and rec.untrusted_sources[0].startswith("crm_get_record:")
+    assert any(t.startswith("deal_id=30001 (from crm_get_record:") for t in rec.tainted_arguments), (
+        rec.tainted_arguments
+    )
+    assert "conversation read untrusted content" in rec.flags
     trail = list(audit.entries(approval_id=pending["approval_id"]))
     assert [e.event for e in trail].count("write_executed") == 1, [e.event for e in trail]
     # The audit names the MCP client and session: on the call's entries and on the request's own.

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,8 +28,11 @@ from typing import TYPE_CHECKING, Any
 from mcp import types
 from pydantic import ValidationError
 
+from agent.approvals import Taint
 from agent.errors import translate
 from connectors.errors import ConnectorError
+from policies.injection import score as injection_score
+from policies.taint import Provenance, TaintState, trace_arguments
 from tools.errors import ToolError
 
 if TYPE_CHECKING:
@@ -70,10 +75,19 @@ class Caller:
 
 
 class GovernedTools:
-    """The runtime's tools for MCP callers (synchronous: call it from a worker thread)."""
+    """The runtime's tools for MCP callers (synchronous: call it from a worker thread).
 
-    def __init__(self, runtime: Chamberlain) -> None:
+    The caller is an agent whose conversation we never see: what it read from untrusted tools
+    in this session is kept (bounded, per session, as :class:`TaintState`) so that a write it
+    then proposes carries that taint to the approval card — the sources it read and each
+    argument found in them — as a write proposed by Chamberlain's own model does."""
+
+    def __init__(self, runtime: Chamberlain, *, max_sessions: int = 1_000) -> None:
         self.rt = runtime
+        self._taint: OrderedDict[str, TaintState] = OrderedDict()
+        self._reads = 0
+        self._lock = threading.Lock()
+        self._max_sessions = max_sessions
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -112,6 +126,7 @@ class GovernedTools:
         """Run one call through the gate; every refusal or failure is an ``isError`` result with
         one line (a bug is logged here with its traceback and reported as an internal error)."""
         args = dict(arguments or {})
+        tool = self.rt.deps.registry.get(name)
         try:
             done = self.rt.call_tool(
                 caller.user_id,
@@ -120,15 +135,38 @@ class GovernedTools:
                 thread_id=caller.thread_id,
                 dedupe_key=self._dedupe_key(caller, name, args),
                 via=caller.via(),
+                taint=self._taint_of(caller, args) if tool is not None and tool.effect.value == "write" else None,
             )
         except Exception as exc:
             return _error(_one_line(exc))
         if done.status == "ran":
-            tool = self.rt.deps.registry.get(name)
-            return _read_result(done.result, untrusted=bool(tool and tool.untrusted_output))
+            untrusted = bool(tool and tool.untrusted_output)
+            result = _read_result(done.result, untrusted=untrusted)
+            if untrusted:
+                self._remember(caller, name, getattr(result.content[0], "text", ""))
+            return result
         assert done.approval is not None  # "proposed" always carries its request
         # Re-read with the end state (executed and its result, failed and who may retry, ...).
         return _pending_result(self.rt.get_approval(done.approval.id), self._label)
+
+    def _remember(self, caller: Caller, tool: str, text: str) -> None:
+        with self._lock:
+            self._reads += 1
+            state = self._taint.pop(caller.session, TaintState())
+            self._taint[caller.session] = state.add(Provenance(f"{tool}:mcp-{self._reads}", True), text)
+            while len(self._taint) > self._max_sessions:  # the least recently used session goes
+                self._taint.popitem(last=False)
+
+    def _taint_of(self, caller: Caller, args: Mapping[str, Any]) -> Taint | None:
+        with self._lock:
+            state = self._taint.get(caller.session)
+        if state is None or not state.sources:
+            return None
+        # No user messages: we never see what the person told their client, so any value that
+        # appears in what the session read counts as coming from there.
+        fields = [f"{t.path}={t.value} (from {', '.join(t.sources)})" for t in trace_arguments(dict(args), state, [])]
+        score = max((injection_score(f.text).score for f in state.fragments), default=0.0)
+        return Taint(tuple(state.sources), tuple(fields), score)
 
     def _label(self, user_id: str) -> str:
         person = self.rt.directory.find(user_id)
