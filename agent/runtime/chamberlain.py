@@ -171,10 +171,11 @@ class Chamberlain:
         dedupe_key: str | None = None,
         via: Mapping[str, Any] | None = None,
         taint: Taint | None = None,
+        asker_unseen: bool = False,
     ) -> ToolCallResult:
         """Call one tool as ``user_id`` without the model: the gate's permission check, the
         graph's audit entries; a read runs, a write becomes a request waiting for approval
-        (``dedupe_key``, ``via``, ``taint``: see :func:`agent.runtime.direct.call_tool`)."""
+        (``dedupe_key``, ``via``, ``taint``, ``asker_unseen``: see :func:`agent.runtime.direct.call_tool`)."""
         return call_tool(
             self.deps,
             user_id,
@@ -185,6 +186,7 @@ class Chamberlain:
             dedupe_key=dedupe_key,
             via=via,
             taint=taint,
+            asker_unseen=asker_unseen,
         )
 
     # -- approvals ---------------------------------------------------------------------------

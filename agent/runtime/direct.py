@@ -4,7 +4,7 @@ the model): the gate's permission check, the graph's audit entries, reads run, w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from connectors.appdb import StageSpec
 from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
 from policies.access import approval_route, decide_call
+from policies.stages import Stage
 from tools.base import Effect, ToolContext
 from tools.errors import ToolError, ToolInputError
 
@@ -49,6 +50,7 @@ def call_tool(
     dedupe_key: str | None = None,
     via: Mapping[str, Any] | None = None,
     taint: Taint | None = None,
+    asker_unseen: bool = False,
 ) -> ToolCallResult:
     """Call ``tool_name`` as ``user_id``. Raises UnknownPrincipal for people not in the directory,
     PermissionDenied when the gate would deny the call, InvalidInput for arguments the tool's
@@ -59,7 +61,10 @@ def call_tool(
     surface whose callers retry, e.g. an MCP client, derives it from the call); None: a new one.
     ``via``: the surface and client that made the call, added to every audit entry it writes.
     ``taint``: what untrusted content the caller had read, when the caller is itself an agent
-    (an MCP client's model): a write's request carries it to the card, as the graph's do."""
+    (an MCP client's model): a write's request carries it to the card, as the graph's do.
+    ``asker_unseen``: the caller is an agent and the person's own words are not visible, so no
+    sensitive argument of a write is known to come from them: the tool's rule for such an
+    argument applies (``deny`` refuses, ``second_approver`` adds one, ``flag`` labels the card)."""
     principal = deps.directory.get(user_id)
     tool = deps.registry.get(tool_name)
     decision = decide_call(principal, tool_name, tool.effect.value if tool else None, deps.access)
@@ -74,6 +79,14 @@ def call_tool(
             where = ".".join(str(p) for p in err["loc"]) or "arguments"
             decision = decision.deny(f"invalid arguments for {tool.name}: {where}: {err['msg']}")
     shown_args = parsed.model_dump(mode="json") if parsed is not None else dict(args)
+    unproven: list[str] = []
+    if asker_unseen and tool is not None and tool.effect is Effect.WRITE and decision.kind != "deny":
+        unproven = [a for a in tool.sensitive if shown_args.get(a) not in (None, "", [], {})]
+        if unproven and tool.on_untrusted_sensitive == "deny":
+            decision = decision.deny(
+                f"policy refuses {tool.name} here: its {', '.join(unproven)} must come from the requester, "
+                "and this caller cannot show what the requester said; ask through Chamberlain itself"
+            )
     deps.audit.append(
         "policy_decision",
         actor=principal.id,
@@ -93,7 +106,15 @@ def call_tool(
         raise PermissionDenied(decision.reason.split(_MODEL_HINT, 1)[0])
     ctx = ToolContext(principal=principal, thread_id=thread_id, artifacts_dir=artifacts_dir)
     if tool.effect is Effect.WRITE:
-        return _propose(deps, tool, shown_args, ctx, dedupe_key=dedupe_key, taint=taint)
+        if unproven:  # on the card, one line per argument, as the graph labels them
+            labels = tuple(
+                f"{a} = “{shown_args[a]}”: chosen by the calling agent (the requester's own words are not visible)"
+                for a in unproven
+            )
+            base = taint or Taint()
+            taint = Taint(base.sources, (*labels, *base.fields), base.injection_score)
+        second = bool(unproven) and tool.on_untrusted_sensitive == "second_approver"
+        return _propose(deps, tool, shown_args, ctx, dedupe_key=dedupe_key, taint=taint, second_approver=second)
     try:
         result = tool.fn(parsed, ctx)
     except ToolInputError:
@@ -124,6 +145,7 @@ def _propose(
     *,
     dedupe_key: str | None = None,
     taint: Taint | None = None,
+    second_approver: bool = False,
 ) -> ToolCallResult:
     """A write becomes a request on the one lifecycle, routed like the model's, never run here."""
     taint = taint or Taint()
@@ -146,9 +168,13 @@ def _propose(
         return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
     # The graph's wording for the same facts, so every card reads them alike.
     flags = (["conversation read untrusted content"] if taint.sources else []) + (
-        ["arguments found in untrusted content"] if taint.fields else []
+        ["arguments not supplied by the requester"] if taint.fields else []
     )
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
+    if second_approver:
+        stages = (*stages, _second_approver(deps, principal.id, stages))
+        if not stages[-1].approvers:
+            raise PermissionDenied("a second, independent approver is required and the directory has none for you")
     rec, _created = deps.lifecycle.propose(
         Proposal(
             dedupe_key=dedupe_key,
@@ -170,6 +196,15 @@ def _propose(
         )
     )
     return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
+
+
+def _second_approver(deps: Deps, requester: str, stages: Sequence[Stage]) -> Stage:
+    """The graph gate's rule for one more independent approver: the first person up the
+    requester's chain who holds no earlier stage (none: a stage nobody can approve, refused)."""
+    taken = {a for s in stages for a in s.approvers} | {requester}
+    nxt = next((p.id for p in deps.directory.chain_of(requester) if p.id not in taken), None)
+    reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
+    return Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=reason)
 
 
 __all__ = ["ToolCallResult", "call_tool"]

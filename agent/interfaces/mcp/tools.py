@@ -136,6 +136,7 @@ class GovernedTools:
                 dedupe_key=self._dedupe_key(caller, name, args),
                 via=caller.via(),
                 taint=self._taint_of(caller, args) if tool is not None and tool.effect.value == "write" else None,
+                asker_unseen=True,  # the client's model called; the person's words never reach us
             )
         except Exception as exc:
             return _error(_one_line(exc))
