@@ -111,3 +111,12 @@ def test_a_sensitive_argument_follows_the_tools_rule(tmp_path: Path, store: KvSt
         assert store.applied == []
     finally:
         rt.close()
+
+
+def test_a_read_is_masked_to_the_callers_clearance(rt: Chamberlain, store: KvStore) -> None:
+    store.values["payout"], store.versions["payout"] = "pay to DE89 3704 0044 0532 0130 00 by Friday", 1
+    (internal,) = _calls(rt, "u_erin", [("kv_get", {"key": "payout"})])  # clearance: internal
+    (confidential,) = _calls(rt, "u_ken", [("kv_get", {"key": "payout"})])  # clearance: confidential
+    assert "DE89" not in internal.content[0].text and "DE89" not in internal.structured_content["value"]
+    assert internal.structured_content["value"].startswith("pay to ")
+    assert "DE89 3704 0044 0532 0130 00" in confidential.structured_content["value"]

@@ -32,6 +32,7 @@ from agent.approvals import Taint
 from agent.errors import translate
 from connectors.errors import ConnectorError
 from policies.injection import score as injection_score
+from policies.pii import PiiKind, hidden_kinds, redact_obj
 from policies.taint import Provenance, TaintState, trace_arguments
 from tools.errors import ToolError
 
@@ -142,7 +143,10 @@ class GovernedTools:
             return _error(_one_line(exc))
         if done.status == "ran":
             untrusted = bool(tool and tool.untrusted_output)
-            result = _read_result(done.result, untrusted=untrusted)
+            # What the caller's clearance may not see is masked, as the graph masks a read's
+            # result before its model sees it: here the client's model is that reader.
+            hidden = hidden_kinds(self.rt.directory.get(caller.user_id).clearance)
+            result = _read_result(done.result, untrusted=untrusted, hidden=hidden)
             if untrusted:
                 self._remember(caller, name, getattr(result.content[0], "text", ""))
             return result
@@ -196,8 +200,10 @@ def _object_schema(model: type[Any]) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) and schema.get("type") == "object" else None
 
 
-def _read_result(result: Any, *, untrusted: bool) -> types.CallToolResult:
+def _read_result(result: Any, *, untrusted: bool, hidden: frozenset[PiiKind]) -> types.CallToolResult:
     data = result.model_dump(mode="json") if hasattr(result, "model_dump") else {"result": result}
+    if hidden:
+        data = redact_obj(data, kinds=hidden)
     text = json.dumps(data, ensure_ascii=False, default=str)
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
