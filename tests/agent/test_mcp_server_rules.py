@@ -18,8 +18,8 @@ from agent.interfaces.mcp.server import build_server
 from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.runtime.metering import NoModelPlanner
 from agent.settings import Settings
-from tests.agent.kv_tools import KvStore, kv_tools
-from tools.base import ToolRegistry
+from tests.agent.kv_tools import GetArgs, GetResult, KvStore, kv_tools
+from tools.base import ToolContext, ToolRegistry, tool
 
 ACCESS = Path(__file__).with_name("access_kv.yaml")
 
@@ -120,3 +120,27 @@ def test_a_read_is_masked_to_the_callers_clearance(rt: Chamberlain, store: KvSto
     assert "DE89" not in internal.content[0].text and "DE89" not in internal.structured_content["value"]
     assert internal.structured_content["value"].startswith("pay to ")
     assert "DE89 3704 0044 0532 0130 00" in confidential.structured_content["value"]
+
+
+def test_a_failing_read_is_one_line_and_a_bug_keeps_its_internals_on_the_server(
+    tmp_path: Path, store: KvStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (GetArgs, GetResult, ToolContext: module-level, where the decorator resolves the hints)
+    @tool(effect="read", family="kv")
+    def kv_boom(args: GetArgs, ctx: ToolContext) -> GetResult:
+        """Read a key the buggy way."""
+        raise RuntimeError("secret internals at 0xdeadbeef")
+
+    access = tmp_path / "access.yaml"
+    access.write_text(ACCESS.read_text().replace("[kv_get, kv_set]", "[kv_get, kv_set, kv_boom]"))
+    settings = Settings(data_dir=tmp_path / "data", access_policy_path=access)
+    rt = build_runtime(settings, registry=ToolRegistry([*kv_tools(store), kv_boom]), planner=NoModelPlanner())
+    try:
+        store.down = True
+        down, boom = _calls(rt, "u_erin", [("kv_get", {"key": "color"}), ("kv_boom", {"key": "color"})])
+    finally:
+        rt.close()
+    assert down.is_error and down.content[0].text == "the store is unavailable right now"
+    text = boom.content[0].text
+    assert boom.is_error and text.startswith("internal error in Chamberlain") and "0xdeadbeef" not in text
+    assert any("0xdeadbeef" in (r.exc_text or str(r.exc_info)) for r in caplog.records)  # the operator's copy

@@ -2,9 +2,9 @@
 
 Nothing here decides anything: listing uses the access policy the model's turn uses
 (``access.tools_for``), and every call goes through :meth:`Chamberlain.call_tool`, the gate a
-person's own call takes (role check, schema validation, row/column permissions, masking,
-audit). A read returns the tool's result; a write returns the approval request it filed and
-runs only when a person approves it, once, through the approval executor.
+person's own call takes (role check, schema validation, row/column permissions, audit). A read
+returns the tool's result, masked to the caller's clearance; a write returns the approval
+request it filed and runs only when a person approves it, once, through the approval executor.
 
 MCP clients retry (a timeout, a reconnect, a model that repeats itself), so a write's request is
 keyed by the caller, the tool and its normalised arguments: while that request is open (pending,
@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from agent.approvals import Taint
 from agent.errors import translate
 from connectors.errors import ConnectorError
+from policies.errors import PolicyError
 from policies.injection import score as injection_score
 from policies.pii import PiiKind, hidden_kinds, redact_obj
 from policies.taint import Provenance, TaintState, trace_arguments
@@ -252,7 +253,7 @@ def _one_line(exc: Exception) -> str:
     ours = translate(exc)
     if ours is not None:
         text = ours.message
-    elif isinstance(exc, ToolError | ConnectorError):
+    elif isinstance(exc, ToolError | ConnectorError | PolicyError):  # a refusal, said in its own words
         text = str(exc)
     else:
         log.exception("MCP tool call failed")
