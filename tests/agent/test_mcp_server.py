@@ -23,7 +23,7 @@ from tests.warehouse_fixtures import demo_warehouse_path, demo_warehouse_url
 
 __all__ = ["demo_warehouse_path", "demo_warehouse_url"]  # fixtures used here
 
-pytestmark = pytest.mark.xdist_group("mcp_server")  # the two servers share one data dir
+pytestmark = pytest.mark.xdist_group("mcp_server")  # server processes one at a time: 2 cores
 
 CLI = str(Path(sys.executable).with_name("chamberlain"))
 
@@ -61,7 +61,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, demo_warehouse_url: str) 
 
 @pytest.fixture(scope="module")
 def http_server(data_dir: Path) -> Iterator[str]:
-    """The HTTP server, started first: it loads while the stdio test runs."""
+    """The HTTP server on a free loopback port (the test waits until it listens)."""
     port = _free_port()
     proc = subprocess.Popen(
         [CLI, "mcp", "serve", "--transport", "http", "--port", str(port)],
@@ -112,7 +112,7 @@ def _store(data_dir: Path) -> tuple[Any, Any]:
 DEAL = {"deal_id": "30001", "stage": "closedwon"}
 
 
-def test_stdio_reads_run_writes_wait_for_one_approval_and_run_once(data_dir: Path, http_server: str) -> None:
+def test_stdio_reads_run_writes_wait_for_one_approval_and_run_once(data_dir: Path) -> None:
     from mcp import Client, StdioServerParameters
     from mcp.types import Implementation
 
