@@ -45,6 +45,7 @@ INTERFACE_EDGES = {
     ("agent.interfaces.cli", "agent.interfaces.http"),
     ("agent.interfaces.cli", "agent.interfaces.slack"),
     ("agent.interfaces.cli", "agent.interfaces.outbox_worker"),
+    ("agent.interfaces.cli", "agent.interfaces.mcp"),
     ("agent.interfaces.outbox_worker", "agent.interfaces.slack"),
 }
 

@@ -24,7 +24,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.types import Command
 from sqlalchemy import Engine
 
-from agent.approvals import Lifecycle
+from agent.approvals import Lifecycle, Taint
 from agent.events import (
     ApprovalRequested,
     ApprovalView,
@@ -168,10 +168,26 @@ class Chamberlain:
         *,
         thread_id: str = "",
         artifacts_dir: Path | None = None,
+        dedupe_key: str | None = None,
+        via: Mapping[str, Any] | None = None,
+        taint: Taint | None = None,
+        asker_unseen: bool = False,
     ) -> ToolCallResult:
         """Call one tool as ``user_id`` without the model: the gate's permission check, the
-        graph's audit entries; a read runs, a write becomes a request waiting for approval."""
-        return call_tool(self.deps, user_id, tool, args, thread_id=thread_id, artifacts_dir=artifacts_dir)
+        graph's audit entries; a read runs, a write becomes a request waiting for approval
+        (``dedupe_key``, ``via``, ``taint``, ``asker_unseen``: see :func:`agent.runtime.direct.call_tool`)."""
+        return call_tool(
+            self.deps,
+            user_id,
+            tool,
+            args,
+            thread_id=thread_id,
+            artifacts_dir=artifacts_dir,
+            dedupe_key=dedupe_key,
+            via=via,
+            taint=taint,
+            asker_unseen=asker_unseen,
+        )
 
     # -- approvals ---------------------------------------------------------------------------
 

@@ -217,6 +217,9 @@ def _mount_subcommands() -> None:
     from agent.interfaces.cli import reports as cli_reports
 
     app.add_typer(cli_reports.app, name="reports")
+    from agent.interfaces.cli import mcp as cli_mcp
+
+    app.add_typer(cli_mcp.app, name="mcp")
     cli_models.register(app)  # usage, doctor, evals live
 
 
