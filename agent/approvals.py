@@ -288,6 +288,31 @@ class Lifecycle:
                 self.notifier.approval_requested(view)  # the next stage's approvers
         return res
 
+    def settle(
+        self, approval_id: str, *, approver_id: str, approve: bool, reason: str | None = None
+    ) -> tuple[DecideResult, str]:
+        """One approver's decision and what follows from it, without the conversation: once the
+        request is approved as a whole it is executed here (the one executor); a rejected
+        business request is audited as such. Returns the decision and its outcome ("executed",
+        the one-line failure, or the record's status). Every surface decides through this; the
+        requester's thread is resumed by the caller (agent/runtime)."""
+        res = self.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
+        outcome: str = res.record.status
+        if not res.accepted or not res.final:
+            return res, outcome
+        if res.record.status == "approved":
+            done = self.execute(approval_id)
+            outcome = done.message if done.outcome != "executed" else "executed"
+        elif res.record.status == "rejected" and res.record.kind != AGENT_KIND:
+            self.audit.append(
+                "request_rejected",
+                actor=approver_id,
+                thread_id=res.record.thread_id,
+                approval_id=approval_id,
+                data={"reason": reason},
+            )
+        return res, outcome
+
     # -- execute
 
     def execute(self, approval_id: str, *, payload_hash_now: str | None = None) -> Execution:

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.notify import Notifier
-from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from connectors.appdb import ApprovalStore, make_engine
 from policies.directory import Directory
@@ -23,6 +22,9 @@ from tools.base import Tool, ToolRegistry
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    # Imported where a runtime is built: the graph (LangGraph) is not needed to open the
+    # services, so the light decision path (agent/runtime/decisions.py) does not load it.
+    from agent.runtime.chamberlain import Chamberlain
     from agent.workflows.reports import ReportScheduler
     from agent.workflows.service import WorkflowService
     from connectors.appdb import AuditLog
@@ -322,6 +324,7 @@ def open_runtime(
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
     from agent.observability.telemetry import configure as configure_tracing
+    from agent.runtime.chamberlain import build_runtime
 
     configure_tracing(settings)  # OTLP traces when OTEL_* asks for them; otherwise nothing
     services = open_services(settings, crm=crm)
@@ -372,7 +375,8 @@ def open_runtime(
             from agent.workflows.sweeper import Sweeper
 
             assert rt.workflows is not None  # with_workflows=True
-            jobs: list[Callable[[], Any]] = [rt.workflows.tick, rt.expire_due]
+            # resume_requested_threads: conversations a decision elsewhere (the CLI) asked to continue.
+            jobs: list[Callable[[], Any]] = [rt.workflows.tick, rt.expire_due, rt.resume_requested_threads]
             if rt.reports is not None:
                 jobs.append(rt.reports.tick)  # each report period once, across N servers
             sweeper = Sweeper(sweep_every_s, jobs).start()
@@ -388,6 +392,7 @@ def open_runtime(
 def open_tool_runtime(settings: Settings, tools: Iterable[Tool[Any, Any]]) -> Iterator[Chamberlain]:
     """A runtime over just ``tools`` and no model, for a person's direct tool calls
     (:meth:`Chamberlain.call_tool`, e.g. ``chamberlain sql run``); closed on exit."""
+    from agent.runtime.chamberlain import build_runtime
     from agent.runtime.metering import NoModelPlanner
 
     rt = build_runtime(settings, registry=ToolRegistry(tools), planner=NoModelPlanner())
