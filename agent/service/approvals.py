@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, get_args
 from agent.batches import BatchDecision, batch_views, decide_batch, involved
 from agent.errors import InvalidInput, PermissionDenied
 from agent.events import ApprovalView, Decider, DecisionResult, Event
+from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
 from connectors.appdb import ApprovalRecord, ApprovalStore, AuditEntry, AuditLog
 from connectors.appdb.approvals import Status
@@ -41,12 +42,19 @@ class ApprovalService:
     """Approvals on one app database; ``decider`` for the actions that change them."""
 
     def __init__(
-        self, store: ApprovalStore, audit: AuditLog, directory: Directory, decider: Decider | None = None
+        self,
+        store: ApprovalStore,
+        audit: AuditLog,
+        directory: Directory,
+        decider: Decider | None = None,
+        *,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
         self.directory = directory
         self._decider = decider
+        self.notifier: Notifier = notifier or NullNotifier()
 
     @property
     def engine(self) -> Engine:
@@ -101,7 +109,32 @@ class ApprovalService:
             raise PermissionDenied("only the requesters and approvers of a batch may see it")
         return views
 
+    def batch_ids(self, batch_id: str) -> list[str]:
+        """The approval ids of ``batch_id``, in the order proposed (empty: no such batch)."""
+        from connectors.appdb.batches import BatchStore
+
+        return BatchStore(self.store.engine).items(batch_id)
+
     # -- deciding
+
+    def delegate(self, approval_id: str, *, by: str, to: str) -> ApprovalRecord | None:
+        """An approver of the current ("any") stage adds ``to`` beside them; None when the request
+        changed meanwhile (compare-and-set on its version). The caller checks that ``to`` fits."""
+        rec = self.store.get(approval_id)
+        if by not in rec.approvers_now() or rec.stage is None:
+            raise PermissionDenied("only an approver of the current stage may delegate it")
+        done = self.store.escalate(approval_id, add_approvers=[to], seen_version=rec.version)
+        if done is None:
+            return None
+        self.audit.append(
+            "approval_delegated",
+            actor=by,
+            thread_id=rec.thread_id,
+            approval_id=approval_id,
+            data={"to": to, "stage": rec.stage.name},
+        )
+        self.notifier.approval_requested(approval_view(done, self.directory))
+        return done
 
     def _decider_or_fail(self) -> Decider:
         if self._decider is None:

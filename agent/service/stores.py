@@ -39,6 +39,11 @@ class Service:
     directory: Directory
     approvals: ApprovalService
     settings: Settings | None = field(default=None)
+    owns_engine: bool = False  # opened for one command: close() disposes of it
+
+    def close(self) -> None:
+        if self.owns_engine:
+            self.engine.dispose()
 
     @property
     def audit(self) -> AuditLog:
@@ -86,7 +91,7 @@ class Service:
     @classmethod
     def for_runtime(cls, rt: Chamberlain) -> Service:
         """The service on a running runtime: decisions continue the requester's conversation here."""
-        approvals = ApprovalService(rt.approvals, rt.audit, rt.directory, rt)
+        approvals = ApprovalService(rt.approvals, rt.audit, rt.directory, rt, notifier=rt.deps.notifier)
         return cls(rt.approvals.engine, rt.directory, approvals, rt.settings)
 
 
@@ -109,13 +114,23 @@ def open_service(settings: Settings, *, decide: bool = False) -> Iterator[Servic
             approvals = ApprovalService(parts.store, parts.audit, decisions.directory, decisions)
             yield Service(parts.store.engine, decisions.directory, approvals, settings)
         return
+    svc = connect_service(settings)
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def connect_service(settings: Settings) -> Service:
+    """The read and record-keeping service on the settings' app database; the caller closes it."""
     engine = make_engine(settings.resolved_database_url)
     try:
         directory = Directory.load(settings.directory_path)
         approvals = ApprovalService(ApprovalStore(engine), _audit(engine), directory)
-        yield Service(engine, directory, approvals, settings)
-    finally:
+    except BaseException:
         engine.dispose()
+        raise
+    return Service(engine, directory, approvals, settings, owns_engine=True)
 
 
-__all__ = ["Decider", "Service", "open_service"]
+__all__ = ["Decider", "Service", "connect_service", "open_service"]

@@ -154,15 +154,22 @@ def _continue_in_background(settings: Settings, thread: str) -> None:
 
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with (logs / "resume.log").open("ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "agent", "resume", thread, "--queued", "--data-dir", str(settings.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # not stopped by this terminal's Ctrl-C or hang-up
-            env={**os.environ, "CHAMBERLAIN_DATA_DIR": str(settings.data_dir)},
-        )
+    argv = [sys.executable, "-m", "agent", "resume", thread, "--queued", "--data-dir", str(settings.data_dir)]
+    env = {**os.environ, "CHAMBERLAIN_DATA_DIR": str(settings.data_dir)}
+    log = str(logs / "resume.log")
+    if hasattr(os, "posix_spawn"):
+        # Spawned, not a Popen: nothing here waits for it, and it outlives this command in a
+        # session of its own (not stopped by this terminal's Ctrl-C or hang-up).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, flags, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ]
+        os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+    else:  # pragma: no cover - Windows
+        with open(log, "ab") as out:
+            subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     console.print(
         f"the requester's conversation continues in the background (thread {thread}); "
         f"`chamberlain resume {thread}` continues it now if it has not",
