@@ -23,6 +23,7 @@ from policies.directory import Directory
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from agent.notify import Notifier
     from agent.runtime.chamberlain import Chamberlain
     from connectors.appdb.api_keys import ApiKeyStore
     from connectors.appdb.reports import ReportStore
@@ -87,6 +88,13 @@ class Service:
         from connectors.appdb.resumes import ResumeQueue
 
         return ResumeQueue(self.engine)
+
+    @classmethod
+    def on_engine(cls, engine: Engine, directory: Directory, *, notifier: Notifier | None = None) -> Service:
+        """The service on an app database someone else owns (the outbox worker, Slack's notifier)."""
+        return cls(
+            engine, directory, ApprovalService(ApprovalStore(engine), _audit(engine), directory, notifier=notifier)
+        )
 
     @classmethod
     def for_runtime(cls, rt: Chamberlain) -> Service:
