@@ -5,13 +5,14 @@ assistant (any of agent/); of agent/ only the interfaces (``chamberlain evals``,
 import it.
 Inside ``agent``: the shared vocabulary (``agent/*.py``: settings, events, views, notify,
 errors) → the core (``approvals``, ``graph``, ``models``, ``workflows``, ``observability``) →
-wiring (``runtime``) → the service API (``service``) → the interfaces (``interfaces``: cli, http, slack, the outbox worker) and
-the fakes that ship for tests. A module may import its own layer or lower ones, never higher;
-every import counts, the ones inside functions and ``TYPE_CHECKING`` blocks too (a lazy import
-is still a dependency). No import circle anywhere, lazy imports included (the CLI
-app and the demo were one: both sides imported inside functions); only ``TYPE_CHECKING`` imports,
-which never run, may close a circle. The interfaces call the service API: none imports the
-app database's stores, the outbox or the graph (``INTERFACE_FORBIDDEN``).
+wiring (``runtime``) → the service API (``service``) → the interfaces (``interfaces``: cli,
+http, slack, the outbox worker) and the fakes that ship for tests. A module may import its own
+layer or lower ones, never higher; every import counts, the ones inside functions and
+``TYPE_CHECKING`` blocks too (a lazy import is still a dependency). No import circle anywhere,
+lazy imports included (the CLI app and the demo were one: both sides imported inside
+functions); only ``TYPE_CHECKING`` imports, which never run, may close a circle. The interfaces
+call the service API: none imports the app database's stores, the outbox or the graph
+(``INTERFACE_FORBIDDEN``).
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from tools.base import ToolRegistry
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from agent.runtime.checkpoints import Checkpointer
     from agent.workflows.reports import ReportScheduler
     from agent.workflows.service import WorkflowService
     from connectors.appdb import ApprovalRecord
@@ -66,7 +67,7 @@ class Chamberlain:
     def __init__(
         self,
         deps: Deps,
-        checkpointer: Any,
+        checkpointer: Checkpointer,
         *,
         settings: Settings | None = None,
         workflows: WorkflowService | None = None,
