@@ -7,13 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from agent.errors import PermissionDenied, RecordNotFound
 from agent.events import ErrorEvent, Event
@@ -32,7 +32,7 @@ ACCESS = Path(__file__).with_name("access_kv.yaml")
 TOKEN = "svc-api-token"
 
 
-def _echo(messages: list[BaseMessage]) -> object:
+def _echo(messages: list[BaseMessage]) -> AIMessage:
     tm = [m for m in messages if isinstance(m, ToolMessage)]
     return text_turn("RESULT: " + (str(tm[-1].content) if tm else ""))
 
@@ -42,7 +42,11 @@ def world(tmp_path: Path) -> Iterator[tuple[Chamberlain, KvStore, Settings, Tool
     store = KvStore()
     settings = Settings(data_dir=tmp_path, access_policy_path=ACCESS)
     registry = ToolRegistry(kv_tools(store))
-    turns = [tool_turn("kv_set", {"key": "color", "value": "green"}), _echo, text_turn("You are welcome.")]
+    turns: list[AIMessage | Callable[[list[BaseMessage]], AIMessage]] = [
+        tool_turn("kv_set", {"key": "color", "value": "green"}),
+        _echo,
+        text_turn("You are welcome."),
+    ]
     rt = build_runtime(settings, registry=registry, chat_model=ScriptedChatModel.from_turns(turns))
     try:
         yield rt, store, settings, registry
