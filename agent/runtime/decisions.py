@@ -13,10 +13,12 @@ the requester's next ``ask`` on that thread, or ``chamberlain resume``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
-from agent.events import DecisionResult
+from agent.events import DecisionResult, Event
 from agent.runtime.lifecycle import LifecycleParts, wire_lifecycle
 from agent.runtime.services import (
     Services,
@@ -30,6 +32,10 @@ from agent.views import approval_view
 from connectors.appdb import ApprovalStore, make_engine
 from connectors.appdb.approvals import AGENT_KIND
 from policies.directory import Directory
+from tools.base import Tool, ToolRegistry
+
+if TYPE_CHECKING:
+    from connectors.crm import CrmConnector
 
 
 @dataclass
@@ -44,7 +50,13 @@ class Decisions:
         return self.parts.store
 
     def decide(
-        self, approval_id: str, *, approver_id: str, approve: bool, reason: str | None = None, on_event: object = None
+        self,
+        approval_id: str,
+        *,
+        approver_id: str,
+        approve: bool,
+        reason: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> DecisionResult:
         """Record the decision and, once approved as a whole, run the write (exactly once, by the
         lifecycle). A conversation waiting on it is queued for a resumer (``resume_queued``)."""
@@ -73,19 +85,61 @@ class Decisions:
         return thread_id
 
 
+class _OnDemandRegistry(ToolRegistry):
+    """The write tools, opened (CRM, warehouse, outbox) the first time an effect is looked up:
+    a rejection, a stage that is not the last, or a business request's follow-up needs none."""
+
+    def __init__(self, build: Callable[[], ToolRegistry]) -> None:
+        self._build = build
+        self._built: dict[str, Tool[Any, Any]] | None = None
+
+    @property
+    def _tools(self) -> dict[str, Tool[Any, Any]]:
+        if self._built is None:
+            self._built = dict(self._build()._tools)
+        return self._built
+
+    @_tools.setter
+    def _tools(self, value: dict[str, Tool[Any, Any]]) -> None:
+        self._built = value
+
+
+class _OnDemandCrm:
+    """The CRM for business follow-ups (discounts), opened on first use."""
+
+    def __init__(self, open_: Callable[[], CrmConnector]) -> None:
+        self._open = open_
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
+
+
 @contextlib.contextmanager
 def open_decisions(settings: Settings) -> Iterator[Decisions]:
-    """The lifecycle with every configured write effect, and no graph or model; closed on exit."""
+    """The lifecycle with every configured write effect, and no graph or model; closed on exit.
+    The connectors behind the effects open only when an approved action needs them."""
     services = Services(directory=Directory.load(settings.directory_path))
+    lock = threading.Lock()
+
+    def crm() -> CrmConnector:
+        with lock:
+            if services.crm is None:
+                services.crm = open_crm(settings, services)
+            return services.crm
+
+    def registry() -> ToolRegistry:
+        crm()
+        with lock:
+            services.warehouse = services.warehouse or open_warehouse(settings, services)  # reports are writes
+            # The document index stays closed: its tools only read, and reads are never approved.
+            return build_registry(settings, services)
+
     try:
-        services.crm = open_crm(settings, services)
-        services.warehouse = open_warehouse(settings, services)  # report schedules are writes
         services.engine = make_engine(settings.resolved_database_url)
         services.closers.append(services.engine.dispose)
         from connectors.outbox import SqlOutbox
 
         services.outbox = SqlOutbox(services.engine)
-        # The document index is left closed: its tools only read, and reads are never approved.
         on_change = None
         if outbox_notifications_on(settings):
             from agent.notify import notification_hook
@@ -95,10 +149,10 @@ def open_decisions(settings: Settings) -> Iterator[Decisions]:
             settings,
             engine=services.engine,
             directory=services.directory,
-            registry=build_registry(settings, services),
+            registry=_OnDemandRegistry(registry),
             on_change=on_change,
             with_workflows=True,
-            workflows_crm=services.crm,
+            workflows_crm=cast("CrmConnector", _OnDemandCrm(crm)),
         )
         services.workflows = parts.workflows
         yield Decisions(parts, services.directory)
