@@ -128,14 +128,15 @@ def resume(
 
         with open_service(settings) as svc:
             known = bool(svc.approvals.store.list(thread_id=thread, limit=1))
-            if queued and not svc.resumes.is_pending(thread):
-                console.print(f"[dim]thread {thread} was already continued[/dim]")
-                return
+            pending = svc.resumes.is_pending(thread)
         if not known:
             _fail(
                 f"no approval requests on thread {thread!r}, so nothing to resume; "
                 "threads are printed by `chamberlain ask` and shown by `chamberlain approvals show ID`"
             )
+        if queued and not pending:
+            console.print(f"[dim]thread {thread} was already continued[/dim]")
+            return
     from agent.runtime.services import open_runtime
 
     with open_runtime(settings) as rt:
