@@ -118,39 +118,3 @@ def test_cli_approve_runs_the_write_without_langgraph_and_the_thread_continues(
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1] == "answered | Done: the Acme renewal is closed won."
     assert len(model.message_requests) == 2  # nothing ran twice
-
-
-def test_a_queued_thread_is_claimed_by_one_resumer_at_a_time(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    try:
-        a, b = ResumeQueue(engine), ResumeQueue(engine)
-        assert not a.claim("t1")  # nothing pending
-        a.request("t1")
-        assert a.claim("t1") and not b.claim("t1")  # one resumer per thread
-        assert b.due() == []
-        a.request("t1")  # a second decision lands while t1 is being resumed
-        a.done("t1")
-        assert a.is_pending("t1")  # ... so it is continued again, not dropped
-        assert b.claim("t1")
-        b.done("t1")
-        assert not a.is_pending("t1")
-        a.request("t2")
-        assert a.claim("t2")
-        a.release("t2")  # the resume failed: still pending, for the next resumer
-        assert b.due() == ["t2"]
-    finally:
-        engine.dispose()
-
-
-def test_an_expired_claim_is_taken_over(tmp_path: Path) -> None:
-    from datetime import timedelta
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    try:
-        dead = ResumeQueue(engine, lease=timedelta(seconds=-1))  # a resumer that died at once
-        dead.request("t1")
-        assert dead.claim("t1")
-        live = ResumeQueue(engine)
-        assert live.due() == ["t1"] and live.claim("t1")
-    finally:
-        engine.dispose()
