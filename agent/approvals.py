@@ -25,16 +25,15 @@ write tool of that name from the tool registry.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from agent.notify import Notifier, NullNotifier
 from agent.views import approval_view
-from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, StageSpec, payload_hash
-from connectors.appdb.approvals import AGENT_KIND, DEFAULT_TTL, DecideResult
+from connectors.appdb import ApprovalRecord, ApprovalStore, AuditLog, NewApproval, payload_hash
+from connectors.appdb.approvals import AGENT_KIND, DecideResult, Taint
 from connectors.errors import ConnectorError, ConnectorUnavailable
 from policies.directory import Directory
 from policies.errors import PolicyError
@@ -44,43 +43,10 @@ from tools.errors import ToolFailure, ToolInputError
 # -- what a proposal carries -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Taint:
-    """Where a proposal's content came from, when it was not the requester alone.
-
-    ``sources``: every untrusted source the conversation had read (documents, CRM records,
-    messages, other people's requests and reasons); ``fields``: the arguments traced to one of
-    them, as ``"path=value (from source)"``."""
-
-    sources: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ()
-    injection_score: float = 0.0
-
-    @property
-    def tainted(self) -> bool:
-        return bool(self.sources or self.fields)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    dedupe_key: str
-    kind: str  # "tool_call" or a request kind ("expense", ...)
-    requester_id: str
-    action: str  # the effect to run once approved (a tool name or a follow-up)
-    args: Mapping[str, Any]
-    title: str
-    summary: str
-    reason: str
-    stages: Sequence[StageSpec]
-    thread_id: str | None = None
-    target_version: str | None = None
-    current: Mapping[str, Any] = field(default_factory=dict)
-    proposed: Mapping[str, Any] = field(default_factory=dict)
-    flags: Sequence[str] = ()
-    taint: Taint = field(default_factory=Taint)
-    request: Mapping[str, Any] | None = None
-    auto_approved_by: str | None = None
-    ttl: timedelta | None = DEFAULT_TTL
+#: What the gate, a person's direct call and the workflow layer propose: one concept with one
+#: home, the record the store takes (connectors/appdb/approvals/records.py). ``Taint`` says what
+#: untrusted content it was built from.
+Proposal = NewApproval
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -224,30 +190,8 @@ class Lifecycle:
         auto = p.auto_approved_by if not p.taint.tainted else None
         if p.auto_approved_by and auto is None:  # the caller should have routed it to people
             raise PolicyError("a request built from untrusted content cannot be auto-approved")
-        rec, created = self.store.create(
-            NewApproval(
-                dedupe_key=p.dedupe_key,
-                kind=p.kind,
-                requester_id=p.requester_id,
-                action=p.action,
-                args=dict(p.args),
-                title=p.title,
-                summary=p.summary,
-                reason=p.reason,
-                stages=tuple(p.stages),
-                thread_id=p.thread_id,
-                target_version=p.target_version,
-                current=dict(p.current),
-                proposed=dict(p.proposed),
-                flags=tuple(p.flags),
-                untrusted_sources=p.taint.sources,
-                tainted_arguments=p.taint.fields,
-                injection_score=p.taint.injection_score,
-                request=dict(p.request) if p.request is not None else None,
-                ttl=p.ttl,
-                auto_approved_by=auto,
-            )
-        )
+        # The store refuses an auto-approved tainted proposal too; here it is a policy error first.
+        rec, created = self.store.create(p)
         if not created:
             return rec, False
         self.audit.append(
@@ -287,6 +231,31 @@ class Lifecycle:
             if not res.final:
                 self.notifier.approval_requested(view)  # the next stage's approvers
         return res
+
+    def settle(
+        self, approval_id: str, *, approver_id: str, approve: bool, reason: str | None = None
+    ) -> tuple[DecideResult, str]:
+        """One approver's decision and what follows from it, without the conversation: once the
+        request is approved as a whole it is executed here (the one executor); a rejected
+        business request is audited as such. Returns the decision and its outcome ("executed",
+        the one-line failure, or the record's status). Every surface decides through this; the
+        requester's thread is resumed by the caller (agent/runtime)."""
+        res = self.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
+        outcome: str = res.record.status
+        if not res.accepted or not res.final:
+            return res, outcome
+        if res.record.status == "approved":
+            done = self.execute(approval_id)
+            outcome = done.message if done.outcome != "executed" else "executed"
+        elif res.record.status == "rejected" and res.record.kind != AGENT_KIND:
+            self.audit.append(
+                "request_rejected",
+                actor=approver_id,
+                thread_id=res.record.thread_id,
+                approval_id=approval_id,
+                data={"reason": reason},
+            )
+        return res, outcome
 
     # -- execute
 

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from connectors.appdb.batches import BatchStore, batch_id_for
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from agent.events import DecisionResult
+    from agent.events import Decider, DecisionResult, Event
     from policies.directory import Directory
 
 #: Fewer writes in a turn than this make ordinary cards.
@@ -71,6 +71,7 @@ class ItemDecision:
     message: str
     status: str
     outcome: str
+    resume_queued: str | None = None  # the conversation queued to continue (DecisionResult)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class BatchDecision:
     @property
     def accepted(self) -> int:
         return sum(1 for i in self.items if i.accepted)
+
+    @property
+    def queued_threads(self) -> tuple[str, ...]:
+        """Conversations the decisions queued to continue elsewhere (each once)."""
+        return tuple(dict.fromkeys(i.resume_queued for i in self.items if i.resume_queued))
 
     def summary(self) -> str:
         """One line for the person who clicked: how many were recorded, and why not the rest."""
@@ -110,14 +116,14 @@ class BatchDecision:
 
 
 def decide_batch(
-    runtime: Any,
+    runtime: Decider,
     batch_id: str,
     *,
     approver_id: str,
     approve: bool,
     reason: str | None = None,
     only: Sequence[str] | None = None,
-    on_event: Any = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> BatchDecision:
     """Decide every item of ``batch_id`` still waiting (``only``: just these approval ids) as
     ``approver_id``, each through ``runtime.decide`` (agent.runtime.chamberlain.Chamberlain)."""
@@ -140,7 +146,11 @@ def decide_batch(
         res: DecisionResult = runtime.decide(
             approval_id, approver_id=approver_id, approve=approve, reason=reason, on_event=on_event
         )
-        out.append(ItemDecision(approval_id, rec.title, res.accepted, res.message, res.approval.status, res.outcome))
+        out.append(
+            ItemDecision(
+                approval_id, rec.title, res.accepted, res.message, res.approval.status, res.outcome, res.resume_queued
+            )
+        )
     return BatchDecision(batch_id, tuple(out))
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.end_state import EndState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from connectors.appdb import ApprovalStore
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,30 @@ class DecisionResult:
     # True when the decision resumed the requester's waiting conversation; its answer was
     # stored in their thread (read it there with ``thread_outcome``, on the requester's side).
     resumed_thread: bool = False
+    # The thread queued to continue elsewhere (a decision made without the graph, e.g. the
+    # CLI's: a resumer picks it up from the durable queue), or None.
+    resume_queued: str | None = None
+
+
+class Decider(Protocol):
+    """Who records a decision and runs what follows: the full runtime (agent/runtime/chamberlain.py,
+    which continues the requester's conversation in-process) or the light path
+    (agent/runtime/decisions.py, which queues it). Both settle it on the one lifecycle."""
+
+    @property
+    def approvals(self) -> ApprovalStore: ...
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        approver_id: str,
+        approve: bool,
+        reason: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> DecisionResult: ...
+
+    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult: ...
 
 
 __all__ = [

@@ -5,12 +5,14 @@ assistant (any of agent/); of agent/ only the interfaces (``chamberlain evals``,
 import it.
 Inside ``agent``: the shared vocabulary (``agent/*.py``: settings, events, views, notify,
 errors) → the core (``approvals``, ``graph``, ``models``, ``workflows``, ``observability``) →
-wiring (``runtime``) → the interfaces (``interfaces``: cli, http, slack, the outbox worker) and
-the fakes that ship for tests. A module may import its own layer or lower ones, never higher;
-every import counts, the ones inside functions and ``TYPE_CHECKING`` blocks too (a lazy import
-is still a dependency). No import circle anywhere, lazy imports included (the CLI
-app and the demo were one: both sides imported inside functions); only ``TYPE_CHECKING`` imports,
-which never run, may close a circle.
+wiring (``runtime``) → the service API (``service``) → the interfaces (``interfaces``: cli,
+http, slack, the outbox worker) and the fakes that ship for tests. A module may import its own
+layer or lower ones, never higher; every import counts, the ones inside functions and
+``TYPE_CHECKING`` blocks too (a lazy import is still a dependency). No import circle anywhere,
+lazy imports included (the CLI app and the demo were one: both sides imported inside
+functions); only ``TYPE_CHECKING`` imports, which never run, may close a circle. The interfaces
+call the service API: none imports the app database's stores, the outbox or the graph
+(``INTERFACE_FORBIDDEN``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ AGENT_RANK = {
     "agent.workflows": 1,
     "agent.observability": 1,
     "agent.runtime": 2,
-    "agent.interfaces": 3,
-    "agent.fakes": 3,
-    "agent.__main__": 4,
+    "agent.service": 3,  # the one API the interfaces call (agent/service/)
+    "agent.interfaces": 4,
+    "agent.fakes": 4,
+    "agent.__main__": 5,
 }
 
 #: Interfaces are shells side by side: only the CLI (which starts the servers) reaches into the
@@ -228,6 +231,29 @@ def test_only_the_interfaces_import_the_evals() -> None:
     assert not found, "below the interfaces, nothing imports evals/:\n" + "\n".join(found)
 
 
+#: What an interface may not reach into: it calls the service API (agent/service/) instead of
+#: opening app-database stores, the outbox or the conversation graph itself.
+INTERFACE_FORBIDDEN = ("connectors.appdb", "connectors.outbox", "agent.graph")
+
+#: (importing module, imported prefix) → why it is allowed anyway. Keep this list short: a new
+#: entry is a function missing from agent/service/.
+INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def test_interfaces_call_the_service_api() -> None:
+    found = []
+    for module in modules():
+        if not module.startswith("agent.interfaces"):
+            continue
+        for target, line, _top in imports(module):
+            hit = next((p for p in INTERFACE_FORBIDDEN if target == p or target.startswith(p + ".")), None)
+            if hit is not None and (module, hit) not in INTERFACE_EXCEPTIONS:
+                found.append(f"{_where(module, line)}: {module} imports {target} (use agent.service)")
+    assert not found, "interfaces reaching past the service API:\n" + "\n".join(found)
+    stale = [k for k in INTERFACE_EXCEPTIONS if k[0] not in modules()]
+    assert not stale, f"exceptions for modules that no longer exist: {stale}"
+
+
 def test_the_graph_sees_lazy_relative_and_circular_imports(tmp_path: Path) -> None:
     """The checks are only as good as the graph: build one with a circle, a relative import and a
     lazy upward import, and see each found."""
@@ -248,5 +274,5 @@ def test_the_graph_sees_lazy_relative_and_circular_imports(tmp_path: Path) -> No
     ]
     assert ("agent.settings", 5, "lazy") in imports("connectors.loop.b", tmp_path)
     assert ("connectors.loop.d", 3, "typing") in imports("connectors.loop.c", tmp_path)
-    assert _rank("agent.interfaces.cli.app", AGENT_RANK) == ("agent.interfaces", 3)
+    assert _rank("agent.interfaces.cli.app", AGENT_RANK) == ("agent.interfaces", 4)
     assert _rank("agent.settings", AGENT_RANK) == ("agent", 0)

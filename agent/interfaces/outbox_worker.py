@@ -27,9 +27,9 @@ from typing import Any
 
 from agent.interfaces.slack.threads import parse_slack_thread_id
 from agent.notify import card_update_for_delivery
+from agent.service.records import NewMessage, SentMessage, SqlOutbox
 from connectors.delivery import Channel
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable, DeliveryRefused, RetryLater
-from connectors.outbox import NewMessage, SentMessage, SqlOutbox
 
 log = logging.getLogger(__name__)
 

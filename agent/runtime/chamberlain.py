@@ -36,7 +36,7 @@ from agent.events import (
 )
 from agent.graph.conversation import build_graph
 from agent.graph.deps import Deps, Limits, Planner
-from agent.notify import Notifier, NullNotifier
+from agent.notify import Notifier
 from agent.observability.telemetry import counted_expiry, traced_decision, traced_turn
 from agent.runtime.answers import build_answer
 from agent.runtime.direct import ToolCallResult, call_tool
@@ -45,13 +45,14 @@ from agent.settings import Settings
 from agent.views import approval_view
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
 from connectors.appdb.approvals import AGENT_KIND
-from policies.access import AccessPolicy
+from connectors.appdb.resumes import ResumeQueue
 from policies.directory import Directory
 from tools.base import ToolRegistry
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from agent.runtime.checkpoints import Checkpointer
     from agent.workflows.reports import ReportScheduler
     from agent.workflows.service import WorkflowService
     from connectors.appdb import ApprovalRecord
@@ -66,12 +67,13 @@ class Chamberlain:
     def __init__(
         self,
         deps: Deps,
-        checkpointer: Any,
+        checkpointer: Checkpointer,
         *,
         settings: Settings | None = None,
         workflows: WorkflowService | None = None,
         reports: ReportScheduler | None = None,
         closers: Sequence[Callable[[], None]] = (),
+        resumes: ResumeQueue | None = None,
     ) -> None:
         self.deps = deps
         self.directory: Directory = deps.directory
@@ -88,6 +90,9 @@ class Chamberlain:
         self.workflows = workflows  # business requests, on this runtime's lifecycle
         self.settings = settings  # surfaces read their options here
         self.reports = reports  # when the warehouse and outbox exist
+        # Threads a decision asked to continue, claimed before each resume: across processes a
+        # thread is resumed by one of them at a time (connectors/appdb/resumes.py).
+        self.resumes = resumes if resumes is not None else ResumeQueue(deps.approvals.engine)
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -98,6 +103,18 @@ class Chamberlain:
         principal = self.directory.get(user_id)
         thread_id = thread_id or f"cli:{user_id}:{uuid.uuid4().hex[:12]}"
         sink = on_event or (lambda _e: None)
+        if self.resumes.is_pending(thread_id):
+            # A decision made elsewhere (e.g. the CLI, without the graph) asked this thread to
+            # continue: continue it here once, unless another process is doing so right now.
+            owner = (self.graph.get_state(self._config(thread_id)).values or {}).get("user_id")
+            claimed, _ = self._resume_claimed(thread_id, sink if owner in (None, principal.id) else None)
+            if not claimed:
+                err = ErrorEvent(
+                    "This conversation is continuing after an approval decision; ask again in a moment.",
+                    retryable=True,
+                )
+                sink(err)
+                return Outcome(thread_id, "failed", error=err)
         with self._lock(thread_id):
             snap = self.graph.get_state(self._config(thread_id))
             owner = (snap.values or {}).get("user_id")
@@ -155,8 +172,35 @@ class Chamberlain:
         pending = self.approvals.list(status=("approved", "executing"), limit=1000)
         for r in pending:
             self.lifecycle.execute(r.id)
-        threads = {r.thread_id for r in pending if r.thread_id}
-        return [self.resume(t, on_event=on_event) for t in sorted(threads)]
+        for t in sorted({r.thread_id for r in pending if r.thread_id}):
+            self.resumes.request(t)
+        return self.resume_requested_threads(on_event=on_event)
+
+    def resume_requested(self, thread_id: str, *, on_event: EventSink | None = None) -> Outcome | None:
+        """Continue ``thread_id`` if a decision asked for it and no other process is continuing
+        it (the durable queue's claim); None when there was nothing to do here."""
+        return self._resume_claimed(thread_id, on_event)[1]
+
+    def resume_requested_threads(self, *, on_event: EventSink | None = None) -> list[Outcome]:
+        """Continue every thread waiting in the queue (servers' sweeper, ``recover``, the
+        detached ``chamberlain resume --queued`` after a CLI decision)."""
+        outs = []
+        for thread_id in self.resumes.due():
+            claimed, out = self._resume_claimed(thread_id, on_event)
+            if claimed and out is not None:
+                outs.append(out)
+        return outs
+
+    def _resume_claimed(self, thread_id: str, on_event: EventSink | None) -> tuple[bool, Outcome | None]:
+        if not self.resumes.claim(thread_id):
+            return False, None
+        try:
+            out = self._deliver_to_requester(thread_id, on_event)
+        except BaseException:
+            self.resumes.release(thread_id)  # still pending: the next resumer tries again
+            raise
+        self.resumes.done(thread_id)
+        return True, out
 
     # -- a person's own tool call -------------------------------------------------------------
 
@@ -205,25 +249,14 @@ class Chamberlain:
         through the one executor. The result says only the decision and its outcome: the
         requester's resumed conversation goes to the requester (``on_event`` must be a sink in
         the requester's own channel, e.g. their Slack thread), never back to the approver."""
-        res = self.lifecycle.decide(approval_id, approver_id=approver_id, approve=approve, reason=reason)
-        view = approval_view(res.record, self.directory)
+        res, outcome = self.lifecycle.settle(approval_id, approver_id=approver_id, approve=approve, reason=reason)
         if not res.accepted or not res.final:
-            return DecisionResult(view, res.accepted, res.message, False, outcome=res.record.status)
-        outcome: str = res.record.status
-        if res.record.status == "approved":
-            done = self.lifecycle.execute(approval_id)
-            outcome = done.message if done.outcome != "executed" else "executed"
-        elif res.record.status == "rejected" and res.record.kind != AGENT_KIND:
-            self.audit.append(
-                "request_rejected",
-                actor=approver_id,
-                thread_id=res.record.thread_id,
-                approval_id=approval_id,
-                data={"reason": reason},
-            )
+            return DecisionResult(approval_view(res.record, self.directory), res.accepted, res.message, False, outcome)
         resumed = False
         if res.record.thread_id:
-            resumed = self._deliver_to_requester(res.record.thread_id, on_event) is not None
+            # Recorded first, so a crash before the resume leaves it pending, never lost.
+            self.resumes.request(res.record.thread_id)
+            resumed = self.resume_requested(res.record.thread_id, on_event=on_event) is not None
         view = approval_view(self.approvals.get(approval_id), self.directory)
         return DecisionResult(view, True, res.message, True, outcome=outcome, resumed_thread=resumed)
 
@@ -245,7 +278,8 @@ class Chamberlain:
         done = self.lifecycle.retry(approval_id, operator_id=operator_id)
         rec = done.record
         if rec.thread_id and done.outcome in ("executed", "failed"):
-            self._deliver_to_requester(rec.thread_id, None)
+            self.resumes.request(rec.thread_id)
+            self.resume_requested(rec.thread_id)
         view = approval_view(self.approvals.get(approval_id), self.directory)
         return DecisionResult(view, done.outcome in ("executed",), done.message, True, outcome=done.message)
 
@@ -273,7 +307,8 @@ class Chamberlain:
             view = approval_view(rec, self.directory)
             self.deps.notifier.approval_decided(view)
             if rec.thread_id:
-                self.resume(rec.thread_id)
+                self.resumes.request(rec.thread_id)
+                self.resume_requested(rec.thread_id)
             out.append(view)
         return out
 
@@ -406,20 +441,25 @@ def build_runtime(
                 family_of=lambda name: t.family if (t := registry.get(name)) else "",
                 history_budget_tokens=settings.history_budget_tokens,
             )
-    from policies.logging_filter import scrub
+    from agent.runtime.lifecycle import wire_lifecycle
 
     usage = UsageStore(engine)
-    store = ApprovalStore(engine)
-    store.on_change = on_change
-    audit = AuditLog(engine, redact=scrub)  # PII and secrets never reach the audit log
-    notifier = notifier or NullNotifier()
-    lifecycle = Lifecycle(store, audit, directory, notifier, registry=registry, artifacts_dir=settings.artifacts_dir)
+    parts = wire_lifecycle(
+        settings,
+        engine=engine,
+        directory=directory,
+        registry=registry,
+        notifier=notifier,
+        on_change=on_change,
+        with_workflows=with_workflows,
+        workflows_crm=workflows_crm,
+    )
+    store, audit, lifecycle, notifier, access = parts.store, parts.audit, parts.lifecycle, parts.notifier, parts.access
     prices = None
     if settings.pricing_path is not None:
         from agent.models.pricing import default_price_table
 
         prices = default_price_table().overridden(settings.pricing_path)
-    access = AccessPolicy.load(settings.access_policy_path)
     deps = Deps(
         registry=registry,
         access=access,
@@ -444,21 +484,13 @@ def build_runtime(
         leak_guard=PromptLeakGuard([prompt]),
         on_model_usage=usage_recorder(usage, directory, audit, prices),
     )
-    workflow_service = None
-    if with_workflows:
-        from agent.workflows.service import WorkflowService
-        from policies.routing import DEFAULT_POLICY, RoutingPolicy
-
-        policy = RoutingPolicy.load(settings.routing_policy_path or DEFAULT_POLICY, directory=directory)
-        workflow_service = WorkflowService(
-            store, audit, directory, policy, notifier, crm=workflows_crm, access=access, lifecycle=lifecycle
-        )
     cp = open_checkpointer(checkpoint_url or settings.resolved_checkpoint_url)
     return Chamberlain(
         deps,
         cp,
         settings=settings,
-        workflows=workflow_service,
+        workflows=parts.workflows,
+        resumes=parts.resumes,
         reports=reports(audit, directory) if reports is not None else None,
         closers=[*closers, *([engine.dispose] if owns_engine else [])],
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from sqlalchemy.engine import make_url
 
@@ -15,7 +17,7 @@ from sqlalchemy.engine import make_url
 class Checkpointer(AbstractContextManager["Checkpointer"]):
     """Owns a saver and whatever connection (pool) it needs; ``close()`` releases it."""
 
-    def __init__(self, saver: Any, closer: Any = None) -> None:
+    def __init__(self, saver: BaseCheckpointSaver[Any], closer: Callable[[], None] | None = None) -> None:
         self.saver = saver
         self._closer = closer
 

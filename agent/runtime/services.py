@@ -14,15 +14,21 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.notify import Notifier
-from agent.runtime.chamberlain import Chamberlain, build_runtime
 from agent.settings import Settings
 from connectors.appdb import ApprovalStore, make_engine
 from policies.directory import Directory
 from tools.base import Tool, ToolRegistry
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from langchain_core.language_models import BaseChatModel
+    from rich.console import Console
     from sqlalchemy import Engine
 
+    # Imported where a runtime is built: the graph (LangGraph) is not needed to open the
+    # services, so the light decision path (agent/runtime/decisions.py) does not load it.
+    from agent.runtime.chamberlain import Chamberlain
     from agent.workflows.reports import ReportScheduler
     from agent.workflows.service import WorkflowService
     from connectors.appdb import AuditLog
@@ -86,7 +92,7 @@ def open_crm(settings: Settings, services: Services) -> CrmConnector:
     return client
 
 
-def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
+def ensure_warehouse(settings: Settings, *, console: Console | None = None) -> None:
     """Generate the demo warehouse when the default (embedded) one is missing."""
     if settings.warehouse_url:
         return
@@ -113,7 +119,7 @@ def ensure_warehouse(settings: Settings, *, console: Any = None) -> None:
         console.print(f"[green]warehouse generated[/green] ({stats.fact_rows:,} fact rows)")
 
 
-def open_warehouse(settings: Settings, services: Services) -> Warehouse | None:
+def open_warehouse(settings: Settings, services: Services) -> Warehouse:
     from connectors.warehouse import SqlWarehouse
 
     ensure_warehouse(settings)
@@ -134,7 +140,7 @@ def open_knowledge(settings: Settings) -> KnowledgeIndex:
     return KnowledgeIndex.open(settings.knowledge_dir, chroma_url=settings.chroma_url)
 
 
-def ensure_knowledge(settings: Settings, *, force: bool = False, console: Any = None) -> None:
+def ensure_knowledge(settings: Settings, *, force: bool = False, console: Console | None = None) -> None:
     """Ingest the demo handbook (incremental: unchanged documents are not embedded again)."""
     from connectors.demo.handbook import materialize
     from connectors.knowledge import rich_progress
@@ -249,12 +255,12 @@ def channel_members(settings: Settings) -> Callable[[str], list[str] | None]:
 def open_reports(
     settings: Settings,
     *,
-    engine: Any,
-    warehouse: Any,
-    outbox: Any,
-    audit: Any = None,
+    engine: Engine,
+    warehouse: Warehouse,
+    outbox: SqlOutbox,
+    audit: AuditLog | None = None,
     directory: Directory | None = None,
-    clock: Any = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> ReportScheduler:
     """The report scheduler: runs reports as their owners, delivers through the outbox. Needs
     only the app DB, the warehouse and the outbox (no model, no CRM, no documents)."""
@@ -284,7 +290,9 @@ def open_reports(
 
 
 @contextlib.contextmanager
-def open_report_scheduler(settings: Settings, *, clock: Any = None) -> Iterator[Any]:
+def open_report_scheduler(
+    settings: Settings, *, clock: Callable[[], datetime] | None = None
+) -> Iterator[ReportScheduler]:
     """A scheduler with just what reports need (for `chamberlain reports tick|run-now`)."""
     from connectors.outbox import SqlOutbox
 
@@ -315,13 +323,14 @@ def _workflows(services: Services) -> WorkflowService:
 def open_runtime(
     settings: Settings,
     *,
-    chat_model: Any = None,
+    chat_model: BaseChatModel | None = None,
     notifier: Notifier | None = None,
     crm: CrmConnector | None = None,
     sweep_every_s: float | None = None,
 ) -> Iterator[Chamberlain]:
     """A runtime with every configured tool family; closes everything on exit."""
     from agent.observability.telemetry import configure as configure_tracing
+    from agent.runtime.chamberlain import build_runtime
 
     configure_tracing(settings)  # OTLP traces when OTEL_* asks for them; otherwise nothing
     services = open_services(settings, crm=crm)
@@ -337,7 +346,7 @@ def open_runtime(
         assert services.outbox is not None  # open_services always opens it
         on_change = notification_hook(services.outbox)
     reports: Callable[[AuditLog, Directory], ReportScheduler] | None = None
-    if services.warehouse is not None and services.outbox is not None:
+    if services.warehouse is not None and services.outbox is not None and services.engine is not None:
         warehouse, outbox, engine = services.warehouse, services.outbox, services.engine
 
         def scheduler(audit: AuditLog, directory: Directory) -> ReportScheduler:
@@ -372,7 +381,8 @@ def open_runtime(
             from agent.workflows.sweeper import Sweeper
 
             assert rt.workflows is not None  # with_workflows=True
-            jobs: list[Callable[[], Any]] = [rt.workflows.tick, rt.expire_due]
+            # resume_requested_threads: conversations a decision elsewhere (the CLI) asked to continue.
+            jobs: list[Callable[[], Any]] = [rt.workflows.tick, rt.expire_due, rt.resume_requested_threads]
             if rt.reports is not None:
                 jobs.append(rt.reports.tick)  # each report period once, across N servers
             sweeper = Sweeper(sweep_every_s, jobs).start()
@@ -388,6 +398,7 @@ def open_runtime(
 def open_tool_runtime(settings: Settings, tools: Iterable[Tool[Any, Any]]) -> Iterator[Chamberlain]:
     """A runtime over just ``tools`` and no model, for a person's direct tool calls
     (:meth:`Chamberlain.call_tool`, e.g. ``chamberlain sql run``); closed on exit."""
+    from agent.runtime.chamberlain import build_runtime
     from agent.runtime.metering import NoModelPlanner
 
     rt = build_runtime(settings, registry=ToolRegistry(tools), planner=NoModelPlanner())
@@ -412,7 +423,7 @@ def open_store(settings: Settings) -> Iterator[tuple[ApprovalStore, Directory]]:
         engine.dispose()
 
 
-def seed_all(settings: Settings, *, force: bool = False, console: Any = None) -> None:
+def seed_all(settings: Settings, *, force: bool = False, console: Console | None = None) -> None:
     """Seed the embedded demo company: CRM, warehouse (and, with --force, rebuild them)."""
     if force:
         for name in ("crm.db", "warehouse.db"):

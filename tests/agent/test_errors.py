@@ -100,11 +100,11 @@ def test_the_http_api_answers_a_status_and_one_line(
 ) -> None:
     url, rt = served
 
-    # A store outage cannot be staged on SQLite; the runtime call raises what the store would.
+    # A store outage cannot be staged on SQLite; the store's query raises what the store would.
     def failing(_approver: str) -> list[object]:
         raise raised
 
-    monkeypatch.setattr(rt, "pending_for", failing)
+    monkeypatch.setattr(rt.approvals, "pending_for", failing)
     r = httpx.get(f"{url}/v1/approvals", headers={"Authorization": f"Bearer {TOKEN}", "X-Chamberlain-User": "u_alice"})
     assert r.status_code == status
     assert detail in r.json()["detail"]
@@ -117,7 +117,7 @@ def test_a_bug_stays_a_500_without_details(served: tuple[str, Chamberlain], monk
     def broken(_approver: str) -> list[object]:
         raise KeyError("internal_field")
 
-    monkeypatch.setattr(rt, "pending_for", broken)
+    monkeypatch.setattr(rt.approvals, "pending_for", broken)
     r = httpx.get(f"{url}/v1/approvals", headers={"Authorization": f"Bearer {TOKEN}", "X-Chamberlain-User": "u_alice"})
     assert r.status_code == 500
     assert "internal_field" not in r.text

@@ -13,7 +13,7 @@ startup_bench.py`` times them). So:
 - Register it with one line in ``_mount_subcommands`` below: ``app.add_typer(mod.app, name=...)``.
 - Get settings with ``agent.interfaces.cli.support.load_settings(data_dir)`` (checks the data dir; pass
   ``create=True`` only for commands that create state) and fail with ``support.fail``.
-- Use ``agent.runtime.store_access`` (not ``agent.runtime.services``) for approvals/audit without a runtime.
+- Use ``agent.service.stores.open_service`` (not ``agent.runtime.services``) for approvals/audit without a runtime.
 """
 
 from __future__ import annotations
@@ -111,23 +111,42 @@ def chat(user: UserOpt, data_dir: DataDir = None) -> None:
 @app.command()
 def resume(
     thread: Annotated[str | None, typer.Argument(help="Thread to resume; omit to recover every thread.")] = None,
+    queued: Annotated[
+        bool,
+        typer.Option(
+            "--queued",
+            help="Only if a decision queued it and no other process is continuing it "
+            "(what `approvals approve` starts in the background).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Resume a thread whose approvals were decided (or recover all after a restart)."""
     settings = _settings(data_dir)
     if thread:
-        from agent.runtime.store_access import open_store
+        from agent.service.stores import open_service
 
-        with open_store(settings) as (store, _d):
-            if not store.list(thread_id=thread, limit=1):
-                _fail(
-                    f"no approval requests on thread {thread!r}, so nothing to resume; "
-                    "threads are printed by `chamberlain ask` and shown by `chamberlain approvals show ID`"
-                )
+        with open_service(settings) as svc:
+            known = bool(svc.approvals.store.list(thread_id=thread, limit=1))
+            pending = svc.resumes.is_pending(thread)
+        if not known:
+            _fail(
+                f"no approval requests on thread {thread!r}, so nothing to resume; "
+                "threads are printed by `chamberlain ask` and shown by `chamberlain approvals show ID`"
+            )
+        if queued and not pending:
+            console.print(f"[dim]thread {thread} was already continued[/dim]")
+            return
     from agent.runtime.services import open_runtime
 
     with open_runtime(settings) as rt:
-        outs = [rt.resume(thread, on_event=render_event)] if thread else rt.recover(on_event=render_event)
+        if queued and thread:
+            out = rt.resume_requested(thread, on_event=render_event)
+            outs = [out] if out is not None else []
+        elif thread:
+            outs = [rt.resume(thread, on_event=render_event)]
+        else:
+            outs = rt.recover(on_event=render_event)
         console.print(f"[dim]resumed {len(outs)} thread(s)[/dim]")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,6 +14,9 @@ from agent.interfaces.cli.options import DataDir, UserOpt
 from agent.interfaces.cli.options import fail as _fail
 from agent.interfaces.cli.options import settings_for as _settings
 from agent.interfaces.cli.render import console, print_audit, render_approval
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 app = typer.Typer(help="Review and decide approval requests.", no_args_is_help=True)
 
@@ -26,19 +29,14 @@ def approvals_list(
     data_dir: DataDir = None,
 ) -> None:
     """List approval requests."""
-    from typing import get_args
+    from agent.errors import InvalidInput
+    from agent.service.stores import open_service
 
-    from connectors.appdb.approvals import Status
-
-    if status is not None and status not in get_args(Status):
-        _fail(f"unknown --status {status!r}; use one of: {', '.join(get_args(Status))}")
-    from agent.runtime.store_access import open_store
-
-    with open_store(_settings(data_dir)) as (store, directory):
-        from agent.views import approval_view
-
-        recs = store.pending_for(user) if user else store.list(status=status)
-        views = [approval_view(r, directory) for r in recs]
+    with open_service(_settings(data_dir)) as svc:
+        try:
+            views = svc.approvals.list_views(waiting_for=user, status=status)
+        except InvalidInput as exc:
+            _fail(str(exc).replace("unknown status", "unknown --status"))
         if as_json:
             for v in views:
                 print(json.dumps(_view_json(v), default=str))
@@ -71,30 +69,22 @@ def approvals_list(
 @app.command("show")
 def approvals_show(approval_id: str, data_dir: DataDir = None) -> None:
     """Show one request: what changes, why, the route and the audit trail."""
-    from agent.runtime.store_access import open_store
-    from agent.views import approval_view
-    from connectors.appdb import AuditLog
-    from connectors.appdb.id_prefix import resolve_approval_id
-    from connectors.errors import AmbiguousId, RecordNotFound
+    from agent.errors import AmbiguousId, RecordNotFound
+    from agent.service.stores import open_service
 
-    with open_store(_settings(data_dir)) as (store, directory):
-        if approval_id.startswith("bat_"):
-            _show_batch(store.engine, directory, approval_id)
-            return
+    with open_service(_settings(data_dir)) as svc:
         try:
-            approval_id = resolve_approval_id(store.engine, approval_id)
-            render_approval(approval_view(store.get(approval_id), directory, engine=store.engine))
+            if approval_id.startswith("bat_"):
+                _show_batch(batch_id=approval_id, views=svc.approvals.batch(approval_id))
+                return
+            detail = svc.approvals.detail(approval_id)
         except (RecordNotFound, AmbiguousId) as exc:
             _fail(str(exc))
-        print_audit(AuditLog(store.engine).entries(approval_id=approval_id))
+        render_approval(detail.view)
+        print_audit(detail.audit)
 
 
-def _show_batch(engine: Any, directory: Any, batch_id: str) -> None:
-    from agent.batches import batch_views
-
-    views = batch_views(engine, directory, batch_id)
-    if not views:
-        _fail(f"no batch {batch_id!r}; `chamberlain approvals show ID` of one of its requests names its batch")
+def _show_batch(*, batch_id: str, views: list[ApprovalView]) -> None:
     waiting = sum(1 for v in views if v.status == "pending")
     console.print(f"[bold]Batch {batch_id}[/bold]: {len(views)} changes proposed together, {waiting} waiting")
     for n, v in enumerate(views, start=1):
@@ -102,78 +92,109 @@ def _show_batch(engine: Any, directory: Any, batch_id: str) -> None:
         render_approval(v)
 
 
-def _decide_batch(batch_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
-    from agent.batches import decide_batch
-    from agent.runtime.services import open_runtime
-    from connectors.errors import RecordNotFound
-    from policies.directory import Directory
-    from policies.errors import UnknownPrincipal
+def _check_user(settings: Settings, user: str) -> None:
+    """A typo in --user fails before anything opens."""
+    from agent.errors import UnknownPrincipal
+    from agent.interfaces.cli.support import configured_directory
 
-    settings = _settings(data_dir)
     try:
-        Directory.load(settings.directory_path).get(user)
+        configured_directory(settings.data_dir).get(user)
     except UnknownPrincipal as exc:
         _fail(str(exc))
-    with open_runtime(settings) as rt:
-        try:
-            res = decide_batch(rt, batch_id, approver_id=user, approve=approve, reason=reason)
-        except RecordNotFound as exc:
-            _fail(f"{exc}; `chamberlain approvals show ID` of one of its requests names its batch")
-        for item in res.items:
-            mark = "[green]✓[/green]" if item.accepted else "[red]✗[/red]"
-            outcome = f" → {item.outcome}" if item.accepted and item.outcome else ""
-            console.print(f"{mark} {item.approval_id} {item.title}: {item.message}{outcome}", highlight=False)
-        if not res.accepted:
-            _fail(f"nothing in batch {batch_id} was decided by {user}")
 
 
 def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
-    if approval_id.startswith("bat_"):  # a batch: one decision per item (refused items say why)
-        _decide_batch(approval_id, user, approve, reason, data_dir)
-        return
-    from agent.runtime.store_access import resolve_id
-    from connectors.errors import AmbiguousId, RecordNotFound
-    from policies.directory import Directory
-    from policies.errors import UnknownPrincipal
+    """Decide without the conversation graph (no LangGraph, no model: about a second). The write
+    runs here, once; a conversation waiting on it is queued and continued by a detached
+    ``chamberlain resume --queued`` (or a server's sweeper, or the requester's next message)."""
+    from agent.errors import AmbiguousId, RecordNotFound, UnknownPrincipal
+    from agent.service.stores import open_service
 
     settings = _settings(data_dir)
-    try:
-        # Both checked before the runtime (and its model stack) loads: a typo fails at once.
-        approval_id = resolve_id(settings, approval_id)
-        Directory.load(settings.directory_path).get(user)
-    except (RecordNotFound, AmbiguousId, UnknownPrincipal) as exc:
-        _fail(str(exc))
-    from agent.runtime.services import open_runtime
-
-    with open_runtime(settings) as rt:
+    _check_user(settings, user)
+    queued: set[str] = set()
+    with open_service(settings, decide=True) as svc:
         try:
-            # No on_event: the requester's resumed conversation is theirs, not the approver's.
-            res = rt.decide(approval_id, approver_id=user, approve=approve, reason=reason)
-        except (RecordNotFound, UnknownPrincipal) as exc:
+            if approval_id.startswith("bat_"):  # a batch: one decision per item (refused items say why)
+                res_b = svc.approvals.decide_batch(approval_id, approver_id=user, approve=approve, reason=reason)
+            else:
+                res = svc.approvals.decide(approval_id, approver_id=user, approve=approve, reason=reason)
+        except RecordNotFound as exc:
+            hint = "; `chamberlain approvals show ID` of one of its requests names its batch"
+            _fail(f"{exc}{hint if approval_id.startswith('bat_') else ''}")
+        except (AmbiguousId, UnknownPrincipal) as exc:
             _fail(str(exc))
-        if not res.accepted:
-            _fail(res.message)
-        console.print(f"[green]{res.message}[/green]")
-        if res.final:
-            console.print(f"outcome: {res.outcome}")
+        if approval_id.startswith("bat_"):
+            for item in res_b.items:
+                mark = "[green]✓[/green]" if item.accepted else "[red]✗[/red]"
+                outcome = f" → {item.outcome}" if item.accepted and item.outcome else ""
+                console.print(f"{mark} {item.approval_id} {item.title}: {item.message}{outcome}", highlight=False)
+            queued = {t for t in res_b.queued_threads if t}
+            if not res_b.accepted:
+                _fail(f"nothing in batch {approval_id} was decided by {user}")
+        else:
+            if not res.accepted:
+                _fail(res.message)
+            console.print(f"[green]{res.message}[/green]")
+            if res.final:
+                console.print(f"outcome: {res.outcome}")
+            if res.resume_queued:
+                queued.add(res.resume_queued)
+    for thread in sorted(queued):
+        _continue_in_background(settings, thread)
+
+
+def _continue_in_background(settings: Settings, thread: str) -> None:
+    """Start ``chamberlain resume --queued THREAD`` detached: the requester's conversation goes on
+    after this command returns. The resume is durable: if the child dies, a server's sweeper,
+    ``chamberlain resume`` or the requester's next message continues it, once."""
+    import os
+    import subprocess
+    import sys
+
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "agent", "resume", thread, "--queued", "--data-dir", str(settings.data_dir)]
+    env = {**os.environ, "CHAMBERLAIN_DATA_DIR": str(settings.data_dir)}
+    log = str(logs / "resume.log")
+    if hasattr(os, "posix_spawn"):
+        # Spawned, not a Popen: nothing here waits for it, and it outlives this command in a
+        # session of its own (not stopped by this terminal's Ctrl-C or hang-up).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, flags, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ]
+        os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
+    else:  # pragma: no cover - Windows
+        with open(log, "ab") as out:
+            subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    console.print(
+        f"the requester's conversation continues in the background (thread {thread}); "
+        f"`chamberlain resume {thread}` continues it now if it has not",
+        highlight=False,
+    )
 
 
 @app.command("retry")
 def approvals_retry(approval_id: str, user: UserOpt, data_dir: DataDir = None) -> None:
     """Retry a request whose execution failed, as --user (an operator: the requester, one of
     its approvers or an IT admin). Same payload, same idempotency key."""
-    from agent.runtime.services import open_runtime
-    from connectors.errors import RecordNotFound
-    from policies.errors import UnknownPrincipal
+    from agent.errors import AmbiguousId, RecordNotFound, UnknownPrincipal
+    from agent.service.stores import open_service
 
-    with open_runtime(_settings(data_dir)) as rt:
+    settings = _settings(data_dir)
+    with open_service(settings, decide=True) as svc:
         try:
-            res = rt.retry(approval_id, operator_id=user)
-        except (RecordNotFound, UnknownPrincipal, PermissionError) as exc:
+            res = svc.approvals.retry(approval_id, operator_id=user)
+        except (RecordNotFound, AmbiguousId, UnknownPrincipal, PermissionError) as exc:
             _fail(str(exc))
         if not res.accepted:
             _fail(res.message)
         console.print(f"[green]{res.message}[/green]")
+    if res.resume_queued:
+        _continue_in_background(settings, res.resume_queued)
 
 
 @app.command("approve")

@@ -25,21 +25,19 @@ def audit_show(
     data_dir: DataDir = None,
 ) -> None:
     """Print audit entries as a table, newest first (--reverse for oldest first)."""
-    from agent.runtime.store_access import open_store
-    from connectors.appdb import AuditLog
+    from agent.service.stores import open_service
 
-    with open_store(_settings(data_dir)) as (store, _d):
-        print_audit(AuditLog(store.engine).entries(thread_id=thread, limit=limit, newest_first=not reverse))
+    with open_service(_settings(data_dir)) as svc:
+        print_audit(svc.audit.entries(thread_id=thread, limit=limit, newest_first=not reverse))
 
 
 @app.command("verify")
 def audit_verify(data_dir: DataDir = None) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
-    from agent.runtime.store_access import open_store
-    from connectors.appdb import AuditLog
+    from agent.service.stores import open_service
 
-    with open_store(_settings(data_dir)) as (store, _d):
-        rep = AuditLog(store.engine).verify()
+    with open_service(_settings(data_dir)) as svc:
+        rep = svc.audit.verify()
     if rep.ok:
         console.print(f"[green]audit log intact: {rep.entries} entries[/green]")
         return
@@ -57,8 +55,7 @@ def audit_export(
     """Write audit entries as JSON Lines (for a SIEM)."""
     from datetime import UTC, datetime
 
-    from agent.runtime.store_access import open_store
-    from connectors.appdb import AuditLog
+    from agent.service.stores import open_service
 
     start = None
     if since:
@@ -68,8 +65,8 @@ def audit_export(
             _fail(f"--since {since!r} is not an ISO date/time; use e.g. 2026-11-01 or 2026-11-01T09:00")
         assert start is not None
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    with open_store(_settings(data_dir)) as (store, _d):
-        lines = (json.dumps(e.to_json(), default=str) for e in AuditLog(store.engine).entries(since=start))
+    with open_service(_settings(data_dir)) as svc:
+        lines = (json.dumps(e.to_json(), default=str) for e in svc.audit.entries(since=start))
         if out:
             n = 0
             with out.open("w", encoding="utf-8") as fh:

@@ -137,6 +137,9 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
             "Everything else (policy gate, approvals, CRM over HTTP, audit) is real."
         )
     with open_runtime(settings, chat_model=model) as rt:
+        from agent.service.stores import Service
+
+        approvals = Service.for_runtime(rt).approvals  # what every Approve button calls
         console.print(Panel(QUESTION, title="Alice Chen (Account Executive) asks"))
         out = rt.ask("u_alice", QUESTION, on_event=render_event)
         if out.status != "waiting_for_approval":
@@ -144,15 +147,15 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
         view: ApprovalView = out.pending[0]
         approver = view.stages[0].approvers[0]
         for who in ("u_alice", "u_mallory"):
-            res = rt.decide(view.id, approver_id=who, approve=True)
+            res = approvals.decide(view.id, approver_id=who, approve=True)
             console.print(f"{rt.directory.get(who).name} clicks Approve → [red]{res.message}[/red]")
         name = rt.directory.get(approver).name
         console.print(f"{name} clicks Approve →")
-        res = rt.decide(view.id, approver_id=approver, approve=True, on_event=render_event)
+        res = approvals.decide(view.id, approver_id=approver, approve=True, on_event=render_event)
         console.print(f"[green]{res.message}[/green]")
-        again = rt.decide(view.id, approver_id=approver, approve=True)
+        again = approvals.decide(view.id, approver_id=approver, approve=True)
         console.print(f"{name} clicks Approve again → [dim]{again.message}[/dim]")
-        final = rt.get_approval(view.id)
+        final = approvals.view(view.id)
         render_approval(final)
         console.rule("Audit trail")
         from agent.interfaces.cli.render import print_audit

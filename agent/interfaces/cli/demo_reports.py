@@ -51,7 +51,9 @@ def run_report_demo(rt: Any, console: Console) -> None:
         return
     view = out.pending[0]
     approver = view.stages[0].approvers[0]
-    res = rt.decide(view.id, approver_id=approver, approve=True)
+    from agent.service.stores import Service
+
+    res = Service.for_runtime(rt).approvals.decide(view.id, approver_id=approver, approve=True)
     console.print(f"{rt.directory.get(approver).name} approves the report → [green]{res.message}[/green]")
     if rt.approvals.get(view.id).status != "executed":
         rt.resume(view.thread_id)

@@ -81,8 +81,8 @@ def usage(
     data_dir: DataDir = None,
 ) -> None:
     """Model tokens (input, cached input, output), cost and latency by day, user, group, model and task kind."""
-    from connectors.appdb import UsageStore, make_engine
-    from connectors.appdb.usage_store import REPORT_DIMENSIONS
+    from agent.service.records import REPORT_DIMENSIONS
+    from agent.service.stores import connect_service
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv")
@@ -91,11 +91,11 @@ def usage(
     if bad or not dims:
         _fail(f"--by {by!r}: group by any of {', '.join(REPORT_DIMENSIONS)}")
     settings = _settings(data_dir)
-    engine = make_engine(settings.resolved_database_url)
+    svc = connect_service(settings)
     try:
-        rows = UsageStore(engine).report(dims, since=_since(since), user_id=user, group=group)
+        rows = svc.usage.report(dims, since=_since(since), user_id=user, group=group)
     finally:
-        engine.dispose()
+        svc.close()
     data = [r.as_dict() for r in rows]
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

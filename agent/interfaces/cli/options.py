@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from agent.interfaces.cli.support import load_settings
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 err_console = Console(stderr=True)
 
@@ -19,7 +22,7 @@ DataDir = Annotated[
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Directory id of the person asking, e.g. u_alice.")]
 
 
-def settings_for(data_dir: Path | None, *, create: bool = False) -> Any:
+def settings_for(data_dir: Path | None, *, create: bool = False) -> Settings:
     return load_settings(data_dir, create=create)
 
 

@@ -40,14 +40,13 @@ def _fail(message: str, code: int = 2) -> None:
 def _open(data_dir: Path | None) -> tuple[Any, Any, Any]:
     from sqlalchemy.exc import OperationalError
 
+    from agent.service.stores import connect_service
     from agent.settings import Settings
-    from connectors.appdb import make_engine
-    from connectors.outbox import SqlOutbox
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     try:
-        engine = make_engine(settings.resolved_database_url)
-        return settings, engine, SqlOutbox(engine)
+        svc = connect_service(settings)
+        return settings, svc, svc.outbox
     except OperationalError as exc:
         _fail(f"cannot open the app database ({settings.resolved_database_url.split('@')[-1]}): {exc.orig}")
     raise AssertionError("unreachable")
@@ -86,7 +85,7 @@ def run(
     """Deliver queued messages to Slack and email; run as many as you like on one database."""
     from agent.interfaces.outbox_worker import worker_from_settings
 
-    settings, engine, outbox = _open(data_dir)
+    settings, svc, outbox = _open(data_dir)
     try:
         worker = worker_from_settings(settings, outbox, worker_id=worker_id)
         configured = ", ".join(sorted(worker.channels)) or "none (set SLACK_BOT_TOKEN / CHAMBERLAIN_SMTP_HOST)"
@@ -107,7 +106,7 @@ def run(
         c = worker.counts
         console.print(f"stopped: sent {c['sent']}, retried {c['retry']}, failed {c['failed']}")
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @app.command("list")
@@ -120,9 +119,9 @@ def list_(
     data_dir: DataDir = None,
 ) -> None:
     """Messages, newest first, with where each one stands."""
-    from connectors.errors import InvalidRequest
+    from agent.errors import InvalidRequest
 
-    _, engine, outbox = _open(data_dir)
+    _, svc, outbox = _open(data_dir)
     try:
         try:
             rows = outbox.list(status=status, limit=limit)
@@ -150,15 +149,15 @@ def list_(
             )
         console.print(table)
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @app.command("show")
 def show(message_id: str, as_json: JsonOpt = False, data_dir: DataDir = None) -> None:
     """One message: its text, every state it has, why it failed."""
-    from connectors.errors import InvalidRequest, RecordNotFound
+    from agent.errors import InvalidRequest, RecordNotFound
 
-    _, engine, outbox = _open(data_dir)
+    _, svc, outbox = _open(data_dir)
     try:
         try:
             m = outbox.get(message_id)
@@ -175,15 +174,15 @@ def show(message_id: str, as_json: JsonOpt = False, data_dir: DataDir = None) ->
         console.print("[bold]text[/bold]:")
         console.print(escape(m.text))
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @app.command("retry")
 def retry(message_id: str, data_dir: DataDir = None) -> None:
     """Queue a failed message again (fix what its error says first)."""
-    from connectors.errors import ConflictError, InvalidRequest, RecordNotFound
+    from agent.errors import ConflictError, InvalidRequest, RecordNotFound
 
-    _, engine, outbox = _open(data_dir)
+    _, svc, outbox = _open(data_dir)
     try:
         try:
             m = outbox.retry(message_id)
@@ -191,7 +190,7 @@ def retry(message_id: str, data_dir: DataDir = None) -> None:
             _fail(str(exc))
         console.print(f"queued {m.id[:8]} to {escape(m.recipient)} again; a running worker delivers it")
     finally:
-        engine.dispose()
+        svc.close()
 
 
 __all__ = ["app"]

@@ -41,15 +41,14 @@ def _scheduler(data_dir: Path | None, now: datetime | None = None) -> Iterator[A
 
 def _store(data_dir: Path | None) -> Any:
     from agent.interfaces.cli.support import load_settings
-    from connectors.appdb import make_engine
-    from connectors.appdb.reports import ReportStore
+    from agent.service.stores import connect_service
 
     settings = load_settings(data_dir)  # a wrong --data-dir is an error, not empty state
-    return ReportStore(make_engine(settings.resolved_database_url))
+    return connect_service(settings).reports
 
 
 def _find(store: Any, report_id: str) -> Any:
-    from connectors.errors import RecordNotFound
+    from agent.errors import RecordNotFound
 
     try:
         return store.find(report_id)
@@ -113,7 +112,7 @@ def show(report_id: IdArg, data_dir: DataDir = None) -> None:
 
 
 def _set(report_id: str, status: str, data_dir: Path | None, reason: str | None) -> None:
-    from connectors.errors import RecordNotFound
+    from agent.errors import RecordNotFound
 
     store = _store(data_dir)
     r = _find(store, report_id)

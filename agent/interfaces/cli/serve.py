@@ -121,11 +121,11 @@ def run_server(settings: Any, *, host: str, port: int, announce: Callable[[str],
         from agent.interfaces.http.api import create_http_app
         from agent.interfaces.outbox_worker import background_worker
         from agent.runtime.services import open_runtime
-        from connectors.outbox import SqlOutbox
+        from agent.service.stores import Service
 
         rt = stack.enter_context(open_runtime(settings, sweep_every_s=settings.sweep_interval_s))
         # off: CHAMBERLAIN_OUTBOX_WORKER=false
-        stack.enter_context(background_worker(settings, SqlOutbox(rt.approvals.engine)))
+        stack.enter_context(background_worker(settings, Service.for_runtime(rt).outbox))
         api = create_http_app(
             rt, token=settings.http_token.get_secret_value(), max_text_chars=settings.max_message_chars
         )

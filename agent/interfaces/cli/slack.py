@@ -36,9 +36,7 @@ def open_slack_app(
     from agent.interfaces.slack.notifier import SlackNotifier
     from agent.interfaces.slack.users import SlackUsers
     from agent.runtime.services import open_runtime
-    from connectors.appdb import DedupeStore as Dedupe
-    from connectors.appdb import make_engine
-    from connectors.appdb.slack_cards import CardStore
+    from agent.service.stores import connect_service
     from connectors.slack.client import SlackWebApi, build_web_client
     from policies.directory import Directory
 
@@ -49,26 +47,26 @@ def open_slack_app(
     if not secret:
         raise ValueError("SLACK_SIGNING_SECRET is not set (Basic Information → Signing Secret)")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    # The app database for the Slack side (cards, de-duplication, the outbox), apart from the runtime's.
+    svc = connect_service(settings)
     try:
         web = build_web_client(token, base_url=settings.slack_api_url)
         api = SlackWebApi(web)
         users = SlackUsers(api, Directory.load(settings.directory_path))
-        notifier = SlackNotifier(api, users, CardStore(engine), approvals_channel=settings.slack_approvals_channel)
+        notifier = SlackNotifier(api, users, svc.slack_cards, approvals_channel=settings.slack_approvals_channel)
         from agent.interfaces.outbox_worker import background_worker
-        from connectors.outbox import SqlOutbox
 
         with (
             open_runtime(settings, chat_model=chat_model, notifier=notifier, sweep_every_s=sweep_every_s) as runtime,
             # Delivers approved messages and (see agent.notify) approval cards; off with
             # CHAMBERLAIN_OUTBOX_WORKER=false when separate `chamberlain outbox run` processes do it.
-            background_worker(settings, SqlOutbox(engine)),
+            background_worker(settings, svc.outbox),
         ):
             yield create_slack_app(
                 runtime,
                 client=web,
                 signing_secret=secret,
-                dedupe=Dedupe(engine),
+                dedupe=svc.dedupe,
                 approvals_channel=settings.slack_approvals_channel,
                 users=users,
                 process_before_response=process_before_response,
@@ -77,7 +75,7 @@ def open_slack_app(
                 token_verification_enabled=settings.slack_api_url is None,
             )
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @app.command()

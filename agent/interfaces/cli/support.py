@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    # Typing only: the settings and the directory load inside the functions, so `--help` stays light.
+    from agent.settings import Settings
+    from policies.directory import Directory
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -14,7 +19,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings(data_dir: Path | None, *, create: bool = False) -> Any:
+def load_settings(data_dir: Path | None, *, create: bool = False) -> Settings:
     """Settings for ``data_dir`` (or CHAMBERLAIN_DATA_DIR / ./.chamberlain), after checking that the
     directory exists and is ours; only commands that create state pass ``create=True``."""
     from agent.interfaces.cli.datadir import DataDirError, check_data_dir
@@ -27,7 +32,7 @@ def load_settings(data_dir: Path | None, *, create: bool = False) -> Any:
     return settings
 
 
-def configured_directory(data_dir: Path | None = None) -> Any:
+def configured_directory(data_dir: Path | None = None) -> Directory:
     """The people directory the settings name (CHAMBERLAIN_DIRECTORY_PATH, default the shipped
     one), for commands that read only the directory and so need no data dir."""
     from policies.directory import Directory
@@ -35,7 +40,7 @@ def configured_directory(data_dir: Path | None = None) -> Any:
     return Directory.load(_settings(data_dir).directory_path)
 
 
-def _settings(data_dir: Path | None) -> Any:
+def _settings(data_dir: Path | None) -> Settings:
     from pydantic import ValidationError
 
     from agent.settings import Settings

@@ -22,14 +22,12 @@ DataDir = Annotated[
 
 
 def _open(data_dir: Path | None) -> tuple[Any, Any, Any]:
+    from agent.service.stores import connect_service
     from agent.settings import Settings
-    from connectors.appdb import make_engine
-    from connectors.appdb.api_keys import ApiKeyStore
-    from policies.directory import Directory
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    engine = make_engine(settings.resolved_database_url)
-    return engine, ApiKeyStore(engine), Directory.load(settings.directory_path)
+    svc = connect_service(settings)
+    return svc, svc.api_keys, svc.directory
 
 
 @key_app.command("create")
@@ -39,7 +37,7 @@ def key_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a key for USER and print it once (only its hash is stored)."""
-    engine, keys, directory = _open(data_dir)
+    svc, keys, directory = _open(data_dir)
     try:
         if directory.find(user) is None:
             err_console.print(f"[red]error:[/red] no user {user!r} in the directory (ids look like u_raj)")
@@ -48,13 +46,13 @@ def key_create(
         console.print(f"API key for {directory.get(user).label} (id {rec.key_id}) — shown once, store it now:")
         console.print(secret, soft_wrap=True, highlight=False)
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @key_app.command("list")
 def key_list(data_dir: DataDir = None) -> None:
     """Keys and whether they are live (never the secrets)."""
-    engine, keys, _directory = _open(data_dir)
+    svc, keys, _directory = _open(data_dir)
     try:
         table = Table("id", "user", "label", "created", "state")
         for k in keys.list():
@@ -62,17 +60,17 @@ def key_list(data_dir: DataDir = None) -> None:
             table.add_row(k.key_id, k.user_id, k.label, f"{k.created_at:%Y-%m-%d %H:%M}", state)
         console.print(table)
     finally:
-        engine.dispose()
+        svc.close()
 
 
 @key_app.command("revoke")
 def key_revoke(key_id: str, data_dir: DataDir = None) -> None:
     """Revoke a key; sessions signed in with it end on their next request."""
-    engine, keys, _directory = _open(data_dir)
+    svc, keys, _directory = _open(data_dir)
     try:
         if not keys.revoke(key_id):
             err_console.print(f"[red]error:[/red] no live key {key_id!r} (see `chamberlain web key list`)")
             raise typer.Exit(2)
         console.print(f"revoked {key_id}")
     finally:
-        engine.dispose()
+        svc.close()

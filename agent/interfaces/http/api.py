@@ -41,12 +41,19 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import TRANSLATED_BASES, translate
+from agent.errors import (
+    TRANSLATED_BASES,
+    AmbiguousId,
+    ConnectorError,
+    PermissionDenied,
+    PolicyError,
+    RecordNotFound,
+    UnknownPrincipal,
+    translate,
+)
 from agent.events import DecisionResult, Event, Outcome
 from agent.runtime.chamberlain import Chamberlain
-from connectors.appdb.id_prefix import resolve_approval_id
-from connectors.errors import AmbiguousId, ConnectorError, RecordNotFound
-from policies.errors import PolicyError, UnknownPrincipal
+from agent.service.stores import Service
 
 MAX_BODY_BYTES = 64 * 1024
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="chamberlain"'}
@@ -80,6 +87,7 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
     if not token:
         raise ValueError("set CHAMBERLAIN_HTTP_TOKEN: the HTTP API needs a service token")
     max_chars = max_text_chars
+    svc = Service.for_runtime(runtime)  # the same functions as the CLI, the web page and Slack
     app = FastAPI(title="Chamberlain", version="0.1.0", docs_url=None, redoc_url=None)
     expected = token.encode()
 
@@ -130,18 +138,17 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
 
     def full_id(approval_id: str) -> str:
         try:
-            return resolve_approval_id(runtime.approvals.engine, approval_id)
+            return svc.approvals.resolve(approval_id)
         except RecordNotFound:
             raise HTTPException(404, "no such approval request") from None
         except AmbiguousId as exc:
             raise HTTPException(409, str(exc)) from None
 
     def visible(approval_id: str, user: str) -> Any:
-        view = runtime.get_approval(approval_id)
-        involved = {view.requester_id, *(a for s in view.stages for a in s.approvers)}
-        if user not in involved:
-            raise HTTPException(403, "only the requester and the route's approvers may see this request")
-        return view
+        try:
+            return svc.approvals.view(approval_id, viewer=user)
+        except PermissionDenied as exc:
+            raise HTTPException(403, str(exc)) from None
 
     def workflows() -> Any:
         if getattr(runtime, "workflows", None) is None:
@@ -163,7 +170,7 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
 
     @app.get("/v1/approvals")
     def approvals(user: User) -> list[Any]:
-        return [_json(v) for v in runtime.pending_for(user)]
+        return [_json(v) for v in svc.approvals.pending_for(user)]
 
     @app.get("/v1/approvals/{approval_id}")
     def approval(approval_id: str, user: User) -> Any:
@@ -175,13 +182,11 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
         # the action's result or, to anyone outside the route, the request itself.
         full = full_id(approval_id)
         try:
-            before = runtime.get_approval(full)
-        except RecordNotFound:
-            raise HTTPException(404, f"no approval {approval_id!r}") from None
-        if user not in {a for s in before.stages for a in s.approvers} and user != before.requester_id:
-            raise HTTPException(403, "you are not an approver of this request")
-        try:
-            res = runtime.decide(full, approver_id=user, approve=body.approve, reason=body.reason)
+            res = svc.approvals.decide(
+                full, approver_id=user, approve=body.approve, reason=body.reason, approvers_only=True
+            )
+        except PermissionDenied as exc:
+            raise HTTPException(403, str(exc)) from None
         except (RecordNotFound, UnknownPrincipal):
             raise HTTPException(404, f"no approval {approval_id!r}") from None
         return JSONResponse(decision_body(res), status_code=200 if res.accepted else 409)
@@ -231,9 +236,11 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
 
     @app.get("/v1/audit")
     def audit(user: User, approval_id: Annotated[str, Query(min_length=1, max_length=64)]) -> list[Any]:
-        full = full_id(approval_id)
-        visible(full, user)
-        return [json.loads(json.dumps(e.to_json(), default=str)) for e in runtime.audit.entries(approval_id=full)]
+        try:
+            trail = svc.approvals.audit_trail(full_id(approval_id), viewer=user)
+        except PermissionDenied as exc:
+            raise HTTPException(403, str(exc)) from None
+        return [json.loads(json.dumps(e.to_json(), default=str)) for e in trail]
 
     from agent.interfaces.http.web import (
         mount_web,  # the web page, /readyz and /metrics (see agent/interfaces/http/web)
@@ -241,14 +248,13 @@ def create_http_app(runtime: Chamberlain, *, token: str, max_text_chars: int = 8
 
     mount_web(app, runtime, token=token, settings=getattr(runtime, "settings", None))
     from agent.interfaces.http.reports import reports_router
-    from connectors.appdb.reports import ReportStore
 
     scheduler = runtime.reports
     run_now = (lambda: scheduler) if scheduler is not None else None
-    app.include_router(reports_router(ReportStore(runtime.approvals.engine), caller, run_now))
+    app.include_router(reports_router(svc.reports, caller, run_now))
     from agent.interfaces.http.batches import batches_router
 
-    app.include_router(batches_router(runtime, caller))
+    app.include_router(batches_router(svc, caller))
     return app
 
 

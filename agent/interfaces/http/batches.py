@@ -19,8 +19,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.batches import batch_views, decide_batch, involved
-from connectors.errors import RecordNotFound
+from agent.batches import involved
+from agent.errors import PermissionDenied, RecordNotFound
+from agent.service.stores import Service
 
 
 class BatchDecisionBody(BaseModel):
@@ -32,15 +33,15 @@ class BatchDecisionBody(BaseModel):
     )
 
 
-def batches_router(runtime: Any, caller: Callable[..., str]) -> APIRouter:
+def batches_router(svc: Service, caller: Callable[..., str]) -> APIRouter:
     router = APIRouter(prefix="/v1/batches", tags=["approvals"])
 
     def views(batch_id: str, user: str) -> list[Any]:
-        items = batch_views(runtime.approvals.engine, runtime.directory, batch_id)
-        if not items or not any(involved(v, user) for v in items):
+        try:
+            return svc.approvals.batch(batch_id, viewer=user)
+        except (RecordNotFound, PermissionDenied):
             # The same answer for "no such batch" and "not yours": ids are not to be probed.
-            raise HTTPException(404, f"no batch {batch_id!r} for you")
-        return items
+            raise HTTPException(404, f"no batch {batch_id!r} for you") from None
 
     @router.get("/{batch_id}")
     def show(batch_id: str, user: str = Depends(caller)) -> dict[str, Any]:
@@ -60,8 +61,8 @@ def batches_router(runtime: Any, caller: Callable[..., str]) -> APIRouter:
     def decide(batch_id: str, body: BatchDecisionBody, user: str = Depends(caller)) -> JSONResponse:
         views(batch_id, user)
         try:
-            res = decide_batch(
-                runtime, batch_id, approver_id=user, approve=body.approve, reason=body.reason, only=body.items
+            res = svc.approvals.decide_batch(
+                batch_id, approver_id=user, approve=body.approve, reason=body.reason, only=body.items
             )
         except RecordNotFound as exc:
             raise HTTPException(404, str(exc)) from None

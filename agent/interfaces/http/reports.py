@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from connectors.appdb.reports import Report, ReportStore
-from connectors.errors import RecordNotFound
+from agent.errors import RecordNotFound
+from agent.service.records import Report, ReportStore
 
 
 def _json(rep: Report) -> dict[str, Any]:

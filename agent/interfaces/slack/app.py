@@ -40,7 +40,7 @@ from agent.interfaces.slack.bot import ConversationRuntime, InlineExecutor
 from agent.interfaces.slack.events import EventHandlers
 from agent.interfaces.slack.progress import DEFAULT_INTERVAL
 from agent.interfaces.slack.users import SlackUsers
-from connectors.appdb import DedupeStore as Dedupe
+from agent.service.records import DedupeStore as Dedupe
 from connectors.slack.client import SlackWebApi
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from agent.interfaces.slack.audience import AudienceCheck
 from agent.interfaces.slack.conversation import ThreadReporter
 from agent.interfaces.slack.progress import DEFAULT_INTERVAL
 from agent.interfaces.slack.users import SlackUsers
-from connectors.appdb import DedupeStore as Dedupe
+from agent.service.records import DedupeStore as Dedupe
 from connectors.errors import ConnectorAuthError, ConnectorError
 from connectors.slack.client import SlackApi
 from policies.directory import Directory

@@ -21,7 +21,7 @@ from typing import Any
 from agent.events import ApprovalView
 from agent.interfaces.slack.blocks import approval_card, batch_card, current_stage, decided_card, escape, is_open
 from agent.interfaces.slack.users import SlackUsers
-from connectors.appdb.slack_cards import CardRef, CardStore
+from agent.service.records import CardRef, CardStore
 from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnavailable
 from connectors.slack.client import SlackApi
 
@@ -97,17 +97,16 @@ class SlackNotifier:
 
         Every card is rendered from the stored state, never from the event that caused the
         update: late, repeated or reordered notifications all converge on the same card."""
-        from agent.batches import batch_of
-        from agent.views import approval_view
-        from connectors.appdb import ApprovalStore
-        from connectors.errors import RecordNotFound
+        from agent.errors import RecordNotFound
+        from agent.service.stores import Service
 
         engine = self.cards.engine
         try:
-            rec = ApprovalStore(engine).get(view.id)
+            # The same view as `approvals show`, GET /v1/approvals/{id} and the web page.
+            now = Service.on_engine(engine, self.users.directory).approvals.view(view.id)
         except RecordNotFound:
             return view, None
-        return approval_view(rec, self.users.directory, engine=engine), batch_of(engine, rec.dedupe_key)
+        return now, now.batch_id
 
     def _sync_batch(self, batch_id: str) -> set[tuple[str, str]]:
         """Bring every copy of a batch card up to date and post it to each approver of an open
@@ -224,21 +223,22 @@ def _waiting(view: ApprovalView) -> tuple[str, ...]:
 def slack_notification_channel(settings: Any, engine: Any) -> Any:
     """The outbox's ``notify`` channel: approval cards in Slack, from the worker."""
     from agent.notify import NotificationChannel
-    from connectors.appdb import ApprovalStore
+    from agent.service.stores import Service
     from connectors.slack.client import SlackWebApi, build_web_client
     from policies.directory import Directory
 
     token = settings.slack_bot_token.get_secret_value()
     api = SlackWebApi(build_web_client(token, base_url=settings.slack_api_url, rate_limit_retries=0))
     directory = Directory.load(settings.directory_path)
+    svc = Service.on_engine(engine, directory)
     notifier = SlackNotifier(
         api,
         SlackUsers(api, directory),
-        CardStore(engine),
+        svc.slack_cards,
         approvals_channel=settings.slack_approvals_channel,
         strict=True,
     )
-    return NotificationChannel(notifier, ApprovalStore(engine), directory)
+    return NotificationChannel(notifier, svc.approvals.store, directory)
 
 
 __all__ = ["SlackNotifier", "slack_notification_channel"]

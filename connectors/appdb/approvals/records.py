@@ -60,7 +60,29 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class Taint:
+    """Where a proposal's content came from, when it was not the requester alone.
+
+    ``sources``: every untrusted source the conversation had read (documents, CRM records,
+    messages, other people's requests and reasons); ``fields``: the arguments traced to one of
+    them, as ``"path=value (from source)"``."""
+
+    sources: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    injection_score: float = 0.0
+
+    @property
+    def tainted(self) -> bool:
+        return bool(self.sources or self.fields)
+
+
+@dataclass(frozen=True)
 class NewApproval:
+    """A proposed action waiting to be stored: the one shape of a proposal, whoever makes it
+    (the gate, a person's direct call, a business request). ``agent.approvals.Proposal`` is this
+    class; :meth:`agent.approvals.Lifecycle.propose` stores it. A proposal built from untrusted
+    content (``taint``) is never auto-approved."""
+
     dedupe_key: str
     kind: str
     requester_id: str
@@ -75,9 +97,7 @@ class NewApproval:
     current: Mapping[str, Any] = field(default_factory=dict)
     proposed: Mapping[str, Any] = field(default_factory=dict)
     flags: Sequence[str] = ()
-    untrusted_sources: Sequence[str] = ()
-    tainted_arguments: Sequence[str] = ()
-    injection_score: float = 0.0
+    taint: Taint = field(default_factory=Taint)
     request: Mapping[str, Any] | None = None
     ttl: timedelta | None = DEFAULT_TTL
     auto_approved_by: str | None = None  # e.g. "policy:expense-small" — created approved

@@ -117,7 +117,7 @@ class ApprovalStore:
         """
         if not new.stages and new.auto_approved_by is None:
             raise ValueError("an approval needs at least one stage (or an auto-approval)")
-        if new.auto_approved_by is not None and (new.untrusted_sources or new.tainted_arguments):
+        if new.auto_approved_by is not None and new.taint.tainted:
             raise ValueError("a request built from untrusted content is never auto-approved")
         for s in new.stages:
             if not s.approvers:
@@ -144,9 +144,9 @@ class ApprovalStore:
             "current_stage": len(new.stages) if new.auto_approved_by else 0,
             "status": status,
             "flags_json": canonical_json(list(new.flags)),
-            "untrusted_sources_json": canonical_json(list(new.untrusted_sources)),
-            "tainted_args_json": canonical_json(list(new.tainted_arguments)),
-            "injection_score": float(new.injection_score),
+            "untrusted_sources_json": canonical_json(list(new.taint.sources)),
+            "tainted_args_json": canonical_json(list(new.taint.fields)),
+            "injection_score": float(new.taint.injection_score),
             "request_json": canonical_json(dict(new.request)) if new.request is not None else None,
             "created_at": now,
             "updated_at": now,

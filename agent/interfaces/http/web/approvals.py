@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from agent.errors import RecordNotFound
 from agent.interfaces.http.web.base import PageError, Viewer, WebBase
-from connectors.errors import RecordNotFound
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ class ApprovalPages(WebBase):
                 request, f"/web/approvals/{approval_id}", ("warn", "Say why you reject it; nothing was changed.")
             )
         try:
-            res = self.rt.decide(approval_id, approver_id=viewer.user_id, approve=choice == "approve", reason=reason)
+            res = self.svc.approvals.decide(
+                approval_id, approver_id=viewer.user_id, approve=choice == "approve", reason=reason
+            )
         except RecordNotFound:
             raise PageError(404, "Not found", f"There is no approval request {approval_id!r}.") from None
         except Exception:
@@ -98,21 +100,11 @@ class ApprovalPages(WebBase):
                 f"/web/approvals/{approval_id}",
                 ("warn", "Nothing changed: pick a colleague with the same approver roles who is not on this route."),
             )
-        done = self.rt.approvals.escalate(approval_id, add_approvers=[target], seen_version=rec.version)
+        done = self.svc.approvals.delegate(approval_id, by=viewer.user_id, to=target)
         if done is None:
             return self._redirect(
                 request, f"/web/approvals/{approval_id}", ("warn", "Nothing changed: the request changed meanwhile.")
             )
-        self.rt.audit.append(
-            "approval_delegated",
-            actor=viewer.user_id,
-            thread_id=rec.thread_id,
-            approval_id=approval_id,
-            data={"to": target, "stage": rec.stage.name},
-        )
-        from agent.views import approval_view
-
-        self.rt.deps.notifier.approval_requested(approval_view(done, self.rt.directory))
         return self._redirect(
             request, "/web/approvals", ("ok", f"Delegated to {allowed[target].label}; either of you may decide.")
         )
@@ -123,7 +115,7 @@ class ApprovalPages(WebBase):
         await self._form(request, viewer)
         self._get(approval_id)
         try:
-            res = self.rt.retry(approval_id, operator_id=viewer.user_id)
+            res = self.svc.approvals.retry(approval_id, operator_id=viewer.user_id)
         except PermissionError as exc:
             raise PageError(403, "Not yours to retry", f"{exc}. Nothing changed.") from None
         level = "ok" if res.accepted else "warn"
@@ -132,11 +124,9 @@ class ApprovalPages(WebBase):
     # -- batches (the writes one turn proposed together) ---------------------------------------
 
     def _batch_cards(self, batch_id: str, viewer: Viewer) -> list[Any]:
-        from connectors.appdb.batches import BatchStore
-
         if len(batch_id) > 64:
             raise PageError(404, "Not found", "There is no such batch.")
-        recs = [self.rt.approvals.get(i) for i in BatchStore(self.rt.approvals.engine).items(batch_id)]
+        recs = [self.svc.approvals.store.get(i) for i in self.svc.approvals.batch_ids(batch_id)]
         # Each item by the single-request rule (requester, its route, auditors): approvers
         # never see the items of a batch that are routed to other people.
         mine = [r for r in recs if self._may_view(r, viewer)]
@@ -157,14 +147,10 @@ class ApprovalPages(WebBase):
         )
 
     def _batch_ids(self, batch_id: str) -> list[str]:
-        from connectors.appdb.batches import BatchStore
-
-        return BatchStore(self.rt.approvals.engine).items(batch_id)
+        return self.svc.approvals.batch_ids(batch_id)
 
     async def decide_batch(self, request: Request, batch_id: str) -> Response:
         """Approve all (or reject all, with a reason): one decision per item waiting for you."""
-        from agent.batches import decide_batch
-
         viewer = self.viewer(request)
         data = await self._form(request, viewer)
         self._batch_cards(batch_id, viewer)
@@ -176,6 +162,8 @@ class ApprovalPages(WebBase):
             return self._redirect(
                 request, f"/web/batches/{batch_id}", ("warn", "Say why you reject them; nothing was changed.")
             )
-        res = decide_batch(self.rt, batch_id, approver_id=viewer.user_id, approve=choice == "approve", reason=reason)
+        res = self.svc.approvals.decide_batch(
+            batch_id, approver_id=viewer.user_id, approve=choice == "approve", reason=reason
+        )
         level = "ok" if res.accepted else "warn"
         return self._redirect(request, f"/web/batches/{batch_id}", (level, res.summary()))

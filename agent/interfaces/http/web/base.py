@@ -14,10 +14,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from agent.errors import RecordNotFound
 from agent.interfaces.http.web.auth import CSRF_COOKIE, FLASH_COOKIE, SESSION_COOKIE, SessionError, Signer
 from agent.interfaces.http.web.cards import card, duration
-from connectors.appdb.api_keys import ApiKeyStore
-from connectors.errors import RecordNotFound
+from agent.service.stores import Service
 from policies.directory import Principal
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -90,9 +90,10 @@ class WebBase:
 
     def __init__(self, runtime: Any, config: WebConfig) -> None:
         self.rt = runtime
+        self.svc = Service.for_runtime(runtime)  # the same functions as the CLI, the HTTP API and Slack
         self.cfg = config
         self.signer = Signer(config.secret)
-        self.keys = ApiKeyStore(runtime.approvals.engine)
+        self.keys = self.svc.api_keys
         self.env = _env()
         from agent.observability.metrics import metrics, register_app_db
 

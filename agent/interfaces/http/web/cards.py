@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.end_state import EndState
-from connectors.appdb import ApprovalRecord
+from agent.service.records import ApprovalRecord
 from policies.directory import Directory
 
 # Request fields a person types freely: shown as quotes, never as system text.

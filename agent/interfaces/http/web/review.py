@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from connectors.appdb import AuditEntry, AuditLog
+from agent.service.records import AuditEntry, AuditLog
 
 FLAG_EVENTS = ("answer", "feedback", "policy_decision", "turn_failed", "approval_mismatch", "review_labeled")
 
