@@ -176,11 +176,11 @@ async def _reply(send: Send, status: int, message: str) -> None:
 
 def http_app(runtime: Chamberlain, *, host: str, service_token: str | None, path: str = "/mcp") -> Any:
     """The Streamable HTTP app (ASGI) at ``path``, every request signed in."""
-    from connectors.appdb.api_keys import ApiKeyStore
+    from agent.service.stores import Service
 
     server = build_server(runtime, _user_of_request, transport="http")
     inner = server.streamable_http_app(streamable_http_path=path, host=host)
-    keys = ApiKeyStore(runtime.approvals.engine)  # the web page's personal keys, one table
+    keys = Service.for_runtime(runtime).api_keys  # the web page's personal keys, one table
     directory = runtime.directory
 
     def known(user_id: str) -> bool:
