@@ -113,7 +113,9 @@ def _result_text(result: Any) -> str:
 def _run_read(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
-    step_writes.flush()  # a tool may write on its own: keep the audit chain in order
+    # No flush before a read: a read tool gets no audit log and writes nothing to the app
+    # database, so the step's entries (the gate's decisions, then this result) stay in order and
+    # commit together when the step ends. Writes run through the lifecycle, which flushes first.
     try:
         result = tool.fn(tool.parse_args(g["args"]), ctx)
     except ToolInputError as exc:
