@@ -16,7 +16,7 @@ Tokens are counted with tiktoken's cl100k_base (bundled offline by ``tiktoken-of
 agent/models/tokens.py — Claude's tokenizer is not public, so this is a proxy). Goals (issue #19 item 6,
 #17 item 5): ≥ 40 % fewer input tokens; cache-read share ≥ 85 % of input tokens on calls ≥ 2.
 
-    python benchmarks/token_bench.py [--history-budget 8000] [--quick]
+    python benchmarks/token_bench.py [--history-budget 8000] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from _rows import Row, emit
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import SecretStr
 from rich.console import Console
@@ -255,9 +256,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--history-budget", type=int, default=8000, help="CHAMBERLAIN_HISTORY_BUDGET_TOKENS to use.")
     ap.add_argument("--quick", action="store_true", help="Smoke run for CI (the same conversation; it is short).")
+    ap.add_argument("--json", action="store_true", help="print the rows for make bench on stdout (tables on stderr)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    console = Console()
+    console = Console(stderr=args.json)
     with tempfile.TemporaryDirectory(prefix="chamberlain-token-bench-") as d:
         res = run(args.history_budget, Path(d))
     ours_t = per_task(res["ours"], res["history"])
@@ -292,6 +294,18 @@ def main() -> None:
         "yes" if in_task >= 0.85 else "no",
     )  # fmt: skip
     console.print(summary)
+    if args.json:
+        emit(
+            "tokens",
+            [
+                Row(
+                    "input tokens, whole conversation vs naive agent", "tokens", total_o, total_n,
+                    "≤ 0.60×", saving >= 0.40, "all tools, full schemas, raw history, no cache",
+                ),
+                Row("cache-read share, every call after the first", "%", share * 100, None, "≥ 85 %", share >= 0.85),
+                Row("cache-read share, calls ≥ 2 of each task", "%", in_task * 100, None, "≥ 85 %", in_task >= 0.85),
+            ],
+        )  # fmt: skip
     console.print(
         f"[dim]{len(res['ours'])} model calls; naive = every tool ({len(res['naive'])} calls re-priced), raw history, "
         "no caching. Cache reads are the fake Messages API's simulation of Anthropic's prefix cache.[/dim]"
