@@ -59,7 +59,8 @@ FAMILY_CUES: Mapping[str, tuple[str, ...]] = {
     "requests": (
         "request", "expense", "purchase", "buy", "order ", "time off", "vacation", "holiday", "leave", "pto",
         "sick", "discount", "access", "approv", "reimburs", "submit", "file ", "claim", "my requests",
-        "invoice", "budget",
+        "invoice", "budget", "spent", "paid", "lunch", "dinner", "taxi", "day off", "days off", "laptop",
+        "monitor", "licence", "license", "permission", "grant",
     ),
     "messaging": (
         "send", "message", "email", "e-mail", "mail", "tell ", "notify", "ping", "dm ", "slack", "let them know",

@@ -153,3 +153,22 @@ def test_hidden_tools_are_decided_by_role_and_load_tools_and_read_more_widen_the
     assert LONG[:200] not in sent and "read_more" in sent
     again = str(results["read_more"].content)
     assert "untrusted-data" in again and "Receipts are required above $25." in again
+
+
+def test_a_long_result_is_cut_and_read_on_page_by_page() -> None:
+    from agent.graph.tool_menu import FULL_TEXT_KEY, READ_MORE, RESULT_CHARS, cut_result, meta_tools
+    from policies.directory import Directory
+
+    text = "".join(f"row {i:05d}\n" for i in range(3000))  # 30,000 characters
+    head, note, full = cut_result(text, "call_1")
+    assert head == text[:RESULT_CHARS] and full == text and 'handle="call_1"' in note
+    assert cut_result("short", "call_2") == ("short", "", None)
+    msg = ToolMessage(content=head + note, tool_call_id="call_1", response_metadata={FULL_TEXT_KEY: full})
+    read_more = meta_tools()[READ_MORE]
+    ctx = ToolContext(principal=Directory.load().get("u_erin"), extras={"messages": [msg]})
+    pages, offset = [], 0
+    while offset is not None:
+        page = read_more.fn(read_more.parse_args({"handle": "call_1", "offset": offset}), ctx)
+        pages.append(page.text)
+        offset = page.next_offset
+    assert "".join(pages) == text and len(pages) == 3
