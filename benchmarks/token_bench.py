@@ -16,7 +16,7 @@ Tokens are counted with tiktoken's cl100k_base (bundled offline by ``tiktoken-of
 agent/models/tokens.py — Claude's tokenizer is not public, so this is a proxy). Goals (issue #19 item 6,
 #17 item 5): ≥ 40 % fewer input tokens; cache-read share ≥ 85 % of input tokens on calls ≥ 2.
 
-    python benchmarks/token_bench.py [--history-budget 8000] [--quick]
+    python benchmarks/token_bench.py [--history-budget 8000] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from _rows import Row, emit
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -85,6 +86,26 @@ def prompt_tokens(system: str, tools: Sequence[Mapping[str, Any]], messages: Seq
         if isinstance(m, AIMessage) and m.tool_calls:
             parts.append(json.dumps([{"name": c["name"], "args": c["args"]} for c in m.tool_calls], sort_keys=True))
     return sum(count_tokens(p).tokens for p in parts)
+
+
+def breakdown(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Where one request's input tokens went: system prompt, each tool definition, the person's
+    and the model's messages, and tool results (as text)."""
+    body = _strip_markers(body)
+    tools = {str(t.get("name")): count_tokens(json.dumps(t, sort_keys=True)).tokens for t in body.get("tools") or []}
+    words = results = 0
+    for m in anthropic_messages(body):
+        if m.type == "system":
+            continue
+        n = count_tokens(_text(m.content)).tokens
+        if isinstance(m, AIMessage) and m.tool_calls:
+            n += count_tokens(json.dumps([{"name": c["name"], "args": c["args"]} for c in m.tool_calls])).tokens
+        if isinstance(m, ToolMessage):
+            results += n
+        else:
+            words += n
+    system = count_tokens(_text(body.get("system") or "")).tokens
+    return {"system": system, "tools": tools, "messages": words, "results": results}
 
 
 def _strip_markers(value: Any) -> Any:
@@ -149,6 +170,17 @@ def run(history_budget: int, workdir: Path) -> dict[str, Any]:
         "in_task_share": in_task_share,
         "usages": usages,
         "history": history,
+        "breakdown": [breakdown(raw) for raw in requests],
+        "naive_breakdown": _naive_breakdown(system, all_tools, history),
+    }
+
+
+def _naive_breakdown(system: str, tools: Sequence[Mapping[str, Any]], history: Sequence[BaseMessage]) -> dict[str, int]:
+    """The naive agent's fixed part per call: its system prompt and every tool's full schema."""
+    return {
+        "system": count_tokens(system).tokens,
+        "tools": sum(count_tokens(json.dumps(t, sort_keys=True)).tokens for t in tools),
+        "tool_count": len(tools),
     }
 
 
@@ -188,13 +220,46 @@ def per_task(calls: Sequence[int], history: Sequence[BaseMessage]) -> list[int]:
     return sums
 
 
+def _breakdown_table(res: Mapping[str, Any]) -> Table:
+    """Per call: where Chamberlain's input tokens went, beside the naive agent's total."""
+    table = Table(title="Where each call's input tokens go (chamberlain; naive total beside it)")
+    for col in (
+        "call",
+        "system",
+        "tools shown",
+        "tool tokens",
+        "messages",
+        "tool results",
+        "total",
+        "cache read",
+        "naive",
+    ):
+        table.add_column(col, justify="left" if col == "tools shown" else "right")
+    for i, (b, u, n) in enumerate(zip(res["breakdown"], res["usages"], res["naive"], strict=True)):
+        tools = b["tools"]
+        names = ", ".join(f"{k} {v}" for k, v in tools.items())
+        total = b["system"] + sum(tools.values()) + b["messages"] + b["results"]
+        sent = u["input_tokens"] + u["cache_read_input_tokens"] + u["cache_creation_input_tokens"]
+        share = u["cache_read_input_tokens"] / sent if sent else 0.0
+        table.add_row(
+            str(i + 1), f"{b['system']:,}", names, f"{sum(tools.values()):,}", f"{b['messages']:,}",
+            f"{b['results']:,}", f"{total:,}", f"{share:.0%}", f"{n:,}",
+        )  # fmt: skip
+    nb = res["naive_breakdown"]
+    table.caption = (
+        f"naive per call: system {nb['system']:,} + {nb['tool_count']} tools {nb['tools']:,} tokens + the raw history"
+    )
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--history-budget", type=int, default=8000, help="CHAMBERLAIN_HISTORY_BUDGET_TOKENS to use.")
     ap.add_argument("--quick", action="store_true", help="Smoke run for CI (the same conversation; it is short).")
+    ap.add_argument("--json", action="store_true", help="print the rows for make bench on stdout (tables on stderr)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    console = Console()
+    console = Console(stderr=args.json)
     with tempfile.TemporaryDirectory(prefix="chamberlain-token-bench-") as d:
         res = run(args.history_budget, Path(d))
     ours_t = per_task(res["ours"], res["history"])
@@ -209,6 +274,7 @@ def main() -> None:
     table.add_section()
     table.add_row("all tasks", str(len(res["ours"])), f"{total_o:,}", f"{total_n:,}", f"{total_o / total_n:.2f}")
     console.print(table)
+    console.print(_breakdown_table(res))
     saving = 1 - total_o / total_n
     share = sum(res["cache_share"]) / len(res["cache_share"]) if res["cache_share"] else 0.0
     summary = Table(title="Token efficiency vs goals")
@@ -228,6 +294,18 @@ def main() -> None:
         "yes" if in_task >= 0.85 else "no",
     )  # fmt: skip
     console.print(summary)
+    if args.json:
+        emit(
+            "tokens",
+            [
+                Row(
+                    "input tokens, whole conversation vs naive agent", "tokens", total_o, total_n,
+                    "≤ 0.60×", saving >= 0.40, "all tools, full schemas, raw history, no cache",
+                ),
+                Row("cache-read share, every call after the first", "%", share * 100, None, "≥ 85 %", share >= 0.85),
+                Row("cache-read share, calls ≥ 2 of each task", "%", in_task * 100, None, "≥ 85 %", in_task >= 0.85),
+            ],
+        )  # fmt: skip
     console.print(
         f"[dim]{len(res['ours'])} model calls; naive = every tool ({len(res['naive'])} calls re-priced), raw history, "
         "no caching. Cache reads are the fake Messages API's simulation of Anthropic's prefix cache.[/dim]"

@@ -22,6 +22,8 @@ never run in ``gate``: a write is always ``needs_approval`` or denied there.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -61,10 +63,27 @@ def _after_approve(state: AgentState, runtime: Runtime[Deps]) -> str:
     return "approve" if still_pending(state, runtime.context) else "execute"
 
 
+def _changes_only(node: Callable[[AgentState, Runtime[Deps]], dict[str, Any]]) -> Any:
+    """A node that returns only the keys it changes: a key written with the value it already has
+    is still a checkpoint write (a row and a serialised value per key per step). Messages are
+    always kept (their reducer appends)."""
+
+    @functools.wraps(node)
+    def run(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        update = node(state, runtime)
+        return {k: v for k, v in update.items() if k == "messages" or k not in state or state[k] != v}  # type: ignore[literal-required]
+
+    return run
+
+
 def build_graph(checkpointer: Any = None) -> Any:
     g = StateGraph(AgentState, context_schema=Deps)
     # Each node's audit entries and usage records commit in one transaction (agent/graph/step_writes.py).
-    stepped = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
+    in_one = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
+
+    def stepped(node: Any) -> Any:
+        return _changes_only(in_one(node))
+
     g.add_node("call_model", stepped(call_model))
     g.add_node("gate", stepped(gate))
     g.add_node("approve", approve)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -14,6 +15,7 @@ from langgraph.types import interrupt
 from agent.graph import step_writes
 from agent.graph.deps import Deps
 from agent.graph.state import AgentState, GatedCall, emit, principal_of
+from agent.graph.tool_menu import FULL_TEXT_KEY, cut_result, meta_tools, tool_named
 from agent.observability.telemetry import traced_tool
 from connectors.appdb import ApprovalRecord, payload_hash
 from connectors.appdb.approvals import AGENT_KIND
@@ -50,7 +52,7 @@ def run_gated(state: AgentState, deps: Deps) -> dict[str, Any]:
     out: list[ToolMessage] = []
     sources = list(state.get("untrusted_sources", []))
     for g in state.get("gated", []):
-        tool = deps.registry.get(g["name"])
+        tool = tool_named(deps, g["name"])
         if g["decision"] == "deny" or tool is None:
             reason = g["reason"]
             if g.get("reason_untrusted"):
@@ -63,6 +65,13 @@ def run_gated(state: AgentState, deps: Deps) -> dict[str, Any]:
             artifacts_dir=deps.artifacts_dir,
             extras={"turn_id": state.get("turn_id", "")},
         )
+        if tool.name in meta_tools() and deps.registry.get(tool.name) is None:
+            extras = {
+                "registry": deps.registry,
+                "allowed": deps.access.tools_for(principal),
+                "messages": state["messages"],
+            }
+            ctx = replace(ctx, extras={**ctx.extras, **extras})
         if g["decision"] == "allow":
             if tool.progress:
                 emit({"type": "progress", "text": tool.progress})
@@ -95,7 +104,8 @@ def _tool_error(g: GatedCall, text: str) -> ToolMessage:
 
 def _result_text(result: Any) -> str:
     if hasattr(result, "model_dump_json"):
-        return str(result.model_dump_json())
+        # Unset optional fields say nothing the model needs; the artifact keeps them.
+        return str(result.model_dump_json(exclude_none=True))
     return json.dumps(result, default=str)
 
 
@@ -103,7 +113,9 @@ def _result_text(result: Any) -> str:
 def _run_read(
     deps: Deps, tool: Tool[Any, Any], g: GatedCall, ctx: ToolContext, state: AgentState, sources: list[str]
 ) -> ToolMessage:
-    step_writes.flush()  # a tool may write on its own: keep the audit chain in order
+    # No flush before a read: a read tool gets no audit log and writes nothing to the app
+    # database, so the step's entries (the gate's decisions, then this result) stay in order and
+    # commit together when the step ends. Writes run through the lifecycle, which flushes first.
     try:
         result = tool.fn(tool.parse_args(g["args"]), ctx)
     except ToolInputError as exc:
@@ -129,10 +141,16 @@ def _run_read(
         thread_id=ctx.thread_id or None,
         data={"tool": tool.name, "chars": len(text)},
     )
+    # A long result reaches the model cut, with a handle to read on (read_more); the whole text
+    # stays in the checkpointed message, never sent.
+    text, note, full = cut_result(text, g["id"])
     if tool.untrusted_output:
         source = f"{tool.family or tool.name}:{g['id']}"
         text = _untrusted(text, source, state, sources)
-    return ToolMessage(content=text, tool_call_id=g["id"], name=tool.name, artifact=artifact)
+    meta = {FULL_TEXT_KEY: full} if full is not None else {}
+    return ToolMessage(
+        content=text + note, tool_call_id=g["id"], name=tool.name, artifact=artifact, response_metadata=meta
+    )
 
 
 def _untrusted(text: str, source: str, state: AgentState, sources: list[str]) -> str:

@@ -19,11 +19,12 @@ from agent.graph.deps import Deps
 from agent.graph.execute import run_gated
 from agent.graph.provenance import sensitive_check, vouched_texts
 from agent.graph.state import AgentState, GatedCall, principal_of
+from agent.graph.tool_menu import meta_tools, tool_named
 from agent.observability.telemetry import traced_gate
 from connectors.appdb import ApprovalRecord, StageSpec
 from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
-from policies.access import Stage, approval_route, decide_call
+from policies.access import Decision, Stage, approval_route, decide_call
 from policies.directory import Principal
 from policies.errors import PolicyError
 from policies.injection import score as injection_score
@@ -63,8 +64,12 @@ def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     )
     for i, call in enumerate(ai.tool_calls):
         g: GatedCall = {"id": call["id"] or f"call_{i}", "name": call["name"], "args": dict(call["args"])}
-        tool = deps.registry.get(call["name"])
-        decision = decide_call(principal, call["name"], tool.effect.value if tool else None, deps.access)
+        tool = tool_named(deps, call["name"])
+        if call["name"] in meta_tools() and deps.registry.get(call["name"]) is None:
+            # Built in: they show the asker's own tools and the rest of a result already read.
+            decision = Decision.allow("built-in tool")
+        else:
+            decision = decide_call(principal, call["name"], tool.effect.value if tool else None, deps.access)
         if tool is not None and tool.effect is Effect.WRITE:
             writes += 1
             if writes > deps.limits.max_writes_per_turn:  # approvers should not face a flood of cards

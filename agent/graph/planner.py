@@ -9,6 +9,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from agent.graph.tool_menu import STALE_RESULT_CHARS
 from agent.models.chat import (
     CACHE_CONTROL,
     ModelError,
@@ -100,7 +101,8 @@ class ChatPlanner:
         tools: Sequence[dict[str, Any]],
         names: Sequence[str],
     ) -> AIMessage:
-        bound = bind_tools_cached(route.chat, [_compact_spec(t) for t in tools])
+        # The specs arrive compact (agent/graph/tool_menu.py: computed once per tool).
+        bound = bind_tools_cached(route.chat, tools)
         context = f"{system}\nYou are running as the model {route.name}."
         head: SystemMessage
         if supports_cache_control(route.chat):
@@ -115,26 +117,6 @@ class ChatPlanner:
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
-
-
-def _without_titles(schema: Any, *, in_properties: bool = False) -> Any:
-    """A JSON schema without pydantic's ``title`` keywords (they repeat the property names);
-    a property that is itself called ``title`` is kept."""
-    if isinstance(schema, dict):
-        return {
-            k: _without_titles(v, in_properties=k in ("properties", "$defs") and not in_properties)
-            for k, v in schema.items()
-            if in_properties or k != "title"
-        }
-    if isinstance(schema, list):
-        return [_without_titles(v) for v in schema]
-    return schema
-
-
-def _compact_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    if "input_schema" not in spec:
-        return spec
-    return {**spec, "input_schema": _without_titles(spec["input_schema"])}
 
 
 def _with_moving_breakpoints(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
@@ -171,28 +153,40 @@ def _cache_marked(message: BaseMessage) -> BaseMessage:
     return message.model_copy(update={"content": blocks})
 
 
-_STUB = "[Earlier tool result omitted to save context ({chars:,} characters of {name}); call the tool again if needed.]"
+_STUB = (
+    "[{name} result from an earlier turn ({chars:,} characters) left out to save context: "
+    'call read_more with handle="{handle}" and offset=0 to see it again.]'
+)
 
 
 def compact_history(messages: Sequence[BaseMessage], budget_tokens: int) -> list[BaseMessage]:
-    """``messages`` with tool results of earlier turns replaced by stubs, oldest first, until the
-    history is within ``budget_tokens`` (~4 characters a token). The current turn (from the last
-    user message on) is kept whole: the model is working with it."""
+    """``messages`` as sent to the model: tool results of earlier turns longer than
+    ``STALE_RESULT_CHARS`` replaced by a stub with a ``read_more`` handle (they were working
+    material for the turn that fetched them; its answer carries what mattered), then smaller
+    ones too, oldest first, while the history is over ``budget_tokens`` (~4 characters a token).
+    The current turn (from the last user message on) is kept whole: the model is working with
+    it. Nothing here changes the checkpointed thread, so ``read_more`` can return the original."""
     out = list(messages)
     sizes = [len(str(m.content)) for m in out]
     total = sum(sizes)
-    if total <= budget_tokens * 4:
-        return out
     last_user = max((i for i, m in enumerate(out) if isinstance(m, HumanMessage)), default=len(out))
-    for i in range(last_user):
+
+    def stub(i: int) -> None:
+        nonlocal total
         message = out[i]
-        if not isinstance(message, ToolMessage) or sizes[i] < 200:
-            continue
-        stub = _STUB.format(chars=sizes[i], name=message.name or "a tool")
-        out[i] = message.model_copy(update={"content": stub, "artifact": None})
-        total += len(stub) - sizes[i]
+        assert isinstance(message, ToolMessage)
+        text = _STUB.format(chars=sizes[i], name=message.name or "a tool", handle=message.tool_call_id)
+        out[i] = message.model_copy(update={"content": text, "artifact": None})
+        total += len(text) - sizes[i]
+
+    for i in range(last_user):
+        if isinstance(out[i], ToolMessage) and sizes[i] > STALE_RESULT_CHARS:
+            stub(i)
+    for i in range(last_user):
         if total <= budget_tokens * 4:
             break
+        if isinstance(out[i], ToolMessage) and 200 <= sizes[i] <= STALE_RESULT_CHARS:
+            stub(i)
     return out
 
 

@@ -17,6 +17,7 @@ from agent.graph import step_writes
 from agent.graph.deps import Deps
 from agent.graph.output_guard import guard_answer
 from agent.graph.state import AgentState, emit, principal_of
+from agent.graph.tool_menu import shown_specs
 from agent.observability.telemetry import traced_model_call
 from policies.limits import Budgets, check_conversation
 
@@ -99,7 +100,9 @@ def _model_step(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if not conv.allowed:
         return {"error": conv.message}
     allowed = deps.access.tools_for(principal)
-    specs = deps.registry.specs(allowed)
+    # Only the tool families this turn needs (plus load_tools for the rest); the gate still
+    # decides every call by role, shown or not.
+    specs = shown_specs(deps.registry, allowed, state["messages"])
     system = (
         f"You are answering {principal.name} ({principal.title or 'employee'}, "
         f"{principal.department or 'no department'}; directory id {principal.id}; "

@@ -345,11 +345,20 @@ class Chamberlain:
             if not snap.next:
                 return self._outcome(thread_id, sink, emit=False)
             graph_input = Command(resume={"wake": True}) if snap.interrupts else None
-        for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="custom"):
-            event = self._event(chunk)
-            if event is not None:
+        last: Mapping[str, Any] | None = None
+        interrupted = False
+        for mode, chunk in self.graph.stream(
+            graph_input, config, context=self.deps, stream_mode=["custom", "values", "updates"]
+        ):
+            if mode == "values":
+                last = chunk
+            elif mode == "updates":
+                interrupted = interrupted or "__interrupt__" in chunk
+            elif (event := self._event(chunk)) is not None:
                 sink(event)
-        return self._outcome(thread_id, sink, emit=True)
+        # A run that ran to its end streamed its final state: no second read of the checkpoint.
+        finished = None if interrupted or last is None else last
+        return self._outcome(thread_id, sink, emit=True, finished=finished)
 
     def _event(self, chunk: Mapping[str, Any]) -> Event | None:
         kind = chunk.get("type")
@@ -360,10 +369,15 @@ class Chamberlain:
             return ApprovalRequested(views)
         return None
 
-    def _outcome(self, thread_id: str, sink: EventSink, *, emit: bool) -> Outcome:
-        snap = self.graph.get_state(self._config(thread_id))
-        values = snap.values or {}
-        if snap.next:
+    def _outcome(
+        self, thread_id: str, sink: EventSink, *, emit: bool, finished: Mapping[str, Any] | None = None
+    ) -> Outcome:
+        if finished is not None:
+            values, waiting = finished, False
+        else:
+            snap = self.graph.get_state(self._config(thread_id))
+            values, waiting = snap.values or {}, bool(snap.next)
+        if waiting:
             pending = tuple(
                 self.get_approval(g["approval_id"])
                 for g in values.get("gated", [])

@@ -66,15 +66,21 @@ def test_route_configs_from_settings_use_each_providers_connection() -> None:
 
 
 def test_history_compaction_stubs_earlier_turns_only() -> None:
-    big = "r" * 4000
+    big, small = "r" * 4000, "s" * 1500
     history = [
-        HumanMessage("first"), AIMessage(""), _tool("run_query", big, "a"), AIMessage("done"),
-        HumanMessage("second"), AIMessage(""), _tool("search_documents", big, "b"),
+        HumanMessage("first"), AIMessage(""), _tool("run_query", big, "a"), _tool("crm_search", small, "c"),
+        AIMessage("done"), HumanMessage("second"), AIMessage(""), _tool("search_documents", big, "b"),
     ]  # fmt: skip
-    out = compact_history(history, budget_tokens=1200)
-    assert out[2].content.startswith("[Earlier tool result omitted") and "run_query" in str(out[2].content)
-    assert out[6].content == big  # the current turn stays whole
-    assert compact_history(history, budget_tokens=100_000) == history
+    # A large result of an earlier turn is left out whatever the budget, with a handle to read it.
+    roomy = compact_history(history, budget_tokens=100_000)
+    assert "run_query result from an earlier turn" in str(roomy[2].content)
+    assert 'read_more with handle="a"' in str(roomy[2].content)
+    assert roomy[3].content == small  # small enough to keep while the history fits
+    assert roomy[7].content == big  # the current turn stays whole
+    # Over the budget the smaller earlier results go too; the current turn still stays whole.
+    tight = compact_history(history, budget_tokens=500)
+    assert 'handle="c"' in str(tight[3].content) and tight[7].content == big
+    assert history[2].content == big  # the thread itself is not changed
 
 
 def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest() -> None:
