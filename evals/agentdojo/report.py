@@ -29,6 +29,7 @@ RULE = (
     "(RBAC, schema, egress rule) stands."
 )
 
+
 def _pct(n: int, d: int) -> str:
     return f"{100 * n / d:.1f} %" if d else "–"
 
