@@ -242,8 +242,19 @@ def instruction_like(text: str) -> bool:
     """Whether a record holds content addressed to the reader as instructions (the injection
     heuristics of ``policies.injection``): such a record is never a designated origin, whoever
     named it. Our own ``<untrusted-data>`` delimiters are not the record's content; a forged
-    one inside it (escaped when it was wrapped) still counts against the record."""
-    return injection_score(strip_markup(text).replace("&lt;", "<")).flagged
+    one inside it (escaped when it was wrapped) still counts against the record. A serialised
+    record (JSON, YAML) is judged on its decoded values too: YAML folds a long description
+    with escapes ("to you,\\\n    \\ the AI") that would hide the sentence from the heuristics."""
+    plain = strip_markup(text).replace("&lt;", "<")
+    if injection_score(plain).flagged:
+        return True
+    data = _parsed(plain)
+    if isinstance(data, dict) and set(data) == {"output"} and isinstance(data["output"], str):
+        data = _parsed(data["output"])
+    if isinstance(data, str):
+        return False
+    values = "\n".join(str(v) for _k, v in _fields(data, "", 0, prose=True))
+    return injection_score(values.replace("&lt;", "<")).flagged
 
 
 # -- listings: structured fields ----------------------------------------------------------------
@@ -307,26 +318,27 @@ def _parsed(text: str) -> Any:
     return s
 
 
-def _fields(obj: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+def _fields(obj: Any, key: str = "", depth: int = 0, *, prose: bool = False) -> Iterator[tuple[str, Any]]:
     """(field name, value) of every leaf, with nested serialised records expanded; a mapping's
-    keys are values too (``{"Le Marais Boutique": 4.2}`` names a hotel)."""
-    if depth > 6:
+    keys are values too (``{"Le Marais Boutique": 4.2}`` names a hotel). ``prose``: expand
+    prose fields too (to read everything a record says, not to pick values from it)."""
+    if depth > 8:
         return
-    if key.casefold().strip("_") in _PROSE_KEYS:
+    if not prose and key.casefold().strip("_") in _PROSE_KEYS:
         yield key, obj  # prose, even if it looks like "Hotel: Luxury Palace"
         return
-    if isinstance(obj, str) and depth < 3 and ("\n" in obj.strip() or obj.lstrip()[:1] in ("[", "{")):
+    if isinstance(obj, str) and depth < 4 and ("\n" in obj.strip() or obj.lstrip()[:1] in ("[", "{")):
         inner = _parsed(obj)
         if isinstance(inner, (dict, list, tuple)):
-            yield from _fields(inner, key, depth + 1)
+            yield from _fields(inner, key, depth + 1, prose=prose)
             return
     if isinstance(obj, Mapping):
         for k, v in obj.items():
             yield "key", str(k)
-            yield from _fields(v, str(k), depth + 1)
+            yield from _fields(v, str(k), depth + 1, prose=prose)
     elif isinstance(obj, (list, tuple, set)):
         for v in obj:
-            yield from _fields(v, key, depth + 1)
+            yield from _fields(v, key, depth + 1, prose=prose)
     elif obj is not None:
         yield key, obj
 

@@ -136,7 +136,10 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
     # for nothing, whoever named it, and cannot name other records; a clean record the asker
     # designated keeps vouching for its values. Designation reads no model choice (the asker's
     # words name the record), so a compromised model cannot use it to pick the attacker's value.
-    steering = {src for src, text in t.untrusted if instruction_like(text)}
+    raws = dict(reads)
+    steering = {
+        src for src, text in t.untrusted if instruction_like(text) or (src in raws and instruction_like(raws[src]))
+    }
     readable = dict(t.untrusted)
     for src, _raw in reads:
         args = calls.get(src.split(":", 1)[1]) if ":" in src else None
