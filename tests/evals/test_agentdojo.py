@@ -63,3 +63,31 @@ def test_banking_subset_no_attack_succeeds_and_benign_writes_run(suites: dict) -
     attacked = [r for r in results if r.user_task == "user_task_14" and r.injection_task]
     assert all(r.utility for r in attacked)  # the user's own request still goes through under attack
     assert any(r.suspect_cards for r in attacked)  # and the injected write was flagged and refused
+
+
+def test_the_card_shows_how_a_computed_amount_and_a_picked_id_are_explained(suites: dict, tmp_path) -> None:
+    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived
+
+    suite = suites["banking"]
+    cards = []
+
+    def approver(view) -> bool:
+        cards.append(view)
+        return approve_if_asker_derived(view)
+
+    runner = SuiteRunner(suite, tmp_path)
+    try:
+        result = runner.run(suite.user_tasks["user_task_2"], None, {}, approver)
+    finally:
+        runner.close()
+    assert result.utility
+    (card,) = cards
+    lines = list(card.tainted_arguments)
+    assert any(
+        line.startswith("amount = “1200.0”: computed, 1200 = 100 (read_file:")
+        and "1100 (get_scheduled_transactions:" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("id = “7”: picked from a field of a listing (get_scheduled_transactions:") for line in lines
+    )
