@@ -147,12 +147,12 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             continue
         # Chained: a clean designated record can designate the records it names by address or
         # quoted name ("do what the file says"), as the asker's words do.
-        if src in approved:
+        if designates(args, t.user) or any(designates(args, [d]) for _s, d in t.designated):
+            t.designated.append((src, readable[src]))  # the asker named it (a page fetch is a write too)
+        elif src in approved:
             made = _made(_raw, args)
             if made:
                 t.designated.append((src, made))
-        elif designates(args, t.user) or any(designates(args, [d]) for _s, d in t.designated):
-            t.designated.append((src, readable[src]))
     # Picks from a listing (the largest file, the channel with most users) are the model's
     # choice among values: only while nothing read steers it (a steered model would pick the
     # file the injection names), and only from structured fields (ids, names, addresses,
