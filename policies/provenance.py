@@ -166,7 +166,10 @@ def argument_origins(
     bad = [(src, _Haystack(text)) for src, text in untrusted]
     good = [(src, _Haystack(text)) for src, text in trusted]
     named = [(src, _Haystack(text)) for src, text in designated]
-    picks = [(src, _Haystack(text)) for src, text in listed]
+    # A pick is a whole field's value, and an amount is never an id's: "id: 4" does not pick 4.00.
+    picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
+    # ... nor a part of a date ("2022-03-04" holds no amount 4)
+    picks = [(src, hay, _Haystack(_DATE_RE.sub(" ", no_ids.text))) for src, hay, no_ids in picks]
     pool: list[Operand] | None = None  # built on the first number that needs explaining
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
@@ -185,7 +188,10 @@ def argument_origins(
         if in_named:
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
             continue
-        in_picks = tuple(dict.fromkeys(src for src, hay in picks if _found(value, hay, arg)))
+        is_id = bool(_ID_ARG.search(arg))
+        in_picks = tuple(
+            dict.fromkeys(src for src, hay, no_ids in picks if _found(value, hay if is_id else no_ids, arg))
+        )
         if in_picks:
             out.append(ArgumentOrigin(path, shown, Origin.LISTED, in_picks))
             continue
@@ -423,9 +429,14 @@ def operands(
         for d in _numbers_in(text):
             seen.setdefault(d, Operand(d, src, anchor=True))
     for src, text in others:
-        for d in _numbers_in(text):
+        for d in _numbers_in(_without_ids(text)):
             seen.setdefault(d, Operand(d, src))
     return list(seen.values())
+
+
+def _without_ids(fields: str) -> str:
+    """``field: value`` lines without those of id fields (``id``, ``id_``, ``file_id``)."""
+    return "\n".join(line for line in fields.splitlines() if not _ID_ARG.search(line.split(":", 1)[0].strip()))
 
 
 def _as_number(value: Any) -> Decimal | None:

@@ -172,3 +172,12 @@ def test_only_structured_fields_of_a_listing_are_picks() -> None:
     # AgentDojo's YAML listings and str(dict) records parse the same way
     assert "name: general" in structured_text("- name: general\n  members: 4\n- name: random\n  members: 2")
     assert "key: Le Marais" in structured_text("{'Le Marais': 4.2}")
+
+
+def test_a_pick_is_a_whole_field_value_not_an_id_or_a_part_of_a_date() -> None:
+    listing = [("get_most_recent_transactions:c0", "id: 4\ndate: 2022-03-04\namount: 10.0\nrecipient: me")]
+    got = argument_origins({"amount": 4.0, "id": 4}, user_messages=["refund my friend"], listed=listing)
+    assert {o.path: o.origin for o in got} == {"amount": Origin.MODEL, "id": Origin.LISTED}
+    assert {o.path: o.origin for o in argument_origins({"amount": 10}, user_messages=[], listed=listing)} == {
+        "amount": Origin.LISTED
+    }
