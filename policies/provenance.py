@@ -7,19 +7,27 @@ document an attacker wrote, or made it up. A value is attributed to
 - ``trusted``   — it appears in output of a tool the operator marked trusted (system data with no
                   text written by others, e.g. the asker's own account number);
 - ``designated`` — it appears in a record the asker *designated*: the output of a read whose
-                  every text argument the asker wrote themselves (the file, email, page, event or
-                  contact their request names: "pay the bill 'bill-december-2023.txt'", "her email
-                  is on www.dora-website.com"), or the result of a write a person approved in
-                  this conversation (the id of the file it created). Only while nothing the
-                  conversation read holds instruction-like content (:func:`instruction_like`):
-                  after text that tries to steer the assistant, its choices (which reads it
-                  makes, which value it picks from a list) may be the attacker's. A record the
-                  model found on its own (a link inside an email, a search it phrased) is not
-                  designated, and designation does not chain (a page linked from one is not);
+                  every text argument the asker wrote themselves as an address or a quoted name
+                  (the file, email, page, event or contact their request names: "pay the bill
+                  'bill-december-2023.txt'", "her email is on www.dora-website.com"), a record
+                  such a record names the same way (chained: "do what the file says"), or what a
+                  write a person approved in this conversation made (the id of the file it
+                  created). Trust is per record: a record holding instruction-like content
+                  (:func:`instruction_like`) vouches for nothing and names nothing; other records
+                  keep their trust. A record the model found on its own (a link inside an email,
+                  a search it phrased) is not designated;
+- ``listed``    — it is the whole value of a *structured* field (id, name, address, size) of a
+                  listing (:func:`structured_text`): the model's pick ("the largest file"), counted
+                  only while nothing the conversation read is instruction-like — a steered model
+                  picks the attacker's value;
+- ``derived``   — a number that one or two steps of arithmetic reach from the asker's figures and
+                  those of the records above, using one of the asker's or a designated record's
+                  (:func:`explain_number`), or a short text made of the asker's words and whole
+                  field values (:func:`explain_text`); the card shows how;
 - ``untrusted`` — it appears in output that holds text others wrote (which source, which call);
 - ``model``     — none of the above: the model chose it.
 
-Only ``user``, ``trusted`` and ``designated`` values are *asker-derived*. A write whose
+Only ``untrusted`` and ``model`` values are not *asker-derived*. A write whose
 *sensitive* arguments (recipient, amount, IBAN, URL, share target — declared per tool) are not
 asker-derived is shown as such on the card, and policy may require a second approver or deny it.
 
