@@ -7,19 +7,27 @@ document an attacker wrote, or made it up. A value is attributed to
 - ``trusted``   — it appears in output of a tool the operator marked trusted (system data with no
                   text written by others, e.g. the asker's own account number);
 - ``designated`` — it appears in a record the asker *designated*: the output of a read whose
-                  every text argument the asker wrote themselves (the file, email, page, event or
-                  contact their request names: "pay the bill 'bill-december-2023.txt'", "her email
-                  is on www.dora-website.com"), or the result of a write a person approved in
-                  this conversation (the id of the file it created). Only while nothing the
-                  conversation read holds instruction-like content (:func:`instruction_like`):
-                  after text that tries to steer the assistant, its choices (which reads it
-                  makes, which value it picks from a list) may be the attacker's. A record the
-                  model found on its own (a link inside an email, a search it phrased) is not
-                  designated, and designation does not chain (a page linked from one is not);
+                  every text argument the asker wrote themselves as an address or a quoted name
+                  (the file, email, page, event or contact their request names: "pay the bill
+                  'bill-december-2023.txt'", "her email is on www.dora-website.com"), a record
+                  such a record names the same way (chained: "do what the file says"), or what a
+                  write a person approved in this conversation made (the id of the file it
+                  created). Trust is per record: a record holding instruction-like content
+                  (:func:`instruction_like`) vouches for nothing and names nothing; other records
+                  keep their trust. A record the model found on its own (a link inside an email,
+                  a search it phrased) is not designated;
+- ``listed``    — it is the whole value of a *structured* field (id, name, address, size) of a
+                  listing (:func:`structured_text`): the model's pick ("the largest file"), counted
+                  only while nothing the conversation read is instruction-like — a steered model
+                  picks the attacker's value;
+- ``derived``   — a number that one or two steps of arithmetic reach from the asker's figures and
+                  those of the records above, using one of the asker's or a designated record's
+                  (:func:`explain_number`), or a short text made of the asker's words and whole
+                  field values (:func:`explain_text`); the card shows how;
 - ``untrusted`` — it appears in output that holds text others wrote (which source, which call);
 - ``model``     — none of the above: the model chose it.
 
-Only ``user``, ``trusted`` and ``designated`` values are *asker-derived*. A write whose
+Only ``untrusted`` and ``model`` values are not *asker-derived*. A write whose
 *sensitive* arguments (recipient, amount, IBAN, URL, share target — declared per tool) are not
 asker-derived is shown as such on the card, and policy may require a second approver or deny it.
 
@@ -34,7 +42,7 @@ case-insensitive, numbers compared by value, card/IBAN/phone numbers without sep
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -44,13 +52,15 @@ from policies.injection import score as injection_score
 from policies.spotlight import strip_markup
 from policies.taint import _Haystack, _leaves, _number, _short
 
-SAFE = frozenset({"user", "trusted", "designated"})
+SAFE = frozenset({"user", "trusted", "designated", "listed", "derived"})
 
 
 class Origin(StrEnum):
     USER = "user"
     TRUSTED = "trusted"
     DESIGNATED = "designated"
+    LISTED = "listed"
+    DERIVED = "derived"
     UNTRUSTED = "untrusted"
     MODEL = "model"
 
@@ -61,6 +71,7 @@ class ArgumentOrigin:
     value: str  # shortened for display
     origin: Origin
     sources: tuple[str, ...] = ()  # for untrusted/trusted: which tool outputs hold it
+    explanation: str = ""  # for derived: "1200 = 1100 (get_scheduled_transactions:c1) + 100.00 (read_file:c0)"
 
     @property
     def argument(self) -> str:
@@ -80,6 +91,12 @@ class ArgumentOrigin:
             return f"{v}: from trusted system data ({', '.join(self.sources)})"
         if self.origin is Origin.DESIGNATED:
             return f"{v}: from a record the requester named ({', '.join(self.sources)})"
+        if self.origin is Origin.LISTED:
+            return (
+                f"{v}: picked from a field of a listing ({', '.join(self.sources)}; nothing read steers the assistant)"
+            )
+        if self.origin is Origin.DERIVED:
+            return f"{v}: computed, {self.explanation}"
         if self.origin is Origin.UNTRUSTED:
             return f"{v}: from untrusted content ({', '.join(self.sources)}), not from the requester"
         return f"{v}: chosen by the model (not in the requester's messages or any tool output)"
@@ -136,18 +153,32 @@ def argument_origins(
     untrusted: Iterable[tuple[str, str]] = (),
     trusted: Iterable[tuple[str, str]] = (),
     designated: Iterable[tuple[str, str]] = (),
+    listed: Iterable[tuple[str, str]] = (),
     only: Iterable[str] | None = None,
 ) -> list[ArgumentOrigin]:
     """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
 
     ``untrusted`` / ``trusted`` / ``designated``: (source, text) pairs of tool outputs the
     conversation holds (a designated output is usually also listed as untrusted: designated wins).
+    ``listed``: (source, text) pairs of the *structured* fields of listings (:func:`structured_text`),
+    to pass only while nothing the conversation read steers the assistant.
+
+    A number found in none of the safe texts is ``derived`` when it is a small arithmetic
+    combination of numbers in them (:func:`explain_number`); a short text (a title) is
+    ``derived`` when it is the asker's words around whole field values (:func:`explain_text`).
     """
     wanted = set(only) if only is not None else None
-    user = _Haystack("\n".join(user_messages))
+    user_texts = list(user_messages)
+    trusted, designated, listed = list(trusted), list(designated), list(listed)
+    user = _Haystack("\n".join(user_texts))
     bad = [(src, _Haystack(text)) for src, text in untrusted]
     good = [(src, _Haystack(text)) for src, text in trusted]
     named = [(src, _Haystack(text)) for src, text in designated]
+    # A pick is a whole field's value, and an amount is never an id's: "id: 4" does not pick 4.00.
+    picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
+    # ... nor a part of a date ("2022-03-04" holds no amount 4)
+    picks = [(src, hay, _Haystack(_DATE_RE.sub(" ", no_ids.text))) for src, hay, no_ids in picks]
+    pool: list[Operand] | None = None  # built on the first number that needs explaining
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
         arg = path.split(".", 1)[0].split("[", 1)[0]
@@ -165,6 +196,26 @@ def argument_origins(
         if in_named:
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
             continue
+        is_id = bool(_ID_ARG.search(arg))
+        in_picks = tuple(
+            dict.fromkeys(src for src, hay, no_ids in picks if _found(value, hay if is_id else no_ids, arg))
+        )
+        if in_picks:
+            out.append(ArgumentOrigin(path, shown, Origin.LISTED, in_picks))
+            continue
+        target = None if _ID_ARG.search(arg) else _as_number(value)
+        if target is not None:
+            if pool is None:
+                pool = operands(user_texts, designated, [*trusted, *listed])
+            why = explain_number(target, pool)
+            if why:
+                out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
+                continue
+        elif isinstance(value, str) and not _ID_ARG.search(arg):
+            why = explain_text(value, user_texts, [*trusted, *listed], designated)
+            if why:
+                out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
+                continue
         in_bad = tuple(dict.fromkeys(src for src, hay in bad if _found(value, hay, arg)))
         if in_bad:
             out.append(ArgumentOrigin(path, shown, Origin.UNTRUSTED, in_bad))
@@ -205,8 +256,317 @@ def instruction_like(text: str) -> bool:
     """Whether a record holds content addressed to the reader as instructions (the injection
     heuristics of ``policies.injection``): such a record is never a designated origin, whoever
     named it. Our own ``<untrusted-data>`` delimiters are not the record's content; a forged
-    one inside it (escaped when it was wrapped) still counts against the record."""
-    return injection_score(strip_markup(text).replace("&lt;", "<")).flagged
+    one inside it (escaped when it was wrapped) still counts against the record. A serialised
+    record (JSON, YAML) is judged on its decoded values too: YAML folds a long description
+    with escapes ("to you,\\\n    \\ the AI") that would hide the sentence from the heuristics."""
+    plain = strip_markup(text).replace("&lt;", "<")
+    if injection_score(plain).flagged:
+        return True
+    data = _parsed(plain)
+    if isinstance(data, dict) and set(data) == {"output"} and isinstance(data["output"], str):
+        data = _parsed(data["output"])
+    if isinstance(data, str):
+        return False
+    values = "\n".join(str(v) for _k, v in _fields(data, "", 0, prose=True))
+    return injection_score(values.replace("&lt;", "<")).flagged
+
+
+# -- listings: structured fields ----------------------------------------------------------------
+
+# Fields whose value is prose someone wrote (where an injection lives), whatever its length.
+_PROSE_KEYS = frozenset(
+    [
+        "body",
+        "content",
+        "text",
+        "description",
+        "message",
+        "subject",
+        "summary",
+        "snippet",
+        "review",
+        "reviews",
+        "notes",
+        "note",
+        "comment",
+        "comments",
+        "bio",
+        "about",
+        "details",
+        "information",
+        "info",
+        "instructions",
+    ]
+)
+_MAX_FIELD_CHARS = 64
+_MAX_FIELD_WORDS = 6
+
+
+def _parsed(text: str) -> Any:
+    """A record's text as data when it is JSON, YAML or a Python literal (AgentDojo's tools
+    print YAML or ``str(dict)``); plain prose stays a string."""
+    import ast
+    import json
+
+    import yaml
+
+    s = text.strip()
+    if not s:
+        return s
+    try:
+        return json.loads(s)
+    except ValueError:
+        pass
+    if s[0] in "[{(":
+        try:
+            return ast.literal_eval(s)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
+    if "\n" in s or ": " in s or s.startswith("- "):
+        try:
+            data = yaml.safe_load(s)
+        except yaml.YAMLError:
+            return s
+        if isinstance(data, (dict, list)):
+            return data
+    return s
+
+
+def _fields(obj: Any, key: str = "", depth: int = 0, *, prose: bool = False) -> Iterator[tuple[str, Any]]:
+    """(field name, value) of every leaf, with nested serialised records expanded; a mapping's
+    keys are values too (``{"Le Marais Boutique": 4.2}`` names a hotel). ``prose``: expand
+    prose fields too (to read everything a record says, not to pick values from it)."""
+    if depth > 8:
+        return
+    if not prose and key.casefold().strip("_") in _PROSE_KEYS:
+        yield key, obj  # prose, even if it looks like "Hotel: Luxury Palace"
+        return
+    if isinstance(obj, str) and depth < 4 and ("\n" in obj.strip() or obj.lstrip()[:1] in ("[", "{")):
+        inner = _parsed(obj)
+        if isinstance(inner, (dict, list, tuple)):
+            yield from _fields(inner, key, depth + 1, prose=prose)
+            return
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield "key", str(k)
+            yield from _fields(v, str(k), depth + 1, prose=prose)
+    elif isinstance(obj, (list, tuple, set)):
+        for v in obj:
+            yield from _fields(v, key, depth + 1, prose=prose)
+    elif obj is not None:
+        yield key, obj
+
+
+def _is_structured(key: str, value: Any) -> bool:
+    """An id, name, address, size, date or flag — not prose: a short one-line value in a field
+    that is not a body, description, subject or review."""
+    if key.casefold().strip("_") in _PROSE_KEYS:
+        return False
+    if isinstance(value, (bool, int, float, Decimal)):
+        return True
+    s = str(value).strip()
+    return bool(s) and "\n" not in s and len(s) <= _MAX_FIELD_CHARS and len(s.split()) <= _MAX_FIELD_WORDS
+
+
+def structured_text(text: str) -> str:
+    """The structured fields of a listing (ids, names, addresses, sizes, dates), one ``field:
+    value`` line each; prose fields (bodies, descriptions, subjects, reviews) are left out. Empty
+    when the record is prose rather than a listing."""
+    data = _parsed(text)
+    if isinstance(data, dict) and set(data) == {"output"}:  # a governed tool's result envelope
+        data = data["output"]
+        data = _parsed(data) if isinstance(data, str) else data
+    if not isinstance(data, (dict, list, tuple)):
+        return ""
+    lines = [f"{k}: {v}" for k, v in _fields(data) if _is_structured(k, v)]
+    return "\n".join(dict.fromkeys(lines))
+
+
+# -- derivations: computed amounts and composed titles ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operand:
+    value: Decimal
+    source: str  # "your message" or the tool output ("read_file:c0")
+    anchor: bool = False  # the asker's own figure, or one in a record they designated
+
+    def show(self) -> str:
+        return f"{_fmt(self.value)} ({self.source})"
+
+
+_ASKER = "your message"
+_DATE_RE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}/\d{1,2}/\d{2,4}"
+)
+_INDEX_RE = re.compile(r"\[\d+\]")
+_CENT = Decimal("0.01")
+_MAX_POOL = 150  # operands considered for a three-operand explanation (~N² partial results)
+
+
+def _fmt(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+def _numbers_in(text: str) -> list[Decimal]:
+    """Amounts in a text: dates, times and list indexes are not operands."""
+    from policies.taint import _NUMBER_RE
+
+    clean = _INDEX_RE.sub(" ", _DATE_RE.sub(" ", text))
+    out = []
+    for m in _NUMBER_RE.finditer(clean):
+        d = _number(m.group(0))
+        if d is not None and d not in (0, 1):
+            out.append(d)
+    return out
+
+
+def operands(
+    user_messages: Sequence[str],
+    designated: Sequence[tuple[str, str]] = (),
+    others: Sequence[tuple[str, str]] = (),
+) -> list[Operand]:
+    """The numbers a computed amount may be built from, each value once with its first source:
+    the asker's and those of records they designated (*anchors*), then those of trusted system
+    data and of listings' structured fields."""
+    seen: dict[Decimal, Operand] = {}
+    for text in user_messages:
+        for d in _numbers_in(text):
+            seen.setdefault(d, Operand(d, _ASKER, anchor=True))
+    for src, text in designated:
+        for d in _numbers_in(text):
+            seen.setdefault(d, Operand(d, src, anchor=True))
+    for src, text in others:
+        for d in _numbers_in(_without_ids(text)):
+            seen.setdefault(d, Operand(d, src))
+    return list(seen.values())
+
+
+def _without_ids(fields: str) -> str:
+    """``field: value`` lines without those of id fields (``id``, ``id_``, ``file_id``)."""
+    return "\n".join(line for line in fields.splitlines() if not _ID_ARG.search(line.split(":", 1)[0].strip()))
+
+
+def _as_number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return _number(str(value))
+    if isinstance(value, str) and re.fullmatch(r"\s*\d[\d,]*(?:\.\d+)?\s*", value):
+        return _number(value.strip())
+    return None
+
+
+def _apply(op: str, a: Decimal, b: Decimal) -> Decimal | None:
+    if op == "+":
+        return a + b
+    if op == "−":
+        return a - b
+    if op == "×":
+        return a * b
+    if op == "÷":
+        return a / b if b else None
+    return a * b / 100 if b <= 100 else None  # "b % of a" (a percentage is at most 100)
+
+
+def _expr(op: str, a: str, b: str) -> str:
+    return f"{b} % of {a}" if op == "%" else f"{a} {op} {b}"
+
+
+_OPS = ("%", "+", "−", "×", "÷")  # "%" first: "19.5 % of 1000" reads better than "19.5 × 10"
+
+
+def _q(d: Decimal) -> Decimal:
+    return d.quantize(_CENT)
+
+
+def explain_number(target: Decimal, pool: Sequence[Operand]) -> str:
+    """How ``target`` follows from the operands by one or two steps of +, −, ×, ÷ or "b % of a"
+    (to the cent), e.g. ``200.29 = 19.5 % of 1000 (get_most_recent_transactions:c0) + 5.29
+    (your message)``; "" when it does not.
+
+    Every explanation uses an *anchor*: a figure from the asker's own message ("19.5 %", "a fee
+    of 5.29") or from a record they designated ("increased by 100.00"). Figures of listings and
+    system data alone explain nothing: with a few dozen of them, some pair divides or sums to
+    almost any small amount (200 ÷ 50 = 4), which is coincidence, not the asker's computation."""
+    if target <= 0 or not pool or not any(o.anchor for o in pool):
+        return ""
+    goal = _q(target)
+    ops = list(pool)
+    for op in _OPS:
+        for a in ops:
+            for b in ops:
+                if a is b or not (a.anchor or b.anchor):
+                    continue
+                r = _apply(op, a.value, b.value)
+                if r is not None and _q(r) == goal:
+                    return f"{_fmt(goal)} = {_expr(op, a.show(), b.show())}"
+    if len(ops) > _MAX_POOL:
+        return ""
+    # (a op1 b) ± c — a percentage, product or sum, then a fee or amount added or taken off —
+    # with three distinct operands, an anchor among them.
+    partial: dict[Decimal, list[tuple[str, bool, Operand, Operand]]] = {}
+    for op in _OPS:
+        for a in ops:
+            for b in ops:
+                if a is b:
+                    continue
+                r = _apply(op, a.value, b.value)
+                if r is not None:
+                    partial.setdefault(_q(r), []).append((_expr(op, a.show(), b.show()), a.anchor or b.anchor, a, b))
+    for c in ops:
+        for op, x in (("+", goal - c.value), ("−", goal + c.value)):
+            for shown, anchored, a, b in partial.get(_q(x), ()):
+                if c is not a and c is not b and (anchored or c.anchor):
+                    return f"{_fmt(goal)} = ({shown}) {op} {c.show()}"
+    return ""
+
+
+_FILLER = frozenset(
+    ["a", "an", "the", "at", "in", "on", "of", "for", "to", "with", "and", "-", "–", "—", ":", ",", "&", "@", "/", "|"]
+)
+_WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def explain_text(
+    value: str,
+    user_messages: Sequence[str],
+    field_records: Sequence[tuple[str, str]],
+    designated: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Whether a short text (an event title) is the asker's own words around whole field values
+    of trusted records, listings or designated records ("Dinner at New Israeli Restaurant" = the
+    asker's "dinner" + the restaurant's name from the listing); "" when any word is neither.
+    Links and addresses never qualify: they must be found whole."""
+    s = re.sub(r"\s+", " ", value).strip()
+    if not s or len(s) > 120 or _ADDRESS_LIKE.search(s):
+        return ""
+    parts: list[tuple[str, str]] = []
+    for src, text in [*field_records, *designated]:
+        for line in text.splitlines():
+            v = line.split(": ", 1)[1] if ": " in line else line
+            v = v.strip()
+            if 3 <= len(v) <= _MAX_FIELD_CHARS and not v.replace(".", "").isdigit():
+                parts.append((v, src))
+    parts.sort(key=lambda p: -len(p[0]))
+    rest = s.casefold()
+    used: list[str] = []
+    for v, src in parts:
+        pat = rf"(?<![\w]){re.escape(v.casefold())}(?![\w])"
+        if re.search(pat, rest):
+            rest = re.sub(pat, " ", rest)
+            used.append(f"“{v}” ({src})")
+    if not used:
+        return ""
+    words = {w.casefold() for text in user_messages for w in _WORD_RE.findall(text)}
+    left = [w for w in _WORD_RE.findall(rest) if w not in _FILLER]
+    if any(w not in words for w in left):
+        return ""
+    mine = " ".join(left)
+    return " + ".join(([f"“{mine}” ({_ASKER})"] if mine else []) + list(dict.fromkeys(used)))
+
+
+_ADDRESS_LIKE = re.compile(r"@|https?://|www\.|\.[a-z]{2,4}/", re.IGNORECASE)
 
 
 def not_asker_derived(origins: Iterable[ArgumentOrigin]) -> list[ArgumentOrigin]:
@@ -216,9 +576,14 @@ def not_asker_derived(origins: Iterable[ArgumentOrigin]) -> list[ArgumentOrigin]
 __all__ = [
     "SAFE",
     "ArgumentOrigin",
+    "Operand",
     "Origin",
     "argument_origins",
     "designates",
+    "explain_number",
+    "explain_text",
     "instruction_like",
     "not_asker_derived",
+    "operands",
+    "structured_text",
 ]

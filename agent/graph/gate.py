@@ -101,6 +101,7 @@ def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                     elif check.suspect:
                         g["provenance"] = list(check.labels)
                         g["second_approver"] = check.mode == "second_approver"
+                    g["provenance_notes"] = list(check.notes)  # computed / picked values: shown, not flagged
         g["decision"] = decision.kind
         g["reason"] = decision.reason
         if decision.kind == "needs_approval" and tool is not None:
@@ -195,10 +196,11 @@ def _request_approval(
             raise ToolFailure("a second, independent approver is required and the directory has none for you")
         stages = (*stages, *extra)
     provenance = list(g.get("provenance", []))
-    if provenance:  # one line per argument: the provenance label replaces the plain trace
-        covered = {label.split(" = ", 1)[0] for label in provenance}
+    shown = [*provenance, *g.get("provenance_notes", [])]
+    if shown:  # one line per argument: the provenance label replaces the plain trace
+        covered = {label.split(" = ", 1)[0] for label in shown}
         kept = [t for t in taint.fields if t.split("=", 1)[0] not in covered]
-        taint = replace(taint, fields=tuple(dict.fromkeys([*provenance, *kept])))
+        taint = replace(taint, fields=tuple(dict.fromkeys([*shown, *kept])))
     rec, _created = deps.lifecycle.propose(
         Proposal(
             dedupe_key=dedupe_key,

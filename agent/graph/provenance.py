@@ -25,6 +25,7 @@ from policies.provenance import (
     designates,
     instruction_like,
     not_asker_derived,
+    structured_text,
 )
 from policies.spotlight import strip_markup
 from policies.taint import _leaves
@@ -54,6 +55,12 @@ class SensitiveCheck:
         return tuple(o.label() for o in self.suspect)
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """How accepted values that the asker did not type are explained: a computed amount's
+        arithmetic, a value picked from a listing's field (shown on the card all the same)."""
+        return tuple(o.label() for o in self.origins if o.origin in (Origin.DERIVED, Origin.LISTED))
+
+    @property
     def denial(self) -> str:
         names = ", ".join(dict.fromkeys(o.argument for o in self.suspect))
         return (
@@ -68,6 +75,7 @@ class _Texts:
     untrusted: list[tuple[str, str]]
     trusted: list[tuple[str, str]]
     designated: list[tuple[str, str]]  # untrusted outputs of reads the asker designated
+    listed: list[tuple[str, str]]  # structured fields of listings, while nothing read steers
 
     def kw(self) -> dict[str, Any]:
         return {
@@ -75,6 +83,7 @@ class _Texts:
             "untrusted": self.untrusted,
             "trusted": self.trusted,
             "designated": self.designated,
+            "listed": self.listed,
         }
 
 
@@ -102,9 +111,10 @@ def _executed_write(content: str) -> bool:
 
 
 def _texts(messages: Sequence[BaseMessage]) -> _Texts:
-    t = _Texts([], [], [], [])
+    t = _Texts([], [], [], [], [])
     calls: dict[str, dict[str, Any]] = {}
     approved: set[str] = set()  # results of writes a person approved: the record made at the asker's request
+    reads: list[tuple[str, str]] = []  # successful untrusted outputs, in conversation order
     for m in messages:
         if isinstance(m, HumanMessage) and isinstance(m.content, str):
             t.user.append(m.content)
@@ -114,22 +124,62 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             pair = (f"{m.name}:{m.tool_call_id}", _readable(m.content))
             if _executed_write(m.content):
                 approved.add(pair[0])
-            (t.untrusted if _UNTRUSTED_MARK in m.content else t.trusted).append(pair)
+            if _UNTRUSTED_MARK in m.content:
+                t.untrusted.append(pair)
+                reads.append((pair[0], strip_markup(m.content)))
+            else:
+                t.trusted.append(pair)
         elif isinstance(m, ToolMessage) and isinstance(m.content, str):
             # Error texts quote remote records: never a trusted origin.
             t.untrusted.append((f"{m.name}:{m.tool_call_id}", _readable(m.content)))
-    # Once the conversation holds content that tries to steer the assistant, any later choice
-    # may be the attacker's (which reads it makes, which value it picks from a list): only the
-    # asker's own words and trusted system data count from then on.
-    if any(instruction_like(text) for _src, text in t.untrusted):
-        return t
-    # Designation is judged against everything the asker said in the conversation, and only
-    # for successful reads (an error text is not the record the asker named).
-    for src, text in t.untrusted:
+    # Trust is per record: a record holding content that tries to steer the assistant vouches
+    # for nothing, whoever named it, and cannot name other records; a clean record the asker
+    # designated keeps vouching for its values. Designation reads no model choice (the asker's
+    # words name the record), so a compromised model cannot use it to pick the attacker's value.
+    raws = dict(reads)
+    steering = {
+        src for src, text in t.untrusted if instruction_like(text) or (src in raws and instruction_like(raws[src]))
+    }
+    readable = dict(t.untrusted)
+    for src, _raw in reads:
         args = calls.get(src.split(":", 1)[1]) if ":" in src else None
-        if args is not None and (designates(args, t.user) or src in approved):
-            t.designated.append((src, text))
+        if src in steering or args is None:
+            continue
+        # Chained: a clean designated record can designate the records it names by address or
+        # quoted name ("do what the file says"), as the asker's words do.
+        if designates(args, t.user) or any(designates(args, [d]) for _s, d in t.designated):
+            t.designated.append((src, readable[src]))  # the asker named it (a page fetch is a write too)
+        elif src in approved:
+            made = _made(_raw, args)
+            if made:
+                t.designated.append((src, made))
+    # Picks from a listing (the largest file, the channel with most users) are the model's
+    # choice among values: only while nothing read steers it (a steered model would pick the
+    # file the injection names), and only from structured fields (ids, names, addresses,
+    # sizes), never from bodies or descriptions, where other people's prose lives.
+    if not steering:
+        named = {src for src, _text in t.designated}
+        for src, raw in reads:
+            fields = structured_text(raw) if src not in named and src not in approved else ""
+            if fields:
+                t.listed.append((src, fields))
     return t
+
+
+def _made(raw: str, call_args: dict[str, Any]) -> str:
+    """What an approved write produced: the structured fields of its result (the new file's id)
+    that are not its own arguments echoed back. An echo of what the model wrote into the write
+    (an email's subject, a hotel named in a message body) vouches for nothing: a steered model
+    wrote it."""
+    try:
+        data = json.loads(raw.strip())
+    except ValueError:
+        return ""
+    result = data.get("result") if isinstance(data, dict) else None
+    fields = structured_text(json.dumps(result, default=str)) if result is not None else ""
+    echoed = {str(v).strip().casefold() for _p, v in _leaves(call_args) if not isinstance(v, bool)}
+    keep = [line for line in fields.splitlines() if line.split(": ", 1)[-1].strip().casefold() not in echoed]
+    return "\n".join(keep)
 
 
 def vouched_texts(messages: Sequence[BaseMessage]) -> list[str]:
@@ -137,7 +187,7 @@ def vouched_texts(messages: Sequence[BaseMessage]) -> list[str]:
     trusted system data (declared ``untrusted_output: false``) and records the asker designated
     (see ``policies.provenance``)."""
     t = _texts(messages)
-    return [text for _src, text in (*t.trusted, *t.designated)]
+    return [text for _src, text in (*t.trusted, *t.designated, *t.listed)]
 
 
 def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -25,6 +25,7 @@ class GatedCall(TypedDict, total=False):
     waits: bool  # the turn waits for this approval (agent writes); business requests do not
     filed_before: bool  # a business request identical to one filed earlier in this conversation
     provenance: list[str]  # sensitive arguments the asker did not supply, with their origin
+    provenance_notes: list[str]  # accepted values the asker did not type: computed or picked, and how
     second_approver: bool
 
 
