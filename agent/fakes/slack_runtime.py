@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
+from agent.errors import PermissionDenied
 from agent.events import (
     Answer,
     ApprovalRequested,
@@ -44,6 +45,8 @@ from agent.events import (
     Table,
 )
 from agent.notify import Notifier, NullNotifier
+from agent.service.approvals import ApprovalService, involved
+from connectors.errors import AmbiguousId, RecordNotFound
 from policies.directory import Directory
 
 
@@ -211,8 +214,58 @@ class ScriptedRuntime:
     def thread_outcome(self, thread_id: str) -> Outcome:
         return self.outcomes.get(thread_id) or Outcome(thread_id, "answered")
 
+    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult:
+        """Scripted writes never fail, so there is never anything to retry."""
+        view = self.get_approval(approval_id)
+        return DecisionResult(view, accepted=False, message=f"Nothing to retry: it is {view.status}.", final=False)
 
-__all__ = ["ExecutedWrite", "ScriptedRuntime"]
+    def approval_service(self) -> ScriptedApprovals:
+        """The service API on these in-memory records (what the Slack bot calls)."""
+        return ScriptedApprovals(self)
+
+
+class ScriptedApprovals(ApprovalService):
+    """:class:`ApprovalService` over a :class:`ScriptedRuntime`'s in-memory approvals.
+
+    Only the reads differ (the records live in the runtime, not an app database): id prefixes,
+    one request, what waits for someone. Deciding, the approver pre-check, batches' refusals and
+    retry are the real service's code, with the scripted runtime as its decider."""
+
+    def __init__(self, runtime: ScriptedRuntime) -> None:  # no store: the records are the runtime's
+        self.directory = runtime.directory
+        self.notifier = runtime.notifier
+        # decide and retry as a Decider has them; it has no ApprovalStore (``Decider.approvals``),
+        # which only batch decisions use, and the scripted runtime has no batches.
+        self._decider = runtime  # type: ignore[assignment]
+        self._runtime = runtime
+
+    def resolve(self, typed: str) -> str:
+        typed = typed.strip()
+        with self._runtime._lock:
+            ids = list(self._runtime._approvals)
+        if typed in ids:
+            return typed
+        hits = [i for i in ids if typed and i.startswith(typed)]
+        if not hits:
+            raise RecordNotFound(f"approval {typed!r} not found; list requests with `chamberlain approvals list`")
+        if len(hits) > 1:
+            raise AmbiguousId(f"approval id prefix {typed!r} matches several requests; type more characters")
+        return hits[0]
+
+    def view(self, typed: str, *, viewer: str | None = None) -> ApprovalView:
+        view = self._runtime.get_approval(self.resolve(typed))
+        if viewer is not None and not involved(view, viewer):
+            raise PermissionDenied("only the requester and the route's approvers may see this request")
+        return view
+
+    def pending_for(self, approver_id: str) -> list[ApprovalView]:
+        return self._runtime.pending_for(approver_id)
+
+    def batch(self, batch_id: str, *, viewer: str | None = None) -> list[ApprovalView]:
+        raise RecordNotFound(f"no batch {batch_id!r} (the scripted runtime proposes one write per turn)")
+
+
+__all__ = ["ExecutedWrite", "ScriptedApprovals", "ScriptedRuntime"]
 
 
 # -- signed Slack requests (what Slack's servers send us) ------------------------------------------

@@ -156,7 +156,7 @@ class ApprovalService:
         with an audited refusal)."""
         self.directory.get(approver_id)  # UnknownPrincipal before anything is looked up
         full = self.resolve(typed)
-        if approvers_only and not involved(approval_view(self.store.get(full), self.directory), approver_id):
+        if approvers_only and not involved(self.view(full), approver_id):
             raise PermissionDenied("you are not an approver of this request")
         return self._decider_or_fail().decide(
             full, approver_id=approver_id, approve=approve, reason=reason, on_event=on_event

@@ -1,4 +1,8 @@
-"""Slack approval actions: the card buttons and the reject-reason modal, each one runtime decision."""
+"""Slack approval actions: the card buttons and the reject-reason modal, each one service call.
+
+Every read and decision goes through the service API (``self.approvals``: an
+:class:`agent.service.approvals.ApprovalService`), the same functions the CLI, the HTTP API and
+the web page call, so Slack gets the same id resolution, approver pre-check and messages."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
+from agent.errors import PermissionDenied
 from agent.events import ApprovalView, DecisionResult
 from agent.interfaces.slack.blocks import (
     REASON_BLOCK,
@@ -20,8 +25,9 @@ from agent.interfaces.slack.blocks import (
 )
 from agent.interfaces.slack.bot import BotPlumbing, _container_channel, _log_event
 from agent.interfaces.slack.threads import parse_slack_thread_id
-from connectors.errors import RecordNotFound
+from connectors.errors import AmbiguousId, RecordNotFound
 from policies.directory import Principal
+from policies.errors import UnknownPrincipal
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +64,11 @@ class ActionHandlers(BotPlumbing):
         )
 
     def _approve_all(self, user: str, batch_id: str, channel: str | None) -> None:
-        from agent.batches import batch_views
-
         principal = self.users.principal_for(user)
-        views = batch_views(self.runtime.approvals.engine, self.runtime.directory, batch_id)  # type: ignore[attr-defined]
+        try:
+            views = self.approvals.batch(batch_id)
+        except (LookupError, RecordNotFound):
+            views = []
         if principal is None or not views:
             why = "I could not match your Slack account to the company directory." if principal is None else None
             self._refuse(channel, user, why or "This batch no longer exists.")
@@ -98,9 +105,9 @@ class ActionHandlers(BotPlumbing):
                 self._refuse(channel, user, "I could not match your Slack account to the company directory.")
                 return
             try:
-                res = self.runtime.retry(approval_id, operator_id=principal.id)
-            except PermissionError as exc:
-                self._refuse(channel, user, f":no_entry: {exc}")
+                res = self.approvals.retry(approval_id, operator_id=principal.id)
+            except (PermissionError, PermissionDenied, UnknownPrincipal) as exc:
+                self._refuse(channel, user, f":no_entry: {escape(str(exc))}")
                 return
             except (LookupError, RecordNotFound):
                 self._refuse(channel, user, "This request no longer exists.")
@@ -147,8 +154,8 @@ class ActionHandlers(BotPlumbing):
 
     def _approval(self, approval_id: str) -> ApprovalView | None:
         try:
-            return self.runtime.get_approval(approval_id)
-        except (LookupError, RecordNotFound):
+            return self.approvals.view(approval_id)
+        except (LookupError, RecordNotFound, AmbiguousId):
             return None
 
     def _precheck(self, principal: Principal | None, view: ApprovalView | None) -> str | None:
@@ -190,13 +197,18 @@ class ActionHandlers(BotPlumbing):
                 mark, verb = (":white_check_mark:", "approved") if approve else (":x:", "rejected")
                 why = f": “{escape(reason)}”" if reason else ""
                 reporter.preamble = f"{mark} {escape(principal.label)} {verb} *{escape(view.title)}*{why}"
-            result = self.runtime.decide(
-                approval_id,
+            result = self.approvals.decide(
+                view.id,
                 approver_id=principal.id,
                 approve=approve,
                 reason=reason,
                 on_event=reporter if reporter is not None else _log_event,
+                approvers_only=True,  # people off the route are refused before anything is recorded
             )
+        except (PermissionDenied, UnknownPrincipal) as exc:
+            self.dedupe.forget(key)
+            self._refuse(channel, user, f":no_entry: {escape(str(exc))}")
+            return None
         except Exception:
             self.dedupe.forget(key)  # nothing was decided: let the person click again
             raise

@@ -5,9 +5,10 @@ conversation (``thread_id = slack:{channel}:{thread_ts}``) — in channels with 
 mentioning the bot, once the bot was mentioned in that thread. In a channel the bot answers in
 the thread only if every member may see what the asker may (:mod:`agent.interfaces.slack.audience`);
 otherwise it says so in the thread and answers the asker in a DM.
-Approvals: the card buttons call ``runtime.decide``; Reject asks for a reason in a modal first.
+Approvals: the card buttons call the service API (``ApprovalService.decide``, agent/service/, the
+same call as the CLI, the HTTP API and the web page); Reject asks for a reason in a modal first.
 A batch card's "Approve all" is one such decision per item waiting for the clicker (each with
-the per-item dedupe key); Retry on a failed card calls ``runtime.retry``.
+the per-item dedupe key); Retry on a failed card calls ``ApprovalService.retry``.
 ``/chamberlain ask|approvals|help``.
 
 Every listener calls ``ack()`` before anything slow. With ``process_before_response=False``
@@ -36,7 +37,7 @@ from agent.interfaces.slack.blocks import (
     REJECT_CALLBACK,
     RETRY_ACTION,
 )
-from agent.interfaces.slack.bot import ConversationRuntime, InlineExecutor
+from agent.interfaces.slack.bot import ConversationRuntime, InlineExecutor, SlackApprovals
 from agent.interfaces.slack.events import EventHandlers
 from agent.interfaces.slack.progress import DEFAULT_INTERVAL
 from agent.interfaces.slack.users import SlackUsers
@@ -57,6 +58,7 @@ def create_slack_bot(
     signing_secret: str,
     dedupe: Dedupe,
     approvals_channel: str | None = None,
+    approvals: SlackApprovals | None = None,
     users: SlackUsers | None = None,
     process_before_response: bool = False,
     executor: Executor | None = None,
@@ -82,6 +84,7 @@ def create_slack_bot(
         users or SlackUsers(api, runtime.directory),
         dedupe,
         executor=executor,
+        approvals=approvals,
         approvals_channel=approvals_channel,
         progress_interval=progress_interval,
         files_root=files_root,

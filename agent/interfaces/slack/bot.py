@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 
 class ConversationRuntime(Protocol):
-    """What the bot needs from :class:`agent.runtime.chamberlain.Chamberlain`."""
+    """What the bot needs from :class:`agent.runtime.chamberlain.Chamberlain` for conversations.
+
+    Approvals are not here: every button goes through :class:`SlackApprovals` (the service API,
+    :class:`agent.service.approvals.ApprovalService`), as the CLI, the HTTP API and the web page do."""
 
     directory: Directory
 
@@ -34,23 +37,43 @@ class ConversationRuntime(Protocol):
         self, user_id: str, text: str, *, thread_id: str, on_event: Callable[[Event], None] | None = None
     ) -> Outcome: ...
 
+    def thread_outcome(self, thread_id: str) -> Outcome: ...
+
+
+class SlackApprovals(Protocol):
+    """The part of :class:`agent.service.approvals.ApprovalService` the buttons and commands call."""
+
+    def view(self, typed: str, *, viewer: str | None = None) -> ApprovalView: ...
+
+    def pending_for(self, approver_id: str) -> list[ApprovalView]: ...
+
+    def batch(self, batch_id: str, *, viewer: str | None = None) -> list[ApprovalView]: ...
+
     def decide(
         self,
-        approval_id: str,
+        typed: str,
         *,
         approver_id: str,
         approve: bool,
         reason: str | None = None,
         on_event: Callable[[Event], None] | None = None,
+        approvers_only: bool = False,
     ) -> DecisionResult: ...
 
-    def pending_for(self, approver_id: str) -> list[ApprovalView]: ...
+    def retry(self, typed: str, *, operator_id: str) -> DecisionResult: ...
 
-    def get_approval(self, approval_id: str) -> ApprovalView: ...
 
-    def retry(self, approval_id: str, *, operator_id: str) -> DecisionResult: ...
+def approvals_for(runtime: ConversationRuntime) -> SlackApprovals:
+    """The service API on ``runtime``: decisions continue the requester's conversation here.
 
-    def thread_outcome(self, thread_id: str) -> Outcome: ...
+    A runtime that keeps its approvals elsewhere brings its own service (``approval_service()``:
+    the scripted fake, agent/fakes/slack_runtime.py, an ApprovalService over its records)."""
+    own = getattr(runtime, "approval_service", None)
+    if callable(own):
+        return own()
+    from agent.service.stores import Service
+
+    return Service.for_runtime(runtime).approvals  # type: ignore[arg-type]
 
 
 class InlineExecutor(Executor):
@@ -83,11 +106,13 @@ class BotPlumbing:
         dedupe: Dedupe,
         *,
         executor: Executor,
+        approvals: SlackApprovals | None = None,
         approvals_channel: str | None = None,
         progress_interval: float = DEFAULT_INTERVAL,
         files_root: Path | None = None,
     ) -> None:
         self.runtime = runtime
+        self.approvals = approvals if approvals is not None else approvals_for(runtime)
         self.api = api
         self.users = users
         self.dedupe = dedupe

@@ -166,7 +166,7 @@ class EventHandlers(BotPlumbing):
         if principal is None:
             respond(text=UNKNOWN_USER_TEXT.format(user=user), response_type="ephemeral")
             return
-        views = self.runtime.pending_for(principal.id)
+        views = self.approvals.pending_for(principal.id)
         blocks = pending_list(views, self.label)
         respond(text=f"{len(views)} request(s) waiting for you", blocks=blocks, response_type="ephemeral")
 
