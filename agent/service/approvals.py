@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, get_args
 
 from agent.batches import BatchDecision, batch_views, decide_batch, involved
@@ -25,6 +26,8 @@ from policies.directory import Directory
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from agent.end_state import EndState
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,37 @@ class ApprovalService:
         """What waits for ``approver_id`` (with end state and batch, as cards show them)."""
         engine = self.store.engine
         return [approval_view(r, self.directory, engine=engine) for r in self.store.pending_for(approver_id)]
+
+    def records(
+        self, *, waiting_for: str | None = None, requester_id: str | None = None, limit: int = 300
+    ) -> list[ApprovalRecord]:
+        """The raw records the web page renders as cards: waiting for ``waiting_for``, asked
+        for by ``requester_id``, or all; newest first."""
+        if waiting_for is not None:
+            return self.store.pending_for(waiting_for)
+        return self.store.list(requester_id=requester_id, limit=limit)
+
+    def batch_records(self, batch_id: str) -> list[ApprovalRecord]:
+        """The records of ``batch_id`` in the order proposed (empty: no such batch)."""
+        return [self.store.get(i) for i in self.batch_ids(batch_id)]
+
+    def now(self) -> datetime:
+        """The store's time (stage timers and expiry use the same clock)."""
+        now: datetime = self.store.clock()
+        return now
+
+    def end_state(self, rec: ApprovalRecord) -> EndState:
+        """What became of a decided request (agent/end_state.py): delivery, follow-up, retry."""
+        from agent.end_state import app_db_lookups, end_state
+
+        delivery, find_request = app_db_lookups(self.store.engine)
+        return end_state(rec, self.directory, delivery=delivery, find_request=find_request)
+
+    def batch_of(self, rec: ApprovalRecord) -> str | None:
+        """The batch ``rec`` was proposed in, if any."""
+        from agent.batches import batch_of
+
+        return batch_of(self.store.engine, rec.dedupe_key)
 
     def view(self, typed: str, *, viewer: str | None = None) -> ApprovalView:
         """One request (``viewer``: refused unless they are the requester or an approver)."""

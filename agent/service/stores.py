@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.service.approvals import ApprovalService, Decider
 from agent.settings import Settings
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from agent.notify import Notifier
     from agent.runtime.chamberlain import Chamberlain
+    from connectors.appdb import ApprovalRecord
     from connectors.appdb.api_keys import ApiKeyStore
     from connectors.appdb.reports import ReportStore
     from connectors.appdb.resumes import ResumeQueue
@@ -88,6 +89,40 @@ class Service:
         from connectors.appdb.resumes import ResumeQueue
 
         return ResumeQueue(self.engine)
+
+    def delivery(self, rec: ApprovalRecord) -> dict[str, Any] | None:
+        """The outbox row of an approved message, if this request sent one (the web page)."""
+        from sqlalchemy import MetaData, Table, inspect, select
+
+        engine = self.engine
+        if "outbox" not in inspect(engine).get_table_names():
+            return None
+        t = Table("outbox", MetaData(), autoload_with=engine)
+        with engine.connect() as c:
+            row = c.execute(select(t).where(t.c.idempotency_key == rec.idempotency_key)).mappings().first()
+        if row is None:
+            return None
+        state = row.get("status") or ("delivered" if row.get("delivered_at") else "queued")
+        return {
+            "state": state,
+            "recipient": row.get("recipient"),
+            "at": row.get("delivered_at") or row.get("sent_at"),
+            "error": row.get("last_error") or row.get("error"),
+            "attempts": row.get("attempts"),
+        }
+
+    def ping(self) -> None:
+        """Raise unless the app database answers (readiness probes)."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as c:
+            c.execute(text("SELECT 1"))
+
+    def register_metrics(self, stage_sla: Any = None) -> None:
+        """Export this app database's approval gauges on the process's Prometheus registry."""
+        from agent.observability.metrics import register_app_db
+
+        register_app_db(self.engine, stage_sla)
 
     @classmethod
     def on_engine(cls, engine: Engine, directory: Directory, *, notifier: Notifier | None = None) -> Service:

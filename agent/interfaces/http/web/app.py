@@ -71,11 +71,8 @@ class _Web(SessionPages, ApprovalPages, RequestPages, AuditPages, ReviewPages):
     # -- operations ----------------------------------------------------------------------------
 
     def readyz(self) -> Response:
-        from sqlalchemy import text
-
         try:
-            with self.rt.approvals.engine.connect() as c:
-                c.execute(text("SELECT 1"))
+            self.svc.ping()
         except Exception as exc:
             return Response(
                 json.dumps({"status": "unavailable", "reason": f"app database: {type(exc).__name__}"}),

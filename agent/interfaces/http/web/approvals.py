@@ -19,11 +19,11 @@ class ApprovalPages(WebBase):
 
     def approvals(self, request: Request) -> Response:
         viewer = self.viewer(request)
-        recs = self.rt.approvals.pending_for(viewer.user_id)
+        recs = self.svc.approvals.records(waiting_for=viewer.user_id)
         cards = [(self._card(r, viewer), self._delegates(r, viewer)) for r in recs]
         decided = [
             r
-            for r in self.rt.approvals.list(limit=300)
+            for r in self.svc.approvals.records(limit=300)
             if r.status != "pending" and any(v.approver_id == viewer.user_id for v in r.votes)
         ][:10]
         return self._render(
@@ -82,7 +82,7 @@ class ApprovalPages(WebBase):
             if not self._may_view(rec, viewer):
                 raise PageError(403, "Not yours to decide", "You are not an approver of this request. Nothing changed.")
             return self._redirect(request, f"/web/approvals/{approval_id}", ("warn", f"Nothing changed: {res.message}"))
-        status = self.rt.approvals.get(approval_id).status
+        status = self.svc.approvals.record(approval_id).status
         verb = "Approved" if choice == "approve" else "Rejected"
         return self._redirect(request, f"/web/approvals/{approval_id}", ("ok", f"{verb}. The request is now {status}."))
 
@@ -126,7 +126,7 @@ class ApprovalPages(WebBase):
     def _batch_cards(self, batch_id: str, viewer: Viewer) -> list[Any]:
         if len(batch_id) > 64:
             raise PageError(404, "Not found", "There is no such batch.")
-        recs = [self.svc.approvals.store.get(i) for i in self.svc.approvals.batch_ids(batch_id)]
+        recs = self.svc.approvals.batch_records(batch_id)
         # Each item by the single-request rule (requester, its route, auditors): approvers
         # never see the items of a batch that are routed to other people.
         mine = [r for r in recs if self._may_view(r, viewer)]

@@ -72,10 +72,10 @@ class AuditPages(WebBase):
     def audit(self, request: Request) -> Response:
         viewer = self._auditor(request)
         f = self._audit_filters(request)
-        entries = self.rt.audit.search(**f, limit=AUDIT_PAGE + 1)
+        entries = self.svc.audit.search(**f, limit=AUDIT_PAGE + 1)
         more = len(entries) > AUDIT_PAGE
         entries = entries[:AUDIT_PAGE]
-        report = self.rt.audit.verify()
+        report = self.svc.audit.verify()
         q = request.query_params
         params = {k: q.get(k, "") for k in ("q", "actor", "event", "since", "until")}
         return self._render(
@@ -97,8 +97,8 @@ class AuditPages(WebBase):
         fmt = request.query_params.get("format", "csv")
         if fmt not in ("csv", "jsonl"):
             raise PageError(400, "Unknown format", "Export as format=csv or format=jsonl.")
-        entries = self.rt.audit.search(**f, limit=EXPORT_LIMIT)
-        self.rt.audit.append("audit_exported", actor=viewer.user_id, data={"format": fmt, "entries": len(entries)})
+        entries = self.svc.audit.search(**f, limit=EXPORT_LIMIT)
+        self.svc.audit.append("audit_exported", actor=viewer.user_id, data={"format": fmt, "entries": len(entries)})
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
         def rows() -> Iterator[str]:

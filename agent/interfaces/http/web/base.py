@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from agent.errors import RecordNotFound
+from agent.errors import AmbiguousId, RecordNotFound
 from agent.interfaces.http.web.auth import CSRF_COOKIE, FLASH_COOKIE, SESSION_COOKIE, SessionError, Signer
 from agent.interfaces.http.web.cards import card, duration
 from agent.service.stores import Service
@@ -95,11 +95,11 @@ class WebBase:
         self.signer = Signer(config.secret)
         self.keys = self.svc.api_keys
         self.env = _env()
-        from agent.observability.metrics import metrics, register_app_db
+        from agent.observability.metrics import metrics
 
         metrics()
         sla = getattr(getattr(runtime, "workflows", None), "stage_sla", None)
-        register_app_db(runtime.approvals.engine, sla)
+        self.svc.register_metrics(sla)
         if config.metrics_port:
             from prometheus_client import start_http_server
 
@@ -141,7 +141,7 @@ class WebBase:
     ) -> HTMLResponse:
         csrf_cookie = self._csrf_cookie(request)
         flash = self.signer.read_flash(request.cookies.get(FLASH_COOKIE))
-        pending_count = len(self.rt.approvals.pending_for(viewer.user_id)) if viewer else 0
+        pending_count = len(self.svc.approvals.records(waiting_for=viewer.user_id)) if viewer else 0
         html = self.env.get_template(template).render(
             viewer=viewer,
             flash=flash,
@@ -203,7 +203,7 @@ class WebBase:
 
     def viewer(self, request: Request) -> Viewer:
         user_id, via = self._identify(request)
-        principal = self.rt.directory.find(user_id)
+        principal = self.svc.directory.find(user_id)
         if principal is None:
             raise PageError(403, "Unknown user", f"{user_id!r} is not in the company directory.")
         csrf = self.signer.csrf_token(self._csrf_cookie(request), user_id)
@@ -223,7 +223,7 @@ class WebBase:
         data = {k: v for k, v in form.items() if isinstance(v, str)}
         user = viewer.user_id if viewer else ""
         if not self.signer.csrf_ok(request.cookies.get(CSRF_COOKIE), user, data.get("csrf")):
-            self.rt.audit.append("web_csrf_refused", actor=user or "anonymous", data={"path": request.url.path[:200]})
+            self.svc.audit.append("web_csrf_refused", actor=user or "anonymous", data={"path": request.url.path[:200]})
             raise PageError(
                 403,
                 "Form refused",
@@ -239,20 +239,16 @@ class WebBase:
         return wf.stage_sla(rec) if wf is not None else None
 
     def _card(self, rec: Any, viewer: Viewer) -> Any:
-        from agent.batches import batch_of
-        from agent.end_state import app_db_lookups, end_state
-
-        engine = self.rt.approvals.engine
-        delivery, find_request = app_db_lookups(engine)
+        approvals = self.svc.approvals
         return card(
             rec,
-            self.rt.directory,
+            self.svc.directory,
             viewer=viewer.user_id,
-            now=self.rt.approvals.clock(),
+            now=approvals.now(),
             stage_sla=self._sla(rec),
             show_result=True,
-            end=end_state(rec, self.rt.directory, delivery=delivery, find_request=find_request),
-            batch_id=batch_of(engine, rec.dedupe_key),
+            end=approvals.end_state(rec),
+            batch_id=approvals.batch_of(rec),
         )
 
     def _may_view(self, rec: Any, viewer: Viewer) -> bool:
@@ -265,17 +261,17 @@ class WebBase:
         on_route = {a for s in rec.stages for a in s.approvers}
         needed = viewer.principal.roles - {"employee"}
         out = []
-        for p in self.rt.directory:
+        for p in self.svc.directory:
             if p.id in on_route or p.id == rec.requester_id or p.id == viewer.user_id:
                 continue
-            if self.rt.directory.is_above(rec.requester_id, p.id):
+            if self.svc.directory.is_above(rec.requester_id, p.id):
                 continue
             if needed and needed <= p.roles:
                 out.append(p)
         return out
 
     def _denied(self, viewer: Viewer, request: Request, *, approval_id: str | None = None) -> None:
-        self.rt.audit.append(
+        self.svc.audit.append(
             "web_access_denied", actor=viewer.user_id, approval_id=approval_id, data={"path": request.url.path[:200]}
         )
 
@@ -283,27 +279,10 @@ class WebBase:
         if len(approval_id) > 64:
             raise PageError(404, "Not found", "There is no such approval request.")
         try:
-            return self.rt.approvals.get(approval_id)
-        except RecordNotFound:
+            return self.svc.approvals.record(approval_id)
+        except (RecordNotFound, AmbiguousId):
             raise PageError(404, "Not found", f"There is no approval request {approval_id!r}.") from None
 
     def _delivery(self, rec: Any) -> dict[str, Any] | None:
         """The outbox row of an approved message, if this request sent one."""
-        from sqlalchemy import MetaData, Table, inspect, select
-
-        engine = self.rt.approvals.engine
-        if "outbox" not in inspect(engine).get_table_names():
-            return None
-        t = Table("outbox", MetaData(), autoload_with=engine)
-        with engine.connect() as c:
-            row = c.execute(select(t).where(t.c.idempotency_key == rec.idempotency_key)).mappings().first()
-        if row is None:
-            return None
-        state = row.get("status") or ("delivered" if row.get("delivered_at") else "queued")
-        return {
-            "state": state,
-            "recipient": row.get("recipient"),
-            "at": row.get("delivered_at") or row.get("sent_at"),
-            "error": row.get("last_error") or row.get("error"),
-            "attempts": row.get("attempts"),
-        }
+        return self.svc.delivery(rec)

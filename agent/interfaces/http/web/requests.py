@@ -13,12 +13,12 @@ class RequestPages(WebBase):
 
     def requests(self, request: Request) -> Response:
         viewer = self.viewer(request)
-        recs = self.rt.approvals.list(requester_id=viewer.user_id, limit=100)
+        recs = self.svc.approvals.records(requester_id=viewer.user_id, limit=100)
         rows = [(self._card(r, viewer), self._delivery(r)) for r in recs]
-        answers = self.rt.audit.search(actor=viewer.user_id, events=("answer",), limit=10)
+        answers = self.svc.audit.search(actor=viewer.user_id, events=("answer",), limit=10)
         votes = {
             e.thread_id: e.data.get("vote")
-            for e in reversed(self.rt.audit.search(actor=viewer.user_id, events=("feedback",), limit=200))
+            for e in reversed(self.svc.audit.search(actor=viewer.user_id, events=("feedback",), limit=200))
         }
         return self._render(request, "requests.html", {"rows": rows, "answers": answers, "votes": votes}, viewer=viewer)
 
@@ -31,10 +31,10 @@ class RequestPages(WebBase):
         vote = data.get("vote")
         if vote not in ("up", "down"):
             raise PageError(400, "Choose 👍 or 👎", "Nothing was recorded.")
-        if not thread_id or thread_owner(self.rt.audit, thread_id) != viewer.user_id:
+        if not thread_id or thread_owner(self.svc.audit, thread_id) != viewer.user_id:
             raise PageError(403, "Not your conversation", "You can rate only your own answers.")
         comment = (data.get("comment") or "").strip()[:1000]
-        self.rt.audit.append(
+        self.svc.audit.append(
             "feedback",
             actor=viewer.user_id,
             thread_id=thread_id,

@@ -25,7 +25,7 @@ class ReviewPages(WebBase):
         from agent.interfaces.http.web.review import review_queue
 
         viewer = self._reviewer(request)
-        return self._render(request, "review.html", {"items": review_queue(self.rt.audit)}, viewer=viewer)
+        return self._render(request, "review.html", {"items": review_queue(self.svc.audit)}, viewer=viewer)
 
     def _transcript(self, viewer: Viewer, thread_id: str) -> list[dict[str, str]]:
         from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -51,16 +51,16 @@ class ReviewPages(WebBase):
 
         viewer = self._reviewer(request)
         thread_id = request.query_params.get("thread", "")[:300]
-        owner = thread_owner(self.rt.audit, thread_id) if thread_id else None
+        owner = thread_owner(self.svc.audit, thread_id) if thread_id else None
         if owner is None:
             raise PageError(404, "Not found", "There is no such conversation in the audit log.")
-        item = next((i for i in review_queue(self.rt.audit) if i.thread_id == thread_id), None)
+        item = next((i for i in review_queue(self.svc.audit) if i.thread_id == thread_id), None)
         return self._render(
             request,
             "review_item.html",
             {
                 "thread_id": thread_id,
-                "owner": self.rt.directory.find(owner),
+                "owner": self.svc.directory.find(owner),
                 "item": item,
                 "transcript": self._transcript(viewer, thread_id),
             },
@@ -76,14 +76,14 @@ class ReviewPages(WebBase):
         label = data.get("label", "")
         if label not in ("correct", "wrong-answer", "should-refuse", "should-allow"):
             raise PageError(400, "Choose a label", "Pick one of the labels; nothing was saved.")
-        owner = thread_owner(self.rt.audit, thread_id) if thread_id else None
+        owner = thread_owner(self.svc.audit, thread_id) if thread_id else None
         if owner is None:
             raise PageError(404, "Not found", "There is no such conversation in the audit log.")
 
         def phrases(key: str) -> list[str]:
             return [p.strip() for p in (data.get(key) or "").split("\n") if p.strip()][:10]
 
-        trail = list(self.rt.audit.entries(thread_id=thread_id))
+        trail = list(self.svc.audit.entries(thread_id=thread_id))
         try:
             case = build_case(
                 thread_id=thread_id,
@@ -98,7 +98,7 @@ class ReviewPages(WebBase):
         except ValueError as exc:
             raise PageError(400, "Cannot make an eval case", str(exc).splitlines()[0][:300]) from None
         added = append_case(self.cfg.review_cases_path, case)
-        self.rt.audit.append(
+        self.svc.audit.append(
             "review_labeled",
             actor=viewer.user_id,
             thread_id=thread_id,

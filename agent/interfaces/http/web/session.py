@@ -22,8 +22,8 @@ class SessionPages(WebBase):
         data = await self._form(request, None)
         key = data.get("api_key", "").strip()
         user = self.keys.verify(key) if key else None
-        if user is None or self.rt.directory.find(user) is None:
-            self.rt.audit.append("web_signin_failed", actor="anonymous", data={"key_prefix": key[:12]})
+        if user is None or self.svc.directory.find(user) is None:
+            self.svc.audit.append("web_signin_failed", actor="anonymous", data={"key_prefix": key[:12]})
             return self._render(
                 request,
                 "signin.html",
@@ -34,7 +34,7 @@ class SessionPages(WebBase):
                 viewer=None,
                 status=401,
             )
-        self.rt.audit.append("web_signin", actor=user, data={"key_id": self.keys.key_id_of(key)})
+        self.svc.audit.append("web_signin", actor=user, data={"key_id": self.keys.key_id_of(key)})
         resp = self._redirect(request, "/web/approvals")
         cookie = self.signer.session_cookie(user, self.keys.key_id_of(key), self.cfg.session_hours)
         self._set_cookie(request, resp, SESSION_COOKIE, cookie, max_age=int(self.cfg.session_hours * 3600))
