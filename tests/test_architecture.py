@@ -12,7 +12,7 @@ layer or lower ones, never higher; every import counts, the ones inside function
 lazy imports included (the CLI app and the demo were one: both sides imported inside
 functions); only ``TYPE_CHECKING`` imports, which never run, may close a circle. The interfaces
 call the service API: none imports the app database's stores, the outbox or the graph
-(``INTERFACE_FORBIDDEN``).
+(``INTERFACE_FORBIDDEN``), nor walks from the runtime to its stores (``store_reaches``).
 """
 
 from __future__ import annotations
@@ -252,6 +252,102 @@ def test_interfaces_call_the_service_api() -> None:
     assert not found, "interfaces reaching past the service API:\n" + "\n".join(found)
     stale = [k for k in INTERFACE_EXCEPTIONS if k[0] not in modules()]
     assert not stale, f"exceptions for modules that no longer exist: {stale}"
+
+
+#: Reaches past the service API that an import check cannot see: an interface holding the runtime
+#: (or a Service) and walking to its stores. Checked on attribute chains: the runtime's
+#: approvals/audit stores and approval calls, any ``.engine``, ``.approvals.store`` and the name
+#: ``ApprovalStore``. The service API's ``svc.audit`` (the audit log) is its documented way in.
+RUNTIME_NAMES = {"rt", "runtime", "chamberlain"}
+RUNTIME_REACHES = {"approvals", "audit", "get_approval", "pending_for", "decide", "retry", "decide_batch"}
+
+#: (module, chain) → why it is allowed. A new entry is a function missing from agent/service/.
+REACH_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("agent.interfaces.slack.notifier", "cards.engine"): (
+        "SlackNotifier is handed the card store (CLI, worker, tests); it builds its approvals "
+        "service on that store's database once, in __init__"
+    ),
+    ("agent.interfaces.slack.notifier", "svc.approvals.store"): (
+        "agent.notify.NotificationChannel (below the service layer) re-reads the store itself"
+    ),
+    ("agent.interfaces.outbox_worker", "outbox.engine"): (
+        "the worker's channels (notify) live on the outbox's own database, which the worker opened"
+    ),
+}
+
+
+def _chain(node: ast.AST) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def store_reaches(path: Path) -> list[tuple[int, str]]:
+    """(line, chain) of each reach into a store in ``path`` (see REACH_EXCEPTIONS)."""
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name) and node.id == "ApprovalStore":
+            found.add((node.lineno, node.id))
+        if not isinstance(node, ast.Attribute):
+            continue
+        chain = _chain(node)
+        if chain is None:
+            continue
+        parts = chain.split(".")
+        owner = parts[-2] if len(parts) >= 2 else ""
+        if (
+            node.attr == "engine"
+            or (node.attr == "store" and owner == "approvals")
+            or (node.attr in RUNTIME_REACHES and owner in RUNTIME_NAMES)
+            or node.attr == "ApprovalStore"
+        ):
+            found.add((node.lineno, chain))
+    return sorted(found)
+
+
+def test_interfaces_do_not_reach_into_stores() -> None:
+    found = []
+    for module, path in modules().items():
+        if not module.startswith("agent.interfaces"):
+            continue
+        for line, chain in store_reaches(path):
+            if (module, chain) not in REACH_EXCEPTIONS:
+                found.append(f"{_where(module, line)}: {chain} (call agent.service instead)")
+    assert not found, "interfaces reaching into stores past the service API:\n" + "\n".join(found)
+    used = {(m, c) for m, p in modules().items() if m.startswith("agent.interfaces") for _l, c in store_reaches(p)}
+    stale = [k for k in REACH_EXCEPTIONS if k not in used]
+    assert not stale, f"exceptions no longer needed (delete them): {stale}"
+
+
+def test_the_reach_check_sees_chains(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(
+        "def f(self, rt, svc):\n"
+        "    self.rt.approvals.get('a')\n"
+        "    rt.audit.append('x')\n"
+        "    self.runtime.decide('a')\n"
+        "    svc.approvals.store.list()\n"
+        "    x = svc.engine\n"
+        "    ApprovalStore(x)\n"
+        "    svc.approvals.decide('a')\n"  # the service API: fine
+        "    svc.audit.append('x')\n"  # the service's audit log: fine
+        "    self.rt.ask('u', 'q')\n",  # a conversation, not a store: fine
+        encoding="utf-8",
+    )
+    chains = {c for _l, c in store_reaches(src)}
+    assert chains == {
+        "self.rt.approvals",
+        "rt.audit",
+        "self.runtime.decide",
+        "svc.approvals.store",
+        "svc.engine",
+        "ApprovalStore",
+    }
 
 
 def test_the_graph_sees_lazy_relative_and_circular_imports(tmp_path: Path) -> None:

@@ -95,6 +95,14 @@ class ApprovalService:
             return self.store.pending_for(waiting_for)
         return self.store.list(requester_id=requester_id, limit=limit)
 
+    def find_by_dedupe_key(self, key: str) -> ApprovalRecord | None:
+        """The request filed under ``key`` (a caller's idempotency key), if any."""
+        return self.store.find_by_dedupe_key(key)
+
+    def on_thread(self, thread_id: str, *, limit: int = 100) -> list[ApprovalRecord]:
+        """The requests one conversation filed, newest first."""
+        return self.store.list(thread_id=thread_id, limit=limit)
+
     def batch_records(self, batch_id: str) -> list[ApprovalRecord]:
         """The records of ``batch_id`` in the order proposed (empty: no such batch)."""
         return [self.store.get(i) for i in self.batch_ids(batch_id)]

@@ -127,7 +127,7 @@ def resume(
         from agent.service.stores import open_service
 
         with open_service(settings) as svc:
-            known = bool(svc.approvals.store.list(thread_id=thread, limit=1))
+            known = bool(svc.approvals.on_thread(thread, limit=1))
             pending = svc.resumes.is_pending(thread)
         if not known:
             _fail(

@@ -160,13 +160,13 @@ def _run_demo(settings: Settings, *, console: Console | None = None, note: str |
         console.rule("Audit trail")
         from agent.interfaces.cli.render import print_audit
 
-        print_audit(rt.audit.entries(thread_id=out.thread_id))
-        report = rt.audit.verify()
+        print_audit(approvals.audit.entries(thread_id=out.thread_id))
+        report = approvals.audit.verify()
         colour = "green" if report.ok else "red"
         console.print(
             f"[{colour}]audit chain: {'intact' if report.ok else 'BROKEN'} ({report.entries} entries)[/{colour}]"
         )
-        executed = sum(1 for e in rt.audit.entries(approval_id=view.id) if e.event == "write_executed")
+        executed = sum(1 for e in approvals.audit_trail(view.id) if e.event == "write_executed")
         console.print(f"write executed {executed} time(s)")
         if final.status != "executed" or executed != 1 or not report.ok:
             raise SystemExit("demo failed: the approved write did not run exactly once")

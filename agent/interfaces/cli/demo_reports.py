@@ -53,9 +53,10 @@ def run_report_demo(rt: Any, console: Console) -> None:
     approver = view.stages[0].approvers[0]
     from agent.service.stores import Service
 
-    res = Service.for_runtime(rt).approvals.decide(view.id, approver_id=approver, approve=True)
+    approvals = Service.for_runtime(rt).approvals
+    res = approvals.decide(view.id, approver_id=approver, approve=True)
     console.print(f"{rt.directory.get(approver).name} approves the report → [green]{res.message}[/green]")
-    if rt.approvals.get(view.id).status != "executed":
+    if approvals.record(view.id).status != "executed":
         rt.resume(view.thread_id)
     if rt.reports is None:
         console.print("[yellow]Reports need the warehouse and the outbox; skipped.[/yellow]")

@@ -85,7 +85,10 @@ class GovernedTools:
     argument found in them — as a write proposed by Chamberlain's own model does."""
 
     def __init__(self, runtime: Chamberlain, *, max_sessions: int = 1_000) -> None:
+        from agent.service.stores import Service
+
         self.rt = runtime
+        self.approvals = Service.for_runtime(runtime).approvals  # what the CLI, HTTP, web and Slack call
         self._taint: OrderedDict[str, TaintState] = OrderedDict()
         self._reads = 0
         self._lock = threading.Lock()
@@ -153,7 +156,7 @@ class GovernedTools:
             return result
         assert done.approval is not None  # "proposed" always carries its request
         # Re-read with the end state (executed and its result, failed and who may retry, ...).
-        return _pending_result(self.rt.get_approval(done.approval.id), self._label)
+        return _pending_result(self.approvals.view(done.approval.id), self._label)
 
     def _remember(self, caller: Caller, tool: str, text: str) -> None:
         with self._lock:
@@ -190,7 +193,7 @@ class GovernedTools:
         base = f"mcp:{caller.user_id}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
         for generation in range(1, _MAX_GENERATIONS + 1):
             key = base if generation == 1 else f"{base}:{generation}"
-            rec = self.rt.approvals.find_by_dedupe_key(key)
+            rec = self.approvals.find_by_dedupe_key(key)
             if rec is None or rec.status not in _ENDED:
                 return key  # free, or the open request this call repeats
         return None  # asked and refused this many times: a fresh, unkeyed request

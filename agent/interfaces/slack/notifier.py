@@ -38,9 +38,13 @@ class SlackNotifier:
         approvals_channel: str | None = None,
         strict: bool = False,
     ) -> None:
+        from agent.service.stores import Service
+
         self.api = api
         self.users = users
         self.cards = cards
+        # The approvals on the cards' app database, through the service API like every surface.
+        self.approvals = Service.on_engine(cards.engine, users.directory).approvals
         self.approvals_channel = approvals_channel
         self.strict = strict
 
@@ -98,12 +102,10 @@ class SlackNotifier:
         Every card is rendered from the stored state, never from the event that caused the
         update: late, repeated or reordered notifications all converge on the same card."""
         from agent.errors import RecordNotFound
-        from agent.service.stores import Service
 
-        engine = self.cards.engine
         try:
             # The same view as `approvals show`, GET /v1/approvals/{id} and the web page.
-            now = Service.on_engine(engine, self.users.directory).approvals.view(view.id)
+            now = self.approvals.view(view.id)
         except RecordNotFound:
             return view, None
         return now, now.batch_id
@@ -111,10 +113,11 @@ class SlackNotifier:
     def _sync_batch(self, batch_id: str) -> set[tuple[str, str]]:
         """Bring every copy of a batch card up to date and post it to each approver of an open
         item who has none yet (one copy per person, whatever the number of items)."""
-        from agent.batches import batch_views
+        from agent.errors import RecordNotFound
 
-        views = batch_views(self.cards.engine, self.users.directory, batch_id)
-        if not views:
+        try:
+            views = self.approvals.batch(batch_id)
+        except RecordNotFound:
             return set()
         existing = self.cards.cards(batch_id)
         for ref in existing:
