@@ -189,6 +189,34 @@ def test_write_card_approve_once_on_the_real_approvals_store(fake: FakeSlack, tm
         assert events.count("write_executed") == 1
 
 
+def test_buttons_go_through_the_service_api_pre_checks(fake: FakeSlack, tmp_path: Path) -> None:
+    """A click by someone off the route is refused by ApprovalService.decide's approver check
+    (the HTTP API's message) before anything is recorded; the same click through the service
+    API directly gives the same refusal."""
+    from agent.errors import PermissionDenied
+    from agent.service.stores import Service
+
+    turns = [tool_turn("kv_set", {"key": "color", "value": "teal"}), text_turn("Changed it to teal.")]
+    with _build(fake, tmp_path, turns) as stack:
+        stack.mention("U0ERIN", "make it teal", ts="5150.1")
+        card = stack.card("U0TOM")
+        approval_id = _approval_id(card)
+        before = list(stack.runtime.audit.entries(approval_id=approval_id))
+        stack.click("U0MALLORY", APPROVE_ACTION, card, approval_id)
+        (told,) = [c["text"] for c in fake.calls_to("chat.postEphemeral") if c["user"] == "U0MALLORY"]
+        with pytest.raises(PermissionDenied) as direct:
+            Service.for_runtime(stack.runtime).approvals.decide(
+                approval_id, approver_id="u_mallory", approve=True, approvers_only=True
+            )
+        assert str(direct.value) in told
+        assert list(stack.runtime.audit.entries(approval_id=approval_id)) == before  # nothing recorded
+        assert stack.runtime.get_approval(approval_id).status == "pending"
+        # Her refused click did not burn the dedupe key of a real decision: Tom's goes through.
+        stack.click("U0TOM", APPROVE_ACTION, card, approval_id)
+        assert len(stack.store.applied) == 1 and stack.store.values["color"] == "teal"
+        assert stack.runtime.get_approval(approval_id).status == "executed"
+
+
 def test_reject_with_reason_reaches_the_model(fake: FakeSlack, tmp_path: Path) -> None:
     seen: list[str] = []
 
