@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from connectors.appdb._engine import create_tables
 from connectors.errors import RecordNotFound
 
 _md = MetaData()
@@ -140,7 +141,7 @@ class ReportStore:
         self.engine = engine
         self.max_attempts = max_attempts
         self.retry_after = retry_after
-        _md.create_all(engine)
+        create_tables(engine, _md)  # N replicas starting at once on one PostgreSQL must not race
 
     # -- reports ---------------------------------------------------------------------------
 
