@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Figures] = {}
     embedders: dict[str, Callable[[list[str]], np.ndarray]] = {}
     for b in backends:
+        console.print(f"[dim]{b}: loading[/dim]")  # a line per step: the spinner is not shown in logs
         with console.status(f"{b}: loading…"):
             started = time.perf_counter()
             embedders[b] = loader(b)
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[b] = Figures(b, time.perf_counter() - started)
             embedders[b](texts[:8])
     for r in range(args.rounds):
+        console.print(f"[dim]round {r + 1}/{args.rounds}: {', '.join(backends)} embedding {args.sample} passages[/dim]")
         for b in backends:
             with console.status(f"round {r + 1}/{args.rounds}: {b} embedding {args.sample} passages…"):
                 started = time.perf_counter()
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         with tempfile.TemporaryDirectory(prefix="chamberlain-embed-") as tmp:
             for b in [b for b in backends if b in ("torch", "onnx", "onnx-int8")]:
+                console.print(f"[dim]{b}: ingesting the handbook, retrieval eval[/dim]")
                 with console.status(f"{b}: ingesting the handbook, retrieval eval…"):
                     evaluate(figures[b], Path(tmp))
 

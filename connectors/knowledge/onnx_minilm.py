@@ -32,7 +32,7 @@ BATCH_TOKENS = 1024  # padded tokens a batch at most: 1.5x the throughput of unc
 # and layer 0's dense layers. With these excluded the retrieval eval scores int8 as fp32 (hybrid
 # MRR 0.907 both, vector 0.908 vs 0.901); quantising everything gave 0.901, attention in float
 # alone 0.905, the last layer in float 0.901 (benchmarks/embedding_bench.py, README).
-INT8_EXCLUDE: tuple[str, ...] = tuple(f"l{i}.ctx" for i in range(6)) + ("l0.attn", "l0.inter", "l0.out")
+INT8_EXCLUDE: tuple[str, ...] = (*(f"l{i}.ctx" for i in range(6)), "l0.attn", "l0.inter", "l0.out")
 
 
 def model_dir() -> Path:
