@@ -3,7 +3,8 @@ torch), ONNX int8, and two baselines: sentence-transformers on torch (an optiona
 the plain ONNX graph on ONNX Runtime's default settings (what exists on every install).
 
 Embed-only throughput is measured in interleaved rounds (each round runs every backend once on
-the same passages, the median round counts), so a busy machine slows all of them alike. Then
+the same passages, each in a fresh process so no backend's idle-spinning threads slow the next;
+the median round counts), so a busy machine slows all of them alike. Then
 the demo handbook is ingested end to end (load, chunk, embed, Chroma, keyword index) with each
 of torch, ONNX and ONNX int8, followed by the retrieval eval (evals/retrieval: recall@5, MRR).
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +98,41 @@ def cos_min(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return None if a is None or b is None else float((a * b).sum(axis=1).min())
 
 
+def child(backend: str, sample: int, with_eval: bool, out: Path) -> int:
+    """One backend in a process of its own: torch's OpenMP workers and ORT's intra-op threads
+    spin for a while after each call, so in one process each backend would be timed while the
+    other's threads still hold the cores."""
+    texts = [f"{i} {PASSAGE * (1 + i % 3)}" for i in range(sample)]
+    started = time.perf_counter()
+    embed = loader(backend)
+    embed(["warm up"])  # builds the graph / loads the model
+    fig = Figures(backend, time.perf_counter() - started)
+    embed(texts[:8])
+    started, cpu = time.perf_counter(), time.process_time()
+    vectors = embed(texts)
+    fig.rates.append(sample / (time.perf_counter() - started))
+    fig.cpu_rates.append(sample / max(time.process_time() - cpu, 1e-9))
+    if with_eval:
+        with tempfile.TemporaryDirectory(prefix="chamberlain-embed-") as tmp:
+            evaluate(fig, Path(tmp))
+    np.save(out.with_suffix(".npy"), vectors)
+    doc = {k: getattr(fig, k) for k in ("load_s", "rates", "cpu_rates", "ingest_rate", "recall", "mrr")}
+    out.write_text(json.dumps(doc))
+    return 0
+
+
+def measure(backend: str, sample: int, with_eval: bool, tmp: Path) -> Figures:
+    out = tmp / f"{backend}.json"
+    cmd = [sys.executable, __file__, "--child", backend, "--sample", str(sample), "--child-out", str(out)]
+    proc = subprocess.run(cmd + (["--child-eval"] if with_eval else []), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{backend}: the measuring process failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    doc = json.loads(out.read_text())
+    fig = Figures(backend, doc.pop("load_s"), **doc)
+    fig.vectors = np.load(out.with_suffix(".npy"))
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=int, default=256, help="passages for the embed-only throughput")
@@ -102,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="torch,onnx,onnx-int8", help=f"besides the {PLAIN} baseline")
     parser.add_argument("--quick", action="store_true", help="smoke run: ONNX and plain ONNX, 16 passages, no eval")
     parser.add_argument("--json", action="store_true", help="print the rows for make bench on stdout")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one backend in this process
+    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-eval", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child, args.sample, args.child_eval, args.child_out)
     if args.quick:
         args.sample, args.rounds, args.backends = 16, 1, "onnx"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -124,32 +167,23 @@ def main(argv: list[str] | None = None) -> int:
         backends.append("torch-best")
     backends.append(PLAIN)
 
-    texts = [f"{i} {PASSAGE * (1 + i % 3)}" for i in range(args.sample)]
     figures: dict[str, Figures] = {}
-    embedders: dict[str, Callable[[list[str]], np.ndarray]] = {}
-    for b in backends:
-        console.print(f"[dim]{b}: loading[/dim]")  # a line per step: the spinner is not shown in logs
-        with console.status(f"{b}: loading…"):
-            started = time.perf_counter()
-            embedders[b] = loader(b)
-            embedders[b](["warm up"])  # builds the graph / loads the model
-            figures[b] = Figures(b, time.perf_counter() - started)
-            embedders[b](texts[:8])
-    for r in range(args.rounds):
-        console.print(f"[dim]round {r + 1}/{args.rounds}: {', '.join(backends)} embedding {args.sample} passages[/dim]")
-        for b in backends:
-            with console.status(f"round {r + 1}/{args.rounds}: {b} embedding {args.sample} passages…"):
-                started, cpu = time.perf_counter(), time.process_time()
-                vectors = embedders[b](texts)
-                figures[b].rates.append(args.sample / (time.perf_counter() - started))
-                figures[b].cpu_rates.append(args.sample / max(time.process_time() - cpu, 1e-9))
-                figures[b].vectors = vectors
-    if not args.quick:
-        with tempfile.TemporaryDirectory(prefix="chamberlain-embed-") as tmp:
-            for b in [b for b in backends if b in ("torch", "onnx", "onnx-int8")]:
-                console.print(f"[dim]{b}: ingesting the handbook, retrieval eval[/dim]")
-                with console.status(f"{b}: ingesting the handbook, retrieval eval…"):
-                    evaluate(figures[b], Path(tmp))
+    evaluated = () if args.quick else ("torch", "onnx", "onnx-int8")
+    with tempfile.TemporaryDirectory(prefix="chamberlain-embed-") as tmp:
+        for r in range(args.rounds):
+            also = "; the first round also ingests and evaluates" if r == 0 and evaluated else ""
+            console.print(
+                f"[dim]round {r + 1}/{args.rounds}: {', '.join(backends)} embedding {args.sample} passages, "
+                f"each in its own process{also}[/dim]"
+            )
+            for b in backends:
+                with console.status(f"round {r + 1}/{args.rounds}: {b}…"):
+                    fig = measure(b, args.sample, r == 0 and b in evaluated, Path(tmp))
+                if b not in figures:
+                    figures[b] = fig
+                else:
+                    figures[b].rates += fig.rates
+                    figures[b].cpu_rates += fig.cpu_rates
 
     table = Table(title=f"MiniLM backends (embed-only: {args.sample} passages, median of {args.rounds} rounds)")
     for col in ("backend", "load s", "embed chunks/s", "per CPU-s", "ingest chunks/s", "hybrid recall@5"):
