@@ -11,8 +11,9 @@ follow the sentence-transformers configuration shipped with the model (mean of t
 max 256 tokens, L2 norm). The vectors equal torch's (cosine ≥ 0.9999).
 
 Optionally (``backend="onnx-int8"``) the dense weights outside the attention blocks and layer 0
-are quantised to int8 per output channel (``onnxruntime.quantization``): faster on CPUs, the same
-retrieval-eval scores, slightly different vectors (see benchmarks/README.md).
+are quantised to int8 per output channel (``onnxruntime.quantization``): the same retrieval-eval
+scores, slightly different vectors, and on the CPUs measured no faster than fp32 once the
+sensitive nodes stay in float (see benchmarks/README.md).
 """
 
 from __future__ import annotations
