@@ -8,8 +8,9 @@ SQLite in the same run; every line prints its ratio to it.
 
     .venv/bin/python benchmarks/outbox_bench.py
     .venv/bin/python benchmarks/outbox_bench.py --messages 2000 --workers 1,2,4 --pg-url postgresql://...
+    .venv/bin/python benchmarks/outbox_bench.py --quick --json   # smoke for make bench: 100 messages, SQLite
 
-Exit status 1 if any message was lost or duplicated.
+Exit status 1 if any message was lost or duplicated (also a row, goal 0, under ``--json``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _rows import Row, emit
 
 from agent.interfaces.outbox_worker import DeliveryWorker
 from connectors.appdb import make_engine
@@ -94,14 +97,18 @@ def pg_url(arg: str | None) -> tuple[str | None, Callable[[], None]]:
     return cluster.admin_url, cluster.stop
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--no-postgres", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 messages, 1 and 2 workers, SQLite only")
+    parser.add_argument("--json", action="store_true", help="print the rows for make bench on stdout")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.workers, args.no_postgres = 100, "1,2", True
     counts = [int(x) for x in args.workers.split(",") if x.strip()]
 
     runs: list[Run] = []
@@ -122,14 +129,33 @@ def main() -> int:
             stop_pg()
 
     base = runs[0].rate
-    print(f"outbox delivery: {args.messages} messages to the fake Slack, batch {args.batch}")
-    print(f"{'backend':<10}{'workers':>8}{'seconds':>10}{'msg/s':>10}{'vs base':>9}{'lost':>6}{'dupes':>7}")
+    out = sys.stderr if args.json else sys.stdout  # --json: stdout carries only the rows
+    print(f"outbox delivery: {args.messages} messages to the fake Slack, batch {args.batch}", file=out)
+    print(f"{'backend':<10}{'workers':>8}{'seconds':>10}{'msg/s':>10}{'vs base':>9}{'lost':>6}{'dupes':>7}", file=out)
     for r in runs:
         print(
             f"{r.backend:<10}{r.workers:>8}{r.seconds:>10.2f}{r.rate:>10.1f}{r.rate / base:>8.2f}x"
-            f"{r.lost:>6}{r.duplicated:>7}"
+            f"{r.lost:>6}{r.duplicated:>7}",
+            file=out,
         )
-    return 1 if any(r.lost or r.duplicated for r in runs) else 0
+    bad = sum(r.lost + r.duplicated for r in runs)
+    if args.json:
+        rows = [
+            Row(
+                f"outbox delivery, {r.backend}, {r.workers} worker{'s' if r.workers > 1 else ''}",
+                "msg/s",
+                r.rate,
+                base,
+                "informational",
+                None,
+                "1 worker, SQLite",
+            )
+            for r in runs[1:]
+        ]
+        rows.insert(0, Row("outbox delivery, sqlite, 1 worker", "msg/s", base, None, "informational", None))
+        rows.append(Row("outbox messages lost or duplicated", "", float(bad), None, "0", bad == 0))
+        emit("outbox", rows)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ heap/length limits, byte-capped fetch, killable at the deadline), in the same ru
 same demo warehouse. The difference is what the worker design costs per query.
 
     python benchmarks/sql_worker_bench.py [--warehouse sqlite:///path.sqlite] [--repeat 200]
+    python benchmarks/sql_worker_bench.py --quick --json   # smoke for make bench: 10 runs a query
 
 Goal: overhead p50 ≤ 5 ms on a warm pool. Also shows the cost of a cold start and of
 replacing a worker killed at a deadline.
@@ -27,6 +28,8 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _rows import Row, emit  # noqa: E402
 
 from connectors.query_workers import SqliteWorkerPool  # noqa: E402
 from connectors.warehouse import QueryFailed, SqlWarehouse, connect_sqlite_readonly  # noqa: E402
@@ -65,8 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warehouse", help="SQLite warehouse URL (default: generate the demo warehouse)")
     parser.add_argument("--repeat", type=int, default=200, help="runs per query")
     parser.add_argument("--strict", action="store_true", help="exit 1 if the goal is missed")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10 runs a query")
+    parser.add_argument("--json", action="store_true", help="print the rows for make bench on stdout")
     args = parser.parse_args(argv)
-    console = Console(width=max(Console().width, 120))
+    if args.quick:
+        args.repeat = 10
+    console = Console(width=max(Console().width, 120), stderr=args.json)  # --json: stdout carries only the rows
     with tempfile.TemporaryDirectory() as tmp:
         url = args.warehouse
         if url is None:
@@ -86,13 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = Table(title=f"SQLite query latency: in-process vs worker process ({args.repeat} runs each, warm pool)")
         for col in ("query", "in-process p50 ms", "worker p50 ms", "worker p95 ms", "overhead p50 ms", "ratio p50"):
             table.add_column(col, justify="right" if col != "query" else "left")
-        overheads = []
+        overheads, base_p50s, work_p50s = [], [], []
         for name, sql in QUERIES.items():
             wh.run(sql, scope=scope)  # warm the worker's connection and page cache
             base = _times(lambda sql=sql: con.execute(sql).fetchmany(1001), args.repeat)
             work = _times(lambda sql=sql: wh.run(sql, max_rows=1000, scope=scope), args.repeat)
             b50, w50, w95 = _pct(base, 0.5), _pct(work, 0.5), _pct(work, 0.95)
             overheads.append(w50 - b50)
+            base_p50s.append(b50)
+            work_p50s.append(w50)
             table.add_row(name, f"{b50:.3f}", f"{w50:.3f}", f"{w95:.3f}", f"{w50 - b50:.3f}", f"{w50 / b50:.1f}x")
         console.print(table)
 
@@ -115,6 +124,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         con.close()
         pool.close()
+    if args.json:
+        base50, work50 = statistics.median(base_p50s), statistics.median(work_p50s)
+        emit(
+            "sql_worker",
+            [
+                Row(
+                    "SQLite query p50 in a worker process (median of queries)",
+                    "ms",
+                    work50,
+                    base50,
+                    "informational",
+                    None,
+                    "in-process",
+                ),
+                Row("worker overhead per query p50", "ms", overhead, None, f"≤ {GOAL_P50_MS:g} ms", ok),
+                Row("worker pool cold start", "ms", cold_ms, None, "informational", None),
+                Row("query killed at its 0.3 s deadline, stopped after", "ms", kill_ms, None, "informational", None),
+            ],
+        )
     return 1 if args.strict and not ok else 0
 
 

@@ -25,7 +25,16 @@ def test_make_bench_quick_runs_every_benchmark_and_prints_rows() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)
     benchmarks = {r["benchmark"] for r in rows}
-    assert {"retrieval_bench", "orchestration_bench", "slack_burst_bench", "embedding_bench"} <= benchmarks
+    assert {
+        "retrieval_bench",
+        "orchestration_bench",
+        "slack_burst_bench",
+        "embedding_bench",
+        "outbox_bench",
+        "sql_guard_bench",
+        "sql_worker_bench",
+        "telemetry_bench",
+    } <= benchmarks
     for r in rows:
         assert set(r) >= {"measure", "unit", "ours", "baseline", "ratio", "goal", "met"}, r
         assert isinstance(r["ours"], int | float)
@@ -34,6 +43,8 @@ def test_make_bench_quick_runs_every_benchmark_and_prints_rows() -> None:
     # Behaviour the smoke still checks: no duplicate or missing Slack runs in the burst.
     slack = next(r for r in rows if r["measure"].startswith("Slack duplicate"))
     assert slack["ours"] == 0
+    outbox = next(r for r in rows if r["measure"] == "outbox messages lost or duplicated")
+    assert outbox["ours"] == 0 and outbox["met"] is True
 
 
 def test_row_ratio_keeps_significant_figures_for_small_ratios() -> None:

