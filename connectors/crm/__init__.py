@@ -11,22 +11,9 @@ The HubSpot-level names (``HubSpotClient``, ``InMemoryCrm``, ``CrmRecord``...) a
 here because the demo, the local service and many tests build and seed HubSpot fakes.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from connectors.crm._protocol import CrmConnector
-from connectors.crm.hubspot import (
-    IDEMPOTENCY_PROPERTY,
-    OBJECT_TYPES,
-    OPERATORS,
-    Association,
-    CrmDataset,
-    CrmRecord,
-    Filter,
-    FilterSpec,
-    HubSpotApi,
-    HubSpotClient,
-    InMemoryCrm,
-    SearchPage,
-    SortSpec,
-)
 from connectors.crm.model import (
     Company,
     Condition,
@@ -44,6 +31,52 @@ from connectors.crm.model import (
     Stage,
     Task,
 )
+
+if TYPE_CHECKING:
+    from connectors.crm.hubspot import (
+        IDEMPOTENCY_PROPERTY,
+        OBJECT_TYPES,
+        OPERATORS,
+        Association,
+        CrmDataset,
+        CrmRecord,
+        Filter,
+        FilterSpec,
+        HubSpotApi,
+        HubSpotClient,
+        InMemoryCrm,
+        SearchPage,
+        SortSpec,
+    )
+
+# The HubSpot names load on first use: reading the settings (which checks CHAMBERLAIN_CRM against
+# connectors.crm.registry) must not import an HTTP client.
+_HUBSPOT_NAMES = frozenset(
+    {
+        "IDEMPOTENCY_PROPERTY",
+        "OBJECT_TYPES",
+        "OPERATORS",
+        "Association",
+        "CrmDataset",
+        "CrmRecord",
+        "Filter",
+        "FilterSpec",
+        "HubSpotApi",
+        "HubSpotClient",
+        "InMemoryCrm",
+        "SearchPage",
+        "SortSpec",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HUBSPOT_NAMES:
+        from connectors.crm import hubspot
+
+        return getattr(hubspot, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "IDEMPOTENCY_PROPERTY",

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from policies.directory import Directory
+from policies.policy_file import SAFE_LOADER
 from policies.requests import (
     REQUEST_KINDS,
 )
@@ -144,8 +145,8 @@ class _Compiler:
         # The class comes from the caller (RoutingPolicy.from_text): policy.py imports this
         # module, so importing it back would be a circle.
         try:
-            self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)
-            self.raw = yaml.safe_load(self.text)
+            self.root = yaml.compose(self.text, Loader=SAFE_LOADER)
+            self.raw = yaml.load(self.text, Loader=SAFE_LOADER)  # SAFE_LOADER is a safe loader
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
