@@ -70,7 +70,6 @@ MOVES: dict[str, str] = {
     "agent/runtime.py": "agent/runtime/chamberlain.py",
     "agent/services.py": "agent/runtime/services.py",
     "agent/checkpoints.py": "agent/runtime/checkpoints.py",
-    "agent/store_access.py": "agent/runtime/store_access.py",
     # Interfaces: thin shells over the runtime. The CLI: one module per command group.
     "agent/cli.py": "agent/interfaces/cli/app.py",
     "agent/cli_render.py": "agent/interfaces/cli/render.py",
