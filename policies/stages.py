@@ -8,9 +8,13 @@ stores of a stage is ``connectors.appdb.StageSpec`` (connectors import nothing o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from policies.directory import Directory
 
 
 class Stage(BaseModel):
@@ -40,4 +44,19 @@ class Stage(BaseModel):
         return data
 
 
-__all__ = ["Stage"]
+SECOND_APPROVER_REASON = (
+    "a sensitive argument did not come from the requester: a second, independent approver must agree"
+)
+
+
+def second_approver_stage(directory: Directory, requester_id: str, stages: Sequence[Stage]) -> Stage:
+    """One more independent approver when a sensitive argument did not come from the requester
+    (the graph's gate and a person's direct call, e.g. over MCP): the first person up the
+    requester's chain who holds no earlier stage. Fails closed: with nobody left the stage has no
+    approver and the request cannot be approved."""
+    taken = {a for s in stages for a in s.approvers} | {requester_id}
+    nxt = next((p.id for p in directory.chain_of(requester_id) if p.id not in taken), None)
+    return Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=SECOND_APPROVER_REASON)
+
+
+__all__ = ["Stage", "second_approver_stage"]

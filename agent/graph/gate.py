@@ -24,10 +24,11 @@ from agent.observability.telemetry import traced_gate
 from connectors.appdb import ApprovalRecord, StageSpec
 from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
-from policies.access import Decision, Stage, approval_route, decide_call
+from policies.access import Decision, approval_route, decide_call
 from policies.directory import Principal
 from policies.errors import PolicyError
 from policies.injection import score as injection_score
+from policies.stages import second_approver_stage
 from policies.taint import Provenance, TaintState, egress_check, extract_destinations, trace_arguments
 from tools.base import Effect, Tool, ToolContext
 from tools.errors import NeedsInformation, ToolFailure, ToolInputError
@@ -191,7 +192,7 @@ def _request_approval(
         return rec, False
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
     if g.get("second_approver"):
-        extra = _second_approver(principal, stages, deps)
+        extra = (second_approver_stage(deps.directory, principal.id, stages),)
         if not extra[0].approvers:
             raise ToolFailure("a second, independent approver is required and the directory has none for you")
         stages = (*stages, *extra)
@@ -237,13 +238,3 @@ def _taint(args: Mapping[str, Any], state: AgentState, user_texts: Sequence[str]
     ]
     inj = max((injection_score(f.text).score for f in taint.fragments), default=0.0)
     return Taint(tuple(state.get("untrusted_sources", [])), tuple(fields), inj)
-
-
-def _second_approver(principal: Principal, stages: Sequence[Stage], deps: Deps) -> tuple[Stage, ...]:
-    """One more independent approver when a sensitive argument did not come from the asker:
-    the first person up the asker's chain who holds no earlier stage (fail closed: none → the
-    stage has nobody and the request cannot be approved)."""
-    taken = {a for s in stages for a in s.approvers} | {principal.id}
-    nxt = next((p.id for p in deps.directory.chain_of(principal.id) if p.id not in taken), None)
-    reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
-    return (Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=reason),)

@@ -4,7 +4,7 @@ the model): the gate's permission check, the graph's audit entries, reads run, w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from connectors.appdb import StageSpec
 from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
 from policies.access import approval_route, decide_call
-from policies.stages import Stage
+from policies.stages import second_approver_stage
 from tools.base import Effect, ToolContext
 from tools.errors import ToolError, ToolInputError
 
@@ -172,7 +172,7 @@ def _propose(
     )
     stages = approval_route(principal, tool.name, plan.facts, deps.access, deps.directory)
     if second_approver:
-        stages = (*stages, _second_approver(deps, principal.id, stages))
+        stages = (*stages, second_approver_stage(deps.directory, principal.id, stages))
         if not stages[-1].approvers:
             raise PermissionDenied("a second, independent approver is required and the directory has none for you")
     rec, _created = deps.lifecycle.propose(
@@ -196,15 +196,6 @@ def _propose(
         )
     )
     return ToolCallResult("proposed", approval=approval_view(rec, deps.directory))
-
-
-def _second_approver(deps: Deps, requester: str, stages: Sequence[Stage]) -> Stage:
-    """The graph gate's rule for one more independent approver: the first person up the
-    requester's chain who holds no earlier stage (none: a stage nobody can approve, refused)."""
-    taken = {a for s in stages for a in s.approvers} | {requester}
-    nxt = next((p.id for p in deps.directory.chain_of(requester) if p.id not in taken), None)
-    reason = "a sensitive argument did not come from the requester: a second, independent approver must agree"
-    return Stage(name="second approver", approvers=(nxt,) if nxt else (), mode="any", reason=reason)
 
 
 __all__ = ["ToolCallResult", "call_tool"]
