@@ -3,10 +3,11 @@
 It answers ``POST /v1/messages`` (JSON or SSE streaming) and ``POST /v1/messages/count_tokens``
 from a script: each item is a :class:`Reply` (text and/or ``tool_use`` blocks) or a
 :class:`Fault` (429 / 529 / 5xx with Anthropic's error JSON). Items may be tied to a model
-name, so a primary model can be overloaded while a fallback answers. Prompt caching is
-simulated: the first request with a given ``cache_control`` prefix reports
-``cache_creation_input_tokens``; later requests with the same prefix report
-``cache_read_input_tokens``. Every request (headers and JSON body) is recorded.
+name, so a primary model can be overloaded while a fallback answers. Prompt caching follows
+Anthropic's documented rules (breakpoints, the 20-block lookback, each model's minimum cacheable
+length, TTLs, entries per model; see "the prompt cache" below), so ``cache_read_input_tokens``
+and ``cache_creation_input_tokens`` come out as the real API would report them for the same
+requests (token counts are estimates). Every request (headers and JSON body) is recorded.
 
 Usage::
 
@@ -17,9 +18,11 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,7 +32,6 @@ from agent.fakes._server import (
     LocalServer,
     RecordedRequest,
     ScriptState,
-    prefix_keys,
     retry_after_header,
 )
 from agent.fakes._server import estimate_tokens as _tokens
@@ -128,30 +130,113 @@ def _strip_cache_control(value: Any) -> Any:
     return value
 
 
+# -- the prompt cache, as Anthropic documents it ----------------------------------------------------
+# The prefix runs tools → system → messages, block by block. A ``cache_control`` marker (at most
+# MAX_BREAKPOINTS per request, or a top-level ``cache_control`` that marks the last block) writes
+# an entry for the prefix up to and including its block, if that prefix reaches the model's
+# minimum cacheable length. A marker reads the longest entry written earlier at its own block or
+# at one of the LOOKBACK_BLOCKS block boundaries before it; nothing past the last marker is ever
+# cached. Entries are per model, live 5 minutes (or 1 hour with ``"ttl": "1h"``) and are
+# refreshed by every hit. ``tool_choice`` and ``thinking`` are part of the messages' prefix
+# (changing them keeps the tools and system entries), a changed byte anywhere invalidates
+# everything after it, and ``"x"`` is the same prompt as ``[{"type": "text", "text": "x"}]``.
+
+MAX_BREAKPOINTS = 4
+LOOKBACK_BLOCKS = 20
+CACHE_TTL_S: Mapping[str, float] = {"5m": 300.0, "1h": 3600.0}
+MIN_CACHEABLE_TOKENS: Sequence[tuple[str, int]] = (
+    ("claude-opus-4-5", 4096),
+    ("claude-opus-4-6", 4096),
+    ("claude-opus-4-7", 4096),
+    ("claude-haiku-4-5", 4096),
+    ("claude-3-5-haiku", 2048),
+    ("claude-3-haiku", 2048),
+)
+"""Model id prefix → minimum cacheable prompt length; every other model: 1,024 tokens."""
+DEFAULT_MIN_CACHEABLE_TOKENS = 1024
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prefix ``model`` caches (shorter marked prefixes are processed uncached)."""
+    return next((n for prefix, n in MIN_CACHEABLE_TOKENS if model.startswith(prefix)), DEFAULT_MIN_CACHEABLE_TOKENS)
+
+
+@dataclass(frozen=True)
+class _Block:
+    content: Any  # without markers, normalised
+    marker: Mapping[str, Any] | None  # the block's cache_control, if any
+
+
+def _text_blocks(content: Any) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+
+
+def _normal(block: Any) -> Any:
+    block = _strip_cache_control(block)
+    if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"), str):
+        block = {**block, "content": _text_blocks(block["content"])}
+    return block
+
+
+def _marker(block: Any) -> Mapping[str, Any] | None:
+    marker = block.get("cache_control") if isinstance(block, dict) else None
+    return marker if isinstance(marker, Mapping) else None
+
+
 def _segments(body: Mapping[str, Any]) -> list[tuple[Any, bool]]:
     """The request in Anthropic's cache order (tools, system, messages), block by block.
 
     Each segment is ``(content_without_markers, has_cache_control)``.
     """
-    segments: list[tuple[Any, bool]] = []
-    for tool in body.get("tools") or []:
-        segments.append((_strip_cache_control(tool), "cache_control" in tool))
-    system = body.get("system")
-    if isinstance(system, str):
-        segments.append((system, False))
-    elif isinstance(system, list):
-        for block in system:
-            segments.append((_strip_cache_control(block), "cache_control" in block))
+    return [(b.content, b.marker is not None) for b in _blocks(body)]
+
+
+def _blocks(body: Mapping[str, Any]) -> list[_Block]:
+    blocks = [_Block({"tool": _strip_cache_control(t)}, _marker(t)) for t in body.get("tools") or []]
+    blocks += [_Block({"system": _normal(b)}, _marker(b)) for b in _text_blocks(body.get("system"))]
     for message in body.get("messages") or []:
-        content = message.get("content")
         role = message.get("role")
-        if isinstance(content, str):
-            segments.append(({"role": role, "text": content}, False))
+        for b in _text_blocks(message.get("content")):
+            blocks.append(_Block({"role": role, "block": _normal(b)}, _marker(b)))
+    automatic = body.get("cache_control")
+    if isinstance(automatic, Mapping) and blocks and blocks[-1].marker is None:
+        blocks[-1] = _Block(blocks[-1].content, automatic)
+    return blocks
+
+
+def cache_problem(body: Mapping[str, Any]) -> str | None:
+    """Why Anthropic would refuse the request's cache markers (400 invalid_request_error), or None."""
+    blocks = _blocks(body)
+    marked = sum(1 for b in blocks if b.marker is not None)
+    if marked > MAX_BREAKPOINTS:
+        return f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {marked}."
+    for b in blocks:
+        if b.marker is None:
             continue
-        for block in content or []:
-            marked = isinstance(block, dict) and "cache_control" in block
-            segments.append(({"role": role, "block": _strip_cache_control(block)}, marked))
-    return segments
+        if b.marker.get("type") != "ephemeral":
+            return "cache_control.type: Input should be 'ephemeral'"
+        if b.marker.get("ttl", "5m") not in CACHE_TTL_S:
+            return "cache_control.ttl: Input should be '5m' or '1h'"
+        inner = (b.content.get("block") or b.content.get("system")) if isinstance(b.content, dict) else None
+        if isinstance(inner, dict) and inner.get("type") == "text" and not inner.get("text"):
+            return "cache_control cannot be set for empty text blocks"
+    return None
+
+
+def _prefixes(body: Mapping[str, Any], blocks: Sequence[_Block]) -> list[tuple[str, int]]:
+    """(key of the prefix up to and including each block, its tokens so far); keyed by model."""
+    digest = hashlib.sha256(json.dumps({"model": body.get("model")}).encode())
+    n_tools_system = sum(1 for b in blocks if "role" not in b.content)
+    total = 0
+    out: list[tuple[str, int]] = []
+    for index, block in enumerate(blocks):
+        if index == n_tools_system:
+            # These settings sit between the system prompt and the messages in the cache's order.
+            digest.update(json.dumps({k: body.get(k) for k in ("tool_choice", "thinking")}, sort_keys=True).encode())
+        digest.update(json.dumps(block.content, sort_keys=True).encode())
+        total += _tokens(block.content)
+        out.append((digest.copy().hexdigest(), total))
+    return out
 
 
 @dataclass
@@ -160,20 +245,41 @@ class FakeAnthropicState(ScriptState[Reply | Fault]):
 
     api_key: str = DEFAULT_API_KEY
     fast_retry_ms: float | None = 1.0
+    clock: Callable[[], float] = time.monotonic
+    # None: each model's documented minimum (MIN_CACHEABLE_TOKENS); a number overrides it for all.
+    min_cache_tokens: int | None = None
+    _entries: dict[str, float] = field(default_factory=dict)  # prefix key -> expiry on ``clock``
 
     def usage_for(self, body: Mapping[str, Any]) -> dict[str, int]:
-        """Input-side usage, simulating Anthropic's prefix cache at each cache_control marker."""
-        segments = _segments(body)
-        prefixes = prefix_keys([content for content, _ in segments])
+        """Input-side usage of ``body``, read from and written to the simulated prompt cache."""
+        blocks = _blocks(body)
+        prefixes = _prefixes(body, blocks)
         total = prefixes[-1][1] if prefixes else 0
-        # Anthropic caches only up to a cache_control marker.
-        breakpoints = [prefix for prefix, (_, marked) in zip(prefixes, segments, strict=True) if marked]
-        cache_read = cache_write = 0
-        if breakpoints:
-            cache_read = self.cached_prefix(breakpoints)
-            cache_write = breakpoints[-1][1] - cache_read
+        minimum = self.min_cache_tokens
+        if minimum is None:
+            minimum = min_cacheable_tokens(str(body.get("model", "")))
+        marks = [i for i, b in enumerate(blocks) if b.marker is not None and prefixes[i][1] >= minimum]
+        read_at = -1
+        with self._lock:
+            now = self.clock()
+            for key in [k for k, expiry in self._entries.items() if expiry <= now]:
+                del self._entries[key]
+            for i in marks:
+                for j in range(i, max(-1, i - LOOKBACK_BLOCKS - 1), -1):
+                    if prefixes[j][0] in self._entries:
+                        read_at = max(read_at, j)
+                        break
+            for i in marks:
+                marker = blocks[i].marker or {}
+                ttl = CACHE_TTL_S[str(marker.get("ttl", "5m"))]
+                self._entries[prefixes[i][0]] = max(self._entries.get(prefixes[i][0], 0.0), now + ttl)
+            if read_at >= 0:
+                key = prefixes[read_at][0]
+                self._entries[key] = max(self._entries[key], now + CACHE_TTL_S["5m"])
+        cache_read = prefixes[read_at][1] if read_at >= 0 else 0
+        cache_write = max(0, prefixes[marks[-1]][1] - cache_read) if marks else 0
         return {
-            "input_tokens": max(0, total - cache_read - cache_write),
+            "input_tokens": total - cache_read - cache_write,
             "cache_creation_input_tokens": cache_write,
             "cache_read_input_tokens": cache_read,
         }
@@ -338,6 +444,9 @@ def create_app(state: FakeAnthropicState) -> FastAPI:
         for required in ("model", "max_tokens", "messages"):
             if required not in body:
                 return _invalid(400, "invalid_request_error", f"{required}: Field required")
+        problem = cache_problem(body)
+        if problem is not None:
+            return _invalid(400, "invalid_request_error", problem)
         try:
             item = state.take(body)
         except Exception as exc:
@@ -396,9 +505,12 @@ class FakeAnthropicServer(LocalServer):
         *,
         api_key: str = DEFAULT_API_KEY,
         fast_retry_ms: float | None = 1.0,
+        min_cache_tokens: int | None = None,
     ) -> None:
         super().__init__()
-        self.state = FakeAnthropicState(list(script), api_key=api_key, fast_retry_ms=fast_retry_ms)
+        self.state = FakeAnthropicState(
+            list(script), api_key=api_key, fast_retry_ms=fast_retry_ms, min_cache_tokens=min_cache_tokens
+        )
 
     def app(self) -> FastAPI:
         return create_app(self.state)

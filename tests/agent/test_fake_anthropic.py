@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from agent.fakes import FakeAnthropicServer, Reply, ToolUse, overloaded, rate_limited, server_error
+from agent.fakes.anthropic_api import FakeAnthropicState
 
 MODEL = "claude-haiku-4-5"
 TOOLS: list[dict[str, Any]] = [
@@ -199,19 +200,109 @@ def test_missing_or_wrong_key_is_401(server: FakeAnthropicServer) -> None:
     assert "anthropic-version" in no_version.json()["error"]["message"]
 
 
+SONNET = "claude-sonnet-4-6"  # caches prefixes from 1,024 tokens
+LONG_SYSTEM = [{"type": "text", "text": "You are Chamberlain. " * 250, "cache_control": {"type": "ephemeral"}}]
+
+
 def test_prompt_cache_is_written_then_read(server: FakeAnthropicServer, client: anthropic.Anthropic) -> None:
     server.push(Reply(text="one"), Reply(text="two"), Reply(text="three"))
-    first = _create(client, system=SYSTEM, tools=TOOLS)
-    second = _create(client, system=SYSTEM, tools=TOOLS, messages=[{"role": "user", "content": "another question"}])
-    changed = [{**SYSTEM[0], "text": "A different system prompt. " * 20}]
-    third = _create(client, system=changed, tools=TOOLS)
-    assert first.usage.cache_creation_input_tokens and first.usage.cache_creation_input_tokens > 50
+    first = _create(client, model=SONNET, system=LONG_SYSTEM, tools=TOOLS)
+    second = _create(
+        client, model=SONNET, system=LONG_SYSTEM, tools=TOOLS, messages=[{"role": "user", "content": "another one"}]
+    )
+    changed = [{**LONG_SYSTEM[0], "text": "A different system prompt. " * 200}]
+    third = _create(client, model=SONNET, system=changed, tools=TOOLS)
+    assert first.usage.cache_creation_input_tokens and first.usage.cache_creation_input_tokens > 1000
     assert first.usage.cache_read_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert second.usage.cache_creation_input_tokens == 0
-    # Tools come first in the prefix, so the tool breakpoint still hits; the system part is new.
-    assert third.usage.cache_read_input_tokens and third.usage.cache_creation_input_tokens
-    assert third.usage.cache_read_input_tokens < first.usage.cache_creation_input_tokens
+    # The system prompt changed: everything after the tools is new. (The tools alone are under
+    # the minimum, so their own marker never wrote an entry.)
+    assert third.usage.cache_read_input_tokens == 0 and third.usage.cache_creation_input_tokens > 1000
+
+
+def test_too_many_breakpoints_is_a_400(server: FakeAnthropicServer, client: anthropic.Anthropic) -> None:
+    server.push(Reply(text="never"))
+    marked = [{"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}} for i in range(4)]
+    with pytest.raises(anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control"):
+        _create(client, model=SONNET, system=marked, tools=TOOLS)
+    assert server.remaining == 1, "a refused request consumes no scripted reply"
+
+
+def _usage(state: FakeAnthropicState, **body: Any) -> dict[str, int]:
+    return state.usage_for({"model": SONNET, "max_tokens": 64, **body})
+
+
+def _user(text: str, *, mark: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if mark:
+        block["cache_control"] = {"type": "ephemeral"}
+    return {"role": "user", "content": [block]}
+
+
+def _assistant(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def test_a_moving_breakpoint_reads_the_previous_calls_prefix_through_the_lookback() -> None:
+    state = FakeAnthropicState()
+    history = [_user("question one " * 400, mark=True)]
+    first = _usage(state, messages=history)
+    assert first["cache_read_input_tokens"] == 0 and first["cache_creation_input_tokens"] > 1000
+    # The next call moves its only marker two blocks on: the entry written at the old marker is
+    # found by the lookback, so only the new blocks are written.
+    history = [_user("question one " * 400), _assistant("an answer"), _user("question two", mark=True)]
+    second = _usage(state, messages=history)
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert 0 < second["cache_creation_input_tokens"] < 60 and second["input_tokens"] == 0
+
+
+def test_the_lookback_is_twenty_blocks() -> None:
+    state = FakeAnthropicState()
+    head = [_user("context " * 700, mark=True)]
+    _usage(state, messages=head)
+    filler = [m for i in range(11) for m in (_assistant(f"a{i}"), _user(f"q{i}"))]  # 22 blocks
+    far = [head[0] | {"content": [{"type": "text", "text": "context " * 700}]}, *filler[:-1], _user("end", mark=True)]
+    assert _usage(state, messages=far)["cache_read_input_tokens"] == 0
+    near = [far[0], *filler[:17], _user("end", mark=True)]
+    fresh = FakeAnthropicState()
+    _usage(fresh, messages=head)
+    assert _usage(fresh, messages=near)["cache_read_input_tokens"] > 1000
+
+
+def test_prefixes_under_the_models_minimum_are_not_cached() -> None:
+    state = FakeAnthropicState()
+    body = {"system": [{"type": "text", "text": "short " * 800, "cache_control": {"type": "ephemeral"}}]}
+    sonnet = [_usage(state, messages=[_user("hi")], **body) for _ in range(2)]
+    assert sonnet[1]["cache_read_input_tokens"] > 0  # ~1.5k tokens: enough for Sonnet
+    haiku = [state.usage_for({"model": MODEL, "messages": [_user("hi")], **body}) for _ in range(2)]
+    assert all(u["cache_read_input_tokens"] == u["cache_creation_input_tokens"] == 0 for u in haiku)
+    assert haiku[0]["input_tokens"] == sonnet[0]["input_tokens"] + sonnet[0]["cache_creation_input_tokens"]
+
+
+def test_entries_are_per_model_expire_and_follow_tool_choice() -> None:
+    now = [0.0]
+    state = FakeAnthropicState(clock=lambda: now[0])
+    body: dict[str, Any] = {"system": LONG_SYSTEM, "messages": [_user("long question " * 400, mark=True)]}
+    written = _usage(state, **body)["cache_creation_input_tokens"]
+    assert _usage(state, **body)["cache_read_input_tokens"] == written
+    other = state.usage_for({"model": "claude-opus-4-1", **body})
+    assert other["cache_read_input_tokens"] == 0, "another model has its own cache"
+    # tool_choice is part of the messages' prefix: the system entry still hits, the messages' not.
+    forced = _usage(state, tool_choice={"type": "any"}, tools=TOOLS, **body)
+    assert forced["cache_read_input_tokens"] == 0  # the tools changed too, so nothing matches
+    forced_again = _usage(state, tool_choice={"type": "auto"}, tools=TOOLS, **body)
+    assert 1000 < forced_again["cache_read_input_tokens"] < written
+    now[0] += 301  # past the 5-minute TTL (every hit above refreshed it)
+    assert _usage(state, **body)["cache_read_input_tokens"] == 0
+
+
+def test_a_string_and_a_text_block_are_the_same_prompt() -> None:
+    state = FakeAnthropicState()
+    system = "You are Chamberlain. " * 250
+    _usage(state, system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}])
+    again = _usage(state, system=system, cache_control={"type": "ephemeral"})  # top-level: the last block
+    assert again["cache_read_input_tokens"] > 1000 and again["cache_creation_input_tokens"] == 0
 
 
 def test_scripts_per_model(server: FakeAnthropicServer, client: anthropic.Anthropic) -> None:
