@@ -29,6 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from agent.fakes.anthropic_api import FakeAnthropicServer, Reply, ToolUse
 from agent.fakes.openai_api import Completion, FakeOpenAIServer, ToolCall
+from agent.models.chat.caching import turn_context_of
 from agent.models.scripted import ScriptedChatModel, Turn
 
 __all__ = [
@@ -128,7 +129,13 @@ def anthropic_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                     )
                 )
             elif b.get("type") == "text":
-                texts.append(b.get("text", ""))
+                context = turn_context_of(b.get("text", ""))
+                if context is None:
+                    texts.append(b.get("text", ""))
+                else:
+                    # The planner's per-turn context sits after the cached history on the wire;
+                    # a scripted model sees it where the other providers send it: in the system.
+                    out.insert(1 if system else 0, SystemMessage(content=context))
         if texts:
             out.append(HumanMessage(content="".join(texts)))
     return out
@@ -248,7 +255,7 @@ class ConversationRouter:
     def __call__(self, body: Mapping[str, Any]) -> Any:
         messages = openai_messages(body) if self.wire == "openai" else anthropic_messages(body)
         first = next((m for m in messages if isinstance(m, HumanMessage)), None)
-        system = next((_text(m.content) for m in messages if isinstance(m, SystemMessage)), "")
+        system = "\n".join(_text(m.content) for m in messages if isinstance(m, SystemMessage))
         asker = _ASKER.search(system)
         key = conversation_key(asker.group(1) if asker else "", _text(first.content) if first is not None else "")
         if key not in self.scripts:

@@ -1,4 +1,5 @@
-"""The model call the graph makes: cached static system prompt + per-turn context + tools."""
+"""The model call the graph makes: tools + static system prompt (cached), the history (cached up
+to a moving breakpoint), then the per-turn context."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from agent.models.chat import (
     bind_tools_cached,
     invoke_model,
     supports_cache_control,
+    system_message,
+    turn_context_block,
 )
 from agent.models.routing import ModelRoute, ModelRoutes, task_kind_for
 from policies.limits import CircuitBreaker
@@ -31,11 +34,13 @@ class ChatPlanner:
     """Calls a LangChain chat model (Claude, an OpenAI-compatible server, or the scripted model)
     with our prompt layout, routed by task kind with fallbacks.
 
-    The static system prompt is one text block marked for prompt caching; the per-turn context
-    (who is asking, today's date, the untrusted-data boundary) follows it uncached, so the
-    cached prefix (tools + static prompt) stays identical across turns and users of a role.
-    OpenAI-compatible servers get the same order as plain text (they cache a repeated prefix
-    automatically, if at all).
+    For Claude the static system prompt is one text block marked for prompt caching, the history
+    follows with a breakpoint that moves to the newest message on every call, and the per-turn
+    context (who is asking, today's date, the untrusted-data boundary) comes last, uncached
+    (:func:`cache_layout`): each call reads the previous call's whole prompt from the cache.
+    Other models get the context right after the static prompt in the system message
+    (OpenAI-compatible servers as plain text: they cache a repeated prefix automatically, if at
+    all).
     """
 
     def __init__(
@@ -105,34 +110,44 @@ class ChatPlanner:
         bound = bind_tools_cached(route.chat, tools)
         context = f"{system}\nYou are running as the model {route.name}."
         head: SystemMessage
-        if supports_cache_control(route.chat):
+        if _is_anthropic(route.chat):
+            head = system_message(self.static_prompt)
+            messages = cache_layout(messages, context)
+        elif supports_cache_control(route.chat):
             head = SystemMessage(
                 content=[
                     {"type": "text", "text": self.static_prompt, "cache_control": dict(CACHE_CONTROL)},
                     {"type": "text", "text": context},
                 ]
             )
-            if messages and _is_anthropic(route.chat):
-                messages = _with_moving_breakpoints(messages)
         else:
             head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
 
 
-def _with_moving_breakpoints(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """Cache breakpoints on the newest message and on the newest message of the previous call
-    (the one before the latest assistant turn): the next call of a turn writes its whole prompt to
-    the cache and this one reads the previous call's prompt from it. With the system prompt and
-    the tools that makes 4, Anthropic's maximum."""
+def cache_layout(messages: Sequence[BaseMessage], context: str) -> list[BaseMessage]:
+    """The history as sent to Claude: every message as content blocks, cache breakpoints on the
+    newest message and on the newest message of the previous call, then the per-turn ``context``.
+
+    Anthropic's prefix runs tools → system → messages and a changed byte invalidates everything
+    after it, so what changes every turn (who asks, the date, the untrusted-data boundary, the
+    model's name) goes last, after the newest breakpoint: call n+1 then finds call n's whole
+    prompt in the cache and writes only what was added since. The breakpoint on the previous
+    call's newest message keeps that read working when a call adds more blocks than the 20 that
+    Anthropic looks back from a breakpoint (many parallel tool results). With the tools and the
+    system prompt that makes 4 breakpoints, Anthropic's maximum."""
     # Every message as content blocks: a marked message must differ from its unmarked self only
-    # by the marker, or the prefix it starts would never match the cache.
+    # by the marker, or the prefix it ends would never match the cache.
     out = [_as_blocks(m) for m in messages]
-    marks = {len(out) - 1}
+    marks = {len(out) - 1} if out else set()
     last_ai = max((i for i, m in enumerate(out) if isinstance(m, AIMessage)), default=None)
     if last_ai is not None and last_ai > 0:
         marks.add(last_ai - 1)
     for i in marks:
         out[i] = _cache_marked(out[i])
+    # A human message after the newest (human or tool) message: langchain-anthropic merges the two
+    # into the same user turn, the context as its last text block, after any tool_result blocks.
+    out.append(HumanMessage(content=[turn_context_block(context)]))
     return out
 
 
@@ -209,4 +224,4 @@ def _is_anthropic(chat: Any) -> bool:
     return module is not None and isinstance(chat, module.ChatAnthropic)
 
 
-__all__ = ["ROUTE_KEY", "ChatPlanner", "compact_history"]
+__all__ = ["ROUTE_KEY", "ChatPlanner", "cache_layout", "compact_history"]

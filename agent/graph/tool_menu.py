@@ -4,9 +4,11 @@ tool result).
 
 Showing is not permitting. The gate decides every call by the asker's roles whether or not the
 tool was shown, so a hidden tool the model names anyway is decided exactly as a shown one; the
-menu only keeps the prompt short. A turn is shown the tool families its message cues (a cheap,
-deterministic word match), every family already used in the thread (so the set only grows and
-the cached prefix stays stable), and ``load_tools`` naming every family the asker may use.
+menu only keeps the prompt short. A call is shown the tool families that any of the person's
+messages in the thread cued (a cheap, deterministic word match) or that the model used or
+loaded, and ``load_tools`` naming every family the asker may use. Within a thread the menu only
+grows, by appending (a tool once shown stays where it was first shown), because the tools open
+the cached prefix of every call and a change there invalidates everything after it.
 Tools with a family this module does not know (MCP servers, external tools) are always shown:
 we cannot tell when they are needed. Nothing matched and nothing used yet: everything the asker
 may use is shown, as before the menu.
@@ -105,52 +107,70 @@ def families_used(messages: Sequence[BaseMessage], registry: ToolRegistry) -> se
     return out
 
 
-def _last_human_text(messages: Sequence[BaseMessage]) -> str:
-    for m in reversed(messages):
-        if isinstance(m, HumanMessage):
-            return m.content if isinstance(m.content, str) else json.dumps(m.content)
-    return ""
-
-
 def shown_tools(registry: ToolRegistry, allowed: Iterable[str], messages: Sequence[BaseMessage]) -> list[str]:
-    """Names of the registry tools shown on this call, sorted (a stable order keeps the cache warm)."""
-    mine = [t for t in registry if t.name in set(allowed)]
-    known = {t.family for t in mine if t.family in FAMILY_CUES}
-    in_play = (cued_families(_last_human_text(messages)) | families_used(messages, registry)) & known
-    if not in_play:
-        return [t.name for t in mine]
-    return [t.name for t in mine if t.family in in_play or t.family not in FAMILY_CUES]
+    """Names of the registry tools shown on this call, in the order first shown (see :func:`shown_specs`)."""
+    return [n for n in _menu(registry, set(allowed), messages) if n not in (LOAD_TOOLS, READ_MORE)]
 
 
 def shown_specs(
     registry: ToolRegistry, allowed: Iterable[str], messages: Sequence[BaseMessage]
 ) -> list[dict[str, Any]]:
-    """Compact tool definitions for this call: the shown tools, then ``load_tools`` when some of
-    the asker's families are hidden and ``read_more`` when the thread holds a cut result."""
+    """Compact tool definitions for this call: the shown tools, ``load_tools`` once some of the
+    asker's families were hidden, and ``read_more``.
+
+    The tools are the first thing in the model's prompt and a changed byte invalidates the
+    cache after it, so within a thread the menu only grows, by appending: a tool once shown
+    stays shown, where it was first shown, and the previous call's tools stay a prefix of this
+    call's. Only a tool the asker may no longer use leaves it."""
     allowed = set(allowed)
-    names = shown_tools(registry, allowed, messages)
-    specs = [model_spec(t) for n in names if (t := registry.get(n)) is not None]
-    hidden = _families(registry, allowed) - {t.family for n in names if (t := registry.get(n)) is not None}
-    if hidden:
-        specs.append(_load_tools_spec(registry, allowed))
-    if _has_readable_more(messages):
-        specs.append(model_spec(meta_tools()[READ_MORE]))
+    specs = []
+    for name in _menu(registry, allowed, messages):
+        if name == LOAD_TOOLS:
+            specs.append(_load_tools_spec(registry, allowed))
+        elif (t := registry.get(name) or meta_tools().get(name)) is not None:
+            specs.append(model_spec(t))
     return specs
 
 
-def _has_readable_more(messages: Sequence[BaseMessage]) -> bool:
-    """A result was cut, or an earlier turn's result may reach the model as a stub (planner.py):
-    either way ``read_more`` must be there. Stable within a turn, so the cached prefix is too."""
-    last_user = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=len(messages))
-    return any(
-        isinstance(m, ToolMessage)
-        and (FULL_TEXT_KEY in m.response_metadata or (i < last_user and len(str(m.content)) >= 200))
-        for i, m in enumerate(messages)
-    )
+def _menu(registry: ToolRegistry, allowed: set[str], messages: Sequence[BaseMessage]) -> list[str]:
+    """Every tool shown on any model call of the thread so far, this one included, in the order
+    first shown. One pass: each earlier call saw the messages before its reply."""
+    mine = [t for t in registry if t.name in allowed]
+    known = {t.family for t in mine if t.family in FAMILY_CUES}
+    in_play: set[str] = set()
+    some_hidden = False
+    order: dict[str, None] = {}
 
+    def call() -> None:
+        nonlocal some_hidden
+        if in_play:
+            names = [t.name for t in mine if t.family in in_play or t.family not in FAMILY_CUES]
+        else:  # nothing cued and nothing used: everything the asker may use, as without the menu
+            names = [t.name for t in mine]
+        shown = {t.family for t in mine if t.name in names or t.name in order}
+        some_hidden = some_hidden or bool(known - shown)
+        if some_hidden:
+            names.append(LOAD_TOOLS)
+        # Always there, though only needed once a result is cut or an earlier turn's result is
+        # stubbed (planner.py): appearing later would change the tools under the whole cache.
+        names.append(READ_MORE)
+        order.update(dict.fromkeys(names))
 
-def _families(registry: ToolRegistry, allowed: set[str]) -> set[str]:
-    return {t.family for t in registry if t.name in allowed and t.family in FAMILY_CUES}
+    for m in messages:
+        if isinstance(m, AIMessage):
+            call()
+            for c in m.tool_calls:
+                if c["name"] == LOAD_TOOLS:
+                    requested = c["args"].get("families")
+                    if isinstance(requested, list):
+                        in_play |= {f for f in requested if f in known}
+                elif (t := registry.get(c["name"])) is not None and t.family in known:
+                    in_play.add(t.family)
+        elif isinstance(m, HumanMessage):
+            text = m.content if isinstance(m.content, str) else json.dumps(m.content)
+            in_play |= cued_families(text) & known
+    call()
+    return list(order)
 
 
 def _load_tools_spec(registry: ToolRegistry, allowed: set[str]) -> dict[str, Any]:

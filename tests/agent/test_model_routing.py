@@ -6,8 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import SecretStr
 
-from agent.graph.planner import _with_moving_breakpoints, compact_history
-from agent.models.chat import ModelError
+from agent.graph.planner import cache_layout, compact_history
+from agent.models.chat import ModelError, turn_context_block
 from agent.models.routing import ModelRoute, ModelRoutes, task_kind_for
 from agent.models.scripted import ScriptedChatModel, text_turn
 from agent.models.setup import parse_route, route_configs
@@ -83,10 +83,12 @@ def test_history_compaction_stubs_earlier_turns_only() -> None:
     assert history[2].content == big  # the thread itself is not changed
 
 
-def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest() -> None:
+def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest_then_the_turn_context() -> None:
     msgs = [HumanMessage("q"), AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": "c"}]), _tool("t", "res", "c")]
-    out = _with_moving_breakpoints(msgs)
+    out = cache_layout(msgs, "Today is 2026-12-03.")
     assert out[0].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
     assert out[2].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
     assert out[1] is msgs[1]
+    # What changes every turn comes after the newest breakpoint, unmarked.
+    assert isinstance(out[3], HumanMessage) and out[3].content == [turn_context_block("Today is 2026-12-03.")]
     assert msgs[0].content == "q"  # the state's messages are not touched

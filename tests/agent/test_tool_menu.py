@@ -3,6 +3,7 @@ built-in load_tools / read_more — through the real graph, the Anthropic SDK an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,24 @@ REGISTRY = ToolRegistry([crm_lookup, doc_search, ping, payroll, plugin])
 ALLOWED = ["crm_lookup", "doc_search", "ping", "plugin"]
 
 
-def test_a_turn_is_shown_the_families_it_cues_and_those_the_thread_used() -> None:
+def test_a_call_is_shown_the_families_the_thread_cued_or_used_and_the_menu_only_grows() -> None:
     assert cued_families("Above what amount do I need a receipt?") == {"documents"}
     first = [HumanMessage("What does the handbook say about receipts?")]
     assert shown_tools(REGISTRY, ALLOWED, first) == ["doc_search", "plugin"]
     used = [*first, AIMessage("", tool_calls=[{"name": "crm_lookup", "args": {"q": "x"}, "id": "c1"}])]
-    assert shown_tools(REGISTRY, ALLOWED, [*used, HumanMessage("thanks")]) == ["crm_lookup", "plugin"]
+    # documents stays shown after its turn, and crm is appended after it: the earlier calls'
+    # tools remain a prefix of this call's, so their cache entries still match.
+    assert shown_tools(REGISTRY, ALLOWED, [*used, HumanMessage("thanks")]) == ["doc_search", "plugin", "crm_lookup"]
     loaded = [AIMessage("", tool_calls=[{"name": "load_tools", "args": {"families": ["messaging"]}, "id": "c2"}])]
-    assert shown_tools(REGISTRY, ALLOWED, [*used, *loaded]) == ["crm_lookup", "doc_search", "ping", "plugin"]
+    assert shown_tools(REGISTRY, ALLOWED, [*used, *loaded]) == ["doc_search", "plugin", "crm_lookup", "ping"]
+    later = [*first, AIMessage("Above $25."), HumanMessage("And the Acme customer?"), AIMessage("Negotiation.")]
+    assert shown_tools(REGISTRY, ALLOWED, [*later, HumanMessage("thanks")]) == ["doc_search", "plugin", "crm_lookup"]
+    # A tool the asker may no longer use leaves the menu at once (here nothing known was cued
+    # first, so everything the asker may use was shown).
+    assert shown_tools(REGISTRY, ["crm_lookup", "plugin"], [*later, HumanMessage("thanks")]) == [
+        "crm_lookup",
+        "plugin",
+    ]
     # Nothing cued and nothing used: everything the asker may use, as without the menu.
     assert shown_tools(REGISTRY, ALLOWED, [HumanMessage("hello")]) == sorted(ALLOWED)
 
@@ -140,10 +151,12 @@ def test_hidden_tools_are_decided_by_role_and_load_tools_and_read_more_widen_the
             history = rt.history("t")
         bodies = [r.body for r in server.message_requests]
     shown = [_names(b) for b in bodies]
-    assert shown[0] == ["doc_search", "plugin", "load_tools"]
-    assert shown[1] == ["crm_lookup", "doc_search", "plugin", "load_tools"]  # crm now used in the thread
-    assert shown[3] == ["crm_lookup", "doc_search", "ping", "plugin"]  # loaded; nothing left to load
+    assert shown[0] == ["doc_search", "plugin", "load_tools", "read_more"]
+    assert shown[1] == ["doc_search", "plugin", "load_tools", "read_more", "crm_lookup"]  # crm now used in the thread
+    assert shown[3] == ["doc_search", "plugin", "load_tools", "read_more", "crm_lookup", "ping"]  # loaded
     assert "read_more" in shown[5]
+    # The menu only grows by appending, so each call's tools start with the previous call's.
+    assert all(later[: len(earlier)] == earlier for earlier, later in itertools.pairwise(shown))
     results = {m.name: m for m in history if isinstance(m, ToolMessage)}
     assert "Acme" in str(results["crm_lookup"].content) and results["crm_lookup"].status != "error"
     assert "Denied by policy" in str(results["payroll"].content) and "secret" not in str(results["payroll"].content)

@@ -6,7 +6,9 @@ OpenAI through a gateway, vLLM, Ollama, LM Studio, LiteLLM). Both go through the
 :class:`ModelUnavailable` and parses tool calls strictly (:class:`ModelOutputError`).
 
 The system prompt and the tool schemas form the stable prefix of every request, so both carry
-an ``ephemeral`` ``cache_control`` marker (Anthropic caches everything up to the last marker).
+an ``ephemeral`` ``cache_control`` marker (Anthropic caches everything up to the last marker);
+the planner adds a moving marker on the history and puts the per-turn context after it
+(:func:`turn_context_block`).
 Retries of 429 / 5xx / 529 are left to the anthropic SDK (``max_retries``, honouring
 ``retry-after``); when they are exhausted, :func:`invoke_model` raises :class:`ModelUnavailable`.
 A fallback model, if configured, is attached *after* tools are bound so it gets the same tools::
@@ -22,9 +24,13 @@ from typing import Any
 
 from agent.models.chat.caching import (
     CACHE_CONTROL,
+    TURN_CONTEXT_CLOSE,
+    TURN_CONTEXT_OPEN,
     cached_tool_specs,
     supports_cache_control,
     system_message,
+    turn_context_block,
+    turn_context_of,
 )
 from agent.models.chat.calling import invoke_model
 from agent.models.chat.config import DEFAULT_BASE_URL, PROVIDERS, ModelConfig
@@ -46,6 +52,8 @@ __all__ = [
     "CACHE_CONTROL",
     "DEFAULT_BASE_URL",
     "PROVIDERS",
+    "TURN_CONTEXT_CLOSE",
+    "TURN_CONTEXT_OPEN",
     "ChatModels",
     "ModelAuthError",
     "ModelConfig",
@@ -61,6 +69,8 @@ __all__ = [
     "supports_cache_control",
     "system_message",
     "translate_model_error",
+    "turn_context_block",
+    "turn_context_of",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Prompt caching: ``cache_control`` markers on the system prompt and the last tool spec (Anthropic only)."""
+"""Prompt caching: ``cache_control`` markers on the system prompt and the last tool spec (Anthropic
+only), and the per-turn context block that follows the cached part of a request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,24 @@ from langchain_core.messages import SystemMessage
 from agent.models.chat.openai_adapter import is_openai
 
 CACHE_CONTROL: Mapping[str, str] = {"type": "ephemeral"}  # 5-minute TTL
+
+TURN_CONTEXT_OPEN = "<turn-context>"
+TURN_CONTEXT_CLOSE = "</turn-context>"
+"""Tags around what changes every turn (who asks, the date, the untrusted-data boundary): on a
+cached request it goes *after* the cached prefix, at the end of the newest message, so that it
+never invalidates the history before it (agent/graph/planner.py)."""
+
+
+def turn_context_block(text: str) -> dict[str, str]:
+    """``text`` as the last text block of a request: the per-turn context, never cached."""
+    return {"type": "text", "text": f"{TURN_CONTEXT_OPEN}\n{text}\n{TURN_CONTEXT_CLOSE}"}
+
+
+def turn_context_of(text: str) -> str | None:
+    """The context inside a :func:`turn_context_block` text, or None for any other text."""
+    if text.startswith(TURN_CONTEXT_OPEN) and text.endswith(TURN_CONTEXT_CLOSE):
+        return text[len(TURN_CONTEXT_OPEN) : -len(TURN_CONTEXT_CLOSE)].strip("\n")
+    return None
 
 
 def supports_cache_control(model: BaseChatModel) -> bool:
