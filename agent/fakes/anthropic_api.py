@@ -444,9 +444,9 @@ def create_app(state: FakeAnthropicState) -> FastAPI:
         for required in ("model", "max_tokens", "messages"):
             if required not in body:
                 return _invalid(400, "invalid_request_error", f"{required}: Field required")
-        problem = cache_problem(body)
-        if problem is not None:
-            return _invalid(400, "invalid_request_error", problem)
+        refused = cache_problem(body)
+        if refused is not None:
+            return _invalid(400, "invalid_request_error", refused)
         try:
             item = state.take(body)
         except Exception as exc:

@@ -52,7 +52,8 @@ def test_full_loop_over_http_with_retry_and_cache_markers(tmp_path: Path) -> Non
         assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
         assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
         assert all("cache_control" not in t for t in body["tools"][:-1])
-        assert {t["name"] for t in body["tools"]} == {"kv_get", "kv_set"}
+        # read_more is always shown (agent/graph/tool_menu.py): its appearing later would change the tools
+        assert {t["name"] for t in body["tools"]} == {"kv_get", "kv_set", "read_more"}
     # the tool result went back as a tool_result block, wrapped as untrusted data
     second = bodies[1]["messages"]
     result_blocks = [
