@@ -78,11 +78,12 @@ class SensitiveCheck:
 
     @property
     def denial(self) -> str:
+        asked = f"{self.not_asked}. " if self.not_asked else ""
         if not self.suspect:
-            return f"policy refuses this call: {self.not_asked}. Ask the requester whether they want it."
+            return f"policy refuses this call: {asked}Ask the requester whether they want it."
         names = ", ".join(dict.fromkeys(o.argument for o in self.suspect))
         return (
-            f"policy refuses this call: its {names} did not come from the requester "
+            f"policy refuses this call: {asked}its {names} did not come from the requester "
             f"({'; '.join(self.labels)}). Ask the requester to give the value themselves."
         )
 
