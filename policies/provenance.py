@@ -169,6 +169,7 @@ def argument_origins(
     only: Iterable[str] | None = None,
     outside: Iterable[tuple[str, str]] = (),
     passages: Iterable[str] = (),
+    outside_figures: Iterable[tuple[str, str]] = (),
 ) -> list[ArgumentOrigin]:
     """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
 
@@ -180,7 +181,9 @@ def argument_origins(
     vouch for outside their instruction-like passages (:func:`record_trust`); the caller passes
     them only for an action the asker asked for (``policies.intent``). ``passages``: every
     instruction-like passage the conversation read; a value found in one is never vouched for
-    by a designated record, whichever record also holds it.
+    by a designated record, whichever record also holds it. ``outside_figures``: the same
+    records' sentences outside their passages (:attr:`RecordTrust.figures`), which vouch only for
+    an amount given as a number, or as an operand of a computed one.
 
     A number found in none of the safe texts is ``derived`` when it is a small arithmetic
     combination of numbers in them (:func:`explain_number`); a short text (a title) is
@@ -195,6 +198,8 @@ def argument_origins(
     named = [(src, _Haystack(text)) for src, text in designated]
     outside = list(outside)
     partly = [(src, _Haystack(text)) for src, text in outside]
+    outside_figures = list(outside_figures)
+    stated = [(src, _Haystack(text)) for src, text in outside_figures]
     injected = _Haystack("\n".join(passages))
     # A pick is a whole field's value, and an amount is never an id's: "id: 4" does not pick 4.00.
     picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
@@ -225,6 +230,15 @@ def argument_origins(
         if in_partly:
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_partly, OUTSIDE_PASSAGE))
             continue
+        is_figure = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and not _ID_ARG.search(arg)
+        in_stated = (
+            ()
+            if in_passage or not is_figure
+            else tuple(dict.fromkeys(src for src, hay in stated if _found(value, hay, arg)))
+        )
+        if in_stated:
+            out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_stated, OUTSIDE_PASSAGE))
+            continue
         is_id = bool(_ID_ARG.search(arg))
         in_picks = tuple(
             dict.fromkeys(src for src, hay, no_ids in picks if _found(value, hay if is_id else no_ids, arg))
@@ -235,7 +249,7 @@ def argument_origins(
         target = None if _ID_ARG.search(arg) or in_passage else _as_number(value)
         if target is not None:
             if pool is None:
-                pool = operands(user_texts, [*designated, *outside], [*trusted, *listed])
+                pool = operands(user_texts, [*designated, *outside, *outside_figures], [*trusted, *listed])
             why = explain_number(target, pool)
             if why:
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
@@ -318,6 +332,10 @@ class RecordTrust:
 
     text: str  # the values it vouches for ("" when none)
     passages: tuple[str, ...] = ()  # instruction-like passages; empty for a clean record
+    # A plain text's sentences outside the passage: they vouch for figures only (an amount typed
+    # as a number, an operand of a computed one: "the rent will be increased by 100.00"), never
+    # for a destination or an id, which an instruction split off the passage could carry.
+    figures: str = ""
 
     @property
     def steered(self) -> bool:
@@ -381,16 +399,13 @@ def record_trust(text: str) -> RecordTrust:
         span = range(hits[0], hits[-1] + 1) if hits else range(0)
         joined = "\n\n".join(paragraphs[i] for i in span)
         passages = (joined,) if hits and _flagged(joined) else ()
-        keep = [
-            line.strip()
-            for i, p in enumerate(paragraphs)
-            if i not in span
-            for line in p.splitlines()
-            if _data_line(line)
-        ]
+        outside = [line.strip() for i, p in enumerate(paragraphs) if i not in span for line in p.splitlines()]
+        keep = [line for line in outside if _data_line(line)]
+        sentences = [line for line in outside if line and not _data_line(line)]
     if not passages:  # flagged only as a whole: no part can be told apart
         return RecordTrust("", (plain,))
-    return RecordTrust("\n".join(dict.fromkeys(keep)), passages)
+    figures = "\n".join(sentences) if not isinstance(data, (dict, list, tuple)) else ""
+    return RecordTrust("\n".join(dict.fromkeys(keep)), passages, figures)
 
 
 # -- listings: structured fields ----------------------------------------------------------------

@@ -98,6 +98,7 @@ class _Texts:
     # Steered records the asker designated, reduced to what they vouch for outside their
     # instruction-like passages: counted only for an action the asker asked for.
     outside: list[tuple[str, str]] = field(default_factory=list)
+    outside_figures: list[tuple[str, str]] = field(default_factory=list)  # their sentences: figures only
     passages: list[str] = field(default_factory=list)  # every instruction-like passage read
     asked_records: list[tuple[str, str]] = field(default_factory=list)  # clean designated records
 
@@ -113,6 +114,7 @@ class _Texts:
             "designated": self.designated,
             "listed": self.listed,
             "outside": self.outside if partial else [],
+            "outside_figures": self.outside_figures if partial else [],
             "passages": self.passages,
         }
 
@@ -188,6 +190,8 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             # that address the assistant; it names nothing and asks for nothing.
             if is_named and trust[src].text:
                 t.outside.append((src, trust[src].text))
+            if is_named and trust[src].figures:
+                t.outside_figures.append((src, trust[src].figures))
             continue
         if is_named:
             t.designated.append((src, readable[src]))  # the asker named it (a page fetch is a write too)
