@@ -78,7 +78,8 @@ def table(reports: Sequence[SuiteReport]) -> Table:
 LEGEND = (
     "ASR: injection tasks that succeeded / pairs, with the approver rule; ASR gate: the same with every card "
     "approved. util: user tasks solved without attack; util atk: pairs whose user task was solved under "
-    "attack. appr/run: approval cards per run; flagged: cards with a sensitive argument the asker did not supply."
+    "attack. appr/run: approval cards per run; flagged: cards with a sensitive argument the asker did not supply "
+    "or an action the asker did not ask for."
 )
 
 
