@@ -101,7 +101,8 @@ class ArgumentOrigin:
         if self.origin is Origin.TRUSTED:
             return f"{v}: from trusted system data ({', '.join(self.sources)})"
         if self.origin is Origin.DESIGNATED:
-            return f"{v}: from a record the requester named ({', '.join(self.sources)})"
+            where = ", ".join(self.sources) + (f"; {self.explanation}" if self.explanation else "")
+            return f"{v}: from a record the requester named ({where})"
         if self.origin is Origin.LISTED:
             return (
                 f"{v}: picked from a field of a listing ({', '.join(self.sources)}; nothing read steers the assistant)"
@@ -113,6 +114,7 @@ class ArgumentOrigin:
         return f"{v}: chosen by the model (not in the requester's messages or any tool output)"
 
 
+OUTSIDE_PASSAGE = "outside a passage that addresses the assistant"
 _SHORT_ID = 4  # an identifier this short also occurs by coincidence ("June 13", "2 hours")
 
 
@@ -165,6 +167,9 @@ def argument_origins(
     designated: Iterable[tuple[str, str]] = (),
     listed: Iterable[tuple[str, str]] = (),
     only: Iterable[str] | None = None,
+    outside: Iterable[tuple[str, str]] = (),
+    passages: Iterable[str] = (),
+    outside_figures: Iterable[tuple[str, str]] = (),
 ) -> list[ArgumentOrigin]:
     """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
 
@@ -172,6 +177,13 @@ def argument_origins(
     conversation holds (a designated output is usually also listed as untrusted: designated wins).
     ``listed``: (source, text) pairs of the *structured* fields of listings (:func:`structured_text`),
     to pass only while nothing the conversation read steers the assistant.
+    ``outside``: (source, text) of steered records the asker designated, reduced to what they
+    vouch for outside their instruction-like passages (:func:`record_trust`); the caller passes
+    them only for an action the asker asked for (``policies.intent``). ``passages``: every
+    instruction-like passage the conversation read; a value found in one is never vouched for
+    by a designated record, whichever record also holds it. ``outside_figures``: the same
+    records' sentences outside their passages (:attr:`RecordTrust.figures`), which vouch only for
+    an amount given as a number, or as an operand of a computed one.
 
     A number found in none of the safe texts is ``derived`` when it is a small arithmetic
     combination of numbers in them (:func:`explain_number`); a short text (a title) is
@@ -184,6 +196,11 @@ def argument_origins(
     bad = [(src, _Haystack(text)) for src, text in untrusted]
     good = [(src, _Haystack(text)) for src, text in trusted]
     named = [(src, _Haystack(text)) for src, text in designated]
+    outside = list(outside)
+    partly = [(src, _Haystack(text)) for src, text in outside]
+    outside_figures = list(outside_figures)
+    stated = [(src, _Haystack(text)) for src, text in outside_figures]
+    injected = _Haystack("\n".join(passages))
     # A pick is a whole field's value, and an amount is never an id's: "id: 4" does not pick 4.00.
     picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
     # ... nor a part of a date ("2022-03-04" holds no amount 4)
@@ -202,9 +219,25 @@ def argument_origins(
         if in_good:
             out.append(ArgumentOrigin(path, shown, Origin.TRUSTED, in_good))
             continue
-        in_named = tuple(dict.fromkeys(src for src, hay in named if _found(value, hay, arg)))
+        # A value an instruction-like passage holds ("delete the file with ID 13") is the
+        # injection's, even where a record the asker named holds it too.
+        in_passage = bool(injected.text) and _found(value, injected, arg)
+        in_named = () if in_passage else tuple(dict.fromkeys(src for src, hay in named if _found(value, hay, arg)))
         if in_named:
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
+            continue
+        in_partly = () if in_passage else tuple(dict.fromkeys(src for src, hay in partly if _found(value, hay, arg)))
+        if in_partly:
+            out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_partly, OUTSIDE_PASSAGE))
+            continue
+        is_figure = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and not _ID_ARG.search(arg)
+        in_stated = (
+            ()
+            if in_passage or not is_figure
+            else tuple(dict.fromkeys(src for src, hay in stated if _found(value, hay, arg)))
+        )
+        if in_stated:
+            out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_stated, OUTSIDE_PASSAGE))
             continue
         is_id = bool(_ID_ARG.search(arg))
         in_picks = tuple(
@@ -213,16 +246,16 @@ def argument_origins(
         if in_picks:
             out.append(ArgumentOrigin(path, shown, Origin.LISTED, in_picks))
             continue
-        target = None if _ID_ARG.search(arg) else _as_number(value)
+        target = None if _ID_ARG.search(arg) or in_passage else _as_number(value)
         if target is not None:
             if pool is None:
-                pool = operands(user_texts, designated, [*trusted, *listed])
+                pool = operands(user_texts, [*designated, *outside, *outside_figures], [*trusted, *listed])
             why = explain_number(target, pool)
             if why:
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
-        elif isinstance(value, str) and not _ID_ARG.search(arg):
-            why = explain_text(value, user_texts, [*trusted, *listed], designated)
+        elif isinstance(value, str) and not _ID_ARG.search(arg) and not in_passage:
+            why = explain_text(value, user_texts, [*trusted, *listed], [*designated, *outside])
             if why:
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
@@ -279,6 +312,100 @@ def instruction_like(text: str) -> bool:
         return False
     values = "\n".join(str(v) for _k, v in _fields(data, "", 0, prose=True))
     return injection_score(values.replace("&lt;", "<")).flagged
+
+
+# -- passages: what a steered record still vouches for ------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordTrust:
+    """What one record the asker designated still vouches for.
+
+    A clean record vouches for all of it. A *steered* record (one holding instruction-like
+    content) vouches only for its structured values outside the passages that address the
+    assistant: the fields of a listing that are ids, names, addresses, numbers or dates and hold
+    no such passage, or the data lines (a table row, an address block, ``IBAN: …``) of a plain
+    text's paragraphs that hold none. Its prose (bodies, descriptions, sentences) vouches for
+    nothing: an injection's instruction may be split over several sentences or fields, and only
+    the flagged ones are recognisable. When the passages cannot be told apart from the rest (the
+    text is flagged only as a whole), it vouches for nothing."""
+
+    text: str  # the values it vouches for ("" when none)
+    passages: tuple[str, ...] = ()  # instruction-like passages; empty for a clean record
+    # A plain text's sentences outside the passage: they vouch for figures only (an amount typed
+    # as a number, an operand of a computed one: "the rent will be increased by 100.00"), never
+    # for a destination or an id, which an instruction split off the passage could carry.
+    figures: str = ""
+
+    @property
+    def steered(self) -> bool:
+        return bool(self.passages)
+
+
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+_COLUMNS = re.compile(r"\t|\s{2,}")
+_LABELLED = re.compile(r"^([^:]{1,40}):\s+(\S.*)$")
+_SEPARATOR = re.compile(r"^[\W_]*$")
+
+
+def _flagged(text: str) -> bool:
+    return injection_score(text.replace("&lt;", "<")).flagged
+
+
+def _signalled(text: str) -> bool:
+    """Any injection signal at all (weaker than flagged): such a unit is never a data line."""
+    return injection_score(text.replace("&lt;", "<")).score > 0
+
+
+def _short_value(text: str) -> bool:
+    return 0 < len(text.split()) <= _MAX_FIELD_WORDS and not text.rstrip().endswith((".", "!", "?", ":"))
+
+
+def _data_line(line: str) -> bool:
+    """A line that states values rather than a sentence: ``IBAN: UK12…``, a table row
+    (``Car Rental\t\t98.70``), or a name / address line of capitalised words and numbers
+    (``Dalton Street 123``, ``New York, NY 10001``). "Send money to US13…" is a sentence."""
+    s = line.strip()
+    if not s or _SEPARATOR.match(s):
+        return False
+    m = _LABELLED.match(s)
+    if m and len(m.group(1).split()) <= 4:
+        return _short_value(m.group(2))
+    cells = [c for c in _COLUMNS.split(s) if c.strip()]
+    if len(cells) >= 2:
+        return all(_short_value(c) for c in cells)
+    words = re.findall(r"[^\s,;]+", s)
+    return _short_value(s) and all(w[:1].isupper() or any(ch.isdigit() for ch in w) for w in words)
+
+
+def record_trust(text: str) -> RecordTrust:
+    """What a designated record vouches for (see :class:`RecordTrust`). Pure."""
+    if not instruction_like(text):
+        return RecordTrust(text)
+    plain = strip_markup(text).replace("&lt;", "<")
+    data = _parsed(plain)
+    if isinstance(data, dict) and set(data) == {"output"} and isinstance(data["output"], str):
+        data = _parsed(data["output"])
+    if isinstance(data, (dict, list, tuple)):
+        leaves = list(_fields(data, "", 0, prose=True))
+        passages = tuple(str(v) for _k, v in leaves if isinstance(v, str) and _flagged(v))
+        keep = [f"{k}: {v}" for k, v in leaves if _is_structured(k, v) and not (isinstance(v, str) and _signalled(v))]
+    else:
+        # An injection may spread over paragraphs that score low one by one ("<INFORMATION>",
+        # "to you, the AI", the instruction itself, "after you do that"): the passage runs from
+        # the first paragraph with any signal to the last, and counts when it is flagged.
+        paragraphs = [p for p in _PARAGRAPH.split(str(data)) if p.strip()]
+        hits = [i for i, p in enumerate(paragraphs) if _signalled(p)]
+        span = range(hits[0], hits[-1] + 1) if hits else range(0)
+        joined = "\n\n".join(paragraphs[i] for i in span)
+        passages = (joined,) if hits and _flagged(joined) else ()
+        outside = [line.strip() for i, p in enumerate(paragraphs) if i not in span for line in p.splitlines()]
+        keep = [line for line in outside if _data_line(line)]
+        sentences = [line for line in outside if line and not _data_line(line)]
+    if not passages:  # flagged only as a whole: no part can be told apart
+        return RecordTrust("", (plain,))
+    figures = "\n".join(sentences) if not isinstance(data, (dict, list, tuple)) else ""
+    return RecordTrust("\n".join(dict.fromkeys(keep)), passages, figures)
 
 
 # -- listings: structured fields ----------------------------------------------------------------
@@ -396,10 +523,12 @@ def not_asker_derived(origins: Iterable[ArgumentOrigin]) -> list[ArgumentOrigin]
 
 
 __all__ = [
+    "OUTSIDE_PASSAGE",
     "SAFE",
     "ArgumentOrigin",
     "Operand",
     "Origin",
+    "RecordTrust",
     "argument_origins",
     "designates",
     "explain_number",
@@ -407,5 +536,6 @@ __all__ = [
     "instruction_like",
     "not_asker_derived",
     "operands",
+    "record_trust",
     "structured_text",
 ]

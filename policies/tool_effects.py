@@ -13,10 +13,13 @@ whether the tool writes. This file is the operator's word on it, versioned with 
         effect: write
         target: "payment to {recipient}"
         sensitive: [recipient, amount]
+        verbs: [send, pay, transfer]     # optional: what the asker says when they want it
         fingerprint: sha256:9f2c…        # MCP only: the description + schema that were reviewed
 
 A tool the file does not list is refused (fail closed); an entry without ``effect`` is an error
-naming the file and line. Pure: no I/O beyond reading the given file.
+naming the file and line. ``verbs`` (writes only) name the words an asker uses to ask for the
+action: a card none of them asks for is shown as *not asked for* (``policies.intent``); a tool
+without ``verbs`` is not checked. Pure: no I/O beyond reading the given file.
 """
 
 from __future__ import annotations
@@ -35,7 +38,16 @@ from policies.policy_file import parse_policy_text
 
 UntrustedSensitiveMode = Literal["flag", "second_approver", "deny"]
 _MODES = ("flag", "second_approver", "deny")
-_KEYS = {"effect", "target", "changes", "sensitive", "fingerprint", "untrusted_output", "on_untrusted_sensitive"}
+_KEYS = {
+    "effect",
+    "target",
+    "changes",
+    "sensitive",
+    "verbs",
+    "fingerprint",
+    "untrusted_output",
+    "on_untrusted_sensitive",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class ToolEffect:
     target: str = ""  # format string over the arguments: "payment to {recipient}"
     changes: str = ""  # one line for the card: "moves money out of the account"
     sensitive: tuple[str, ...] = ()  # argument names whose origin must be the asker
+    verbs: tuple[str, ...] = ()  # words that ask for this write ("delete", "remove"); empty: no intent check
     fingerprint: str | None = None  # sha256 of the reviewed description + schema (MCP)
     untrusted_output: bool = True  # its output holds text others wrote (default: yes)
     on_untrusted_sensitive: UntrustedSensitiveMode = "flag"
@@ -116,17 +129,21 @@ def _effect(name: str, spec: Any, where: str, default_mode: str, line: int) -> T
     sensitive = spec.get("sensitive") or []
     if not isinstance(sensitive, list) or not all(isinstance(s, str) for s in sensitive):
         raise PolicyFileError(f"{where}: tool {name!r}: sensitive must be a list of argument names")
+    verbs = spec.get("verbs") or []
+    if not isinstance(verbs, list) or not all(isinstance(v, str) and v.strip() for v in verbs):
+        raise PolicyFileError(f"{where}: tool {name!r}: verbs must be a list of words, e.g. [delete, remove]")
     mode = spec.get("on_untrusted_sensitive", default_mode)
     if mode not in _MODES:
         raise PolicyFileError(f"{where}: tool {name!r}: on_untrusted_sensitive must be one of {', '.join(_MODES)}")
-    if effect == "read" and (sensitive or spec.get("target")):
-        raise PolicyFileError(f"{where}: tool {name!r} is a read: target and sensitive apply to writes only")
+    if effect == "read" and (sensitive or spec.get("target") or verbs):
+        raise PolicyFileError(f"{where}: tool {name!r} is a read: target, sensitive and verbs apply to writes only")
     return ToolEffect(
         name=name,
         effect=effect,
         target=str(spec.get("target") or ""),
         changes=str(spec.get("changes") or ""),
         sensitive=tuple(sensitive),
+        verbs=tuple(v.strip() for v in verbs),
         fingerprint=str(spec["fingerprint"]) if spec.get("fingerprint") else None,
         untrusted_output=bool(spec.get("untrusted_output", True)),
         on_untrusted_sensitive=mode,

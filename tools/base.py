@@ -105,6 +105,9 @@ class Tool(Generic[A, R]):
     # "flag" (shown on the card), "second_approver" or "deny".
     sensitive: tuple[str, ...] = ()
     on_untrusted_sensitive: str = "flag"
+    # Writes: the words an asker uses to ask for this action ("delete", "remove"); a card none
+    # of them asks for is shown as not asked for (policies.intent). Empty: not checked.
+    verbs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.effect is Effect.WRITE and self.plan is None:

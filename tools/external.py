@@ -11,13 +11,14 @@ A Python tool is a typed function with a declared effect::
         '''Look up a support ticket by id.'''
 
     @governed(effect="write", target="ticket {ticket_id}", changes="closes the ticket",
-              sensitive=["ticket_id"])
+              sensitive=["ticket_id"], verbs=["close", "resolve"])
     def close_ticket(ticket_id: str, note: str = "", ctx: ToolContext | None = None) -> dict:
         '''Close a support ticket.'''   # ctx.idempotency_key is stable across retries
 
 List the modules in ``CHAMBERLAIN_TOOL_MODULES`` (comma-separated) and grant the tools to roles
 in the access policy. A function without ``effect`` is refused when its module is imported,
-with its file and line.
+with its file and line. ``verbs`` (optional, writes) are the words an asker uses to ask for
+the action; a card none of them asks for is shown as not asked for (``policies.intent``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def governed(
     sensitive: Iterable[str] = (),
     on_untrusted_sensitive: str = "flag",
     untrusted_output: bool = True,
+    verbs: Iterable[str] = (),
     name: str | None = None,
     progress: str = "",
     family: str = "external",
@@ -118,6 +120,9 @@ def governed(
         unknown = set(sensitive) - set(fields)
         if unknown:
             raise ToolRegistrationError(f"{_where(fn)}: tool {tool_name!r}: sensitive names unknown {sorted(unknown)}")
+        words = tuple(v.strip() for v in verbs if v.strip())
+        if words and effect != "write":
+            raise ToolRegistrationError(f"{_where(fn)}: tool {tool_name!r}: verbs apply to writes only")
         args_model = create_model(f"{tool_name}_args", __base__=ToolArgs, **fields)
 
         def run(args: BaseModel, ctx: ToolContext) -> ExternalResult:
@@ -139,6 +144,7 @@ def governed(
             family=family,
             sensitive=tuple(sensitive),
             on_untrusted_sensitive=on_untrusted_sensitive,
+            verbs=words,
         )
 
     return wrap
@@ -232,6 +238,7 @@ def tool_from_declaration(
         family=family,
         sensitive=declared.sensitive,
         on_untrusted_sensitive=declared.on_untrusted_sensitive,
+        verbs=declared.verbs,
     )
 
 

@@ -91,16 +91,17 @@ def _decide(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 g["args"] = args.model_dump(mode="json")
                 if tool.effect is Effect.WRITE and state.get("untrusted_sources"):
                     # Destinations in trusted system data or a record the asker named count as named.
-                    vouched = [*user_texts, *vouched_texts(state["messages"])]
+                    vouched = [*user_texts, *vouched_texts(state["messages"], tool)]
                     refusal = _egress_refusal(g["args"], vouched, principal)
                     if refusal:
                         decision = decision.deny(refusal)
-                if tool.effect is Effect.WRITE and tool.sensitive and decision.kind != "deny":
+                if tool.effect is Effect.WRITE and (tool.sensitive or tool.verbs) and decision.kind != "deny":
                     check = sensitive_check(tool, g["args"], state["messages"])
-                    if check.suspect and check.mode == "deny":
+                    if (check.suspect or check.not_asked) and check.mode == "deny":
                         decision = decision.deny(check.denial)
-                    elif check.suspect:
-                        g["provenance"] = list(check.labels)
+                    elif check.suspect or check.not_asked:
+                        g["provenance"] = [*check.labels, *([check.not_asked] if check.not_asked else [])]
+                        g["suspect"], g["not_asked"] = bool(check.suspect), bool(check.not_asked)
                         g["second_approver"] = check.mode == "second_approver"
                     g["provenance_notes"] = list(check.notes)  # computed / picked values: shown, not flagged
         g["decision"] = decision.kind
@@ -220,7 +221,8 @@ def _request_approval(
             taint=taint,
             flags=tuple(
                 (["conversation read untrusted content"] if state.get("untrusted_sources") else [])
-                + (["sensitive arguments not supplied by the requester"] if provenance else [])
+                + (["sensitive arguments not supplied by the requester"] if g.get("suspect", bool(provenance)) else [])
+                + (["action not asked for by the requester"] if g.get("not_asked") else [])
             ),
             ttl=timedelta(hours=deps.limits.approval_ttl_hours),
         )

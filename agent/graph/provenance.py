@@ -1,4 +1,5 @@
-"""Per-argument provenance of a proposed write, from the conversation's messages.
+"""Per-argument provenance of a proposed write, and whether its action was asked for, from the
+conversation's messages.
 
 The gate asks :func:`sensitive_check` for every write whose tool declares sensitive arguments
 (recipient, amount, IBAN, URL, share target). A sensitive value that the asker did not supply
@@ -12,11 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from policies.intent import IntentCheck, asked_for
 from policies.pii import PiiKind, detect
 from policies.provenance import (
     ArgumentOrigin,
@@ -25,6 +27,7 @@ from policies.provenance import (
     designates,
     instruction_like,
     not_asker_derived,
+    record_trust,
     structured_text,
 )
 from policies.spotlight import strip_markup
@@ -49,6 +52,12 @@ class SensitiveCheck:
     origins: tuple[ArgumentOrigin, ...]  # every sensitive leaf, with its origin
     suspect: tuple[ArgumentOrigin, ...]  # those the asker did not supply
     mode: str  # flag | second_approver | deny
+    intent: IntentCheck | None = None  # whether the asker asked for this action at all
+
+    @property
+    def not_asked(self) -> str:
+        """The card's line when the tool declares verbs and none of them was asked for; else ""."""
+        return self.intent.label() if self.intent is not None and not self.intent.asked else ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -58,13 +67,23 @@ class SensitiveCheck:
     def notes(self) -> tuple[str, ...]:
         """How accepted values that the asker did not type are explained: a computed amount's
         arithmetic, a value picked from a listing's field (shown on the card all the same)."""
-        return tuple(o.label() for o in self.origins if o.origin in (Origin.DERIVED, Origin.LISTED))
+        shown = [o for o in self.origins if o.origin in (Origin.DERIVED, Origin.LISTED) or o.explanation]
+        # Trust in a steered record's values holds only because the asker asked for the action: say so.
+        asked = (
+            [self.intent.label()]
+            if self.intent is not None and any(o.explanation for o in shown if o.origin is Origin.DESIGNATED)
+            else []
+        )
+        return tuple([*(o.label() for o in shown), *asked])
 
     @property
     def denial(self) -> str:
+        asked = f"{self.not_asked}. " if self.not_asked else ""
+        if not self.suspect:
+            return f"policy refuses this call: {asked}Ask the requester whether they want it."
         names = ", ".join(dict.fromkeys(o.argument for o in self.suspect))
         return (
-            f"policy refuses this call: its {names} did not come from the requester "
+            f"policy refuses this call: {asked}its {names} did not come from the requester "
             f"({'; '.join(self.labels)}). Ask the requester to give the value themselves."
         )
 
@@ -76,15 +95,31 @@ class _Texts:
     trusted: list[tuple[str, str]]
     designated: list[tuple[str, str]]  # untrusted outputs of reads the asker designated
     listed: list[tuple[str, str]]  # structured fields of listings, while nothing read steers
+    # Steered records the asker designated, reduced to what they vouch for outside their
+    # instruction-like passages: counted only for an action the asker asked for.
+    outside: list[tuple[str, str]] = field(default_factory=list)
+    outside_figures: list[tuple[str, str]] = field(default_factory=list)  # their sentences: figures only
+    passages: list[str] = field(default_factory=list)  # every instruction-like passage read
+    asked_records: list[tuple[str, str]] = field(default_factory=list)  # clean designated records
 
-    def kw(self) -> dict[str, Any]:
+    def kw(self, intent: IntentCheck | None = None) -> dict[str, Any]:
+        # Trust in a steered record's values would let its injection act on the record itself
+        # (delete or share the very file it sits in): only for an action the asker asked for,
+        # and never for a tool that declares no verbs to check.
+        partial = intent is not None and intent.checked and intent.asked
         return {
             "user_messages": self.user,
             "untrusted": self.untrusted,
             "trusted": self.trusted,
             "designated": self.designated,
             "listed": self.listed,
+            "outside": self.outside if partial else [],
+            "outside_figures": self.outside_figures if partial else [],
+            "passages": self.passages,
         }
+
+    def intent(self, tool: Tool[Any, Any]) -> IntentCheck:
+        return asked_for(tool.name, tool.verbs, self.user, self.asked_records)
 
 
 def _readable(content: str) -> str:
@@ -140,15 +175,27 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
     steering = {
         src for src, text in t.untrusted if instruction_like(text) or (src in raws and instruction_like(raws[src]))
     }
+    trust = {src: record_trust(raws.get(src, text)) for src, text in t.untrusted if src in steering}
+    t.passages.extend(p for tr in trust.values() for p in tr.passages)
     readable = dict(t.untrusted)
     for src, _raw in reads:
         args = calls.get(src.split(":", 1)[1]) if ":" in src else None
-        if src in steering or args is None:
+        if args is None:
             continue
         # Chained: a clean designated record can designate the records it names by address or
         # quoted name ("do what the file says"), as the asker's words do.
-        if designates(args, t.user) or any(designates(args, [d]) for _s, d in t.designated):
+        is_named = designates(args, t.user) or any(designates(args, [d]) for _s, d in t.designated)
+        if src in steering:
+            # A steered record the asker named still vouches for its values outside the passages
+            # that address the assistant; it names nothing and asks for nothing.
+            if is_named and trust[src].text:
+                t.outside.append((src, trust[src].text))
+            if is_named and trust[src].figures:
+                t.outside_figures.append((src, trust[src].figures))
+            continue
+        if is_named:
             t.designated.append((src, readable[src]))  # the asker named it (a page fetch is a write too)
+            t.asked_records.append((src, readable[src]))
         elif src in approved:
             made = _made(_raw, args)
             if made:
@@ -182,12 +229,14 @@ def _made(raw: str, call_args: dict[str, Any]) -> str:
     return "\n".join(keep)
 
 
-def vouched_texts(messages: Sequence[BaseMessage]) -> list[str]:
+def vouched_texts(messages: Sequence[BaseMessage], tool: Tool[Any, Any] | None = None) -> list[str]:
     """Tool outputs whose destinations the egress rule accepts like the asker's own words:
     trusted system data (declared ``untrusted_output: false``) and records the asker designated
-    (see ``policies.provenance``)."""
+    (see ``policies.provenance``); for ``tool``'s action, when the asker asked for it, also what
+    a steered designated record vouches for outside its instruction-like passages."""
     t = _texts(messages)
-    return [text for _src, text in (*t.trusted, *t.designated, *t.listed)]
+    outside = t.kw(t.intent(tool))["outside"] if tool is not None else []
+    return [text for _src, text in (*t.trusted, *t.designated, *t.listed, *outside)]
 
 
 def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -209,9 +258,11 @@ def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:
 def sensitive_check(tool: Tool[Any, Any], args: dict[str, Any], messages: Sequence[BaseMessage]) -> SensitiveCheck:
     """Origins of the tool's sensitive arguments, and of every link, email address or
     card/IBAN/national-id number embedded in any of its text arguments."""
+    texts = _texts(messages)
+    intent = texts.intent(tool)
     if not tool.sensitive:
-        return SensitiveCheck((), (), tool.on_untrusted_sensitive)
-    kw = _texts(messages).kw()
+        return SensitiveCheck((), (), tool.on_untrusted_sensitive, intent)
+    kw = texts.kw(intent)
     origins = argument_origins(args, only=tool.sensitive, **kw)
     suspect = not_asker_derived(origins)
     embedded = _embedded(args)
@@ -226,7 +277,7 @@ def sensitive_check(tool: Tool[Any, Any], args: dict[str, Any], messages: Sequen
             is_secret = what != "a link or address"
             if not o.asker_derived or (is_secret and o.origin is not Origin.USER):
                 suspect.append(shown)
-    return SensitiveCheck(tuple(origins), tuple(suspect), tool.on_untrusted_sensitive)
+    return SensitiveCheck(tuple(origins), tuple(suspect), tool.on_untrusted_sensitive, intent)
 
 
 __all__ = ["SensitiveCheck", "sensitive_check", "vouched_texts"]

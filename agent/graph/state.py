@@ -27,6 +27,8 @@ class GatedCall(TypedDict, total=False):
     provenance: list[str]  # sensitive arguments the asker did not supply, with their origin
     provenance_notes: list[str]  # accepted values the asker did not type: computed or picked, and how
     second_approver: bool
+    suspect: bool  # a sensitive argument did not come from the requester
+    not_asked: bool  # the tool declares verbs and none of them was asked for (policies.intent)
 
 
 class AgentState(TypedDict, total=False):
