@@ -53,6 +53,7 @@ from policies.derivation import (
     _ID_ARG,
     _MAX_FIELD_CHARS,
     Operand,
+    Pick,
     _as_number,
     _without_ids,
     explain_number,
@@ -63,13 +64,14 @@ from policies.injection import score as injection_score
 from policies.spotlight import strip_markup
 from policies.taint import _Haystack, _leaves, _number, _short
 
-SAFE = frozenset({"user", "trusted", "designated", "listed", "derived"})
+SAFE = frozenset({"user", "trusted", "designated", "selected", "listed", "derived"})
 
 
 class Origin(StrEnum):
     USER = "user"
     TRUSTED = "trusted"
     DESIGNATED = "designated"
+    SELECTED = "selected"  # a row the asker's criterion selects (policies.selection)
     LISTED = "listed"
     DERIVED = "derived"
     UNTRUSTED = "untrusted"
@@ -102,6 +104,8 @@ class ArgumentOrigin:
             return f"{v}: from trusted system data ({', '.join(self.sources)})"
         if self.origin is Origin.DESIGNATED:
             return f"{v}: from a record the requester named ({', '.join(self.sources)})"
+        if self.origin is Origin.SELECTED:
+            return f"{v}: {self.explanation}"
         if self.origin is Origin.LISTED:
             return (
                 f"{v}: picked from a field of a listing ({', '.join(self.sources)}; nothing read steers the assistant)"
@@ -164,6 +168,7 @@ def argument_origins(
     trusted: Iterable[tuple[str, str]] = (),
     designated: Iterable[tuple[str, str]] = (),
     listed: Iterable[tuple[str, str]] = (),
+    selected: Iterable[Pick] = (),
     only: Iterable[str] | None = None,
 ) -> list[ArgumentOrigin]:
     """The origin of every leaf value of ``args`` (or of the top-level arguments in ``only``).
@@ -171,7 +176,8 @@ def argument_origins(
     ``untrusted`` / ``trusted`` / ``designated``: (source, text) pairs of tool outputs the
     conversation holds (a designated output is usually also listed as untrusted: designated wins).
     ``listed``: (source, text) pairs of the *structured* fields of listings (:func:`structured_text`),
-    to pass only while nothing the conversation read steers the assistant.
+    to pass only while nothing the conversation read steers the assistant. ``selected``: the rows
+    the asker's own criteria select (:func:`policies.selection.select`), which hold even then.
 
     A number found in none of the safe texts is ``derived`` when it is a small arithmetic
     combination of numbers in them (:func:`explain_number`); a short text (a title) is
@@ -188,6 +194,7 @@ def argument_origins(
     picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
     # ... nor a part of a date ("2022-03-04" holds no amount 4)
     picks = [(src, hay, _Haystack(_DATE_RE.sub(" ", no_ids.text))) for src, hay, no_ids in picks]
+    chosen = [(p, _Haystack(p.fields), _Haystack(_DATE_RE.sub(" ", _without_ids(p.fields)))) for p in selected]
     pool: list[Operand] | None = None  # built on the first number that needs explaining
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
@@ -207,6 +214,10 @@ def argument_origins(
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
             continue
         is_id = bool(_ID_ARG.search(arg))
+        pick = next((p for p, hay, no_ids in chosen if _found(value, hay if is_id else no_ids, arg)), None)
+        if pick is not None:
+            out.append(ArgumentOrigin(path, shown, Origin.SELECTED, (pick.source,), pick.explanation))
+            continue
         in_picks = tuple(
             dict.fromkeys(src for src, hay, no_ids in picks if _found(value, hay if is_id else no_ids, arg))
         )
@@ -222,7 +233,9 @@ def argument_origins(
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
         elif isinstance(value, str) and not _ID_ARG.search(arg):
-            why = explain_text(value, user_texts, [*trusted, *listed], designated)
+            by_criterion = [(f'{p.source}, by your criterion "{p.criterion}"', p.fields) for p, _h, _n in chosen]
+            fields = [*trusted, *by_criterion, *listed]
+            why = explain_text(value, user_texts, fields, designated)
             if why:
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue

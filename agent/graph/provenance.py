@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from agent.graph.tool_menu import FULL_TEXT_KEY
 from policies.pii import PiiKind, detect
 from policies.provenance import (
     ArgumentOrigin,
@@ -27,6 +28,7 @@ from policies.provenance import (
     not_asker_derived,
     structured_text,
 )
+from policies.selection import Pick, Read, select
 from policies.spotlight import strip_markup
 from policies.taint import _leaves
 from tools.base import Tool
@@ -58,7 +60,7 @@ class SensitiveCheck:
     def notes(self) -> tuple[str, ...]:
         """How accepted values that the asker did not type are explained: a computed amount's
         arithmetic, a value picked from a listing's field (shown on the card all the same)."""
-        return tuple(o.label() for o in self.origins if o.origin in (Origin.DERIVED, Origin.LISTED))
+        return tuple(o.label() for o in self.origins if o.origin in (Origin.DERIVED, Origin.SELECTED, Origin.LISTED))
 
     @property
     def denial(self) -> str:
@@ -76,6 +78,7 @@ class _Texts:
     trusted: list[tuple[str, str]]
     designated: list[tuple[str, str]]  # untrusted outputs of reads the asker designated
     listed: list[tuple[str, str]]  # structured fields of listings, while nothing read steers
+    selected: list[Pick] = field(default_factory=list)  # rows the asker's criteria select
 
     def kw(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,7 @@ class _Texts:
             "trusted": self.trusted,
             "designated": self.designated,
             "listed": self.listed,
+            "selected": self.selected,
         }
 
 
@@ -163,6 +167,24 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             fields = structured_text(raw) if src not in named and src not in approved else ""
             if fields:
                 t.listed.append((src, fields))
+    # Picks the asker's own criterion decides ("the largest file"), computed here rather than
+    # taken from the model: they hold even while something read steers it.
+    # The whole of a long listing, not only the head the model was shown.
+    whole = {
+        f"{m.name}:{m.tool_call_id}": str(m.response_metadata[FULL_TEXT_KEY])
+        for m in messages
+        if isinstance(m, ToolMessage) and m.response_metadata.get(FULL_TEXT_KEY)
+    }
+    t.selected.extend(
+        select(
+            [
+                Read(src, src.split(":", 1)[0], calls.get(src.split(":", 1)[1], {}), whole.get(src, raw))
+                for src, raw in reads
+            ],
+            t.user,
+            instruction_like,
+        )
+    )
     return t
 
 
@@ -187,7 +209,7 @@ def vouched_texts(messages: Sequence[BaseMessage]) -> list[str]:
     trusted system data (declared ``untrusted_output: false``) and records the asker designated
     (see ``policies.provenance``)."""
     t = _texts(messages)
-    return [text for _src, text in (*t.trusted, *t.designated, *t.listed)]
+    return [text for _src, text in (*t.trusted, *t.designated, *t.listed)] + [p.fields for p in t.selected]
 
 
 def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:
