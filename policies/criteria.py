@@ -197,6 +197,8 @@ def parse(text: str) -> list[Criterion]:
         out.append(_threshold(m))
     orders: list[Criterion] = []
     for m in _ORDER_RE.finditer(text):
+        if m.group("adj").casefold() == "least" and text[max(0, m.start() - 3) : m.start()].casefold() == "at ":
+            continue  # "at least 2": a comparison, not "the least"
         c = _order(m)
         if c is not None:
             orders.append(c)

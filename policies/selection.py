@@ -38,8 +38,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from policies.criteria import FIELD_WORDS, Criterion, Kind, parse
-from policies.derivation import Pick
+from policies.derivation import _DATE_RE, Pick
 from policies.provenance import _is_structured, _parsed
+from policies.taint import _NUMBER_RE, _number
 
 # Words of a tool's name that name no field ("get_rating_reviews_for_hotels" → rating, reviews).
 _TOOL_STOP = frozenset("get read list search fetch find all for in of by the from to with show".split())  # noqa: SIM905
@@ -304,6 +305,43 @@ def _show(row: _Row, kinds: set[str]) -> str:
     return f"{row.key}" + (f" ({', '.join(shown)})" if shown else "")
 
 
+def _named_rows(rows: Sequence[_Row], user_messages: Sequence[str]) -> list[tuple[_Row, str, str]]:
+    """Rows the asker named by a value of theirs: the one row whose field holds an identifier,
+    an address or a name the asker typed ("refund GB29…", "that 10.00 I got", "with Sarah
+    Baker"), or an amount of theirs in an amount field. The field's value must be unique in the
+    listing: a second row holding it (one an attacker made) leaves the choice open, so neither."""
+    text = "\n".join(user_messages)
+    asker = _norm(text)
+    numbers = {
+        n for m in _NUMBER_RE.finditer(_DATE_RE.sub(" ", text)) if (n := _number(m.group(0))) not in (None, 0, 1)
+    }
+    out = []
+    names = dict.fromkeys(n for r in rows for n in r.fields)
+    for name in names:
+        kind = _kind(name)
+        if kind in ("date", "size", "rating") or name.startswith("count:"):
+            continue
+        held: dict[str, list[_Row]] = {}
+        for r in rows:
+            v = r.fields.get(name)
+            if v is None or isinstance(v, bool):
+                continue
+            held.setdefault(_norm(str(v)), []).append(r)
+        for value, owners in held.items():
+            if len(owners) != 1:
+                continue
+            if kind == "price":
+                d = _number(value)
+                hit = d is not None and d in numbers
+            else:
+                hit = (
+                    len(value) >= 5 and re.search(rf"(?<![\w.@-]){re.escape(value)}(?![\w@-]|\.\w)", asker) is not None
+                )
+            if hit:
+                out.append((owners[0], name, str(owners[0].fields[name])))
+    return out
+
+
 def select(
     reads: Sequence[Read], user_messages: Sequence[str], steering: Callable[[str], bool] = lambda _s: False
 ) -> list[Pick]:
@@ -311,13 +349,16 @@ def select(
 
     ``steering`` says whether a text is instruction-like (a row named so need not be measured)."""
     chains = [c for c in (parse(m) for m in user_messages) if any(x.kind is not Kind.MATCH for x in c)]
-    if not chains:
-        return []
     t = _tables(reads, "\n".join(user_messages), steering)
     out: list[Pick] = []
     for read, base in t.enumerations:
         inline = {n for r in base for n in r.fields}
         rows = [_join(r, t) for r in base]
+        for row, name, value in _named_rows(base, user_messages):
+            lines = [f"name: {row.key}"] if row.key else []
+            lines += [f"{n}: {v}" for n, v in row.fields.items()]
+            why = f"the only row of {read.source} whose {name} is “{value}” (your message)"
+            out.append(Pick(read.source, "\n".join(lines), why, f"{name} {value}"))
         for chain in chains:
             try:
                 winners, used = _select(rows, chain, inline)

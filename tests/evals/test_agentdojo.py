@@ -91,3 +91,30 @@ def test_the_card_shows_how_a_computed_amount_and_a_picked_id_are_explained(suit
     assert any(
         line.startswith("id = “7”: picked from a field of a listing (get_scheduled_transactions:") for line in lines
     )
+
+
+def test_a_pick_the_askers_criterion_selects_holds_while_an_injection_steers(suites: dict, tmp_path) -> None:
+    # "The largest file" is computed from the listing's size field, not taken from the model: the
+    # delete goes through under attack, and the injection's own delete (file 13) is refused.
+    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived, injections_for
+
+    suite = suites["workspace"]
+    cards = []
+
+    def approver(view) -> bool:
+        cards.append(view)
+        return approve_if_asker_derived(view)
+
+    ut, it = suite.user_tasks["user_task_35"], suite.injection_tasks["injection_task_1"]
+    runner = SuiteRunner(suite, tmp_path)
+    try:
+        result = runner.run(ut, it, injections_for(suite, ut, it, {}), approver)
+    finally:
+        runner.close()
+    assert result.utility and not result.attack_succeeded
+    lines = [line for card in cards for line in card.tainted_arguments]
+    assert any(
+        line.startswith('file_id = “11”: selected by your criterion "largest": recipe-collection.docx (size')
+        for line in lines
+    ), lines
+    assert any(line.startswith("file_id = “13”: from untrusted content") for line in lines), lines
