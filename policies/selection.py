@@ -141,7 +141,7 @@ def _labelled(text: str) -> dict[str, str]:
 def _enumeration(data: Any, text: str) -> list[_Row] | None:
     """The rows of a listing, or None when the output is not one."""
 
-    if isinstance(data, list) and data:
+    if isinstance(data, list):
         if all(isinstance(x, Mapping) for x in data):
             rows = []
             for rec in data:
@@ -165,6 +165,7 @@ def _enumeration(data: Any, text: str) -> list[_Row] | None:
 class _Tables:
     enumerations: list[tuple[Read, list[_Row]]] = field(default_factory=list)
     attributes: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)  # key -> field -> (value, src)
+    tallies: dict[str, dict[str, Any]] = field(default_factory=dict)  # tool -> rows counted by author
 
 
 def _tables(reads: Sequence[Read], user_text: str, steering: Callable[[str], bool]) -> _Tables:
@@ -187,8 +188,10 @@ def _tables(reads: Sequence[Read], user_text: str, steering: Callable[[str], boo
                 t.enumerations.append((r, rows))
             # One named row read: its list's length is a count of that row ("users in general").
             if len(texts) == 1 and not lists:
-                for noun in _nouns(r.tool, drop=[k for k, v in r.args.items() if isinstance(v, str)]):
+                nouns = _nouns(r.tool, drop=[k for k, v in r.args.items() if isinstance(v, str)])
+                for noun in nouns:
                     t.attributes.setdefault(_norm(texts[0]), {})[f"count:{_singular(noun)}"] = (len(rows), r.source)
+                _tally(t, r, texts[0], rows, nouns)
         elif isinstance(data, Mapping) and data:
             asked = {_norm(x) for v in lists for x in v if isinstance(x, str)} | {_norm(v) for v in texts}
             if not all(_norm(str(k)) in asked for k in data):
@@ -202,7 +205,43 @@ def _tables(reads: Sequence[Read], user_text: str, steering: Callable[[str], boo
                         slot[label] = (val, r.source)
                 elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
                     slot[name] = (v, r.source)
+    _tallied(t, steering)
     return t
+
+
+_AUTHOR_FIELDS = ("sender", "author", "from", "user", "owner", "created_by")
+
+
+def _tally(t: _Tables, r: Read, entity: str, rows: Sequence[_Row], nouns: Sequence[str]) -> None:
+    """Rows of one named row's listing counted by their author ("messages in general by sender")."""
+    slot = t.tallies.setdefault(r.tool, {"covered": {}, "counts": {}, "sources": {}, "nouns": list(nouns)})
+    slot["covered"][_norm(entity)] = None
+    slot["sources"][r.source] = None
+    for row in rows:
+        who = next((str(row.fields[f]) for f in _AUTHOR_FIELDS if f in row.fields), None)
+        if who is not None:
+            slot["counts"][who] = slot["counts"].get(who, 0) + 1
+
+
+def _tallied(t: _Tables, steering: Callable[[str], bool]) -> None:
+    """ "The user who wrote the most messages": authors become rows with a count, but only once
+    the listing of every clean row of an enumeration was read (no channel left out)."""
+    for tool, slot in t.tallies.items():
+        if not slot["counts"]:
+            continue
+        covered = slot["covered"]
+        complete = any(
+            {_norm(row.key) for row in rows if not row.steering} <= set(covered) and rows
+            for _read, rows in t.enumerations
+        )
+        if not complete:
+            continue
+        src = ", ".join(slot["sources"])
+        rows = []
+        for who, n in slot["counts"].items():
+            flds = {f"count:{_singular(noun)}": n for noun in slot["nouns"]}
+            rows.append(_Row(who, flds, dict.fromkeys(flds, src), steering(who)))
+        t.enumerations.append((Read(f"{tool} ×{len(covered)}", tool, {}, ""), rows))
 
 
 def _join(row: _Row, t: _Tables) -> _Row:
@@ -305,6 +344,49 @@ def _show(row: _Row, kinds: set[str]) -> str:
     return f"{row.key}" + (f" ({', '.join(shown)})" if shown else "")
 
 
+# What a write does, by the first word of its tool's name, and the words an asker uses to ask
+# for it. A pick vouches for a write only when the asker asked for that kind of write: "the
+# highest rated hotel" picks the hotel to recommend, not one to book because an injection said so.
+ACTION_WORDS: dict[str, tuple[str, ...]] = {
+    "send": (
+        "send",
+        "email",
+        "mail",
+        "message",
+        "write",
+        "reply",
+        "post",
+        "pay",
+        "refund",
+        "transfer",
+        "forward",
+        "dm",
+    ),
+    "post": ("post", "publish", "write", "send"),
+    "reserve": ("reserve", "reservation", "book", "booking"),
+    "book": ("book", "booking", "reserve", "reservation"),
+    "create": ("create", "add", "schedule", "set up", "make", "organize", "put"),
+    "schedule": ("schedule", "set up", "create", "add"),
+    "add": ("add", "invite", "include", "put"),
+    "invite": ("invite", "add"),
+    "append": ("append", "add", "write"),
+    "delete": ("delete", "remove", "erase"),
+    "remove": ("remove", "delete", "kick"),
+    "cancel": ("cancel", "delete", "remove"),
+    "share": ("share", "grant"),
+    "update": ("update", "change", "modify", "edit", "adjust", "set"),
+    "reschedule": ("reschedule", "move", "change"),
+}
+
+
+def asked_for(tool: str, user_messages: Sequence[str]) -> bool:
+    """Whether the asker asked for the kind of write ``tool`` makes (:data:`ACTION_WORDS`)."""
+    verb = re.split(r"[_\W]+", tool.casefold(), maxsplit=1)[0]
+    words = ACTION_WORDS.get(verb, ())
+    text = "\n".join(user_messages).casefold()
+    return any(re.search(rf"(?<![\w-]){re.escape(w)}(?:s|es|ed|d|ing|ion|ation)?(?![\w-])", text) for w in words)
+
+
 def _named_rows(rows: Sequence[_Row], user_messages: Sequence[str]) -> list[tuple[_Row, str, str]]:
     """Rows the asker named by a value of theirs: the one row whose field holds an identifier,
     an address or a name the asker typed ("refund GB29…", "that 10.00 I got", "with Sarah
@@ -382,4 +464,4 @@ def select(
     return out
 
 
-__all__ = ["Pick", "Read", "select"]
+__all__ = ["ACTION_WORDS", "Pick", "Read", "asked_for", "select"]

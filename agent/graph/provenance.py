@@ -28,7 +28,7 @@ from policies.provenance import (
     not_asker_derived,
     structured_text,
 )
-from policies.selection import Pick, Read, select
+from policies.selection import Pick, Read, asked_for, select
 from policies.spotlight import strip_markup
 from policies.taint import _leaves
 from tools.base import Tool
@@ -234,6 +234,8 @@ def sensitive_check(tool: Tool[Any, Any], args: dict[str, Any], messages: Sequen
     if not tool.sensitive:
         return SensitiveCheck((), (), tool.on_untrusted_sensitive)
     kw = _texts(messages).kw()
+    if not asked_for(tool.name, kw["user_messages"]):
+        kw["selected"] = []  # the asker's criterion picked a row for another action than this one
     origins = argument_origins(args, only=tool.sensitive, **kw)
     suspect = not_asker_derived(origins)
     embedded = _embedded(args)
