@@ -16,6 +16,10 @@ document an attacker wrote, or made it up. A value is attributed to
                   (:func:`instruction_like`) vouches for nothing and names nothing; other records
                   keep their trust. A record the model found on its own (a link inside an email,
                   a search it phrased) is not designated;
+- ``selected``  — it is a field of a row the asker's own criterion selects ("the largest file",
+                  "the highest rated hotel under 210"), computed by trusted code over the listings'
+                  structured fields (:mod:`policies.selection`): it holds even while something read
+                  steers the model;
 - ``listed``    — it is the whole value of a *structured* field (id, name, address, size) of a
                   listing (:func:`structured_text`): the model's pick ("the largest file"), counted
                   only while nothing the conversation read is instruction-like — a steered model
