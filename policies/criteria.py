@@ -24,6 +24,7 @@ class Kind(StrEnum):
     ORDER = "order"  # the row(s) with the largest / smallest value of a field
     THRESHOLD = "threshold"  # rows whose field is under / over a bound
     MATCH = "match"  # rows whose short category field holds one of the asker's words
+    PREFIX = "prefix"  # rows whose name starts with the asker's word ("the channel starting with External")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Criterion:
     top: int = 1  # ORDER: how many rows the asker asked for ("the 3 largest files")
     op: str = ""  # THRESHOLD: "<", "<=", ">", ">="
     bound: Decimal = Decimal(0)  # THRESHOLD
-    words: tuple[str, ...] = ()  # MATCH: the asker's content words (filled by :func:`parse`)
+    words: tuple[str, ...] = ()  # MATCH: the asker's content words; PREFIX: the start of a name
 
 
 # Field kinds and the words that name them, in the asker's message and in a listing's field names.
@@ -133,6 +134,11 @@ _THRESHOLD_RE = re.compile(
 )
 
 
+_PREFIX_RE = re.compile(
+    r"(?<![\w-])(?:starting|starts|beginning|begins)\s+with\s+[\"'‘“]?(?P<word>[\w.#@-]{2,40})", re.IGNORECASE
+)
+
+
 def _order(m: re.Match[str]) -> Criterion | None:
     adj = m.group("adj").casefold()
     descending, implied = ORDER_WORDS[adj]
@@ -140,7 +146,7 @@ def _order(m: re.Match[str]) -> Criterion | None:
     k = (_NUMBER_WORDS.get(top.casefold()) or int(top)) if top else 1
     rest = [w.casefold().strip("'’") for w in m.group("rest").split()]
     if m.group("rated"):
-        return Criterion(Kind.ORDER, "rating", m.group(0).strip(), descending, k)
+        return Criterion(Kind.ORDER, "rating", _phrase(m, 0), descending, k)
     # "the smallest number of messages", "the most total channel messages", "the best ratings":
     # a field word or a counted noun right after the superlative names the field.
     if rest[:2] == ["number", "of"] or rest[:2] == ["amount", "of"]:
@@ -195,6 +201,8 @@ def parse(text: str) -> list[Criterion]:
     out: list[Criterion] = []
     for m in _THRESHOLD_RE.finditer(text):
         out.append(_threshold(m))
+    for m in _PREFIX_RE.finditer(text):
+        out.append(Criterion(Kind.PREFIX, "name", m.group(0).strip(), words=(m.group("word").casefold(),)))
     orders: list[Criterion] = []
     for m in _ORDER_RE.finditer(text):
         if m.group("adj").casefold() == "least" and text[max(0, m.start() - 3) : m.start()].casefold() == "at ":

@@ -198,7 +198,7 @@ def argument_origins(
     picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
     # ... nor a part of a date ("2022-03-04" holds no amount 4)
     picks = [(src, hay, _Haystack(_DATE_RE.sub(" ", no_ids.text))) for src, hay, no_ids in picks]
-    chosen = [(p, _Haystack(p.fields), _Haystack(_DATE_RE.sub(" ", _without_ids(p.fields)))) for p in selected]
+    chosen = [(p, _whole_values(p.fields)) for p in selected]
     pool: list[Operand] | None = None  # built on the first number that needs explaining
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
@@ -218,7 +218,7 @@ def argument_origins(
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_named))
             continue
         is_id = bool(_ID_ARG.search(arg))
-        pick = next((p for p, hay, no_ids in chosen if _found(value, hay if is_id else no_ids, arg)), None)
+        pick = next((p for p, values in chosen if _is_whole_value(value, values)), None)
         if pick is not None:
             out.append(ArgumentOrigin(path, shown, Origin.SELECTED, (pick.source,), pick.explanation))
             continue
@@ -237,7 +237,7 @@ def argument_origins(
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
         elif isinstance(value, str) and not _ID_ARG.search(arg):
-            by_criterion = [(f'{p.source}, by your criterion "{p.criterion}"', p.fields) for p, _h, _n in chosen]
+            by_criterion = [(f'{p.source}, by your criterion "{p.criterion}"', p.fields) for p, _v in chosen]
             fields = [*trusted, *by_criterion, *listed]
             why = explain_text(value, user_texts, fields, designated)
             if why:
@@ -249,6 +249,26 @@ def argument_origins(
         else:
             out.append(ArgumentOrigin(path, shown, Origin.MODEL))
     return out
+
+
+def _whole_values(fields: str) -> list[str]:
+    return [line.split(": ", 1)[1].strip() for line in fields.splitlines() if ": " in line]
+
+
+def _is_whole_value(value: Any, values: Sequence[str]) -> bool:
+    """Whether ``value`` is one of a selected row's field values, whole (a number by value, an
+    IBAN without separators): a word inside a field is not the field."""
+    if isinstance(value, bool) or value is None:
+        return False
+    s = re.sub(r"\s+", " ", str(value)).strip().casefold()
+    d = _number(s) if re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?", s) else None
+    for v in values:
+        w = re.sub(r"\s+", " ", v).strip().casefold()
+        if s == w or (d is not None and re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?", w) and _number(w) == d):
+            return True
+        if len(s) >= 8 and re.sub(r"[\W_]+", "", s) == re.sub(r"[\W_]+", "", w):
+            return True
+    return False
 
 
 def designates(call_args: Mapping[str, Any], user_messages: Sequence[str]) -> bool:

@@ -311,6 +311,13 @@ def _select(rows: list[_Row], chain: Sequence[Criterion], inline: set[str]) -> t
                 rows = hit
                 used.append(" ".join(words))
             continue
+        if c.kind is Kind.PREFIX:
+            # The row's own name, the asker's word at its start: "the channel starting with External".
+            hit = [r for r in rows if r.key and _norm(r.key).startswith(c.words[0])]
+            if hit and len(hit) < len(rows):
+                rows = hit
+                used.append(c.phrase)
+            continue
         kind = _crit_kind(c)
         values = [(r, _field_value(r, kind)) for r in rows]
         if all(v is None for _r, v in values):
@@ -387,6 +394,14 @@ def asked_for(tool: str, user_messages: Sequence[str]) -> bool:
     return any(re.search(rf"(?<![\w-]){re.escape(w)}(?:s|es|ed|d|ing|ion|ation)?(?![\w-])", text) for w in words)
 
 
+def _lines(row: _Row) -> list[str]:
+    """A selected row's values as ``field: value`` lines: short one-line values only. A name that
+    is a paragraph (an injection written into a channel's name) is no structured value: it is
+    never a pick, and its words are not there to be found one by one ("Alice", a link)."""
+    flds = {"name": row.key, **row.fields} if row.key else dict(row.fields)
+    return [f"{n}: {v}" for n, v in flds.items() if _is_structured(n if n != "name" else "key", v)]
+
+
 def _named_rows(rows: Sequence[_Row], user_messages: Sequence[str]) -> list[tuple[_Row, str, str]]:
     """Rows the asker named by a value of theirs: the one row whose field holds an identifier,
     an address or a name the asker typed ("refund GB29…", "that 10.00 I got", "with Sarah
@@ -437,8 +452,7 @@ def select(
         inline = {n for r in base for n in r.fields}
         rows = [_join(r, t) for r in base]
         for row, name, value in _named_rows(base, user_messages):
-            lines = [f"name: {row.key}"] if row.key else []
-            lines += [f"{n}: {v}" for n, v in row.fields.items()]
+            lines = _lines(row)
             why = f"the only row of {read.source} whose {name} is “{value}” (your message)"
             out.append(Pick(read.source, "\n".join(lines), why, f"{name} {value}"))
         for chain in chains:
@@ -453,8 +467,9 @@ def select(
             kinds = {_crit_kind(c) for c in chain if c.kind is not Kind.MATCH and c.phrase in used}
             srcs = sorted({s for r in winners for s in r.sources.values()} - {read.source})
             for row in winners:
-                lines = [f"name: {row.key}"] if row.key else []
-                lines += [f"{n}: {v}" for n, v in row.fields.items()]
+                lines = _lines(row)
+                if not lines:
+                    continue
                 why = (
                     f'selected by your criterion "{", ".join(used)}": {_show(row, kinds)}, '
                     f"of {len(rows)} rows listed by {read.source}"
