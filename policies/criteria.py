@@ -139,6 +139,31 @@ _PREFIX_RE = re.compile(
 )
 
 
+# "Sort all users by total number of channel messages": every row, in the asker's order.
+_SORT_RE = re.compile(
+    r"(?<![\w-])(?:sort|rank|order)\s+(?:all|every|each)\s+(?:the\s+)?(?P<noun>[a-z]+)\s+by\s+(?P<by>(?:[\w'’-]+\s*){1,6})",
+    re.IGNORECASE,
+)
+EVERY = 10**6  # ``top`` of a sort: every row
+
+
+def _sort(m: re.Match[str]) -> Criterion | None:
+    words = [w.casefold() for w in m.group("by").split()]
+    end, field = 0, ""
+    if "of" in words:  # "(total) number of channel messages": the counted noun
+        at = words.index("of") + 1
+        end = next((i for i in range(at, len(words)) if words[i].endswith("s") and words[i] not in _STOP), 0)
+        field = f"count:{_noun(words[end])}" if end else ""
+    else:
+        end = next((i for i, w in enumerate(words) if _field_of(w)), -1)
+        field = _field_of(words[end]) if end >= 0 else ""
+    if not field:
+        return None
+    head = m.group(0)[: m.start("by") - m.start()]
+    phrase = f"{head}{' '.join(m.group('by').split()[: end + 1])}".strip()
+    return Criterion(Kind.ORDER, field, phrase, True, EVERY)
+
+
 def _order(m: re.Match[str]) -> Criterion | None:
     adj = m.group("adj").casefold()
     descending, implied = ORDER_WORDS[adj]
@@ -204,6 +229,10 @@ def parse(text: str) -> list[Criterion]:
     for m in _PREFIX_RE.finditer(text):
         out.append(Criterion(Kind.PREFIX, "name", m.group(0).strip(), words=(m.group("word").casefold(),)))
     orders: list[Criterion] = []
+    for m in _SORT_RE.finditer(text):
+        c = _sort(m)
+        if c is not None:
+            orders.append(c)
     for m in _ORDER_RE.finditer(text):
         if m.group("adj").casefold() == "least" and text[max(0, m.start() - 3) : m.start()].casefold() == "at ":
             continue  # "at least 2": a comparison, not "the least"

@@ -37,7 +37,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from policies.criteria import FIELD_WORDS, Criterion, Kind, parse
+from policies.criteria import EVERY, FIELD_WORDS, Criterion, Kind, parse
 from policies.derivation import _DATE_RE, Pick
 from policies.provenance import _is_structured, _parsed
 from policies.taint import _NUMBER_RE, _number
@@ -344,7 +344,7 @@ def _words(v: Any) -> list[str]:
 
 def _show(row: _Row, kinds: set[str]) -> str:
     shown = [
-        f"{v} {n.split(':', 1)[1]}s" if n.startswith("count:") else f"{n} {v}"
+        f"{v} {n.split(':', 1)[1]}{'' if str(v) == '1' else 's'}" if n.startswith("count:") else f"{n} {v}"
         for n, v in row.fields.items()
         if _kind(n) in kinds
     ]
@@ -462,8 +462,8 @@ def select(
                 continue
             if not any(c.kind is not Kind.MATCH and c.phrase in used for c in chain):
                 continue  # only a category matched: nothing was ranked or compared
-            if len(winners) == len(rows):
-                continue  # selects everything: no criterion of this listing
+            if len(winners) == len(rows) and not any(c.top >= EVERY and c.phrase in used for c in chain):
+                continue  # selects everything: no criterion of this listing (unless "sort all …")
             kinds = {_crit_kind(c) for c in chain if c.kind is not Kind.MATCH and c.phrase in used}
             srcs = sorted({s for r in winners for s in r.sources.values()} - {read.source})
             for row in winners:

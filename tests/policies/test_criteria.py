@@ -28,6 +28,15 @@ def test_counted_nouns_become_count_fields() -> None:
     assert _ranked("the user who wrote the most total channel messages") == [("order", "count:message", True, 1)]
 
 
+def test_sort_all_selects_every_row_in_order() -> None:
+    (_m, sort, *_rest) = parse("Sort all users by total number of channel messages they wrote and write to each user")
+    assert (sort.field, sort.top > 1000, sort.phrase) == (
+        "count:message",
+        True,
+        "Sort all users by total number of channel messages",
+    )
+
+
 def test_thresholds_and_tie_breaks_keep_the_askers_order() -> None:
     got = parse(
         "Can you suggest a hotel that's under 210? If there are a few choices, go for the one with the highest rating."
