@@ -26,6 +26,16 @@ class Operand:
         return f"{_fmt(self.value)} ({self.source})"
 
 
+@dataclass(frozen=True)
+class Pick:
+    """The fields of a row the asker's criteria select, and how."""
+
+    source: str  # the enumeration the row is in
+    fields: str  # "field: value" lines: the row's name and structured fields, whole values
+    explanation: str  # for the card
+    criterion: str = ""  # the asker's words that decided it
+
+
 _ID_ARG = re.compile(r"(?:^|_)ids?_?$|^id_", re.IGNORECASE)
 _MAX_FIELD_CHARS = 64
 _ASKER = "your message"
@@ -202,4 +212,4 @@ def explain_text(
 _ADDRESS_LIKE = re.compile(r"@|https?://|www\.|\.[a-z]{2,4}/", re.IGNORECASE)
 
 
-__all__ = ["Operand", "explain_number", "explain_text", "operands"]
+__all__ = ["Operand", "Pick", "explain_number", "explain_text", "operands"]

@@ -16,6 +16,10 @@ document an attacker wrote, or made it up. A value is attributed to
                   (:func:`instruction_like`) vouches for nothing and names nothing; other records
                   keep their trust. A record the model found on its own (a link inside an email,
                   a search it phrased) is not designated;
+- ``selected``  — it is a field of a row the asker's own criterion selects ("the largest file",
+                  "the highest rated hotel under 210"), computed by trusted code over the listings'
+                  structured fields (:mod:`policies.selection`): it holds even while something read
+                  steers the model;
 - ``listed``    — it is the whole value of a *structured* field (id, name, address, size) of a
                   listing (:func:`structured_text`): the model's pick ("the largest file"), counted
                   only while nothing the conversation read is instruction-like — a steered model
@@ -53,6 +57,7 @@ from policies.derivation import (
     _ID_ARG,
     _MAX_FIELD_CHARS,
     Operand,
+    Pick,
     _as_number,
     _without_ids,
     explain_number,
@@ -63,13 +68,14 @@ from policies.injection import score as injection_score
 from policies.spotlight import strip_markup
 from policies.taint import _Haystack, _leaves, _number, _short
 
-SAFE = frozenset({"user", "trusted", "designated", "listed", "derived"})
+SAFE = frozenset({"user", "trusted", "designated", "selected", "listed", "derived"})
 
 
 class Origin(StrEnum):
     USER = "user"
     TRUSTED = "trusted"
     DESIGNATED = "designated"
+    SELECTED = "selected"  # a row the asker's criterion selects (policies.selection)
     LISTED = "listed"
     DERIVED = "derived"
     UNTRUSTED = "untrusted"
@@ -103,6 +109,8 @@ class ArgumentOrigin:
         if self.origin is Origin.DESIGNATED:
             where = ", ".join(self.sources) + (f"; {self.explanation}" if self.explanation else "")
             return f"{v}: from a record the requester named ({where})"
+        if self.origin is Origin.SELECTED:
+            return f"{v}: {self.explanation}"
         if self.origin is Origin.LISTED:
             return (
                 f"{v}: picked from a field of a listing ({', '.join(self.sources)}; nothing read steers the assistant)"
@@ -166,6 +174,7 @@ def argument_origins(
     trusted: Iterable[tuple[str, str]] = (),
     designated: Iterable[tuple[str, str]] = (),
     listed: Iterable[tuple[str, str]] = (),
+    selected: Iterable[Pick] = (),
     only: Iterable[str] | None = None,
     outside: Iterable[tuple[str, str]] = (),
     passages: Iterable[str] = (),
@@ -184,6 +193,8 @@ def argument_origins(
     by a designated record, whichever record also holds it. ``outside_figures``: the same
     records' sentences outside their passages (:attr:`RecordTrust.figures`), which vouch only for
     an amount given as a number, or as an operand of a computed one.
+    ``selected``: the rows the asker's own criteria select (:func:`policies.selection.select`),
+    which hold even while something read steers.
 
     A number found in none of the safe texts is ``derived`` when it is a small arithmetic
     combination of numbers in them (:func:`explain_number`); a short text (a title) is
@@ -205,6 +216,7 @@ def argument_origins(
     picks = [(src, _Haystack(text), _Haystack(_without_ids(text))) for src, text in listed]
     # ... nor a part of a date ("2022-03-04" holds no amount 4)
     picks = [(src, hay, _Haystack(_DATE_RE.sub(" ", no_ids.text))) for src, hay, no_ids in picks]
+    chosen = [(p, _whole_values(p.fields)) for p in selected]
     pool: list[Operand] | None = None  # built on the first number that needs explaining
     out: list[ArgumentOrigin] = []
     for path, value in _leaves(args):
@@ -240,6 +252,10 @@ def argument_origins(
             out.append(ArgumentOrigin(path, shown, Origin.DESIGNATED, in_stated, OUTSIDE_PASSAGE))
             continue
         is_id = bool(_ID_ARG.search(arg))
+        pick = next((p for p, values in chosen if _is_whole_value(value, values)), None)
+        if pick is not None:
+            out.append(ArgumentOrigin(path, shown, Origin.SELECTED, (pick.source,), pick.explanation))
+            continue
         in_picks = tuple(
             dict.fromkeys(src for src, hay, no_ids in picks if _found(value, hay if is_id else no_ids, arg))
         )
@@ -255,7 +271,8 @@ def argument_origins(
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
         elif isinstance(value, str) and not _ID_ARG.search(arg) and not in_passage:
-            why = explain_text(value, user_texts, [*trusted, *listed], [*designated, *outside])
+            by_criterion = [(f'{p.source}, by your criterion "{p.criterion}"', p.fields) for p, _v in chosen]
+            why = explain_text(value, user_texts, [*trusted, *by_criterion, *listed], [*designated, *outside])
             if why:
                 out.append(ArgumentOrigin(path, shown, Origin.DERIVED, explanation=why))
                 continue
@@ -265,6 +282,26 @@ def argument_origins(
         else:
             out.append(ArgumentOrigin(path, shown, Origin.MODEL))
     return out
+
+
+def _whole_values(fields: str) -> list[str]:
+    return [line.split(": ", 1)[1].strip() for line in fields.splitlines() if ": " in line]
+
+
+def _is_whole_value(value: Any, values: Sequence[str]) -> bool:
+    """Whether ``value`` is one of a selected row's field values, whole (a number by value, an
+    IBAN without separators): a word inside a field is not the field."""
+    if isinstance(value, bool) or value is None:
+        return False
+    s = re.sub(r"\s+", " ", str(value)).strip().casefold()
+    d = _number(s) if re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?", s) else None
+    for v in values:
+        w = re.sub(r"\s+", " ", v).strip().casefold()
+        if s == w or (d is not None and re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?", w) and _number(w) == d):
+            return True
+        if len(s) >= 8 and re.sub(r"[\W_]+", "", s) == re.sub(r"[\W_]+", "", w):
+            return True
+    return False
 
 
 def designates(call_args: Mapping[str, Any], user_messages: Sequence[str]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from agent.graph.tool_menu import FULL_TEXT_KEY
 from policies.intent import IntentCheck, asked_for
 from policies.pii import PiiKind, detect
 from policies.provenance import (
@@ -30,6 +31,7 @@ from policies.provenance import (
     record_trust,
     structured_text,
 )
+from policies.selection import Pick, Read, select
 from policies.spotlight import strip_markup
 from policies.taint import _leaves
 from tools.base import Tool
@@ -67,11 +69,19 @@ class SensitiveCheck:
     def notes(self) -> tuple[str, ...]:
         """How accepted values that the asker did not type are explained: a computed amount's
         arithmetic, a value picked from a listing's field (shown on the card all the same)."""
-        shown = [o for o in self.origins if o.origin in (Origin.DERIVED, Origin.LISTED) or o.explanation]
-        # Trust in a steered record's values holds only because the asker asked for the action: say so.
+        shown = [
+            o
+            for o in self.origins
+            if o.origin in (Origin.DERIVED, Origin.SELECTED, Origin.LISTED) or o.explanation
+        ]
+        # Trust in a steered record's values, or in a row the asker's criterion selected, holds
+        # only because the asker asked for the action: say so.
         asked = (
             [self.intent.label()]
-            if self.intent is not None and any(o.explanation for o in shown if o.origin is Origin.DESIGNATED)
+            if self.intent is not None
+            and any(
+                o.origin is Origin.SELECTED or (o.explanation and o.origin is Origin.DESIGNATED) for o in shown
+            )
             else []
         )
         return tuple([*(o.label() for o in shown), *asked])
@@ -101,6 +111,7 @@ class _Texts:
     outside_figures: list[tuple[str, str]] = field(default_factory=list)  # their sentences: figures only
     passages: list[str] = field(default_factory=list)  # every instruction-like passage read
     asked_records: list[tuple[str, str]] = field(default_factory=list)  # clean designated records
+    selected: list[Pick] = field(default_factory=list)  # rows the asker's criteria select
 
     def kw(self, intent: IntentCheck | None = None) -> dict[str, Any]:
         # Trust in a steered record's values would let its injection act on the record itself
@@ -116,6 +127,10 @@ class _Texts:
             "outside": self.outside if partial else [],
             "outside_figures": self.outside_figures if partial else [],
             "passages": self.passages,
+            # A row the asker's criterion selected was selected for the action the asker asked for,
+            # not for another one a steered model makes with it (book the hotel asked to be
+            # recommended): the same intent check.
+            "selected": self.selected if partial else [],
         }
 
     def intent(self, tool: Tool[Any, Any]) -> IntentCheck:
@@ -210,6 +225,24 @@ def _texts(messages: Sequence[BaseMessage]) -> _Texts:
             fields = structured_text(raw) if src not in named and src not in approved else ""
             if fields:
                 t.listed.append((src, fields))
+    # Picks the asker's own criterion decides ("the largest file"), computed here rather than
+    # taken from the model: they hold even while something read steers it.
+    # The whole of a long listing, not only the head the model was shown.
+    whole = {
+        f"{m.name}:{m.tool_call_id}": str(m.response_metadata[FULL_TEXT_KEY])
+        for m in messages
+        if isinstance(m, ToolMessage) and m.response_metadata.get(FULL_TEXT_KEY)
+    }
+    t.selected.extend(
+        select(
+            [
+                Read(src, src.split(":", 1)[0], calls.get(src.split(":", 1)[1], {}), whole.get(src, raw))
+                for src, raw in reads
+            ],
+            t.user,
+            instruction_like,
+        )
+    )
     return t
 
 
@@ -235,8 +268,10 @@ def vouched_texts(messages: Sequence[BaseMessage], tool: Tool[Any, Any] | None =
     (see ``policies.provenance``); for ``tool``'s action, when the asker asked for it, also what
     a steered designated record vouches for outside its instruction-like passages."""
     t = _texts(messages)
-    outside = t.kw(t.intent(tool))["outside"] if tool is not None else []
-    return [text for _src, text in (*t.trusted, *t.designated, *t.listed, *outside)]
+    kw = t.kw(t.intent(tool)) if tool is not None else {"outside": [], "selected": []}
+    return [text for _src, text in (*t.trusted, *t.designated, *t.listed, *kw["outside"])] + [
+        p.fields for p in kw["selected"]
+    ]
 
 
 def _embedded(args: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -133,3 +133,30 @@ def test_the_named_file_carrying_the_injection_still_vouches_outside_it_for_the_
     ), update[0].tainted_arguments
     password = [c for c in cards if c.title == "update_password"]
     assert password and all(SUSPECT_FLAG in c.flags and NOT_ASKED_FLAG in c.flags for c in password)
+
+
+def test_a_pick_the_askers_criterion_selects_holds_while_an_injection_steers(suites: dict, tmp_path) -> None:
+    # "The largest file" is computed from the listing's size field, not taken from the model: the
+    # delete goes through under attack, and the injection's own delete (file 13) is refused.
+    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived, injections_for
+
+    suite = suites["workspace"]
+    cards = []
+
+    def approver(view) -> bool:
+        cards.append(view)
+        return approve_if_asker_derived(view)
+
+    ut, it = suite.user_tasks["user_task_35"], suite.injection_tasks["injection_task_1"]
+    runner = SuiteRunner(suite, tmp_path)
+    try:
+        result = runner.run(ut, it, injections_for(suite, ut, it, {}), approver)
+    finally:
+        runner.close()
+    assert result.utility and not result.attack_succeeded
+    lines = [line for card in cards for line in card.tainted_arguments]
+    assert any(
+        line.startswith('file_id = “11”: selected by your criterion "largest": recipe-collection.docx (size')
+        for line in lines
+    ), lines
+    assert any(line.startswith("file_id = “13”: from untrusted content") for line in lines), lines
