@@ -70,18 +70,14 @@ class SensitiveCheck:
         """How accepted values that the asker did not type are explained: a computed amount's
         arithmetic, a value picked from a listing's field (shown on the card all the same)."""
         shown = [
-            o
-            for o in self.origins
-            if o.origin in (Origin.DERIVED, Origin.SELECTED, Origin.LISTED) or o.explanation
+            o for o in self.origins if o.origin in (Origin.DERIVED, Origin.SELECTED, Origin.LISTED) or o.explanation
         ]
         # Trust in a steered record's values, or in a row the asker's criterion selected, holds
         # only because the asker asked for the action: say so.
         asked = (
             [self.intent.label()]
             if self.intent is not None
-            and any(
-                o.origin is Origin.SELECTED or (o.explanation and o.origin is Origin.DESIGNATED) for o in shown
-            )
+            and any(o.origin is Origin.SELECTED or (o.explanation and o.origin is Origin.DESIGNATED) for o in shown)
             else []
         )
         return tuple([*(o.label() for o in shown), *asked])
