@@ -44,6 +44,9 @@ class AgentState(TypedDict, total=False):
     error: str | None  # a user-facing failure that ended the turn
     final: str | None  # the answer text shown to the user
     citations: list[dict[str, Any]]  # what the answer's [n] markers point at (from the output guard)
+    # This turn's audit entries and usage records that read-only steps handed on, not yet
+    # committed (prepared: redacted and serialised); the step that ends the turn commits them.
+    unlogged: dict[str, Any] | None
 
 
 def emit(event: Mapping[str, Any]) -> None:
