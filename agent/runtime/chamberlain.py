@@ -36,6 +36,7 @@ from agent.events import (
 )
 from agent.graph.conversation import build_graph
 from agent.graph.deps import Deps, Limits, Planner
+from agent.graph.state import events_to
 from agent.notify import Notifier
 from agent.observability.telemetry import counted_expiry, traced_decision, traced_turn
 from agent.runtime.answers import build_answer
@@ -347,15 +348,21 @@ class Chamberlain:
             graph_input = Command(resume={"wake": True}) if snap.interrupts else None
         last: Mapping[str, Any] | None = None
         interrupted = False
-        for mode, chunk in self.graph.stream(
-            graph_input, config, context=self.deps, stream_mode=["custom", "values", "updates"]
-        ):
-            if mode == "values":
-                last = chunk
-            elif mode == "updates":
-                interrupted = interrupted or "__interrupt__" in chunk
-            elif (event := self._event(chunk)) is not None:
+
+        def deliver(chunk: Mapping[str, Any]) -> None:
+            if (event := self._event(chunk)) is not None:
                 sink(event)
+
+        # Progress reaches the sink from the node itself (agent/graph/state.py events_to): a
+        # stream without "custom" runs each step's node inline, no worker and waiter threads.
+        with events_to(deliver):
+            for mode, chunk in self.graph.stream(
+                graph_input, config, context=self.deps, stream_mode=["values", "updates"]
+            ):
+                if mode == "values":
+                    last = chunk
+                else:
+                    interrupted = interrupted or "__interrupt__" in chunk
         # A run that ran to its end streamed its final state: no second read of the checkpoint.
         finished = None if interrupted or last is None else last
         return self._outcome(thread_id, sink, emit=True, finished=finished)

@@ -75,11 +75,8 @@ def admitter(
     """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
     and the per-user / per-group budgets file, before any model call (agent.models.budgets); an
     admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
-    import contextlib
-
-    from langgraph.config import get_stream_writer
-
     from agent.graph import step_writes
+    from agent.graph.state import emit
     from agent.models.budgets import BudgetChecker, BudgetVerdict, load_budgets
     from policies.limits import Budgets
 
@@ -115,8 +112,7 @@ def admitter(
         step_writes.flush()
         verdict = verdicts[0]
         for warning in verdict.warnings:
-            with contextlib.suppress(RuntimeError):  # not inside a streaming run
-                get_stream_writer()({"type": "progress", "text": warning})
+            emit({"type": "progress", "text": warning})
         return verdict.refusal
 
     return check
