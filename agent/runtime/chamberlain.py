@@ -366,14 +366,11 @@ class Chamberlain:
 
         # Progress reaches the sink from the node itself (agent/graph/state.py events_to): a
         # stream without "custom" runs each step's node inline, no worker and waiter threads.
+        # "values" alone: the final state, and an interrupt arrives in it as "__interrupt__".
         with events_to(deliver):
-            for mode, chunk in self.graph.stream(
-                graph_input, config, context=self.deps, stream_mode=["values", "updates"]
-            ):
-                if mode == "values":
-                    last = chunk
-                else:
-                    interrupted = interrupted or "__interrupt__" in chunk
+            for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="values"):
+                last = chunk
+                interrupted = interrupted or "__interrupt__" in chunk
         # A run that ran to its end streamed its final state: no second read of the checkpoint.
         finished = None if interrupted or last is None else last
         return self._outcome(thread_id, sink, emit=True, finished=finished)

@@ -259,6 +259,16 @@ def redact_for(clearance: Clearance, text: str, *, sensitive_values: Iterable[An
     return redact(text, kinds=kinds, sensitive_values=sensitive_values)
 
 
+# Audit payloads and log extras repeat the same short strings (field values, tool names,
+# decisions, reasons) record after record: each is scanned once, not once per record.
+_CACHED_LEN = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_every_kind(text: str, placeholder: str) -> str:
+    return redact(text, placeholder=placeholder)
+
+
 def redact_obj(
     obj: Any,
     *,
@@ -273,9 +283,12 @@ def redact_obj(
     returned unchanged: convert models to dicts first (``model_dump()``/``asdict``).
     """
     values = tuple(str(v) for v in sensitive_values if v is not None)
+    every_kind = not values and (kinds is ALL or frozenset(kinds) == ALL)
 
     def walk(o: Any) -> Any:
         if isinstance(o, str):
+            if every_kind and len(o) <= _CACHED_LEN:
+                return _redact_every_kind(o, placeholder)
             return redact(o, kinds=kinds, placeholder=placeholder, sensitive_values=values)
         if isinstance(o, bool) or o is None:
             return o
