@@ -18,6 +18,7 @@ exceptions (main thread and worker threads) through logging so their tracebacks 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -75,9 +76,18 @@ SECRET_KEYS: frozenset[str] = frozenset(
 
 def redact_secrets(text: str) -> str:
     """``text`` with API keys, tokens, bearer credentials and URL passwords replaced."""
+    if len(text) <= 512:  # short strings repeat record after record: scanned once
+        return _redact_secrets_cached(text)
+    return _redact_secrets(text)
+
+
+def _redact_secrets(text: str) -> str:
     for pattern, repl in _SECRET_PATTERNS:
         text = pattern.sub(repl, text)
     return text
+
+
+_redact_secrets_cached = functools.lru_cache(maxsize=4096)(_redact_secrets)
 
 
 # A run of URL-ish text holding a percent escape (``alice%40example.com``) or a form-encoded

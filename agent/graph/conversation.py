@@ -10,7 +10,9 @@ it: ``call_model`` and ``respond`` in ``turn.py``, ``gate`` in ``gate.py``, ``ap
 A turn costs as few graph steps (checkpoints) as a bare ReAct agent: ``call_model`` admits the
 turn (input guard, budgets) when it opens it, and guards the answer when the model gives one;
 ``gate`` runs the calls it allowed in the same step when none needs a person. Each node's audit
-entries and usage records commit in one transaction (agent/graph/step_writes.py).
+entries and usage records commit in one transaction, and a read-only turn's steps hand theirs on
+to the step that ends it: a plain read turn commits twice, at its admission and at its end
+(agent/graph/step_writes.py).
 
 Side effects never run in a node that interrupts: ``gate`` proposes every write on the one approval
 lifecycle (agent/approvals.py; idempotent on thread + tool-call id), business requests included;
@@ -76,16 +78,30 @@ def _changes_only(node: Callable[[AgentState, Runtime[Deps]], dict[str, Any]]) -
     return run
 
 
+def _then(state: AgentState, update: dict[str, Any]) -> AgentState:
+    """The state after ``update`` as routing sees it (only the last message matters there)."""
+    return {**state, **update, "messages": [*state.get("messages", []), *update.get("messages", [])]}  # type: ignore[typeddict-item]
+
+
+def _to_gate(state: AgentState, update: dict[str, Any]) -> bool:
+    return _after_model(_then(state, update)) == "gate"
+
+
+def _reads_done(state: AgentState, update: dict[str, Any]) -> bool:
+    return _after_gate(_then(state, update)) == "call_model"
+
+
 def build_graph(checkpointer: Any = None) -> Any:
     g = StateGraph(AgentState, context_schema=Deps)
-    # Each node's audit entries and usage records commit in one transaction (agent/graph/step_writes.py).
-    in_one = step_writes.in_one_transaction(lambda runtime: runtime.context.audit)
 
-    def stepped(node: Any) -> Any:
-        return _changes_only(in_one(node))
+    # Each node's audit entries and usage records commit in one transaction; from one read-only
+    # step to the next (the model asks for reads; the gate ran them) they ride in the state and
+    # the step that ends the turn commits them all (agent/graph/step_writes.py).
+    def stepped(node: Any, hands_on: Any = None) -> Any:
+        return _changes_only(step_writes.in_one_transaction(lambda rt: rt.context.audit, hands_on)(node))
 
-    g.add_node("call_model", stepped(call_model))
-    g.add_node("gate", stepped(gate))
+    g.add_node("call_model", stepped(call_model, _to_gate))
+    g.add_node("gate", stepped(gate, _reads_done))
     g.add_node("approve", approve)
     g.add_node("execute", stepped(execute))
     g.add_node("respond", stepped(respond))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.messages import AnyMessage
@@ -46,9 +47,32 @@ class AgentState(TypedDict, total=False):
     error: str | None  # a user-facing failure that ended the turn
     final: str | None  # the answer text shown to the user
     citations: list[dict[str, Any]]  # what the answer's [n] markers point at (from the output guard)
+    # This turn's audit entries and usage records that read-only steps handed on, not yet
+    # committed (prepared: redacted and serialised); the step that ends the turn commits them.
+    unlogged: dict[str, Any] | None
+
+
+_EVENTS: ContextVar[Callable[[dict[str, Any]], None] | None] = ContextVar("chamberlain_graph_events", default=None)
+
+
+@contextlib.contextmanager
+def events_to(sink: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Hand what the nodes :func:`emit` (progress, approval requests) to ``sink`` directly, in
+    the node's own thread. The runtime streams without LangGraph's "custom" mode: with it, every
+    step's node runs in a worker thread while another thread waits for its output — two thread
+    hand-offs per step, which a bare agent does not pay."""
+    token = _EVENTS.set(sink)
+    try:
+        yield
+    finally:
+        _EVENTS.reset(token)
 
 
 def emit(event: Mapping[str, Any]) -> None:
+    sink = _EVENTS.get()
+    if sink is not None:
+        sink(dict(event))
+        return
     with contextlib.suppress(RuntimeError):  # not inside a streaming run
         get_stream_writer()(dict(event))
 

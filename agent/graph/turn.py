@@ -66,9 +66,8 @@ def call_model(state: AgentState, runtime: Runtime[Deps]) -> dict[str, Any]:
         update = guard_input(state, deps)
         if update.get("error"):
             return update
-        # The admitted request counts now, not after the model call: concurrent turns of one
-        # person must see each other in the rate limit and budgets.
-        step_writes.flush()
+        # The admission committed the request (and its audit entry) already: concurrent turns
+        # of one person see each other in the rate limit and budgets (agent/runtime/metering.py).
         state = {**state, **update}  # type: ignore[typeddict-item]
     update.update(_model_step(state, runtime))
     if update.get("error"):

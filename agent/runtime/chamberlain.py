@@ -36,9 +36,11 @@ from agent.events import (
 )
 from agent.graph.conversation import build_graph
 from agent.graph.deps import Deps, Limits, Planner
+from agent.graph.state import events_to
 from agent.notify import Notifier
 from agent.observability.telemetry import counted_expiry, traced_decision, traced_turn
 from agent.runtime.answers import build_answer
+from agent.runtime.checkpoints import ReadOnce
 from agent.runtime.direct import ToolCallResult, call_tool
 from agent.runtime.metering import NoModelPlanner, admitter, circuit_breaker, usage_recorder
 from agent.settings import Settings
@@ -46,7 +48,7 @@ from agent.views import approval_view
 from connectors.appdb import ApprovalStore, AuditLog, UsageStore, make_engine
 from connectors.appdb.approvals import AGENT_KIND
 from connectors.appdb.resumes import ResumeQueue
-from policies.directory import Directory
+from policies.directory import Directory, Principal
 from tools.base import ToolRegistry
 
 if TYPE_CHECKING:
@@ -79,7 +81,8 @@ class Chamberlain:
         self.directory: Directory = deps.directory
         self.approvals: ApprovalStore = deps.approvals
         self.audit: AuditLog = deps.audit
-        self.graph = build_graph(checkpointer.saver)
+        # The latest checkpoint of a thread is read once per turn (agent/runtime/checkpoints.py).
+        self.graph = build_graph(ReadOnce(checkpointer.saver))
         self._checkpointer = checkpointer
         self._closers = list(closers)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -103,49 +106,58 @@ class Chamberlain:
         principal = self.directory.get(user_id)
         thread_id = thread_id or f"cli:{user_id}:{uuid.uuid4().hex[:12]}"
         sink = on_event or (lambda _e: None)
-        if self.resumes.is_pending(thread_id):
-            # A decision made elsewhere (e.g. the CLI, without the graph) asked this thread to
-            # continue: continue it here once, unless another process is doing so right now.
-            owner = (self.graph.get_state(self._config(thread_id)).values or {}).get("user_id")
-            claimed, _ = self._resume_claimed(thread_id, sink if owner in (None, principal.id) else None)
-            if not claimed:
-                err = ErrorEvent(
-                    "This conversation is continuing after an approval decision; ask again in a moment.",
-                    retryable=True,
-                )
-                sink(err)
-                return Outcome(thread_id, "failed", error=err)
-        with self._lock(thread_id):
+        with self._lock(thread_id), ReadOnce.turn():
             snap = self.graph.get_state(self._config(thread_id))
-            owner = (snap.values or {}).get("user_id")
-            if owner and owner != principal.id:
+            # Only a thread with a checkpoint can be waiting to continue after a decision (a
+            # queued resume of any other thread has nothing to run): a new thread costs no lookup.
+            if not (snap.values and self.resumes.is_pending(thread_id)):
+                return self._turn(principal, text, thread_id, sink, snap)
+        # A decision made elsewhere (e.g. the CLI, without the graph) asked this thread to
+        # continue: continue it here once (resuming takes the thread's lock), unless another
+        # process is doing so right now.
+        owner = (snap.values or {}).get("user_id")
+        claimed, _ = self._resume_claimed(thread_id, sink if owner in (None, principal.id) else None)
+        if not claimed:
+            err = ErrorEvent(
+                "This conversation is continuing after an approval decision; ask again in a moment.",
+                retryable=True,
+            )
+            sink(err)
+            return Outcome(thread_id, "failed", error=err)
+        with self._lock(thread_id), ReadOnce.turn():
+            return self._turn(principal, text, thread_id, sink, self.graph.get_state(self._config(thread_id)))
+
+    def _turn(self, principal: Principal, text: str, thread_id: str, sink: EventSink, snap: Any) -> Outcome:
+        """The turn itself, under the thread's lock; ``snap``: the thread's state read under it."""
+        owner = (snap.values or {}).get("user_id")
+        if owner and owner != principal.id:
+            err = ErrorEvent(
+                f"This conversation belongs to {self.directory.get(owner).name}; "
+                "start your own conversation to ask me something."
+            )
+            sink(err)
+            return Outcome(thread_id, "failed", error=err)
+        if snap.next and not snap.interrupts:
+            self._finish_crashed_turn(thread_id, principal.id)
+            snap = self.graph.get_state(self._config(thread_id))
+        if snap.next:
+            # Unfinished work in this thread: waiting for approval.
+            prior = self._run(None, thread_id, sink)
+            if prior.status == "waiting_for_approval":
+                names = ", ".join(v.title for v in prior.pending)
                 err = ErrorEvent(
-                    f"This conversation belongs to {self.directory.get(owner).name}; "
-                    "start your own conversation to ask me something."
+                    f"This conversation is waiting for approval of {names}. Wait for the decision, "
+                    "withdraw the request, or start a new conversation."
                 )
                 sink(err)
-                return Outcome(thread_id, "failed", error=err)
-            if snap.next and not snap.interrupts:
-                self._finish_crashed_turn(thread_id, principal.id)
-                snap = self.graph.get_state(self._config(thread_id))
-            if snap.next:
-                # Unfinished work in this thread: waiting for approval.
-                prior = self._run(None, thread_id, sink)
-                if prior.status == "waiting_for_approval":
-                    names = ", ".join(v.title for v in prior.pending)
-                    err = ErrorEvent(
-                        f"This conversation is waiting for approval of {names}. Wait for the decision, "
-                        "withdraw the request, or start a new conversation."
-                    )
-                    sink(err)
-                    return replace(prior, status="failed", error=err)
-            turn = {
-                "messages": [HumanMessage(content=text)],
-                "user_id": principal.id,
-                "thread_id": thread_id,
-                "turn_id": uuid.uuid4().hex[:12],
-            }
-            return self._run(turn, thread_id, sink)
+                return replace(prior, status="failed", error=err)
+        turn = {
+            "messages": [HumanMessage(content=text)],
+            "user_id": principal.id,
+            "thread_id": thread_id,
+            "turn_id": uuid.uuid4().hex[:12],
+        }
+        return self._run(turn, thread_id, sink)
 
     def _finish_crashed_turn(self, thread_id: str, user_id: str) -> None:
         """A run that stopped mid-way (a crash, a killed process) is resumed once, silently: its
@@ -347,15 +359,18 @@ class Chamberlain:
             graph_input = Command(resume={"wake": True}) if snap.interrupts else None
         last: Mapping[str, Any] | None = None
         interrupted = False
-        for mode, chunk in self.graph.stream(
-            graph_input, config, context=self.deps, stream_mode=["custom", "values", "updates"]
-        ):
-            if mode == "values":
-                last = chunk
-            elif mode == "updates":
-                interrupted = interrupted or "__interrupt__" in chunk
-            elif (event := self._event(chunk)) is not None:
+
+        def deliver(chunk: Mapping[str, Any]) -> None:
+            if (event := self._event(chunk)) is not None:
                 sink(event)
+
+        # Progress reaches the sink from the node itself (agent/graph/state.py events_to): a
+        # stream without "custom" runs each step's node inline, no worker and waiter threads.
+        # "values" alone: the final state, and an interrupt arrives in it as "__interrupt__".
+        with events_to(deliver):
+            for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="values"):
+                last = chunk
+                interrupted = interrupted or "__interrupt__" in chunk
         # A run that ran to its end streamed its final state: no second read of the checkpoint.
         finished = None if interrupted or last is None else last
         return self._outcome(thread_id, sink, emit=True, finished=finished)

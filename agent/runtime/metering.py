@@ -4,12 +4,16 @@ circuit breaker, and the planner used when no model is configured."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from sqlalchemy import Connection
 
 from agent.settings import Settings
 from connectors.appdb import AuditLog, UsageStore
+from connectors.appdb.audit import RawEntry
+from connectors.appdb.usage_store import insert_usage
 from policies.directory import Directory
 
 
@@ -36,10 +40,11 @@ def usage_recorder(
         name = str(route.get("route") or "")
         provider = name.split(":", 1)[0] if ":" in name else None
         who = directory.find(user_id)
-        # In the graph step's transaction, with the step's audit entries (agent/graph/step_writes.py).
-        step_writes.write(
+        # With the step's audit entries: committed when the step (or its read-only turn) ends
+        # (agent/graph/step_writes.py).
+        step_writes.record_usage(
             audit,
-            usage.model_call_write(
+            usage.model_call_row(
                 user_id,
                 thread_id or None,
                 model=u.model,
@@ -70,12 +75,9 @@ def admitter(
     """Admit a turn against the per-user request/token/cost limits (fixed hour and day windows)
     and the per-user / per-group budgets file, before any model call (agent.models.budgets); an
     admitted turn is counted as a request. Warnings past 80 % reach the asker as progress."""
-    import contextlib
-
-    from langgraph.config import get_stream_writer
-
     from agent.graph import step_writes
-    from agent.models.budgets import BudgetChecker, load_budgets
+    from agent.graph.state import emit
+    from agent.models.budgets import BudgetChecker, BudgetVerdict, load_budgets
     from policies.limits import Budgets
 
     checker = BudgetChecker(
@@ -93,16 +95,25 @@ def admitter(
 
     def check(user_id: str) -> str | None:
         principal = directory.get(user_id)
-        verdict = checker.check(principal)
-        if verdict.refusal:
-            step_writes.log(audit, "budget_refused", actor=user_id, data={"message": verdict.refusal})
-            return verdict.refusal
+        verdicts: list[BudgetVerdict] = []
+
+        def admit(c: Connection) -> list[RawEntry]:
+            # Read and count in one transaction (retried as a whole if the audit head moved):
+            # two turns of one person cannot both pass a limit only one of them fits under.
+            verdict = replace(checker, usage=usage.on(c)).check(principal)
+            verdicts[:] = [verdict]
+            if verdict.refusal:
+                return [("budget_refused", user_id, None, None, {"message": verdict.refusal})]
+            insert_usage(c, [usage.request_row(user_id, None, groups=principal.groups)])
+            return [("budget_warning", user_id, None, None, {"message": w}) for w in verdict.warnings]
+
+        # Committed now, with the turn's request entry, before the model is called.
+        step_writes.write(audit, admit)
+        step_writes.flush()
+        verdict = verdicts[0]
         for warning in verdict.warnings:
-            step_writes.log(audit, "budget_warning", actor=user_id, data={"message": warning})
-            with contextlib.suppress(RuntimeError):  # not inside a streaming run
-                get_stream_writer()({"type": "progress", "text": warning})
-        step_writes.write(audit, usage.request_write(user_id, None, groups=principal.groups))
-        return None
+            emit({"type": "progress", "text": warning})
+        return verdict.refusal
 
     return check
 

@@ -40,6 +40,12 @@ _ADVANCE_HEAD = (
 )
 _INSERT = insert(audit_log)
 
+# ``(event, actor, thread_id, approval_id, data)`` as a caller logs it.
+RawEntry = tuple[str, str, str | None, str | None, Mapping[str, Any] | None]
+# ``[event, actor, thread_id, approval_id, data_json, at]``: redacted, serialised and stamped
+# (:meth:`AuditLog.prepare`); a list of strings, so a checkpoint can hold it.
+PreparedEntry = list[str | None]
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -113,69 +119,102 @@ class AuditLog:
     ) -> AuditEntry:
         return self.append_many([(event, actor, thread_id, approval_id, data)])[0]
 
+    def prepare(
+        self,
+        event: str,
+        *,
+        actor: str,
+        thread_id: str | None = None,
+        approval_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> PreparedEntry:
+        """An entry ready to append later (:meth:`append_prepared`): its data redacted and
+        serialised now, stamped with the time it happened. Plain strings, so a graph step can hand
+        it to the next in its checkpoint (agent/graph/step_writes.py)."""
+        data_json = canonical_json(self._redact(dict(data or {})))
+        return [event, actor, thread_id, approval_id, data_json, self._clock().astimezone(UTC).isoformat()]
+
     def append_many(
         self,
-        entries: Sequence[tuple[str, str, str | None, str | None, Mapping[str, Any] | None]],
+        entries: Sequence[RawEntry],
         *,
-        also: Sequence[Callable[[Connection], None]] = (),
+        also: Sequence[Callable[[Connection], Sequence[RawEntry] | None]] = (),
     ) -> list[AuditEntry]:
         """Append ``(event, actor, thread_id, approval_id, data)`` entries, in order, in one
-        transaction (one lock, one commit): all of them or none. ``also``: other writes of the
-        same step (usage records), run first in that transaction, so one commit holds them all;
-        they run again if the head moved under us (the transaction is retried as a whole)."""
-        prepared = [(e, a, t, ap, canonical_json(self._redact(dict(d or {})))) for e, a, t, ap, d in entries]
-        if not prepared:
-            if also:
-                with self.engine.begin() as c:
-                    for write in also:
-                        write(c)
+        transaction (one lock, one commit): all of them or none. ``also``: see :meth:`append_prepared`."""
+        return self.append_prepared(
+            [self.prepare(e, actor=a, thread_id=t, approval_id=ap, data=d) for e, a, t, ap, d in entries], also=also
+        )
+
+    def append_prepared(
+        self,
+        entries: Sequence[PreparedEntry],
+        *,
+        also: Sequence[Callable[[Connection], Sequence[RawEntry] | None]] = (),
+    ) -> list[AuditEntry]:
+        """Append prepared entries, in order, in one transaction: all of them or none.
+
+        ``also``: other writes of the same step (usage records, a budget admission that reads
+        and counts), run first in that transaction so one commit holds them all. One may return
+        entries of its own (what it decided): they follow ``entries`` in the chain. They run
+        again if the head moved under us (the transaction is retried as a whole)."""
+        if not entries and not also:
             return []
         for _ in range(50):
-            at = self._clock()
             try:
                 with self.engine.begin() as c:
+                    batch = list(entries)
                     for write in also:
-                        write(c)
-                    head = c.execute(_HEAD).first()
-                    if head is None:
-                        c.execute(_INIT_HEAD, {"hash": GENESIS})
-                        first_seq, first_hash = 0, GENESIS
-                    else:
-                        first_seq, first_hash = int(head[0]), str(head[1])
-                    seq, prev = first_seq, first_hash
-                    out: list[AuditEntry] = []
-                    rows: list[dict[str, Any]] = []
-                    for event, actor, thread_id, approval_id, data_json in prepared:
-                        seq += 1
-                        h = _entry_hash(prev, seq, at, actor, event, thread_id, approval_id, data_json)
-                        rows.append(
-                            {
-                                "seq": seq,
-                                "at": at,
-                                "actor": actor,
-                                "event": event,
-                                "thread_id": thread_id,
-                                "approval_id": approval_id,
-                                "data_json": data_json,
-                                "prev_hash": prev,
-                                "hash": h,
-                            }
-                        )
-                        out.append(
-                            AuditEntry(seq, at, actor, event, thread_id, approval_id, json.loads(data_json), prev, h)
-                        )
-                        prev = h
-                    # Compare-and-set on the head: on PostgreSQL two writers may read the same head.
-                    res = c.execute(
-                        _ADVANCE_HEAD, {"seq": seq, "hash": prev, "prev_seq": first_seq, "prev_hash": first_hash}
-                    )
-                    if res.rowcount != 1:
-                        raise _Retry()
-                    c.execute(_INSERT, rows)
-                    return out
+                        more = write(c)
+                        if more:
+                            batch += [
+                                self.prepare(e, actor=a, thread_id=t, approval_id=ap, data=d) for e, a, t, ap, d in more
+                            ]
+                    if not batch:
+                        return []
+                    return self._chain(c, batch)
             except (_Retry, IntegrityError):
                 continue
         raise ConflictError("could not append to the audit log: too much contention")
+
+    def _chain(self, c: Connection, batch: Sequence[PreparedEntry]) -> list[AuditEntry]:
+        """Link ``batch`` after the head and advance it, in the caller's transaction."""
+        head = c.execute(_HEAD).first()
+        if head is None:
+            c.execute(_INIT_HEAD, {"hash": GENESIS})
+            first_seq, first_hash = 0, GENESIS
+        else:
+            first_seq, first_hash = int(head[0]), str(head[1])
+        seq, prev = first_seq, first_hash
+        out: list[AuditEntry] = []
+        rows: list[dict[str, Any]] = []
+        for event, actor, thread_id, approval_id, data_json, at_iso in batch:
+            seq += 1
+            at = datetime.fromisoformat(str(at_iso))
+            h = _entry_hash(prev, seq, at, str(actor), str(event), thread_id, approval_id, str(data_json))
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": actor,
+                    "event": event,
+                    "thread_id": thread_id,
+                    "approval_id": approval_id,
+                    "data_json": data_json,
+                    "prev_hash": prev,
+                    "hash": h,
+                }
+            )
+            out.append(
+                AuditEntry(seq, at, str(actor), str(event), thread_id, approval_id, json.loads(str(data_json)), prev, h)
+            )
+            prev = h
+        # Compare-and-set on the head: on PostgreSQL two writers may read the same head.
+        res = c.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev, "prev_seq": first_seq, "prev_hash": first_hash})
+        if res.rowcount != 1:
+            raise _Retry()
+        c.execute(_INSERT, rows)
+        return out
 
     def entries(
         self,
@@ -293,4 +332,4 @@ def _entry(r: Any) -> AuditEntry:
     )
 
 
-__all__ = ["GENESIS", "AuditEntry", "AuditLog", "VerifyReport"]
+__all__ = ["GENESIS", "AuditEntry", "AuditLog", "PreparedEntry", "RawEntry", "VerifyReport"]

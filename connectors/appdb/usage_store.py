@@ -8,11 +8,12 @@ month (``usage_rollup``), in the same transaction, so a budget check is a few re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, inspect, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.appdb._schema import usage, usage_rollup
@@ -136,6 +137,68 @@ def _groups_text(groups: Iterable[str]) -> str | None:
     return f",{','.join(names)}," if names else None
 
 
+# One usage row as plain values (``at`` a datetime or its ISO text): what a graph step may
+# carry to the next in its checkpoint before the turn's one transaction writes it.
+UsageRow = dict[str, Any]
+_COLUMNS = ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+            "groups", "task_kind", "provider", "latency_ms")  # fmt: skip
+_ZERO = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": 0.0}
+
+
+def _row(at: datetime, user_id: str, thread_id: str | None, kind: str, **values: Any) -> UsageRow:
+    row: UsageRow = {"at": at.isoformat(), "user_id": user_id, "thread_id": thread_id, "kind": kind}
+    for col in _COLUMNS:  # every row has every column: one executemany takes them all
+        row[col] = values.get(col, _ZERO.get(col))
+    return row
+
+
+def insert_usage(c: Connection, rows: Sequence[UsageRow]) -> None:
+    """Write usage rows and add them to the running totals, in the caller's transaction."""
+    if not rows:
+        return
+    stored = [{**r, "at": datetime.fromisoformat(r["at"]) if isinstance(r["at"], str) else r["at"]} for r in rows]
+    c.execute(_INSERT_USAGE, stored)
+    rollups: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in stored:
+        groups = sorted({g for g in (r.get("groups") or "").split(",") if g})
+        add = rollups_of(r)
+        for scope, key in [("user", r["user_id"]), *(("group", g) for g in groups)]:
+            for period in PERIODS:
+                acc = rollups.setdefault((scope, key, period, period_start(period, r["at"])), [0, 0, 0.0])
+                for i, v in enumerate(add):
+                    acc[i] += v
+    c.execute(
+        _rollup_upsert(c.dialect.name),
+        [
+            {
+                "scope": s,
+                "key": k,
+                "period": p,
+                "start": st,
+                "requests": int(v[0]),
+                "tokens": int(v[1]),
+                "cost_usd": v[2],
+            }
+            for (s, k, p, st), v in rollups.items()
+        ],
+    )
+
+
+def rollups_of(r: UsageRow) -> tuple[int, int, float]:
+    """What one row adds to its windows: (requests, tokens, cost)."""
+    tokens = sum(
+        int(r.get(k) or 0) for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    )
+    return (1 if r["kind"] == "request" else 0, tokens, float(r.get("cost_usd") or 0.0))
+
+
+# Each window of one (scope, key) by its primary key, built once.
+_WINDOWS = select(usage_rollup.c.period, usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd).where(
+    usage_rollup.c.scope == bindparam("scope"),
+    usage_rollup.c.key == bindparam("key"),
+    or_(*(and_(usage_rollup.c.period == p, usage_rollup.c.start == bindparam(f"start_{p}")) for p in PERIODS)),
+)
+
 _MIGRATED: set[str] = set()
 
 
@@ -165,27 +228,24 @@ class UsageStore:
         with self.engine.begin() as c:
             self.request_write(user_id, thread_id, groups=groups)(c)
 
+    def request_row(self, user_id: str, thread_id: str | None, *, groups: Iterable[str] = ()) -> UsageRow:
+        """A request as a row for :func:`insert_usage` (plain values: a graph step can hand it on)."""
+        return _row(self._clock(), user_id, thread_id, "request", groups=_groups_text(groups))
+
     def request_write(
         self, user_id: str, thread_id: str | None, *, groups: Iterable[str] = ()
     ) -> Callable[[Connection], None]:
         """:meth:`record_request` as a write to run in the caller's transaction (a graph step
         commits its audit entries and usage records together)."""
-        groups = tuple(groups)
-        at = self._clock()
-        row = {"at": at, "user_id": user_id, "thread_id": thread_id, "kind": "request", "groups": _groups_text(groups)}
-
-        def write(c: Connection) -> None:
-            c.execute(_INSERT_USAGE, [row])
-            self._roll(c, at, user_id, groups, requests=1)
-
-        return write
+        row = self.request_row(user_id, thread_id, groups=groups)
+        return lambda c: insert_usage(c, [row])
 
     def record_model_call(self, user_id: str, thread_id: str | None, **call: Any) -> None:
         """Record one model call (keyword arguments as :meth:`model_call_write`)."""
         with self.engine.begin() as c:
             self.model_call_write(user_id, thread_id, **call)(c)
 
-    def model_call_write(
+    def model_call_row(
         self,
         user_id: str,
         thread_id: str | None,
@@ -200,50 +260,34 @@ class UsageStore:
         task_kind: str | None = None,
         provider: str | None = None,
         latency_ms: float | None = None,
-    ) -> Callable[[Connection], None]:
+    ) -> UsageRow:
+        """A model call as a row for :func:`insert_usage`."""
+        return _row(
+            self._clock(),
+            user_id,
+            thread_id,
+            "model",
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            cost_usd=cost_usd,
+            groups=_groups_text(groups),
+            task_kind=task_kind,
+            provider=provider,
+            latency_ms=latency_ms,
+        )
+
+    def model_call_write(self, user_id: str, thread_id: str | None, **call: Any) -> Callable[[Connection], None]:
         """:meth:`record_model_call` as a write to run in the caller's transaction."""
-        groups = tuple(groups)
-        at = self._clock()
-        row = {
-            "at": at,
-            "user_id": user_id,
-            "thread_id": thread_id,
-            "kind": "model",
-            "model": model,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens": cache_write_tokens,
-            "cost_usd": cost_usd,
-            "groups": _groups_text(groups),
-            "task_kind": task_kind,
-            "provider": provider,
-            "latency_ms": latency_ms,
-        }
-        tokens = input_tokens + output_tokens + cache_read_tokens + cache_write_tokens
+        row = self.model_call_row(user_id, thread_id, **call)
+        return lambda c: insert_usage(c, [row])
 
-        def write(c: Connection) -> None:
-            c.execute(_INSERT_USAGE, [row])
-            self._roll(c, at, user_id, groups, tokens=tokens, cost_usd=cost_usd)
-
-        return write
-
-    def _roll(self, c: Connection, at: datetime, user_id: str, groups: Sequence[str], **add: float) -> None:
-        scopes = [("user", user_id), *(("group", g) for g in sorted(set(groups)))]
-        rows = [
-            {
-                "scope": scope,
-                "key": key,
-                "period": period,
-                "start": period_start(period, at),
-                "requests": int(add.get("requests", 0)),
-                "tokens": int(add.get("tokens", 0)),
-                "cost_usd": float(add.get("cost_usd", 0.0)),
-            }
-            for scope, key in scopes
-            for period in PERIODS
-        ]
-        c.execute(_rollup_upsert(self.engine.dialect.name), rows)
+    def on(self, conn: Connection) -> UsageStore:
+        """This store reading through ``conn``: a budget check inside the transaction that then
+        counts the request (check and count are one step; nothing slips in between)."""
+        return _OnConnection(self, conn)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -263,32 +307,18 @@ class UsageStore:
     def windows(
         self, keys: Sequence[tuple[str, str]], *, at: datetime | None = None
     ) -> dict[tuple[str, str, str], WindowTotals]:
-        """:meth:`window` for several (scope, key) pairs and every period, in one query."""
+        """:meth:`window` for several (scope, key) pairs and every period: one prepared query per pair."""
         now = at or self._clock()
-        starts = {p: period_start(p, now) for p in PERIODS}
+        starts = {f"start_{p}": period_start(p, now) for p in PERIODS}
         out = {(s, k, p): WindowTotals() for s, k in keys for p in PERIODS}
-        if not keys:
-            return out
-        conds = [
-            and_(
-                usage_rollup.c.scope == s,
-                usage_rollup.c.key == k,
-                usage_rollup.c.period == p,
-                usage_rollup.c.start == st,
-            )
-            for s, k in keys
-            for p, st in starts.items()
-        ]
-        from sqlalchemy import or_
-
-        q = select(
-            usage_rollup.c.scope, usage_rollup.c.key, usage_rollup.c.period,
-            usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd,
-        ).where(or_(*conds))  # fmt: skip
-        with self.engine.connect() as c:
-            for scope, key, period, requests, tokens, cost in c.execute(q):
-                out[(scope, key, period)] = WindowTotals(int(requests), int(tokens), float(cost))
+        with self._reading() as c:
+            for scope, key in keys:
+                for period, requests, tokens, cost in c.execute(_WINDOWS, {"scope": scope, "key": key, **starts}):
+                    out[(scope, key, period)] = WindowTotals(int(requests), int(tokens), float(cost))
         return out
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        return self.engine.connect()
 
     def totals(
         self, user_id: str | None, window: timedelta | None = None, *, thread_id: str | None = None
@@ -375,4 +405,26 @@ class UsageStore:
         return [rows[k] for k in sorted(rows)]
 
 
-__all__ = ["PERIODS", "REPORT_DIMENSIONS", "ReportRow", "UsageStore", "UsageTotals", "WindowTotals", "period_start"]
+class _OnConnection(UsageStore):
+    """A store whose reads go through one open connection (:meth:`UsageStore.on`)."""
+
+    def __init__(self, store: UsageStore, conn: Connection) -> None:  # no super(): nothing to set up
+        self.engine = store.engine
+        self._clock = store._clock
+        self._conn = conn
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        return nullcontext(self._conn)
+
+
+__all__ = [
+    "PERIODS",
+    "REPORT_DIMENSIONS",
+    "ReportRow",
+    "UsageRow",
+    "UsageStore",
+    "UsageTotals",
+    "WindowTotals",
+    "insert_usage",
+    "period_start",
+]

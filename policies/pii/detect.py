@@ -142,6 +142,10 @@ _DETECTORS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ..
 
 _MIN_SENSITIVE_LEN = 3
 
+# Every pattern above needs a digit or an "@": text with neither has nothing for them to find
+# (most audit and log strings: names, decisions, tool names), checked in one C-speed scan.
+_MAY_MATCH = re.compile(r"[\d@]")
+
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -197,8 +201,11 @@ def detect(text: str, *, sensitive_values: Iterable[Any] = ()) -> list[PiiMatch]
     values = tuple(str(v) for v in sensitive_values if v is not None)
     if values:
         candidates += [(PiiKind.SENSITIVE, s, e) for s, e in _sensitive(text, values)]
-    for kind, find in _DETECTORS:
-        candidates += [(kind, s, e) for s, e in find(text)]
+    if _MAY_MATCH.search(text) is not None:
+        for kind, find in _DETECTORS:
+            candidates += [(kind, s, e) for s, e in find(text)]
+    if not candidates:
+        return []
     # Candidates arrive in priority order; for the same kind, longer first.
     priority = {kind: i for i, kind in enumerate([PiiKind.SENSITIVE, *(k for k, _ in _DETECTORS)])}
     candidates.sort(key=lambda c: (priority[c[0]], -(c[2] - c[1]), c[1]))
@@ -252,6 +259,16 @@ def redact_for(clearance: Clearance, text: str, *, sensitive_values: Iterable[An
     return redact(text, kinds=kinds, sensitive_values=sensitive_values)
 
 
+# Audit payloads and log extras repeat the same short strings (field values, tool names,
+# decisions, reasons) record after record: each is scanned once, not once per record.
+_CACHED_LEN = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_every_kind(text: str, placeholder: str) -> str:
+    return redact(text, placeholder=placeholder)
+
+
 def redact_obj(
     obj: Any,
     *,
@@ -266,9 +283,12 @@ def redact_obj(
     returned unchanged: convert models to dicts first (``model_dump()``/``asdict``).
     """
     values = tuple(str(v) for v in sensitive_values if v is not None)
+    every_kind = not values and (kinds is ALL or frozenset(kinds) == ALL)
 
     def walk(o: Any) -> Any:
         if isinstance(o, str):
+            if every_kind and len(o) <= _CACHED_LEN:
+                return _redact_every_kind(o, placeholder)
             return redact(o, kinds=kinds, placeholder=placeholder, sensitive_values=values)
         if isinstance(o, bool) or o is None:
             return o

@@ -7,6 +7,7 @@ take as many checkpoints as a bare ReAct agent (call_model, gate with the read, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,82 @@ def test_a_refused_turn_still_ends_in_respond_with_its_reason(tmp_path: Path) ->
     assert out.status == "failed" and out.error is not None
     assert "limit is 10" in out.error.message
     assert events == ["request", "turn_failed"]
+
+
+def test_a_read_turn_commits_twice_and_its_read_steps_hand_their_entries_on(tmp_path: Path) -> None:
+    """Admission (counted before the model is called) and the turn's end: the model's request
+    for a read and the read itself commit nothing of their own; their entries ride in the
+    checkpoint, already redacted, and land in the chain in event order."""
+    turns = [tool_turn("kv_get", {"key": "color"}), text_turn("It is blue.")]
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS),
+        registry=ToolRegistry(kv_tools(KvStore())),
+        chat_model=ScriptedChatModel.from_turns(turns),
+    )
+    with rt:
+        commits = _commits(rt.audit.engine)
+        out = rt.ask("u_erin", "what color? mail me at erin@example.com", thread_id="t-two")
+        assert out.status == "answered"
+        assert len(commits) == 2
+        config = {"configurable": {"thread_id": "t-two"}}
+        carried = [s.values.get("unlogged") for s in rt.graph.get_state_history(config)]
+        events = [e.event for e in rt.audit.entries(thread_id="t-two")]
+        assert rt.audit.verify().ok
+        day = rt.deps.usage.window("user", "u_erin", "day")
+    assert events == ["request", "model_turn", "policy_decision", "tool_result", "model_turn", "answer"]
+    assert day.requests == 1 and day.tokens > 0  # both model calls counted, once
+    held = [c for c in carried if c]
+    assert held, "the read-only steps handed their entries on in the state"
+    assert carried[0] is None  # the last checkpoint holds nothing uncommitted
+    assert all(isinstance(e[4], str) for c in held for e in c["audit"])  # prepared: serialised
+    assert "erin@example.com" not in json.dumps(held)  # and redacted before any checkpoint
+
+
+_KILLED_MID_TURN = """
+import os, sys
+import json
+from pathlib import Path
+from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
+from agent.runtime.chamberlain import build_runtime
+from agent.settings import Settings
+from tests.agent.kv_tools import KvStore, kv_tools
+from tools.base import ToolRegistry
+
+def killed(_messages):
+    os._exit(9)  # the process dies after the read ran, before the turn's one commit
+
+rt = build_runtime(
+    Settings(data_dir=Path(sys.argv[1]), access_policy_path=Path(sys.argv[2])),
+    registry=ToolRegistry(kv_tools(KvStore())),
+    chat_model=ScriptedChatModel.from_turns([tool_turn("kv_get", {"key": "color"}), killed]),
+)
+rt.ask("u_erin", "what color?", thread_id="t-killed")
+"""
+
+
+def test_a_turn_killed_between_read_steps_commits_their_entries_when_the_thread_runs_again(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_TURN, str(tmp_path), str(ACCESS)], cwd=root, capture_output=True, timeout=120
+    )
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    turns = [text_turn("It was blue."), text_turn("Still blue.")]
+    rt = build_runtime(
+        Settings(data_dir=tmp_path, access_policy_path=ACCESS),
+        registry=ToolRegistry(kv_tools(KvStore())),
+        chat_model=ScriptedChatModel.from_turns(turns),
+    )
+    with rt:
+        before = [e.event for e in rt.audit.entries(thread_id="t-killed")]
+        out = rt.ask("u_erin", "and now?", thread_id="t-killed")  # resumes the killed turn first
+        after = [e.event for e in rt.audit.entries(thread_id="t-killed")]
+        assert rt.audit.verify().ok
+    assert out.status == "answered"
+    assert before == ["request"]  # the admission had committed; the rest was in the checkpoint
+    # The killed turn's read and decision are in the chain once, before its resumed end.
+    assert after[:6] == ["request", "model_turn", "policy_decision", "tool_result", "model_turn", "answer"]
+    assert after.count("policy_decision") == 1 and after.count("tool_result") == 1
+    assert after[-3:] == ["request", "model_turn", "answer"]

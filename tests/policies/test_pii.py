@@ -329,3 +329,20 @@ def test_sensitive_columns_config_errors(raw: object, problem: str) -> None:
 def test_sensitive_columns_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError, match="not found"):
         SensitiveColumns.load(tmp_path / "missing.yaml")
+
+
+def test_text_without_digits_or_at_signs_is_skipped_only_because_no_pattern_can_match() -> None:
+    """detect() skips its patterns when the text has no digit and no "@": run every pattern on
+    such texts (letters, IBAN/NINO-like capitals, separators, non-ASCII) and none may match."""
+    import random
+
+    from policies.pii.detect import _DETECTORS
+
+    rng = random.Random(17)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcxyz -.+/()%_,:;'\"ÄéßЖ\t\n"
+    texts = ["GB DE FR NL AB CD", "Mr Jones, QQ AB CD EF A", "+ ( ) - . / % +", "user at example dot com"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(400)]
+    for text in texts:
+        for kind, find in _DETECTORS:
+            assert list(find(text)) == [], (kind, text)
+    assert detect("mail bob@example.com or call +44 20 7946 0958")  # the fast path still finds
