@@ -368,7 +368,13 @@ class Chamberlain:
         # stream without "custom" runs each step's node inline, no worker and waiter threads.
         # "values" alone: the final state, and an interrupt arrives in it as "__interrupt__".
         with events_to(deliver):
-            for chunk in self.graph.stream(graph_input, config, context=self.deps, stream_mode="values"):
+            # durability="sync": a step's checkpoint is on disk before the next step runs. Read
+            # steps hand their audit entries on in the checkpoint (agent/graph/step_writes.py);
+            # LangGraph's default ("async") saves it while the next step runs, so a process killed
+            # then would lose the entries of reads that did run.
+            for chunk in self.graph.stream(
+                graph_input, config, context=self.deps, stream_mode="values", durability="sync"
+            ):
                 last = chunk
                 interrupted = interrupted or "__interrupt__" in chunk
         # A run that ran to its end streamed its final state: no second read of the checkpoint.
