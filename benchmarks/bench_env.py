@@ -47,10 +47,10 @@ def _python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _stamp(base_purelib: str) -> dict[str, str]:
+def _stamp(base_purelib: str, requirements: Path = REQUIREMENTS) -> dict[str, str]:
     """What the venv was provisioned from: a change to any of it means provisioning again."""
     return {
-        "requirements": hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest(),
+        "requirements": hashlib.sha256(requirements.read_bytes()).hexdigest(),
         "base": base_purelib,
         "python": sys.version.split()[0],
     }
@@ -60,7 +60,7 @@ def _base_purelib() -> str:
     return sysconfig.get_paths()["purelib"]
 
 
-def status(venv: Path = VENV) -> str | None:
+def status(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> str | None:
     """None when the bench venv is ready for this product venv, else why not (one line)."""
     if not _python(venv).exists():
         return f"no bench venv at {venv.name}/ (run `make bench-env`)"
@@ -68,8 +68,8 @@ def status(venv: Path = VENV) -> str | None:
         recorded = json.loads((venv / STAMP).read_text())
     except (OSError, ValueError):
         return f"{venv.name}/ was never fully provisioned (run `make bench-env`)"
-    if recorded != _stamp(_base_purelib()):
-        return f"{venv.name}/ is out of date with {REQUIREMENTS.name} or .venv (run `make bench-env`)"
+    if recorded != _stamp(_base_purelib(), requirements):
+        return f"{venv.name}/ is out of date with {requirements.name} or .venv (run `make bench-env`)"
     return None
 
 
@@ -90,10 +90,10 @@ def _say(msg: str) -> None:
     print(f"bench venv: {msg}", file=sys.stderr, flush=True)
 
 
-def _pip(venv: Path, *args: str, show: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run pip in the bench venv; with ``show``, its progress is echoed on stderr (stdout of the
-    callers is for their --json rows), minus the long list of what .venv already satisfies."""
-    cmd = [str(_python(venv)), "-m", "pip", "--disable-pip-version-check", *args]
+def _pip(python: Path, *args: str, show: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run pip with ``python`` (the bench venv's); with ``show``, its progress is echoed on stderr
+    (stdout of the callers is for their --json rows), minus the list of what .venv satisfies."""
+    cmd = [str(python), "-m", "pip", "--disable-pip-version-check", *args]
     if not show:
         return subprocess.run(cmd, text=True, capture_output=True)
     tail: list[str] = []
@@ -113,13 +113,14 @@ def _last_line(proc: subprocess.CompletedProcess[str]) -> str:
     return (errors or lines or [f"exit {proc.returncode}"])[-1][:300]
 
 
-def _check_resolution(venv: Path) -> None:
-    """Refuse before downloading anything if pip would install CUDA libraries."""
+def check_resolution(python: Path, requirements: Path = REQUIREMENTS) -> dict[str, str]:
+    """What pip would install for ``requirements`` (name -> version), resolved without installing
+    (wheel metadata only); raises :class:`BenchEnvError` if that includes CUDA libraries."""
     with tempfile.TemporaryDirectory(prefix="chamberlain-bench-") as tmp:
         report = Path(tmp) / "report.json"
-        proc = _pip(venv, "install", "--dry-run", "--quiet", "--report", str(report), "-r", str(REQUIREMENTS))
+        proc = _pip(python, "install", "--dry-run", "--quiet", "--report", str(report), "-r", str(requirements))
         if proc.returncode != 0:
-            raise BenchEnvError(f"pip cannot resolve {REQUIREMENTS.name}: {_last_line(proc)}")
+            raise BenchEnvError(f"pip cannot resolve {requirements.name}: {_last_line(proc)}")
         items = json.loads(report.read_text()).get("install", [])
     names = {str(i["metadata"]["name"]).lower(): str(i["metadata"]["version"]) for i in items}
     cuda = sorted(n for n in names if n.startswith("nvidia-") or n == "triton")
@@ -128,14 +129,14 @@ def _check_resolution(venv: Path) -> None:
             f"pip would install the CUDA build of torch ({', '.join(cuda[:3]) or names['torch']}…, several GB): "
             + CPU_HINT
         )
-    todo = ", ".join(f"{n}=={v}" for n, v in sorted(names.items())) or "nothing"
-    _say(f"to install: {todo}")
+    return names
 
 
-def ensure(venv: Path = VENV) -> Path:
-    """Create or update the bench venv; returns its interpreter. Raises :class:`BenchEnvError`."""
+def ensure(venv: Path = VENV, requirements: Path = REQUIREMENTS, probe: str = "torch") -> Path:
+    """Create or update the bench venv with ``requirements``; returns its interpreter once
+    ``probe`` (a module) and the checkout import there. Raises :class:`BenchEnvError`."""
     base = _base_purelib()
-    if status(venv) is None:
+    if status(venv, requirements) is None:
         _say(f"{venv.name}/ ready (torch baseline)")
         return _python(venv)
     if sys.prefix == sys.base_prefix:
@@ -157,21 +158,25 @@ def ensure(venv: Path = VENV) -> Path:
     # checkout of Chamberlain among them), and appends after the bench venv's own packages.
     (purelib / PTH).write_text(f"import site; site.addsitedir({base!r})\n")
     _say("resolving with pip --dry-run (refused if it would bring CUDA)")
-    _check_resolution(venv)
+    todo = check_resolution(_python(venv), requirements)
+    _say("to install: " + (", ".join(f"{n}=={v}" for n, v in sorted(todo.items())) or "nothing"))
     _say("installing (the first time takes a few minutes: torch is ~750 MB unpacked)")
-    proc = _pip(venv, "install", "-r", str(REQUIREMENTS), show=True)
+    proc = _pip(_python(venv), "install", "-r", str(requirements), show=True)
     if proc.returncode != 0:
-        raise BenchEnvError(f"pip could not install {REQUIREMENTS.name}: {_last_line(proc)}")
-    probe = (
-        "import torch, sentence_transformers, connectors.knowledge; "
-        "print(torch.__version__, torch.version.cuda or 'cpu')"
+        raise BenchEnvError(f"pip could not install {requirements.name}: {_last_line(proc)}")
+    code = (
+        f"import connectors.knowledge, {probe} as m; "
+        "v = getattr(m, 'version', None); "
+        "print(getattr(m, '__version__', '?'), getattr(v, 'cuda', None) or 'CPU')"
     )
     # Run from / so that only the layering (the .pth above) can make the checkout importable.
-    proc = subprocess.run([str(_python(venv)), "-c", probe], capture_output=True, text=True, cwd="/")
+    proc = subprocess.run([str(_python(venv)), "-c", code], capture_output=True, text=True, cwd="/")
     if proc.returncode != 0:
         raise BenchEnvError(f"{venv.name}/ installed but cannot import the baseline: {_last_line(proc)}")
-    _say(f"ready: torch {proc.stdout.strip()}")
-    (venv / STAMP).write_text(json.dumps(_stamp(base)))
+    if not proc.stdout.strip().endswith("CPU"):
+        raise BenchEnvError(f"{venv.name}/ holds a CUDA build of {probe} ({proc.stdout.strip()}): " + CPU_HINT)
+    _say(f"ready: {probe} {proc.stdout.strip()}")
+    (venv / STAMP).write_text(json.dumps(_stamp(base, requirements)))
     return _python(venv)
 
 
