@@ -91,7 +91,7 @@ def test_handbook_has_html_and_pdf(index: KnowledgeIndex, tmp_path: Path) -> Non
 
 @pytest.mark.skipif(
     importlib.util.find_spec("sentence_transformers") is None,
-    reason="the optional torch backend is not installed (`make install WITH_TORCH=1`); ONNX is the default",
+    reason="torch is not in this venv (the bench venv has it: `make bench-env`); ONNX is the default",
 )
 def test_onnx_runtime_computes_the_same_vectors_as_torch() -> None:
     # The ONNX graph is written by hand around the packaged weights: it must match
