@@ -101,7 +101,8 @@ def _pip(python: Path, *args: str, show: bool = False) -> subprocess.CompletedPr
         assert proc.stdout is not None
         for line in proc.stdout:
             tail = [*tail[-19:], line]
-            if not line.startswith(("Requirement already satisfied", "Looking in")):
+            # Not echoed: what .venv already has, and notes on the machine's index configuration.
+            if not line.lstrip().startswith(("Requirement already satisfied", "Looking in", "WARNING: Location")):
                 sys.stderr.write("  " + line)
                 sys.stderr.flush()
     return subprocess.CompletedProcess(cmd, proc.returncode, "", "".join(tail))

@@ -251,11 +251,11 @@ def rows(figures: dict[str, Figures], no_torch: str) -> list[Row]:
     if cos is not None:
         out.append(Row("ONNX vectors vs torch's, min cosine", "", cos, None, "≥ 0.999 (old indexes stay valid)",
                        cos >= 0.999))  # fmt: skip
-    if onnx and onnx.mrr:
-        ref, label = (torch, "torch") if torch and torch.mrr else (None, "")
-        out.append(Row("retrieval eval hybrid MRR, ONNX", "", onnx.mrr["hybrid"], ref.mrr["hybrid"] if ref else None,
-                       "≥ torch" if ref else "informational (no torch)",
-                       onnx.mrr["hybrid"] >= ref.mrr["hybrid"] if ref else None, label))  # fmt: skip
+    if onnx and onnx.mrr and onnx.recall:
+        ref = torch.mrr["hybrid"] if torch and torch.mrr else None
+        out.append(Row("retrieval eval hybrid MRR, ONNX", "", onnx.mrr["hybrid"], ref,
+                       "≥ torch" if ref is not None else "informational (no torch)",
+                       onnx.mrr["hybrid"] >= ref if ref is not None else None, "torch" if ref else ""))  # fmt: skip
         out.append(Row("retrieval eval hybrid vs vector-only recall@5", "", onnx.recall["hybrid"],
                        onnx.recall["vector"], "≥ vector-only", onnx.recall["hybrid"] >= onnx.recall["vector"],
                        "vector-only"))  # fmt: skip
