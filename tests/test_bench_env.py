@@ -115,7 +115,7 @@ def test_without_a_torch_interpreter_the_goal_rows_are_not_judged(bench_env) -> 
 
     vec = np.ones((2, 384), dtype=np.float32) / np.sqrt(384)
     figs = {
-        "onnx": Figures("onnx", 1.0, [100.0], [50.0], vec, 60.0, {"hybrid": 0.97, "vector": 0.95}, {"hybrid": 0.9}),
+        "onnx": Figures("onnx", 1.0, [100.0], [50.0], vec, [60.0], {"hybrid": 0.97, "vector": 0.95}, {"hybrid": 0.9}),
         PLAIN: Figures(PLAIN, 1.0, [60.0], [30.0], vec),
     }
     out = {r.measure: r for r in rows(figs, "torch not measured")}
