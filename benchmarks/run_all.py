@@ -9,6 +9,11 @@ Discovery: every ``benchmarks/*_bench.py`` that mentions ``--json`` is run as
 ``{"benchmark": ..., "rows": [{measure, unit, ours, baseline, ratio, goal, met, baseline_label}]}``
 (see benchmarks/_rows.py and the convention in benchmarks/README.md). Scripts that do not
 follow it yet are listed as skipped, not failed.
+
+Baselines that the product install leaves out are provisioned first, outside it: for the
+embedding bench, the torch baseline in ``.venv-bench/`` (benchmarks/bench_env.py; idempotent,
+skipped by ``--quick`` and ``--no-bench-venv``). If that cannot be installed, the run goes on and
+the rows that need it say "not judged".
 """
 
 from __future__ import annotations
@@ -58,6 +63,20 @@ def run(script: Path, quick: bool, timeout: float) -> tuple[dict[str, Any] | Non
     return doc, "" if proc.returncode == 0 else f"exit {proc.returncode}", elapsed
 
 
+def provision(console: Any) -> None:
+    """The torch baseline's venv, before any benchmark runs (a failure is a warning: the run goes
+    on without that baseline)."""
+    from bench_env import BenchEnvError, ensure
+
+    started = time.perf_counter()
+    try:
+        ensure()
+    except BenchEnvError as exc:
+        console.print(f"[yellow]bench venv: cannot provision the torch baseline: {exc}[/yellow]")
+        return
+    console.print(f"bench venv: {time.perf_counter() - started:.0f} s")
+
+
 def fmt(value: Any, unit: str) -> str:
     if value is None:
         return "—"
@@ -72,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated name fragments of benchmarks to run")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
     parser.add_argument("--json", action="store_true", help="print all rows as JSON instead of the table")
+    parser.add_argument(
+        "--no-bench-venv", action="store_true", help="do not provision .venv-bench (the torch baseline)"
+    )
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -83,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         scripts = [s for s in scripts if any(w in s.stem for w in wanted)]
     skipped = sorted(p.name for p in HERE.glob("*_bench.py") if p not in discover())
+    if not args.quick and not args.no_bench_venv and any(s.stem == "embedding_bench" for s in scripts):
+        provision(console)
     results: list[tuple[str, dict[str, Any] | None, str, float]] = []
     for script in scripts:
         with console.status(f"{script.stem}{' --quick' if args.quick else ''}…"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from connectors.knowledge.loaders import Document
 
@@ -35,11 +36,12 @@ class Chunk:
     def section_label(self) -> str:
         return SECTION_SEP.join(self.section)
 
-    @property
+    # Cached: ingest reads both several times per chunk (plan, metadata, keyword index).
+    @cached_property
     def indexed_text(self) -> str:
         return indexed_text(self.title, self.section_label, self.text)
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """Identifies what gets embedded: equal hashes can share an embedding."""
         return hashlib.sha256(self.indexed_text.encode()).hexdigest()

@@ -165,13 +165,20 @@ class Ingestor:
         known: dict[str, Mapping[str, Any]] = {
             str(c.metadata["doc_id"]): c.metadata for c in self.store.get(where=first_chunks, with_text=False)
         }
+        loaded: Iterable[tuple[Path, Document | str]] = (_load(file, root) for file in files)
+        if few:
+            # Ingested before from another root? One lookup for all of them, not one per file.
+            loaded = list(loaded)
+            others = sorted({d.doc_id for _, d in loaded if isinstance(d, Document)} - known.keys())
+            if others:
+                where = {"$and": [{"chunk_index": 0}, {"doc_id": {"$in": others}}]}
+                for c in self.store.get(where=where, with_text=False):
+                    known[str(c.metadata["doc_id"])] = c.metadata
         seen: set[str] = set()
         pending: list[_Pending] = []
-        for n, file in enumerate(files, start=1):
-            try:
-                doc = load_document(file, root)
-            except (DocumentError, OSError) as exc:
-                report.errors[str(file)] = str(exc)
+        for n, (file, doc) in enumerate(loaded, start=1):
+            if isinstance(doc, str):
+                report.errors[str(file)] = doc
                 progress(file.name, n, total)
                 continue
             if doc.doc_id in seen:
@@ -181,10 +188,6 @@ class Ingestor:
             seen.add(doc.doc_id)
             doc_groups = effective_groups(doc, default_groups)
             key = _doc_key(doc, doc_groups, self.embedder, self.max_words)
-            if few and doc.doc_id not in known:  # ingested before from another root?
-                where = {"$and": [{"doc_id": doc.doc_id}, {"chunk_index": 0}]}
-                for c in self.store.get(where=where, with_text=False):
-                    known[doc.doc_id] = c.metadata
             previous = known.get(doc.doc_id)
             if previous is not None and previous.get("doc_key") == key:
                 report.unchanged.append(doc.doc_id)
@@ -285,6 +288,14 @@ class Ingestor:
             [list(p.meta.get("allowed_groups") or []) for p in pending],
         )
         report.chunks_written += len(pending)
+
+
+def _load(file: Path, root: Path) -> tuple[Path, Document | str]:
+    """The document, or why it does not load (one line)."""
+    try:
+        return file, load_document(file, root)
+    except (DocumentError, OSError) as exc:
+        return file, str(exc)
 
 
 def rebuild_keyword_index(store: ChromaStore, bm25: BM25Index, *, force: bool = False) -> bool:

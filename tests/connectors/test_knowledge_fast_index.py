@@ -126,3 +126,25 @@ def test_repeated_questions_reuse_the_query_embedding(tmp_path: Path) -> None:
     again = idx.search("alpha text", {"hr"}, 1, "vector")
     assert embedder.queries == 1
     assert first[0].passage.chunk_id == again[0].passage.chunk_id
+
+
+def test_stopwords_are_bm25s_list_so_indexes_built_before_stay_valid() -> None:
+    stopwords = pytest.importorskip("bm25s.stopwords")
+    from connectors.knowledge import bm25
+
+    assert frozenset(stopwords.STOPWORDS_EN) == bm25._STOP
+
+
+def test_tokenizing_imports_neither_bm25s_nor_scipy() -> None:
+    # Importing bm25s for its stopword list pulled in scipy: 0.3-0.5 s of every first ingest.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from connectors.knowledge.bm25 import tokenize\n"
+        "assert tokenize('The receipts of policies') == ['receipt', 'policy']\n"
+        "print(sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr[-1500:]

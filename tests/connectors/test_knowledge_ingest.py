@@ -141,3 +141,19 @@ def test_document_that_stops_loading_is_removed_not_served_stale(tmp_path: Path,
     report = index.ingest(corpus)
     assert report.removed == ["b"] and list(report.errors) == [str((corpus / "b.md").resolve())]
     assert "b" not in index.document_ids()
+
+
+def test_documents_moved_from_another_folder_replace_their_old_chunks(tmp_path: Path) -> None:
+    # A few files (looked up together by id) whose ids were ingested before from another root:
+    # updated in place, never a second copy of their chunks.
+    index = _index(tmp_path, HashingEmbedder(64))
+    for name in ("old", "new"):
+        for doc in ("p", "q"):
+            _write(tmp_path / name, f"{doc}.md", f"---\nid: {doc}-policy\n---\n# {doc}\n\nThe {doc} policy text.\n")
+    first = index.ingest(tmp_path / "old")
+    count = index.count()
+    report = index.ingest(tmp_path / "new")
+    assert sorted(first.added) == sorted(report.updated) == ["p-policy", "q-policy"] and report.added == []
+    assert index.count() == count and index.document_ids() == ["p-policy", "q-policy"]
+    uris = {c.metadata["uri"] for c in index.store.get(with_text=False)}
+    assert all("/new/" in u for u in uris), uris

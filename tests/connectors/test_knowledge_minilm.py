@@ -89,17 +89,46 @@ def test_handbook_has_html_and_pdf(index: KnowledgeIndex, tmp_path: Path) -> Non
     assert formats == {"markdown", "text", "html", "pdf"}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is None,
-    reason="the optional torch backend is not installed (`make install WITH_TORCH=1`); ONNX is the default",
-)
-def test_onnx_runtime_computes_the_same_vectors_as_torch() -> None:
+def _torch_vectors(texts: list[str], tmp_path: Path) -> np.ndarray:
+    """sentence-transformers' vectors: in this venv if it has torch, else with the bench venv's
+    interpreter (.venv-bench, where `make bench` keeps the torch baseline), else skipped."""
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        return MiniLMEmbedder(backend="torch").embed_documents(texts)
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from bench_env import VENV, status
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    if (problem := status(VENV)) is not None:
+        pytest.skip(f"torch is neither in this venv nor in the bench venv: {problem}; ONNX is the default")
+    out = tmp_path / "torch.npy"
+    code = (
+        "import json, sys, numpy as np\n"
+        "from connectors.knowledge import MiniLMEmbedder\n"
+        "np.save(sys.argv[2], MiniLMEmbedder(backend='torch').embed_documents(json.loads(sys.argv[1])))\n"
+    )
+    proc = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", code, json.dumps(texts), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    return np.load(out)
+
+
+def test_onnx_runtime_computes_the_same_vectors_as_torch(tmp_path: Path) -> None:
     # The ONNX graph is written by hand around the packaged weights: it must match
     # sentence-transformers, including padding (texts of different lengths in one batch) and
     # truncation at 256 tokens.
     texts = ["expense receipts", "Who approves a purchase order above $5,000? " * 3, "word " * 400, "é ü 東京"]
     onnx = MiniLMEmbedder(backend="onnx").embed_documents(texts)
-    torch = MiniLMEmbedder(backend="torch").embed_documents(texts)
+    torch = _torch_vectors(texts, tmp_path)
     assert onnx.shape == torch.shape == (4, 384)
     assert float((onnx * torch).sum(axis=1).min()) > 0.9999
     assert MiniLMEmbedder().resolved_backend() == "onnx"  # the default when ONNX Runtime is installed
