@@ -6,9 +6,11 @@ turns are scripted and served by the local fake Anthropic Messages API, so what 
 exactly what went on the wire (langchain-anthropic → anthropic SDK → HTTP), and the fake's prompt
 cache reports cache reads the way Anthropic does.
 
-- chamberlain: tools filtered by the asker's role and by what the thread needed (the menu only
-  grows, by appending), the stable prefix (tools + system prompt) and a moving breakpoint on the
-  newest message cached, the per-turn context after it, earlier turns' tool results compacted;
+- chamberlain: tools filtered by the asker's role; one tools array for the thread, the families
+  its first call did not need deferred (``defer_loading``) and loaded inline by ``tool_reference``
+  blocks when needed (counted there, as Anthropic counts them); the stable prefix (tools +
+  system prompt) and a moving breakpoint on the newest message cached, the per-turn context
+  after it, earlier turns' tool results compacted;
 - naive: the same calls with every tool and its full schema, every raw tool output and the whole
   history resent on every call, no caching.
 
@@ -18,8 +20,8 @@ agent/models/tokens.py — Claude's tokenizer is not public, so this is a proxy)
 Cache shares are weighted by tokens, as they are billed: every call after the conversation's
 first, and calls ≥ 2 of each turn. A per-call table shows where each call's tokens were found
 (read from the cache, written to it, or uncached) and what was new, so the shares can be
-explained: new content (a tool's result, a new message) can never be a cache read, and a tool
-family shown for the first time changes the tools, which come first in the prefix.
+explained: new content (a tool's result, a new message, a definition loaded by reference) can
+never be a cache read, and a compacted earlier result changes the history from that point on.
 
     python benchmarks/token_bench.py [--history-budget 8000] [--quick] [--json]
 """
