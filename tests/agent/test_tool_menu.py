@@ -4,7 +4,7 @@ built-in load_tools / read_more — through the real graph, the Anthropic SDK an
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def test_compact_schemas_inline_defs_and_drop_titles_but_keep_meaning() -> None:
     assert compact["required"] == ["title"]
 
 
-def _names(body: dict[str, Any]) -> list[str]:
+def _names(body: Mapping[str, Any]) -> list[str]:
     return [t["name"] for t in body.get("tools") or []]
 
 
@@ -120,7 +120,7 @@ def _read_back_stub(messages: Sequence[BaseMessage]) -> AIMessage:
     return tool_turn("read_more", {"handle": handle, "offset": 0})
 
 
-def _references(body: dict[str, Any]) -> list[str]:
+def _references(body: Mapping[str, Any]) -> list[str]:
     return [
         item["tool_name"]
         for m in body["messages"]
