@@ -245,3 +245,24 @@ def test_a_long_result_is_cut_and_read_on_page_by_page() -> None:
         pages.append(page.text)
         offset = page.next_offset
     assert "".join(pages) == text and len(pages) == 3
+
+
+def test_models_without_deferred_loading_get_the_shown_and_loaded_tools_without_the_flag() -> None:
+    from agent.graph.planner import loaded_tools, with_tool_references
+    from agent.graph.tool_menu import shown_specs
+
+    first = [HumanMessage("What does the handbook say about receipts?"), AIMessage("Above $25.")]
+    menu = shown_specs(REGISTRY, ALLOWED, [*first, HumanMessage("thanks")])
+    assert [t["name"] for t in menu if t.get("defer_loading")] == ["crm_lookup", "ping"]
+    assert [t["name"] for t in loaded_tools(menu)] == ["doc_search", "plugin", "load_tools", "read_more"]
+    cued = [*first, HumanMessage("And tell Bob about the Acme customer?")]
+    menu = shown_specs(REGISTRY, ALLOWED, cued)
+    shown = loaded_tools(menu)
+    assert [t["name"] for t in shown][-2:] == ["crm_lookup", "ping"] and not any("defer_loading" in t for t in shown)
+    # For Claude the same thread gets a load right after the cueing message, nothing else changed.
+    sent = with_tool_references(cued, menu)
+    assert sent[:3] == cued and [type(m).__name__ for m in sent[3:]] == ["AIMessage", "ToolMessage"]
+    assert sent[4].content[1:] == [
+        {"type": "tool_reference", "tool_name": "crm_lookup"},
+        {"type": "tool_reference", "tool_name": "ping"},
+    ]
