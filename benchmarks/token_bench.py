@@ -6,9 +6,11 @@ turns are scripted and served by the local fake Anthropic Messages API, so what 
 exactly what went on the wire (langchain-anthropic → anthropic SDK → HTTP), and the fake's prompt
 cache reports cache reads the way Anthropic does.
 
-- chamberlain: tools filtered by the asker's role and by what the thread needed (the menu only
-  grows, by appending), the stable prefix (tools + system prompt) and a moving breakpoint on the
-  newest message cached, the per-turn context after it, earlier turns' tool results compacted;
+- chamberlain: tools filtered by the asker's role; one tools array for the thread, the families
+  its first call did not need deferred (``defer_loading``) and loaded inline by ``tool_reference``
+  blocks when needed (counted there, as Anthropic counts them); the stable prefix (tools +
+  system prompt) and a moving breakpoint on the newest message cached, the per-turn context
+  after it, earlier turns' tool results compacted;
 - naive: the same calls with every tool and its full schema, every raw tool output and the whole
   history resent on every call, no caching.
 
@@ -18,8 +20,8 @@ agent/models/tokens.py — Claude's tokenizer is not public, so this is a proxy)
 Cache shares are weighted by tokens, as they are billed: every call after the conversation's
 first, and calls ≥ 2 of each turn. A per-call table shows where each call's tokens were found
 (read from the cache, written to it, or uncached) and what was new, so the shares can be
-explained: new content (a tool's result, a new message) can never be a cache read, and a tool
-family shown for the first time changes the tools, which come first in the prefix.
+explained: new content (a tool's result, a new message, a definition loaded by reference) can
+never be a cache read, and a compacted earlier result changes the history from that point on.
 
     python benchmarks/token_bench.py [--history-budget 8000] [--quick] [--json]
 """
@@ -97,7 +99,8 @@ def breakdown(body: Mapping[str, Any]) -> dict[str, Any]:
     """Where one request's input tokens went: system prompt, each tool definition, the person's
     and the model's messages, and tool results (as text)."""
     body = _strip_markers(body)
-    tools = {str(t.get("name")): count_tokens(json.dumps(t, sort_keys=True)).tokens for t in body.get("tools") or []}
+    shown = [*_prompt_tools(body).values(), *_referenced(body)]
+    tools = {str(t.get("name")): count_tokens(json.dumps(t, sort_keys=True)).tokens for t in shown}
     words = results = 0
     for m in anthropic_messages(body):
         if m.type == "system":
@@ -111,6 +114,33 @@ def breakdown(body: Mapping[str, Any]) -> dict[str, Any]:
             words += n
     system = count_tokens(_text(body.get("system") or "")).tokens
     return {"system": system, "tools": tools, "messages": words, "results": results}
+
+
+def _prompt_tools(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The request's tools that are in the prompt from the start (not ``defer_loading``)."""
+    return {str(t.get("name")): t for t in body.get("tools") or [] if not t.get("defer_loading")}
+
+
+def _referenced(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The deferred tool definitions the request's ``tool_reference`` blocks load (in the prompt there)."""
+    deferred = {str(t.get("name")): t for t in body.get("tools") or [] if t.get("defer_loading")}
+    out = []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
+            if (
+                isinstance(block, Mapping)
+                and block.get("type") == "tool_result"
+                and isinstance(block.get("content"), list)
+            ):
+                out += [
+                    deferred[str(i.get("tool_name"))]
+                    for i in block["content"]
+                    if isinstance(i, Mapping)
+                    and i.get("type") == "tool_reference"
+                    and str(i.get("tool_name")) in deferred
+                ]
+    return out
 
 
 def _strip_markers(value: Any) -> Any:
@@ -147,7 +177,9 @@ def run(history_budget: int, workdir: Path) -> dict[str, Any]:
         body = _strip_markers(raw)
         system = _text(body.get("system") or "")
         msgs = [m for m in anthropic_messages(body) if m.type != "system"]
-        ours.append(prompt_tokens(system, body.get("tools") or [], msgs))
+        # What Anthropic puts in the prompt: the tools not deferred, and each deferred one
+        # where a tool_reference loads it.
+        ours.append(prompt_tokens(system, [*_prompt_tools(body).values(), *_referenced(body)], msgs))
     # the fake's simulated Anthropic usage for each call, as the SDK received it
     usages = _usages(requests)
     firsts = set(_first_calls(history))
@@ -165,7 +197,8 @@ def run(history_budget: int, workdir: Path) -> dict[str, Any]:
         "shares": cache_shares(usages, firsts),
         "usages": usages,
         "firsts": sorted(firsts),
-        "tool_names": [[str(t.get("name")) for t in r.get("tools") or []] for r in requests],
+        "tool_names": [[*_prompt_tools(r), *(str(t.get("name")) for t in _referenced(r))] for r in requests],
+        "tool_arrays": [json.dumps(_strip_markers(r.get("tools") or []), sort_keys=True) for r in requests],
         "history": history,
         "breakdown": [breakdown(raw) for raw in requests],
         "naive_breakdown": _naive_breakdown(system, all_tools, history),
@@ -244,10 +277,13 @@ def _cache_table(res: Mapping[str, Any]) -> Table:
         before = res["usages"][i - 1] if i else None
         if before is None:
             note = "first call: cold cache"
-        elif added := [n for n in names[i] if n not in names[i - 1]]:
-            note = f"tools grew ({', '.join(added)}): system + history written again"
+        elif res["tool_arrays"][i] != res["tool_arrays"][i - 1]:
+            added = [n for n in names[i] if n not in names[i - 1]]
+            note = f"tools array changed ({', '.join(added)}): system + history written again"
         else:
             note = "answer + the new message" if i in firsts else "tool call + its result"
+            if added := [n for n in names[i] if n not in names[i - 1]]:
+                note += f"; {', '.join(added)} loaded by reference"
             if u["cache_read_input_tokens"] < before["cache_read_input_tokens"] + before["cache_creation_input_tokens"]:
                 note += "; an earlier turn's result compacted to a stub"
         sent = _sent(u)

@@ -7,7 +7,9 @@ name, so a primary model can be overloaded while a fallback answers. Prompt cach
 Anthropic's documented rules (breakpoints, the 20-block lookback, each model's minimum cacheable
 length, TTLs, entries per model; see "the prompt cache" below), so ``cache_read_input_tokens``
 and ``cache_creation_input_tokens`` come out as the real API would report them for the same
-requests (token counts are estimates). Every request (headers and JSON body) is recorded.
+requests (token counts are estimates). Deferred tool loading (``defer_loading`` tools, loaded by
+``tool_reference`` blocks in tool results) follows Anthropic's rules too. Every request (headers
+and JSON body) is recorded.
 
 Usage::
 
@@ -44,6 +46,7 @@ __all__ = [
     "Reply",
     "ToolUse",
     "create_app",
+    "deferred_problem",
     "overloaded",
     "rate_limited",
     "server_error",
@@ -171,11 +174,93 @@ def _text_blocks(content: Any) -> list[Any]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
 
 
-def _normal(block: Any) -> Any:
+def _normal(block: Any, deferred: Mapping[str, Any] | None = None) -> Any:
     block = _strip_cache_control(block)
     if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"), str):
         block = {**block, "content": _text_blocks(block["content"])}
+    if deferred and isinstance(block, dict) and block.get("type") == "tool_result":
+        # A reference stands for the referenced tool's whole definition, expanded where it sits:
+        # it counts there, and it is part of the prefix from there on.
+        block = {
+            **block,
+            "content": [
+                {"type": "tool_reference", "tool": deferred[str(item.get("tool_name"))]}
+                if _is_reference(item) and str(item.get("tool_name")) in deferred
+                else item
+                for item in block["content"]
+            ],
+        }
     return block
+
+
+def _is_reference(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "tool_reference"
+
+
+# -- deferred tool loading, as Anthropic documents it -------------------------------------------------
+# A tool with ``defer_loading: true`` is in the ``tools`` array but not in the prompt: it costs no
+# input tokens and is not part of the cached tools prefix. A ``tool_reference`` block (``{"type":
+# "tool_reference", "tool_name": ...}``) inside a ``tool_result``'s content loads it: the definition
+# is expanded there, counted there, and the model may call the tool from then on. A reference to a
+# tool that is not in ``tools``, or not deferred, is refused (400), as is a request whose tools are
+# all deferred and a ``tool_use`` of a deferred tool no earlier reference loaded.
+
+
+def _deferred_tools(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(t.get("name")): _strip_cache_control(t)
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and t.get("defer_loading") is True
+    }
+
+
+def deferred_problem(body: Mapping[str, Any]) -> str | None:
+    """Why Anthropic would refuse the request's deferred tools or tool references (400), or None."""
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    deferred = _deferred_tools(body)
+    if tools and len(deferred) == len(tools):
+        return "tools: at least one tool must not be deferred (all tools have defer_loading: true)"
+    names = {str(t.get("name")) for t in tools}
+    loaded: set[str] = set()
+    for index, message in enumerate(body.get("messages") or []):
+        for block in _text_blocks(message.get("content")) if isinstance(message, Mapping) else []:
+            if _is_reference(block):
+                return f"messages.{index}: tool_reference blocks are only allowed inside tool_result content"
+            if not isinstance(block, dict):
+                continue
+            used = str(block.get("name")) if block.get("type") == "tool_use" else ""
+            if used in deferred and used not in loaded:
+                return (
+                    f"messages.{index}: tool_use of {used!r}, a deferred tool "
+                    "(defer_loading: true) that no earlier tool_reference loaded"
+                )
+            if block.get("type") != "tool_result" or not isinstance(block.get("content"), list):
+                continue
+            for item in block["content"]:
+                if not _is_reference(item):
+                    continue
+                name = str(item.get("tool_name"))
+                if name not in names:
+                    return f"messages.{index}: tool_reference to {name!r}, which is not in tools"
+                if name not in deferred:
+                    return f"messages.{index}: tool_reference to {name!r}, which is not deferred (defer_loading)"
+                loaded.add(name)
+    return None
+
+
+def unloaded_calls(body: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """Which of ``names`` (tools a reply calls) are deferred and not loaded by any reference in ``body``."""
+    deferred = _deferred_tools(body)
+    loaded = {
+        str(item.get("tool_name"))
+        for message in body.get("messages") or []
+        if isinstance(message, Mapping)
+        for block in _text_blocks(message.get("content"))
+        if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"), list)
+        for item in block["content"]
+        if _is_reference(item)
+    }
+    return [n for n in names if n in deferred and n not in loaded]
 
 
 def _marker(block: Any) -> Mapping[str, Any] | None:
@@ -192,12 +277,15 @@ def _segments(body: Mapping[str, Any]) -> list[tuple[Any, bool]]:
 
 
 def _blocks(body: Mapping[str, Any]) -> list[_Block]:
-    blocks = [_Block({"tool": _strip_cache_control(t)}, _marker(t)) for t in body.get("tools") or []]
+    deferred = _deferred_tools(body)
+    # Deferred tools are not in the prompt (nor in its cached prefix) until referenced.
+    tools = [t for t in body.get("tools") or [] if not (isinstance(t, dict) and t.get("defer_loading") is True)]
+    blocks = [_Block({"tool": _strip_cache_control(t)}, _marker(t)) for t in tools]
     blocks += [_Block({"system": _normal(b)}, _marker(b)) for b in _text_blocks(body.get("system"))]
     for message in body.get("messages") or []:
         role = message.get("role")
         for b in _text_blocks(message.get("content")):
-            blocks.append(_Block({"role": role, "block": _normal(b)}, _marker(b)))
+            blocks.append(_Block({"role": role, "block": _normal(b, deferred)}, _marker(b)))
     automatic = body.get("cache_control")
     if isinstance(automatic, Mapping) and blocks and blocks[-1].marker is None:
         blocks[-1] = _Block(blocks[-1].content, automatic)
@@ -444,7 +532,7 @@ def create_app(state: FakeAnthropicState) -> FastAPI:
         for required in ("model", "max_tokens", "messages"):
             if required not in body:
                 return _invalid(400, "invalid_request_error", f"{required}: Field required")
-        refused = cache_problem(body)
+        refused = cache_problem(body) or deferred_problem(body)
         if refused is not None:
             return _invalid(400, "invalid_request_error", refused)
         try:
@@ -470,6 +558,15 @@ def create_app(state: FakeAnthropicState) -> FastAPI:
                     headers={"request-id": state.next_id("req")},
                 )
             return _error_response(state, item)
+        unloaded = unloaded_calls(body, [u.name for u in item.tool_uses])
+        if unloaded:
+            # The real model cannot call a deferred tool it was never shown: a test bug.
+            return _invalid(
+                400,
+                "invalid_request_error",
+                f"fake Anthropic API: the scripted reply calls {', '.join(unloaded)}, deferred "
+                "(defer_loading: true) and not loaded by any tool_reference in this request",
+            )
         if item.delay_s:
             await asyncio.sleep(item.delay_s)
         message, blocks = _message(state, body, item)

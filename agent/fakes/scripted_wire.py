@@ -155,11 +155,43 @@ def openai_responder(model: ScriptedChatModel) -> Any:
     return respond
 
 
+_PENDING: dict[int, AIMessage] = {}
+"""Per scripted model (by id): the turn held back while the wire first loads its deferred tools."""
+
+
+def _anthropic_reply(model: ScriptedChatModel, body: Mapping[str, Any]) -> Reply:
+    """The model's next scripted turn; if it calls a deferred tool nothing loaded yet, first a
+    ``load_tools`` call for that tool's family, as Claude must (it cannot call a tool whose
+    definition it was never shown), then the held-back turn on the next request."""
+    from agent.fakes.anthropic_api import unloaded_calls
+
+    ai = _PENDING.pop(id(model), None) or _play(model, anthropic_messages(body))
+    unloaded = unloaded_calls(body, [c["name"] for c in ai.tool_calls])
+    families = _families(body, unloaded)
+    if families:
+        _PENDING[id(model)] = ai
+        return Reply(tool_uses=[ToolUse("load_tools", {"families": families})])
+    uses = [ToolUse(c["name"], dict(c["args"]), id=c.get("id") or None) for c in ai.tool_calls]
+    return Reply(text=_text(ai.content), tool_uses=uses)
+
+
+def _families(body: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """The load_tools families (from its description's "family: tool, tool; …") holding ``names``."""
+    spec = next((t for t in body.get("tools") or [] if t.get("name") == "load_tools"), None)
+    if spec is None or not names:
+        return []
+    listing = str(spec.get("description", "")).split("): ", 1)[-1].rstrip(".")
+    out = []
+    for part in listing.split("; "):
+        family, _, tools = part.partition(": ")
+        if set(tools.split(", ")) & set(names):
+            out.append(family)
+    return out
+
+
 def anthropic_responder(model: ScriptedChatModel) -> Any:
     def respond(body: Mapping[str, Any]) -> Reply:
-        ai = _play(model, anthropic_messages(body))
-        uses = [ToolUse(c["name"], dict(c["args"]), id=c.get("id") or None) for c in ai.tool_calls]
-        return Reply(text=_text(ai.content), tool_uses=uses)
+        return _anthropic_reply(model, body)
 
     return respond
 
@@ -262,6 +294,8 @@ class ConversationRouter:
             raise KeyError(f"no scripted conversation for {key[:80]!r}")
         if key not in self.playing or not any(isinstance(m, AIMessage) for m in messages):
             self.playing[key] = ScriptedChatModel.from_turns(self.scripts[key]())
+        if self.wire == "anthropic":
+            return _anthropic_reply(self.playing[key], body)
         ai = _play(self.playing[key], messages)
         if self.wire == "openai":
             return Completion(

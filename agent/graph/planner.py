@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from agent.graph.tool_menu import STALE_RESULT_CHARS
+from agent.graph.tool_menu import DEFER_LOADING, LOAD_TOOLS, STALE_RESULT_CHARS, ToolMenu, load_tools_text
 from agent.models.chat import (
     CACHE_CONTROL,
     ModelError,
@@ -106,22 +106,26 @@ class ChatPlanner:
         tools: Sequence[dict[str, Any]],
         names: Sequence[str],
     ) -> AIMessage:
-        # The specs arrive compact (agent/graph/tool_menu.py: computed once per tool).
-        bound = bind_tools_cached(route.chat, tools)
         context = f"{system}\nYou are running as the model {route.name}."
         head: SystemMessage
         if _is_anthropic(route.chat):
             head = system_message(self.static_prompt)
-            messages = cache_layout(messages, context)
-        elif supports_cache_control(route.chat):
-            head = SystemMessage(
-                content=[
-                    {"type": "text", "text": self.static_prompt, "cache_control": dict(CACHE_CONTROL)},
-                    {"type": "text", "text": context},
-                ]
-            )
+            messages = cache_layout(with_tool_references(messages, tools), context)
         else:
-            head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
+            # No deferred loading there: the tools shown first plus those loaded since.
+            tools = loaded_tools(tools)
+            names = [str(t.get("name", "")) for t in tools]
+            if supports_cache_control(route.chat):
+                head = SystemMessage(
+                    content=[
+                        {"type": "text", "text": self.static_prompt, "cache_control": dict(CACHE_CONTROL)},
+                        {"type": "text", "text": context},
+                    ]
+                )
+            else:
+                head = SystemMessage(content=f"{self.static_prompt}\n\n{context}")
+        # The specs arrive compact (agent/graph/tool_menu.py: computed once per tool).
+        bound = bind_tools_cached(route.chat, tools)
         return invoke_model(bound, [head, *messages], model_config=route.config, tool_names=names)
 
 
@@ -149,6 +153,54 @@ def cache_layout(messages: Sequence[BaseMessage], context: str) -> list[BaseMess
     # into the same user turn, the context as its last text block, after any tool_result blocks.
     out.append(HumanMessage(content=[turn_context_block(context)]))
     return out
+
+
+def loaded_tools(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tools`` for a model without deferred loading: the deferred ones only once loaded
+    (:class:`~agent.graph.tool_menu.ToolMenu`), without the flag."""
+    loaded = tools.loaded if isinstance(tools, ToolMenu) else set()
+    return [
+        {k: v for k, v in t.items() if k != DEFER_LOADING} if t.get(DEFER_LOADING) else t
+        for t in tools
+        if not t.get(DEFER_LOADING) or t.get("name") in loaded
+    ]
+
+
+def with_tool_references(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> list[BaseMessage]:
+    """The history as sent to Claude, with the deferred tools loaded where the thread loaded
+    them: ``tool_reference`` blocks after the text of the ``load_tools`` result that loaded
+    them; for families cued by a later message (or a deferred tool called anyway, e.g. by
+    another model), a ``load_tools`` call and its result right after that message (right
+    before that call), as if the model had loaded them there.
+
+    Anthropic expands a referenced definition inline, where the reference sits, so the tools
+    array and everything before stay the same bytes and are read from the cache. The same
+    thread always gives the same messages (ids derived from the message's position), so each
+    call's prompt is the previous one's plus what was added."""
+    if not isinstance(tools, ToolMenu) or not (tools.in_result or tools.after_message):
+        return list(messages)
+    out: list[BaseMessage] = []
+    for index, m in enumerate(messages):
+        if isinstance(m, ToolMessage) and (names := tools.in_result.get(m.tool_call_id)):
+            m = m.model_copy(update={"content": [*_text_of(m.content), *_references(names)]})
+        out.append(m)
+        if index in tools.after_message:
+            cued = tools.after_message[index]
+            call_id = f"toolu_cued_{index}"
+            call = {"name": LOAD_TOOLS, "args": {"families": list(cued)}, "id": call_id}
+            out.append(AIMessage(content="", tool_calls=[call]))
+            refs = _references([n for names in cued.values() for n in names])
+            content: list[str | dict[Any, Any]] = [{"type": "text", "text": load_tools_text(cued)}, *refs]
+            out.append(ToolMessage(content=content, tool_call_id=call_id, name=LOAD_TOOLS))
+    return out
+
+
+def _references(names: Sequence[str]) -> list[dict[str, str]]:
+    return [{"type": "tool_reference", "tool_name": n} for n in names]
+
+
+def _text_of(content: Any) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
 
 
 def _as_blocks(message: BaseMessage) -> BaseMessage:
@@ -224,4 +276,4 @@ def _is_anthropic(chat: Any) -> bool:
     return module is not None and isinstance(chat, module.ChatAnthropic)
 
 
-__all__ = ["ROUTE_KEY", "ChatPlanner", "cache_layout", "compact_history"]
+__all__ = ["ROUTE_KEY", "ChatPlanner", "cache_layout", "compact_history", "loaded_tools", "with_tool_references"]

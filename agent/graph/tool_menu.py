@@ -108,28 +108,129 @@ def families_used(messages: Sequence[BaseMessage], registry: ToolRegistry) -> se
 
 
 def shown_tools(registry: ToolRegistry, allowed: Iterable[str], messages: Sequence[BaseMessage]) -> list[str]:
-    """Names of the registry tools shown on this call, in the order first shown (see :func:`shown_specs`)."""
-    return [n for n in _menu(registry, set(allowed), messages) if n not in (LOAD_TOOLS, READ_MORE)]
+    """Names of the registry tools the model has on this call: those shown from the thread's
+    first call, then those loaded since (see :func:`shown_specs`)."""
+    menu = shown_specs(registry, allowed, messages)
+    return [
+        str(s["name"])
+        for s in menu
+        if s["name"] not in (LOAD_TOOLS, READ_MORE) and (not s.get(DEFER_LOADING) or s["name"] in menu.loaded)
+    ]
 
 
-def shown_specs(
-    registry: ToolRegistry, allowed: Iterable[str], messages: Sequence[BaseMessage]
-) -> list[dict[str, Any]]:
-    """Compact tool definitions for this call: the shown tools, ``load_tools`` once some of the
-    asker's families were hidden, and ``read_more``.
+DEFER_LOADING = "defer_loading"
+"""Anthropic's tool-definition flag: the tool is in the ``tools`` array but out of the prompt
+until a ``tool_reference`` block in a tool result loads it (see :class:`ToolMenu`)."""
+
+
+class ToolMenu(list[dict[str, Any]]):
+    """The tools array of one call, stable for the whole thread, and where the definitions that
+    were deferred get loaded.
+
+    The array holds every tool the asker may use: first what the thread's first call showed
+    (the cued families, ``load_tools`` when something was hidden, ``read_more``), then every
+    other tool with ``defer_loading: true``, in registry order. A family loaded later (by
+    ``load_tools``, by cue words of a later message, or by the model calling one of its tools
+    anyway) does not change the array: its deferred tools are named by ``tool_reference``
+    blocks in a tool result, which Anthropic expands inline at that point of the conversation
+    (agent/graph/planner.py), so tools, system prompt and history before it stay byte-identical
+    and cached. Models without deferred loading get the non-deferred tools plus
+    :attr:`loaded` (planner.py), the menu they had before."""
+
+    def __init__(
+        self,
+        specs: Iterable[dict[str, Any]] = (),
+        *,
+        in_result: Mapping[str, list[str]] | None = None,
+        after_message: Mapping[int, dict[str, list[str]]] | None = None,
+    ) -> None:
+        super().__init__(specs)
+        self.in_result: dict[str, list[str]] = dict(in_result or {})
+        """tool_call_id of a ``load_tools`` call → the deferred tools its result loads."""
+        self.after_message: dict[int, dict[str, list[str]]] = dict(after_message or {})
+        """message index → families nothing had loaded yet, with their deferred tools, that the
+        planner loads right after that message: those cued by a person's later message, and
+        that of a deferred tool called anyway (loaded right before the call)."""
+
+    @property
+    def loaded(self) -> set[str]:
+        """Deferred tools loaded somewhere in the thread so far."""
+        out = {n for names in self.in_result.values() for n in names}
+        return out | {n for cued in self.after_message.values() for names in cued.values() for n in names}
+
+
+def shown_specs(registry: ToolRegistry, allowed: Iterable[str], messages: Sequence[BaseMessage]) -> ToolMenu:
+    """Compact tool definitions for this call (a :class:`ToolMenu`): the tools shown on the
+    thread's first call, ``load_tools`` once some of the asker's families were hidden, and
+    ``read_more``; then the asker's other tools, deferred.
 
     The tools are the first thing in the model's prompt and a changed byte invalidates the
-    cache after it, so within a thread the menu only grows, by appending: a tool once shown
-    stays shown, where it was first shown, and the previous call's tools stay a prefix of this
-    call's. Only a tool the asker may no longer use leaves it."""
+    cache after it, so the array stays the same for the whole thread; what is loaded later is
+    loaded by reference. Only a change of what the asker may use changes it."""
     allowed = set(allowed)
-    specs = []
-    for name in _menu(registry, allowed, messages):
+    mine = [t for t in registry if t.name in allowed]
+    known = {t.family for t in mine if t.family in FAMILY_CUES}
+    first: list[str] | None = None
+    deferred: dict[str, str] = {}  # name -> family
+    loaded: set[str] = set()
+    in_result: dict[str, list[str]] = {}
+    after_message: dict[int, dict[str, list[str]]] = {}
+
+    def load(families: set[str]) -> list[str]:
+        names = [n for n, f in deferred.items() if f in families and n not in loaded]
+        loaded.update(names)
+        return names
+
+    def load_after(index: int, names: list[str]) -> None:
+        cued = after_message.setdefault(index, {})
+        for n in names:
+            cued.setdefault(deferred[n], []).append(n)
+        if not cued:
+            del after_message[index]
+        else:
+            after_message[index] = dict(sorted(cued.items()))
+
+    prefix: list[BaseMessage] = []
+    for index, m in enumerate(messages):
+        if first is None and isinstance(m, AIMessage):
+            first = _menu(registry, allowed, prefix)
+            deferred = {t.name: t.family or "" for t in mine if t.name not in first}
+        prefix.append(m)
+        if first is None:
+            continue
+        if isinstance(m, AIMessage):
+            for c in m.tool_calls:
+                if c["name"] == LOAD_TOOLS:
+                    requested = c["args"].get("families")
+                    families = {f for f in requested if f in known} if isinstance(requested, list) else set()
+                    if names := load(families):
+                        in_result[str(c["id"])] = names
+                elif (t := registry.get(c["name"])) is not None and t.family in known and t.name in deferred:
+                    # Called while deferred (another model was answering, or the thread predates
+                    # the menu): loaded just before the call, so the call follows its definition.
+                    load_after(index - 1, load({t.family or ""}))
+        elif isinstance(m, HumanMessage):
+            text = m.content if isinstance(m.content, str) else json.dumps(m.content)
+            load_after(index, load(cued_families(text) & known))
+    if first is None:  # the thread's first call
+        first = _menu(registry, allowed, messages)
+        deferred = {t.name: t.family or "" for t in mine if t.name not in first}
+    specs: list[dict[str, Any]] = []
+    for name in first:
         if name == LOAD_TOOLS:
             specs.append(_load_tools_spec(registry, allowed))
         elif (t := registry.get(name) or meta_tools().get(name)) is not None:
             specs.append(model_spec(t))
-    return specs
+    for name in deferred:
+        t = registry.get(name)
+        if t is not None:
+            specs.append({**model_spec(t), DEFER_LOADING: True})
+    return ToolMenu(specs, in_result=in_result, after_message=after_message)
+
+
+def load_tools_text(loaded: Mapping[str, Sequence[str]]) -> str:
+    """What ``load_tools`` says beside its tool references (the same JSON as its result)."""
+    return LoadToolsResult(loaded={f: list(n) for f, n in loaded.items()}).model_dump_json()
 
 
 def _menu(registry: ToolRegistry, allowed: set[str], messages: Sequence[BaseMessage]) -> list[str]:
@@ -341,16 +442,19 @@ def cut_result(text: str, handle: str) -> tuple[str, str, str | None]:
 
 
 __all__ = [
+    "DEFER_LOADING",
     "FAMILY_CUES",
     "FULL_TEXT_KEY",
     "LOAD_TOOLS",
     "READ_MORE",
     "RESULT_CHARS",
     "STALE_RESULT_CHARS",
+    "ToolMenu",
     "compact_schema",
     "cued_families",
     "cut_result",
     "families_used",
+    "load_tools_text",
     "meta_tools",
     "model_spec",
     "shown_specs",

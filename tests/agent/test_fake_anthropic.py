@@ -342,3 +342,85 @@ def test_count_tokens(server: FakeAnthropicServer, client: anthropic.Anthropic) 
         messages=[{"role": "user", "content": "hi"}],
     )
     assert 0 < short.input_tokens < long.input_tokens
+
+
+# -- deferred tool loading ------------------------------------------------------------------------
+
+BIG_SCHEMA = {"type": "object", "properties": {f"field_{i}": {"type": "string"} for i in range(60)}}
+SHOWN = {"name": "load_tools", "description": "Load tool families.", "input_schema": {"type": "object"}}
+DEFERRED = {"name": "run_query", "description": "Run SQL. " * 40, "input_schema": BIG_SCHEMA, "defer_loading": True}
+
+
+def _loading_history(*, reference: str | None = "run_query") -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": "loaded analytics"}]
+    if reference is not None:
+        content.append({"type": "tool_reference", "tool_name": reference})
+    return [
+        _user("question " * 300),
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "load_tools", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": content}]},
+    ]
+
+
+def test_a_deferred_tool_costs_nothing_until_a_reference_loads_it_where_the_reference_sits() -> None:
+    state = FakeAnthropicState(min_cache_tokens=0)
+    base = {"messages": [_user("question " * 300, mark=True)]}
+    without = _usage(FakeAnthropicState(min_cache_tokens=0), tools=[SHOWN], **base)
+    with_deferred = _usage(state, tools=[SHOWN, DEFERRED], **base)
+    # Not in the prompt: the same tokens as without it, and the same cached prefix.
+    assert with_deferred == without
+    history = _loading_history()
+    history[-1]["content"][0]["cache_control"] = {"type": "ephemeral"}
+    loaded = _usage(state, tools=[SHOWN, DEFERRED], messages=history)
+    unloaded = _usage(
+        FakeAnthropicState(min_cache_tokens=0), tools=[SHOWN, DEFERRED], messages=_loading_history(reference=None)
+    )
+    # The definition counts where the reference sits (hundreds of tokens), and everything
+    # before it was read from the cache: the tools array did not change.
+    sent = sum(loaded.values())
+    assert sent - sum(unloaded.values()) > 300
+    assert loaded["cache_read_input_tokens"] == with_deferred["cache_creation_input_tokens"]
+
+
+def test_references_to_unknown_or_shown_tools_and_all_deferred_tools_are_400s(
+    server: FakeAnthropicServer, client: anthropic.Anthropic
+) -> None:
+    server.push(Reply(text="never"))
+    cases = [
+        (
+            [SHOWN, DEFERRED],
+            _loading_history(reference="no_such_tool"),
+            "tool_reference to 'no_such_tool', which is not in tools",
+        ),
+        ([SHOWN, DEFERRED], _loading_history(reference="load_tools"), "which is not deferred"),
+        ([{**SHOWN, "defer_loading": True}, DEFERRED], [_user("hi")], "at least one tool must not be deferred"),
+        (
+            [SHOWN, DEFERRED],
+            [{"role": "user", "content": [{"type": "tool_reference", "tool_name": "run_query"}]}],
+            "only allowed inside tool_result",
+        ),
+    ]
+    for tools, messages, message in cases:
+        with pytest.raises(anthropic.BadRequestError, match=message):
+            _create(client, tools=tools, messages=messages)
+    assert server.remaining == 1, "a refused request consumes no scripted reply"
+
+
+def test_calling_a_deferred_tool_no_reference_loaded_is_refused(
+    server: FakeAnthropicServer, client: anthropic.Anthropic
+) -> None:
+    # In the history: a tool_use of a deferred tool before any reference loaded it.
+    history = _loading_history(reference=None)
+    call = {"type": "tool_use", "id": "toolu_2", "name": "run_query", "input": {}}
+    bad = [*history, {"role": "assistant", "content": [call]}]
+    bad.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "rows"}]})
+    with pytest.raises(anthropic.BadRequestError, match="'run_query', a deferred tool"):
+        _create(client, tools=[SHOWN, DEFERRED], messages=bad)
+    # A scripted reply calling it: the real model could not, so the script is wrong.
+    server.push(Reply(tool_uses=[ToolUse("run_query", {})]))
+    with pytest.raises(anthropic.BadRequestError, match="calls run_query, deferred"):
+        _create(client, tools=[SHOWN, DEFERRED], messages=history)
+    # Once a reference loaded it, the model may call it.
+    server.push(Reply(tool_uses=[ToolUse("run_query", {})]))
+    reply = _create(client, tools=[SHOWN, DEFERRED], messages=_loading_history())
+    assert reply.content[0].type == "tool_use" and reply.content[0].name == "run_query"

@@ -4,7 +4,7 @@ built-in load_tools / read_more — through the real graph, the Anthropic SDK an
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def test_compact_schemas_inline_defs_and_drop_titles_but_keep_meaning() -> None:
     assert compact["required"] == ["title"]
 
 
-def _names(body: dict[str, Any]) -> list[str]:
+def _names(body: Mapping[str, Any]) -> list[str]:
     return [t["name"] for t in body.get("tools") or []]
 
 
@@ -120,7 +120,19 @@ def _read_back_stub(messages: Sequence[BaseMessage]) -> AIMessage:
     return tool_turn("read_more", {"handle": handle, "offset": 0})
 
 
-def test_hidden_tools_are_decided_by_role_and_load_tools_and_read_more_widen_the_view(tmp_path: Path) -> None:
+def _references(body: Mapping[str, Any]) -> list[str]:
+    return [
+        item["tool_name"]
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for block in m["content"]
+        if block.get("type") == "tool_result" and isinstance(block.get("content"), list)
+        for item in block["content"]
+        if item.get("type") == "tool_reference"
+    ]
+
+
+def test_hidden_tools_are_deferred_loaded_by_reference_and_decided_by_role(tmp_path: Path) -> None:
     access = tmp_path / "access.yaml"
     policy = {
         "roles": {"employee": {"tools": ALLOWED}},
@@ -128,12 +140,13 @@ def test_hidden_tools_are_decided_by_role_and_load_tools_and_read_more_widen_the
     }
     access.write_text(yaml.safe_dump({"version": "t", **policy}))
     turns: list[Any] = [
-        tool_turn("crm_lookup", {"q": "acme"}),  # not shown this call, but the asker may: it runs
-        tool_turn("payroll", {"q": "all"}),  # not shown and not permitted: denied
-        tool_turn("load_tools", {"families": ["messaging"]}),
+        tool_turn("load_tools", {"families": ["crm"]}),
+        tool_turn("crm_lookup", {"q": "acme"}),  # loaded by the reference above: it runs
+        tool_turn("payroll", {"q": "all"}),  # not in the tools at all (not permitted): denied
         tool_turn("doc_search", {"q": "receipts"}),
         text_turn("Receipts above $25."),
         _read_back_stub,
+        tool_turn("ping", {"q": "erin"}),  # loaded for turn 2's cue word ("tell")
         text_turn("It said receipts are needed above $25."),
     ]
     with scripted_anthropic_server(turns) as server:
@@ -147,25 +160,72 @@ def test_hidden_tools_are_decided_by_role_and_load_tools_and_read_more_widen_the
             assert rt.ask("u_erin", "What does the handbook policy say about receipts?", thread_id="t").status == (
                 "answered"
             )
-            assert rt.ask("u_erin", "Thanks. Show me that again?", thread_id="t").status == "answered"
+            assert rt.ask("u_erin", "Thanks. Show me that again and tell Bob?", thread_id="t").status == "answered"
             history = rt.history("t")
         bodies = [r.body for r in server.message_requests]
-    shown = [_names(b) for b in bodies]
-    assert shown[0] == ["doc_search", "plugin", "load_tools", "read_more"]
-    assert shown[1] == ["doc_search", "plugin", "load_tools", "read_more", "crm_lookup"]  # crm now used in the thread
-    assert shown[3] == ["doc_search", "plugin", "load_tools", "read_more", "crm_lookup", "ping"]  # loaded
-    assert "read_more" in shown[5]
-    # The menu only grows by appending, so each call's tools start with the previous call's.
-    assert all(later[: len(earlier)] == earlier for earlier, later in itertools.pairwise(shown))
+    # One tools array for the whole thread: what the first call showed, then the asker's other
+    # tools deferred; payroll (not permitted) is not there at all.
+    arrays = [[{k: v for k, v in t.items() if k != "cache_control"} for t in b["tools"]] for b in bodies]
+    assert all(a == arrays[0] for a in arrays)
+    assert _names(bodies[0]) == ["doc_search", "plugin", "load_tools", "read_more", "crm_lookup", "ping"]
+    assert [t["name"] for t in arrays[0] if t.get("defer_loading")] == ["crm_lookup", "ping"]
+    assert "cache_control" in bodies[0]["tools"][3], "the cache marker ends the tools in the prompt"
+    # load_tools' result loads crm_lookup by reference; turn 2's cue word loads ping right after
+    # the person's message, before the model answers it.
+    assert _references(bodies[0]) == [] and _references(bodies[1]) == ["crm_lookup"]
+    assert _references(bodies[5]) == ["crm_lookup", "ping"]
     results = {m.name: m for m in history if isinstance(m, ToolMessage)}
     assert "Acme" in str(results["crm_lookup"].content) and results["crm_lookup"].status != "error"
     assert "Denied by policy" in str(results["payroll"].content) and "secret" not in str(results["payroll"].content)
-    assert '"messaging":["ping"]' in str(results["load_tools"].content)
+    assert '"crm":["crm_lookup"]' in str(results["load_tools"].content)
+    assert results["ping"].status != "error"
+    # The synthetic load is only in what Claude was sent, never in the thread.
+    assert not any(isinstance(m, AIMessage) and "toolu_cued" in str(m.tool_calls) for m in history)
     # Turn 2 sent the earlier handbook result as a stub, and read_more brought the text back as data.
     sent = str(bodies[5]["messages"])
     assert LONG[:200] not in sent and "read_more" in sent
     again = str(results["read_more"].content)
     assert "untrusted-data" in again and "Receipts are required above $25." in again
+
+
+def test_loading_a_family_mid_thread_keeps_the_previous_calls_prompt_a_cache_read(tmp_path: Path) -> None:
+    from agent.fakes.anthropic_api import FakeAnthropicState
+
+    turns: list[Any] = [
+        tool_turn("doc_search", {"q": "receipts"}),
+        tool_turn("load_tools", {"families": ["crm", "messaging"]}),
+        tool_turn("crm_lookup", {"q": "acme"}),
+        text_turn("Done."),
+    ]
+    access = tmp_path / "access.yaml"
+    policy = {
+        "roles": {"employee": {"tools": ALLOWED}},
+        "approvals": {"default": [{"stage": "m", "approvers": ["manager"]}]},
+    }
+    access.write_text(yaml.safe_dump({"version": "t", **policy}))
+    with scripted_anthropic_server(turns) as server:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            access_policy_path=access,
+            anthropic_api_key=SecretStr(server.api_key),
+            anthropic_base_url=server.url,
+        )
+        with build_runtime(settings, registry=REGISTRY) as rt:
+            assert rt.ask("u_erin", "What does the handbook say about receipts?", thread_id="t").status == "answered"
+        bodies = [r.body for r in server.message_requests]
+    # Replayed through a cache that takes prompts of any length (these are small).
+    cache = FakeAnthropicState(min_cache_tokens=0)
+    usages = [cache.usage_for(b) for b in bodies]
+    # Call 3 follows the load_tools call: its tools array is call 2's, so the whole of call 2's
+    # cached prompt is read back (the loaded definitions are written after it, inline).
+    for before, after in itertools.pairwise(usages[1:]):
+        assert (
+            after["cache_read_input_tokens"]
+            == before["cache_read_input_tokens"] + before["cache_creation_input_tokens"]
+        )
+    assert _references(bodies[2]) == ["crm_lookup", "ping"]
+    before_load = sum(usages[1].values())
+    assert sum(usages[2].values()) - before_load > 40, "the definitions count where they are loaded"
 
 
 def test_a_long_result_is_cut_and_read_on_page_by_page() -> None:
@@ -185,3 +245,24 @@ def test_a_long_result_is_cut_and_read_on_page_by_page() -> None:
         pages.append(page.text)
         offset = page.next_offset
     assert "".join(pages) == text and len(pages) == 3
+
+
+def test_models_without_deferred_loading_get_the_shown_and_loaded_tools_without_the_flag() -> None:
+    from agent.graph.planner import loaded_tools, with_tool_references
+    from agent.graph.tool_menu import shown_specs
+
+    first = [HumanMessage("What does the handbook say about receipts?"), AIMessage("Above $25.")]
+    menu = shown_specs(REGISTRY, ALLOWED, [*first, HumanMessage("thanks")])
+    assert [t["name"] for t in menu if t.get("defer_loading")] == ["crm_lookup", "ping"]
+    assert [t["name"] for t in loaded_tools(menu)] == ["doc_search", "plugin", "load_tools", "read_more"]
+    cued = [*first, HumanMessage("And tell Bob about the Acme customer?")]
+    menu = shown_specs(REGISTRY, ALLOWED, cued)
+    shown = loaded_tools(menu)
+    assert [t["name"] for t in shown][-2:] == ["crm_lookup", "ping"] and not any("defer_loading" in t for t in shown)
+    # For Claude the same thread gets a load right after the cueing message, nothing else changed.
+    sent = with_tool_references(cued, menu)
+    assert sent[:3] == cued and [type(m).__name__ for m in sent[3:]] == ["AIMessage", "ToolMessage"]
+    assert sent[4].content[1:] == [
+        {"type": "tool_reference", "tool_name": "crm_lookup"},
+        {"type": "tool_reference", "tool_name": "ping"},
+    ]

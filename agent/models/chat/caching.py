@@ -39,7 +39,8 @@ def supports_cache_control(model: BaseChatModel) -> bool:
 
 
 def cached_tool_specs(tool_specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of Anthropic-format tool specs with ``cache_control`` on the last one only.
+    """Copies of Anthropic-format tool specs with ``cache_control`` on the last one that is not
+    deferred (``defer_loading``: out of the prompt, so not in the cached prefix either).
 
     Each spec needs ``name``, ``description`` and ``input_schema`` (Anthropic's tool format).
     """
@@ -53,8 +54,9 @@ def cached_tool_specs(tool_specs: Sequence[Mapping[str, Any]]) -> list[dict[str,
             )
         copy = {k: v for k, v in spec.items() if k != "cache_control"}
         specs.append(copy)
-    if specs:
-        specs[-1]["cache_control"] = dict(CACHE_CONTROL)
+    shown = [s for s in specs if not s.get("defer_loading")]
+    if shown:
+        shown[-1]["cache_control"] = dict(CACHE_CONTROL)
     return specs
 
 
