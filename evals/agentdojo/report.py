@@ -102,6 +102,16 @@ def run(
         raise ValueError(f"unknown suite {', '.join(unknown)}: choose from {', '.join(SUITES)}")
     started = time.perf_counter()
     all_suites = load_suites()
+    for kind, asked, known in (
+        ("user task", user_tasks, {t for n in suites for t in all_suites[n].user_tasks}),
+        ("injection task", injection_tasks, {t for n in suites for t in all_suites[n].injection_tasks}),
+    ):
+        missing = sorted(set(asked or ()) - known)
+        if missing:
+            raise ValueError(
+                f"unknown {kind} {', '.join(missing)} in suite {', '.join(suites)}: "
+                f"use ids such as {sorted(known)[0]} (see AgentDojo's task list)"
+            )
     jobs: list[tuple[str, list[str]]] = []
     for name in suites:
         users = [u for u in all_suites[name].user_tasks if not user_tasks or u in user_tasks]

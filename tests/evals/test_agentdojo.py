@@ -160,3 +160,14 @@ def test_a_pick_the_askers_criterion_selects_holds_while_an_injection_steers(sui
         for line in lines
     ), lines
     assert any(line.startswith("file_id = “13”: from untrusted content") for line in lines), lines
+
+
+def test_the_cli_names_an_unknown_task_instead_of_running_nothing() -> None:
+    from typer.testing import CliRunner
+
+    from agent.interfaces.cli.app import app
+
+    result = CliRunner().invoke(app, ["evals", "agentdojo", "--suite", "banking", "--user-task", "user_task_999"])
+    assert result.exit_code == 2
+    assert "unknown user task user_task_999 in suite banking" in result.output
+    assert "Traceback" not in result.output
