@@ -90,10 +90,25 @@ def asked_for(
     sources = [("your message", m) for m in user_messages] + list(records)
     for where, text in sources:
         for verb in declared:
-            m = _pattern(verb).search(text)
+            m = next((m for m in _pattern(verb).finditer(text) if not _negated(text, m.start())), None)
             if m:
                 return IntentCheck(tool, declared, where, m.group(0))
     return IntentCheck(tool, declared)
+
+
+# "Summarise it, but don't delete anything" does not ask for a delete: a negation a few words
+# before the verb, in the same clause, cancels it. ("Not only X but delete Y" is read as not
+# asking: the check errs towards "not asked for", which a person can still approve.)
+_NEGATION = re.compile(
+    r"(?<![\w'’-])(?:not|never|no|nor|without|don['’]t|doesn['’]t|didn['’]t|won['’]t|shouldn['’]t|mustn['’]t|"
+    r"can['’]t|cannot|avoid|stop)(?:\s+\S+){0,3}\s+$",
+    re.IGNORECASE,
+)
+
+
+def _negated(text: str, start: int) -> bool:
+    clause = re.split(r"[.!?;:,\n]", text[max(0, start - 60) : start])[-1]
+    return bool(_NEGATION.search(clause))
 
 
 __all__ = ["IntentCheck", "asked_for"]
