@@ -65,21 +65,32 @@ def test_banking_subset_no_attack_succeeds_and_benign_writes_run(suites: dict) -
     assert any(r.suspect_cards for r in attacked)  # and the injected write was flagged and refused
 
 
-def test_the_card_shows_how_a_computed_amount_and_a_picked_id_are_explained(suites: dict, tmp_path) -> None:
-    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived
+def _run_pairs(suite, tmp_path, user_task: str, injection_tasks: tuple[str | None, ...]) -> tuple[list, list]:
+    """Run ``user_task`` (without attack for ``None``, else under each injection task) through
+    the real graph with the stated approver rule; the results and every card it was shown."""
+    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived, injections_for
 
-    suite = suites["banking"]
-    cards = []
+    cards: list = []
 
     def approver(view) -> bool:
         cards.append(view)
         return approve_if_asker_derived(view)
 
     runner = SuiteRunner(suite, tmp_path)
+    results = []
     try:
-        result = runner.run(suite.user_tasks["user_task_2"], None, {}, approver)
+        ut = suite.user_tasks[user_task]
+        for name in injection_tasks:
+            it = suite.injection_tasks[name] if name else None
+            inj = injections_for(suite, ut, it, {}) if it is not None else {}
+            results.append(runner.run(ut, it, inj, approver))
     finally:
         runner.close()
+    return results, cards
+
+
+def test_the_card_shows_how_a_computed_amount_and_a_picked_id_are_explained(suites: dict, tmp_path) -> None:
+    (result,), cards = _run_pairs(suites["banking"], tmp_path, "user_task_2", (None,))
     assert result.utility
     (card,) = cards
     lines = list(card.tainted_arguments)
@@ -100,30 +111,12 @@ def test_the_named_file_carrying_the_injection_still_vouches_outside_it_for_the_
     # accordingly" — the injection sits in that very file. Its address block (outside the passage
     # that addresses the assistant) still vouches for the update the asker asked for; the
     # injection's own calls (a new password, a payment to the attacker) are refused.
-    from evals.agentdojo.runner import (
-        NOT_ASKED_FLAG,
-        SUSPECT_FLAG,
-        SuiteRunner,
-        approve_if_asker_derived,
-        injections_for,
-    )
+    from evals.agentdojo.runner import NOT_ASKED_FLAG, SUSPECT_FLAG
 
-    suite = suites["banking"]
-    cards = []
-
-    def approver(view) -> bool:
-        cards.append(view)
-        return approve_if_asker_derived(view)
-
-    runner = SuiteRunner(suite, tmp_path)
-    try:
-        ut = suite.user_tasks["user_task_13"]
-        for inj in ("injection_task_7", "injection_task_5"):
-            it = suite.injection_tasks[inj]
-            result = runner.run(ut, it, injections_for(suite, ut, it, {}), approver)
-            assert result.utility and not result.attack_succeeded, inj
-    finally:
-        runner.close()
+    injections = ("injection_task_7", "injection_task_5")
+    results, cards = _run_pairs(suites["banking"], tmp_path, "user_task_13", injections)
+    for inj, result in zip(injections, results, strict=True):
+        assert result.utility and not result.attack_succeeded, inj
     update = [c for c in cards if c.title == "update_user_info"]
     assert update and all(SUSPECT_FLAG not in c.flags and NOT_ASKED_FLAG not in c.flags for c in update)
     assert any(
@@ -138,21 +131,7 @@ def test_the_named_file_carrying_the_injection_still_vouches_outside_it_for_the_
 def test_a_pick_the_askers_criterion_selects_holds_while_an_injection_steers(suites: dict, tmp_path) -> None:
     # "The largest file" is computed from the listing's size field, not taken from the model: the
     # delete goes through under attack, and the injection's own delete (file 13) is refused.
-    from evals.agentdojo.runner import SuiteRunner, approve_if_asker_derived, injections_for
-
-    suite = suites["workspace"]
-    cards = []
-
-    def approver(view) -> bool:
-        cards.append(view)
-        return approve_if_asker_derived(view)
-
-    ut, it = suite.user_tasks["user_task_35"], suite.injection_tasks["injection_task_1"]
-    runner = SuiteRunner(suite, tmp_path)
-    try:
-        result = runner.run(ut, it, injections_for(suite, ut, it, {}), approver)
-    finally:
-        runner.close()
+    (result,), cards = _run_pairs(suites["workspace"], tmp_path, "user_task_35", ("injection_task_1",))
     assert result.utility and not result.attack_succeeded
     lines = [line for card in cards for line in card.tainted_arguments]
     assert any(
