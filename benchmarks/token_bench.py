@@ -9,8 +9,9 @@ cache reports cache reads the way Anthropic does.
 - chamberlain: tools filtered by the asker's role; one tools array for the thread, the families
   its first call did not need deferred (``defer_loading``) and loaded inline by ``tool_reference``
   blocks when needed (counted there, as Anthropic counts them); the stable prefix (tools +
-  system prompt) and a moving breakpoint on the newest message cached, the per-turn context
-  after it, earlier turns' tool results compacted;
+  system prompt) and a moving breakpoint on the newest message cached, each turn's context kept
+  at the end of the message that opened the turn (so read from the cache by every later call),
+  earlier turns' tool results compacted;
 - naive: the same calls with every tool and its full schema, every raw tool output and the whole
   history resent on every call, no caching.
 
@@ -291,7 +292,7 @@ def _cache_table(res: Mapping[str, Any]) -> Table:
             str(i + 1), str(turn), f"{u['cache_read_input_tokens']:,}", f"{u['cache_creation_input_tokens']:,}",
             f"{u['input_tokens']:,}", f"{u['cache_read_input_tokens'] / sent:.0%}" if sent else "-", note,
         )  # fmt: skip
-    table.caption = "uncached = the per-turn context after the newest breakpoint (who asks, date, data boundary)"
+    table.caption = "uncached = input after the newest breakpoint (each turn's context is inside the cached prefix)"
     return table
 
 

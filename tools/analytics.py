@@ -92,6 +92,22 @@ class DescribeSchemaResult(ToolResult):
     )
     max_rows: int = Field(description="Row cap: larger results are truncated")
 
+    def for_model(self) -> str:
+        """One line per column instead of JSON: the same facts in about half the tokens (a
+        schema is the largest thing an analytics turn reads)."""
+        lines = [f"dialect: {self.dialect}; results are cut at {self.max_rows} rows"]
+        for table in self.tables:
+            lines.append("")
+            lines.append(f"table {table.name}" + (f": {table.description}" if table.description else ""))
+            for col in table.columns:
+                key = f", {col.key}" if col.key else ""
+                about = f": {col.description}" if col.description else ""
+                lines.append(f"- {col.name} {col.type}{key}{about}")
+        if self.other_tables:
+            lines.append("")
+            lines.append("other tables you may query (describe them by name): " + ", ".join(self.other_tables))
+        return "\n".join(lines)
+
 
 class ChartSpec(ToolArgs):
     kind: Literal["bar", "line", "pie", "scatter"] = Field(default="bar", description="Chart type")

@@ -42,6 +42,12 @@ class ToolResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def for_model(self) -> str:
+        """The result as the model reads it: JSON of the fields that are set. A result type may
+        render itself more compactly (the structured result stays the tool message's artifact,
+        for the policy layer and the output guard)."""
+        return self.model_dump_json(exclude_none=True)
+
 
 @dataclass(frozen=True)
 class ToolContext:

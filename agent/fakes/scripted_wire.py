@@ -68,6 +68,7 @@ def openai_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
     """The LangChain messages of a Chat Completions request body."""
     out: list[BaseMessage] = []
     names: dict[str, str] = {}
+    latest: str | None = None
     for m in body.get("messages") or []:
         role = m.get("role")
         if role in ("system", "developer"):
@@ -133,11 +134,14 @@ def anthropic_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                 if context is None:
                     texts.append(b.get("text", ""))
                 else:
-                    # The planner's per-turn context sits after the cached history on the wire;
-                    # a scripted model sees it where the other providers send it: in the system.
-                    out.insert(1 if system else 0, SystemMessage(content=context))
+                    # Each turn's context ends the message that opened the turn on the wire;
+                    # a scripted model sees the newest one where the other providers send it:
+                    # in the system.
+                    latest = context
         if texts:
             out.append(HumanMessage(content="".join(texts)))
+    if latest is not None:
+        out.insert(1 if system else 0, SystemMessage(content=latest))
     return out
 
 

@@ -22,7 +22,7 @@ from connectors.appdb.approvals import AGENT_KIND
 from connectors.errors import ConnectorError
 from policies.pii import hidden_kinds, redact_for, redact_obj
 from policies.spotlight import wrap_untrusted
-from tools.base import Tool, ToolContext
+from tools.base import Tool, ToolContext, ToolResult
 from tools.errors import ToolFailure, ToolInputError
 
 
@@ -103,6 +103,8 @@ def _tool_error(g: GatedCall, text: str) -> ToolMessage:
 
 
 def _result_text(result: Any) -> str:
+    if isinstance(result, ToolResult):
+        return result.for_model()
     if hasattr(result, "model_dump_json"):
         # Unset optional fields say nothing the model needs; the artifact keeps them.
         return str(result.model_dump_json(exclude_none=True))

@@ -1,5 +1,5 @@
-"""The model call the graph makes: tools + static system prompt (cached), the history (cached up
-to a moving breakpoint), then the per-turn context."""
+"""The model call the graph makes: tools + static system prompt (cached), then the history, each
+turn's context kept in it (cached up to a moving breakpoint)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from agent.graph.state import TURN_CONTEXT_KEY
 from agent.graph.tool_menu import DEFER_LOADING, LOAD_TOOLS, STALE_RESULT_CHARS, ToolMenu, load_tools_text
 from agent.models.chat import (
     CACHE_CONTROL,
@@ -35,9 +36,10 @@ class ChatPlanner:
     with our prompt layout, routed by task kind with fallbacks.
 
     For Claude the static system prompt is one text block marked for prompt caching, the history
-    follows with a breakpoint that moves to the newest message on every call, and the per-turn
-    context (who is asking, today's date, the untrusted-data boundary) comes last, uncached
-    (:func:`cache_layout`): each call reads the previous call's whole prompt from the cache.
+    follows with a breakpoint that moves to the newest message on every call, and each turn's
+    context (who is asking, today's date, the untrusted-data boundary) ends the person's message
+    that opened the turn, where it stays (:func:`cache_layout`): each call reads the previous
+    call's whole prompt from the cache.
     Other models get the context right after the static prompt in the system message
     (OpenAI-compatible servers as plain text: they cache a repeated prefix automatically, if at
     all).
@@ -106,11 +108,13 @@ class ChatPlanner:
         tools: Sequence[dict[str, Any]],
         names: Sequence[str],
     ) -> AIMessage:
-        context = f"{system}\nYou are running as the model {route.name}."
+        model_line = f"You are running as the model {route.name}."
+        context = f"{system}\n{model_line}"
         head: SystemMessage
         if _is_anthropic(route.chat):
-            head = system_message(self.static_prompt)
-            messages = cache_layout(with_tool_references(messages, tools), context)
+            # The model's name goes with the static prompt: a prompt cache is per model anyway.
+            head = system_message(f"{self.static_prompt}\n\n{model_line}")
+            messages = cache_layout(with_tool_references(messages, tools), system)
         else:
             # No deferred loading there: the tools shown first plus those loaded since.
             tools = loaded_tools(tools)
@@ -130,28 +134,39 @@ class ChatPlanner:
 
 
 def cache_layout(messages: Sequence[BaseMessage], context: str) -> list[BaseMessage]:
-    """The history as sent to Claude: every message as content blocks, cache breakpoints on the
-    newest message and on the newest message of the previous call, then the per-turn ``context``.
+    """The history as sent to Claude: every message as content blocks, each turn's context at
+    the end of the person's message that opened the turn, and cache breakpoints on the newest
+    message and on the newest message of the previous call.
 
     Anthropic's prefix runs tools → system → messages and a changed byte invalidates everything
-    after it, so what changes every turn (who asks, the date, the untrusted-data boundary, the
-    model's name) goes last, after the newest breakpoint: call n+1 then finds call n's whole
-    prompt in the cache and writes only what was added since. The breakpoint on the previous
-    call's newest message keeps that read working when a call adds more blocks than the 20 that
-    Anthropic looks back from a breakpoint (many parallel tool results). With the tools and the
-    system prompt that makes 4 breakpoints, Anthropic's maximum."""
+    after it, so what changes from turn to turn (who asks, the date, the untrusted-data boundary)
+    is never in the system prompt: it sits in the turn it belongs to, as a ``<turn-context>``
+    block, and stays there, the same bytes, for the rest of the thread (the graph keeps it with
+    the message, ``TURN_CONTEXT_KEY``). ``context`` is the current turn's, for a newest message
+    that has none kept. Call n+1 then finds call n's whole prompt in the cache, the context
+    included, and writes only what was added since. The breakpoint on the previous call's newest
+    message keeps that read working when a call adds more blocks than the 20 that Anthropic looks
+    back from a breakpoint (many parallel tool results). With the tools and the system prompt
+    that makes 4 breakpoints, Anthropic's maximum."""
     # Every message as content blocks: a marked message must differ from its unmarked self only
     # by the marker, or the prefix it ends would never match the cache.
     out = [_as_blocks(m) for m in messages]
-    marks = {len(out) - 1} if out else set()
+    opener = max((i for i, m in enumerate(out) if isinstance(m, HumanMessage)), default=None)
+    for i, m in enumerate(out):
+        if not isinstance(m, HumanMessage):
+            continue
+        kept = m.additional_kwargs.get(TURN_CONTEXT_KEY)
+        text = kept if isinstance(kept, str) and kept else (context if i == opener else None)
+        if text:
+            out[i] = m.model_copy(update={"content": [*_text_of(m.content), turn_context_block(text)]})
+    if opener is None:  # no message from the person at all: the context ends the request
+        out.append(HumanMessage(content=[turn_context_block(context)]))
+    marks = {len(out) - 1}
     last_ai = max((i for i, m in enumerate(out) if isinstance(m, AIMessage)), default=None)
     if last_ai is not None and last_ai > 0:
         marks.add(last_ai - 1)
     for i in marks:
         out[i] = _cache_marked(out[i])
-    # A human message after the newest (human or tool) message: langchain-anthropic merges the two
-    # into the same user turn, the context as its last text block, after any tool_result blocks.
-    out.append(HumanMessage(content=[turn_context_block(context)]))
     return out
 
 

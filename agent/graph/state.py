@@ -15,6 +15,13 @@ from agent.graph.deps import Deps
 from policies.directory import Principal
 
 
+TURN_CONTEXT_KEY = "chamberlain_turn_context"
+"""``additional_kwargs`` key of the person's message that opened a turn: the context the model
+was given for that turn (who asks, the date, the untrusted-data boundary), kept with the message
+so every later call sends the same bytes there and reads them from the prompt cache
+(agent/graph/planner.py). No model API sends ``additional_kwargs`` of a person's message."""
+
+
 class GatedCall(TypedDict, total=False):
     id: str
     name: str

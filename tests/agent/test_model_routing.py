@@ -7,6 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import SecretStr
 
 from agent.graph.planner import cache_layout, compact_history
+from agent.graph.state import TURN_CONTEXT_KEY
 from agent.models.chat import ModelError, turn_context_block
 from agent.models.routing import ModelRoute, ModelRoutes, task_kind_for
 from agent.models.scripted import ScriptedChatModel, text_turn
@@ -83,12 +84,33 @@ def test_history_compaction_stubs_earlier_turns_only() -> None:
     assert history[2].content == big  # the thread itself is not changed
 
 
-def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest_then_the_turn_context() -> None:
+def test_breakpoints_on_the_newest_message_and_the_previous_calls_newest_the_turn_context_in_its_turn() -> None:
     msgs = [HumanMessage("q"), AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": "c"}]), _tool("t", "res", "c")]
     out = cache_layout(msgs, "Today is 2026-12-03.")
-    assert out[0].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
+    assert len(out) == 3
+    # The turn's context ends the message that opened the turn, inside the cached prefix.
+    assert out[0].content == [
+        {"type": "text", "text": "q"},
+        {**turn_context_block("Today is 2026-12-03."), "cache_control": {"type": "ephemeral"}},
+    ]
     assert out[2].content[-1]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
     assert out[1] is msgs[1]
-    # What changes every turn comes after the newest breakpoint, unmarked.
-    assert isinstance(out[3], HumanMessage) and out[3].content == [turn_context_block("Today is 2026-12-03.")]
     assert msgs[0].content == "q"  # the state's messages are not touched
+
+
+def test_each_turn_keeps_the_context_it_was_given_and_only_the_newest_turn_takes_the_current_one() -> None:
+    first = HumanMessage("q1", additional_kwargs={TURN_CONTEXT_KEY: "Today is 2026-12-02."})
+    legacy = HumanMessage("q2")  # a thread from before contexts were kept: sent as it was
+    msgs = [first, AIMessage("a1"), legacy, AIMessage("a2"), HumanMessage("q3")]
+    out = cache_layout(msgs, "Today is 2026-12-03.")
+    assert out[0].content == [{"type": "text", "text": "q1"}, turn_context_block("Today is 2026-12-02.")]
+    # Sent as it was (the breakpoint on the previous call's newest message is its only change).
+    assert out[2].content == [{"type": "text", "text": "q2", "cache_control": {"type": "ephemeral"}}]
+    assert out[4].content == [
+        {"type": "text", "text": "q3"},
+        {**turn_context_block("Today is 2026-12-03."), "cache_control": {"type": "ephemeral"}},
+    ]
+    # A newest message with its context kept sends the kept one, not the one passed in.
+    pinned = HumanMessage("q3", additional_kwargs={TURN_CONTEXT_KEY: "Today was 2026-12-03."})
+    again = cache_layout([*msgs[:4], pinned], "Today is 2026-12-04.")
+    assert again[4].content[-1]["text"] == turn_context_block("Today was 2026-12-03.")["text"]

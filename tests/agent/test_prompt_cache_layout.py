@@ -1,6 +1,6 @@
 """The Claude request layout for prompt caching, through the runtime, the real anthropic SDK and
 the fake Messages API (which caches by Anthropic's documented rules): what changes every turn
-comes after the cached part, so each call reads the previous call's whole prompt."""
+stays in the turn it belongs to, so each call reads the previous call's whole prompt."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _marked(block: Any) -> bool:
     return isinstance(block, dict) and "cache_control" in block
 
 
-def test_each_call_reads_the_previous_calls_prompt_and_the_turn_context_comes_last(tmp_path: Path) -> None:
+def test_each_call_reads_the_previous_calls_prompt_and_each_turn_keeps_its_context(tmp_path: Path) -> None:
     turns = [
         tool_turn("crm_search", {"object_type": "deals", "query": "Acme Corporation 2027 renewal"}),
         text_turn("It is in negotiation."),
@@ -46,19 +46,26 @@ def test_each_call_reads_the_previous_calls_prompt_and_the_turn_context_comes_la
         close()
 
     assert len(bodies) == 4
+    contexts_seen: list[str] = []
     for body in bodies:
-        # The system prompt is the static one only; the per-turn context ends the newest message,
-        # unmarked, right after the newest breakpoint.
+        # The system prompt is the static one (and the model's name) only: who asks, the date and
+        # the boundary are in the turn-context block that ends the message opening each turn.
         assert len(body["system"]) == 1 and _marked(body["system"][0])
         assert "directory id" not in body["system"][0]["text"]
         last = body["messages"][-1]
-        assert last["role"] == "user"
-        assert last["content"][-1]["text"].startswith(TURN_CONTEXT_OPEN) and not _marked(last["content"][-1])
-        assert _marked(last["content"][-2])
-        assert "directory id u_priya" in last["content"][-1]["text"]
-        # Only the newest message carries a context: earlier ones are sent as they were.
-        earlier = [b for m in body["messages"][:-1] for b in m["content"] if isinstance(b, dict)]
-        assert not any(str(b.get("text", "")).startswith(TURN_CONTEXT_OPEN) for b in earlier)
+        assert last["role"] == "user" and _marked(last["content"][-1])
+        contexts = [
+            b["text"]
+            for m in body["messages"]
+            if m["role"] == "user"
+            for b in m["content"]
+            if isinstance(b, dict) and str(b.get("text", "")).startswith(TURN_CONTEXT_OPEN)
+        ]
+        assert all("directory id u_priya" in c for c in contexts)
+        # One per turn so far, and an earlier turn's context is sent with the same bytes again.
+        assert contexts[: len(contexts_seen)] == contexts_seen
+        contexts_seen = contexts
+    assert len(contexts_seen) == 3 and len(set(contexts_seen)) == 3  # a new boundary every turn
 
     state = FakeAnthropicState()  # replays the cache for the same requests
     usages = [state.usage_for(b) for b in bodies]
@@ -66,5 +73,5 @@ def test_each_call_reads_the_previous_calls_prompt_and_the_turn_context_comes_la
         # Call n+1 reads all that call n cached (its tools did not change), turn boundaries included.
         cached_before = before["cache_read_input_tokens"] + before["cache_creation_input_tokens"]
         assert after["cache_read_input_tokens"] >= cached_before > 0
-    # Nothing but the per-turn context is left uncached.
-    assert all(u["input_tokens"] < 150 for u in usages)
+    # Nothing is left uncached: each turn's context is read from the cache by the calls after it.
+    assert all(u["input_tokens"] == 0 for u in usages)

@@ -118,6 +118,21 @@ def test_schema_shows_only_what_the_asker_may_read(tools: Any) -> None:
     assert "employees" not in [t.name for t in alice.tables] + alice.other_tables
 
 
+def test_the_model_reads_the_schema_as_one_line_per_column_with_every_fact_of_the_json(tools: Any) -> None:
+    describe, _ = tools
+    result = call(describe, {"question": "net sales by region", "max_tables": 3}, ctx("u_priya"))
+    text = result.for_model()
+    assert len(text) < 0.75 * len(result.model_dump_json(exclude_none=True))
+    lines = text.splitlines()
+    assert lines[0] == f"dialect: sqlite; results are cut at {result.max_rows} rows"
+    for table in result.tables:
+        assert f"table {table.name}: {table.description}" in lines
+        for col in table.columns:
+            key = f", {col.key}" if col.key else ""
+            assert f"- {col.name} {col.type}{key}: {col.description}" in lines
+    assert lines[-1].endswith(", ".join(result.other_tables)) and "salary" not in text
+
+
 def test_guard_rejections_and_database_errors_go_back_to_the_model(tools: Any) -> None:
     _, run = tools
     with pytest.raises(ToolInputError, match="column salary is not readable"):
