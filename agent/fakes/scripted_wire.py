@@ -68,7 +68,6 @@ def openai_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
     """The LangChain messages of a Chat Completions request body."""
     out: list[BaseMessage] = []
     names: dict[str, str] = {}
-    latest: str | None = None
     for m in body.get("messages") or []:
         role = m.get("role")
         if role in ("system", "developer"):
@@ -100,6 +99,7 @@ def anthropic_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
     if system:
         out.append(SystemMessage(content=_text(system)))
     names: dict[str, str] = {}
+    latest: str | None = None  # the newest turn context
     for m in body.get("messages") or []:
         content = m.get("content")
         blocks: list[dict[str, Any]] = (

@@ -14,7 +14,6 @@ from langgraph.graph.message import add_messages
 from agent.graph.deps import Deps
 from policies.directory import Principal
 
-
 TURN_CONTEXT_KEY = "chamberlain_turn_context"
 """``additional_kwargs`` key of the person's message that opened a turn: the context the model
 was given for that turn (who asks, the date, the untrusted-data boundary), kept with the message
