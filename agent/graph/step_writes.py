@@ -20,7 +20,10 @@ What stays true:
 - Carried entries are prepared (PII-redacted, serialised) when logged: the checkpoint never
   holds an unredacted audit entry. A process killed mid-turn leaves them in the checkpoint of the
   last step; the thread's next run (``ask`` resumes a crashed turn first) commits them with the
-  rest of the turn. A node that raises commits everything it holds at once.
+  rest of the turn. A node that raises commits everything it holds at once. A node that
+  LangGraph runs again after a crash (the commit made, the checkpoint not) gets the same
+  hand-over back and commits it at most once: the flush looks for its first entry in the log,
+  in the same transaction.
 """
 
 from __future__ import annotations
@@ -56,10 +59,16 @@ class StepWrites:
         self.entries: list[PreparedEntry] = list(carried["audit"]) if carried else []
         self.usage: list[UsageRow] = list(carried["usage"]) if carried else []
         self.writes: list[Write] = []
+        # The hand-over is committed at most once: a step that LangGraph runs again (the process
+        # died after this step's commit, before its checkpoint) gets the same ``carried`` back.
+        self.handed = _Handover.of(carried)
 
     def flush(self) -> None:
-        entries, usage, writes = self.entries, self.usage, self.writes
-        self.entries, self.usage, self.writes = [], [], []
+        entries, usage, writes, handed = self.entries, self.usage, self.writes, self.handed
+        self.entries, self.usage, self.writes, self.handed = [], [], [], None
+        if handed is not None:
+            self.audit.append_prepared(handed.entries_of(entries), also=[handed.check, handed.usage_of(usage), *writes])
+            return
         if usage:
             writes = [_usage_write(usage), *writes]
         if entries or writes:
@@ -71,8 +80,37 @@ class StepWrites:
         if self.writes:
             return None
         out = Unlogged(audit=self.entries, usage=self.usage)
-        self.entries, self.usage = [], []
+        self.entries, self.usage, self.handed = [], [], None  # the next step commits them
         return out
+
+
+class _Handover:
+    """What earlier steps handed on: the first ``n_entries`` entries and ``n_usage`` usage rows
+    of a flush. Its entries carry the time they were logged, to the microsecond, so the flush
+    can tell, in its own transaction, whether an earlier run of this step committed them
+    already (its first entry is in the log) and then leaves the hand-over out."""
+
+    def __init__(self, first_entry: PreparedEntry, n_entries: int, n_usage: int) -> None:
+        self.first_entry, self.n_entries, self.n_usage = first_entry, n_entries, n_usage
+        self.new = True
+
+    @classmethod
+    def of(cls, carried: Unlogged | None) -> _Handover | None:
+        if not carried or not carried["audit"]:
+            return None  # usage alone is never handed on: a model call also logs its turn
+        return cls(carried["audit"][0], len(carried["audit"]), len(carried["usage"]))
+
+    def check(self, c: Connection) -> None:
+        self.new = not AuditLog.has_prepared(c, self.first_entry)
+
+    def entries_of(self, entries: list[PreparedEntry]) -> Callable[[], list[PreparedEntry]]:
+        return lambda: entries if self.new else entries[self.n_entries :]
+
+    def usage_of(self, usage: list[UsageRow]) -> Write:
+        def write(c: Connection) -> None:
+            insert_usage(c, usage if self.new else usage[self.n_usage :])
+
+        return write
 
 
 def _usage_write(rows: list[UsageRow]) -> Write:

@@ -146,9 +146,27 @@ class AuditLog:
             [self.prepare(e, actor=a, thread_id=t, approval_id=ap, data=d) for e, a, t, ap, d in entries], also=also
         )
 
+    @staticmethod
+    def has_prepared(c: Connection, entry: PreparedEntry) -> bool:
+        """Whether ``entry`` (from :meth:`prepare`) is in the log already, in the caller's
+        transaction: same time to the microsecond, actor, event, thread and data."""
+        event, actor, thread_id, _approval_id, data_json, at_iso = entry
+        q = (
+            select(audit_log.c.seq)
+            .where(
+                audit_log.c.at == datetime.fromisoformat(str(at_iso)),
+                audit_log.c.actor == actor,
+                audit_log.c.event == event,
+                audit_log.c.thread_id.is_(None) if thread_id is None else audit_log.c.thread_id == thread_id,
+                audit_log.c.data_json == data_json,
+            )
+            .limit(1)
+        )
+        return c.execute(q).first() is not None
+
     def append_prepared(
         self,
-        entries: Sequence[PreparedEntry],
+        entries: Sequence[PreparedEntry] | Callable[[], Sequence[PreparedEntry]],
         *,
         also: Sequence[Callable[[Connection], Sequence[RawEntry] | None]] = (),
     ) -> list[AuditEntry]:
@@ -157,19 +175,21 @@ class AuditLog:
         ``also``: other writes of the same step (usage records, a budget admission that reads
         and counts), run first in that transaction so one commit holds them all. One may return
         entries of its own (what it decided): they follow ``entries`` in the chain. They run
-        again if the head moved under us (the transaction is retried as a whole)."""
+        again if the head moved under us (the transaction is retried as a whole). ``entries``
+        may be a function, called after them (what to append may depend on what they found)."""
         if not entries and not also:
             return []
         for _ in range(50):
             try:
                 with self.engine.begin() as c:
-                    batch = list(entries)
+                    decided: list[PreparedEntry] = []
                     for write in also:
                         more = write(c)
                         if more:
-                            batch += [
+                            decided += [
                                 self.prepare(e, actor=a, thread_id=t, approval_id=ap, data=d) for e, a, t, ap, d in more
                             ]
+                    batch = [*(entries() if callable(entries) else entries), *decided]
                     if not batch:
                         return []
                     return self._chain(c, batch)

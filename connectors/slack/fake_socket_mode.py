@@ -84,7 +84,7 @@ class FakeSocketMode:
         with self._lock:
             return self._connection_no
 
-    def wait_connected(self, n: int = 1, *, timeout: float = 10.0) -> None:
+    def wait_connected(self, n: int = 1, *, timeout: float = 30.0) -> None:
         """Block until the ``n``-th connection has been greeted with ``hello``."""
         with self._lock:
             if not self._lock.wait_for(lambda: self._connection_no >= n and self._current is not None, timeout):
@@ -117,7 +117,7 @@ class FakeSocketMode:
         """Tell the client this connection is going away, as Slack does before rotating hosts."""
         self._send({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake-socket-mode"}})
 
-    def wait_ack(self, envelope_id: str, *, timeout: float = 10.0) -> Ack:
+    def wait_ack(self, envelope_id: str, *, timeout: float = 30.0) -> Ack:
         with self._lock:
             if not self._lock.wait_for(lambda: envelope_id in self.acks, timeout):
                 raise TimeoutError(f"envelope {envelope_id} was not acknowledged within {timeout} s")

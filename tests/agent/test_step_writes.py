@@ -8,10 +8,12 @@ take as many checkpoints as a bare ReAct agent (call_model, gate with the read, 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from agent.graph import step_writes
 from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
@@ -150,6 +152,8 @@ def test_a_read_turn_commits_twice_and_its_read_steps_hand_their_entries_on(tmp_
 _KILLED_MID_TURN = """
 import os, sys
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from agent.models.scripted import ScriptedChatModel, text_turn, tool_turn
 from agent.runtime.chamberlain import build_runtime
@@ -195,3 +199,44 @@ def test_a_turn_killed_between_read_steps_commits_their_entries_when_the_thread_
     assert after[:6] == ["request", "model_turn", "policy_decision", "tool_result", "model_turn", "answer"]
     assert after.count("policy_decision") == 1 and after.count("tool_result") == 1
     assert after[-3:] == ["request", "model_turn", "answer"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path}/app.db")
+    else:
+        import psycopg
+
+        admin = request.getfixturevalue("postgres_url")
+        db = "t_" + uuid.uuid4().hex[:10]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {db}")
+        eng = make_engine(admin.rsplit("/", 1)[0] + "/" + db)
+    yield eng
+    eng.dispose()
+
+
+def test_a_step_run_again_after_its_commit_commits_what_was_handed_to_it_once(app_engine: Engine) -> None:
+    audit, usage = AuditLog(app_engine), UsageStore(app_engine)
+    with step_writes.step(audit) as first:  # read-only steps: what they logged rides on
+        step_writes.log(audit, "tool_result", actor="u_a", thread_id="t", data={"tool": "kv_get"})
+        step_writes.log(audit, "model_turn", actor="u_a", thread_id="t")
+        step_writes.record_usage(
+            audit,
+            usage.model_call_row(
+                "u_a", "t", model="m", input_tokens=6, output_tokens=1, cache_read_tokens=0,
+                cache_write_tokens=0, cost_usd=0.0,
+            ),
+        )  # fmt: skip
+        carried = first.carry()
+    assert carried is not None and list(audit.entries()) == []
+    # The step that ends the turn commits the hand-over; the process dies before LangGraph
+    # checkpoints that step, so it runs again with the same state: the same hand-over.
+    for run in range(2):
+        with step_writes.step(audit, carried):
+            step_writes.log(audit, "answer", actor="u_a", thread_id="t", data={"run": run})
+    events = [(e.event, e.data.get("run")) for e in audit.entries()]
+    assert events == [("tool_result", None), ("model_turn", None), ("answer", 0), ("answer", 1)]
+    assert usage.window("user", "u_a", "day").tokens == 7  # counted once
+    assert audit.verify().ok

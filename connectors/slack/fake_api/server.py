@@ -177,7 +177,7 @@ class FakeSlack:
             out = [m for (ch, _), m in self.messages.items() if ch == channel]
         return sorted(out, key=lambda m: float(m.ts))
 
-    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 10.0) -> Any:
+    def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 30.0) -> Any:
         """Poll ``predicate`` until it returns something truthy; fail loudly on timeout."""
         deadline = time.monotonic() + timeout
         while True:
