@@ -11,8 +11,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from policies.access import DEFAULT_ACCESS
-from policies.directory import DEFAULT_DIRECTORY
+from policies.defaults import DEFAULT_ACCESS, DEFAULT_DIRECTORY
 
 
 class Settings(BaseSettings):

@@ -34,6 +34,10 @@ CLI = [sys.executable, "-m", "agent"]
 TRACE = [sys.executable, "-X", "importtime", "-m", "agent"]  # one extra run: what got imported
 HEAVY = ("anthropic", "openai", "langchain_core", "langchain_anthropic", "langgraph", "torch", "sentence_transformers")
 
+# What any approvals/audit command imports whatever our code does (the app DB, settings, the CLI
+# and its tables, the policy files' YAML): its time is the floor under those rows.
+FLOOR = "import sqlalchemy, sqlalchemy.dialects.sqlite, pydantic_settings, typer, typer._adapters, rich.table, yaml"
+
 # label, arguments, target seconds, needs seeded data
 COMMANDS: list[tuple[str, list[str], float, bool]] = [
     ("--help", ["--help"], 1.0, False),
@@ -161,7 +165,14 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         bare.append(time.perf_counter() - t0)
     base = statistics.median(bare)
-    print(f"\nbaseline: bare `python -c pass` {base:.2f} s (load average {os.getloadavg()[0]:.1f})\n", file=out)
+    floor = []
+    for _ in range(max(runs, 3)):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", FLOOR], check=True)
+        floor.append(time.perf_counter() - t0)
+    lib = statistics.median(floor)
+    print(f"\nbaseline: bare `python -c pass` {base:.2f} s (load average {os.getloadavg()[0]:.1f})", file=out)
+    print(f"floor: importing only the libraries an approvals command needs takes {lib:.2f} s\n", file=out)
     print(f"| command | median s ({runs} runs) | × bare python | target s | heavy imports | ok |", file=out)
     print("| --- | --- | --- | --- | --- | --- |", file=out)
     rows: list[Row] = []
@@ -184,6 +195,9 @@ def main() -> None:
         argv = [_pending_expense(env, workdir) if a == "{id}" else a for a in args]
         _t, heavy, _code = _time([*TRACE, *argv], env)  # -X importtime slows a run: not timed
         report(label, statistics.median(samples), target, "yes" if heavy else "no")
+
+    print(f"| (floor: the libraries alone) | {lib:.2f} | {lib / base:.1f} | — | — | — |", file=out)
+    rows.append(Row("start-up: floor (libraries alone)", "s", lib, base, "informational", None, "bare python"))
 
     served = [_serve(env, until_ready=not opts.quick) for _ in range(runs)]
     report("serve → /healthz", statistics.median(h for h, _ in served), 3.0, "—")

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from policies.approvers import StageNeed, resolve_route
+from policies.defaults import DEFAULT_ACCESS
 from policies.directory import Directory, Principal
 from policies.errors import PolicyFileError
 from policies.policy_file import read_policy_file
 from policies.stages import Stage
 from policies.write_sla import WriteSla
-
-DEFAULT_ACCESS = Path(__file__).with_name("access.yaml")
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from policies.defaults import DEFAULT_DIRECTORY
 from policies.errors import PolicyFileError, UnknownPrincipal
 from policies.policy_file import read_policy_file
-
-DEFAULT_DIRECTORY = Path(__file__).with_name("directory.yaml")
 
 
 class Clearance(IntEnum):

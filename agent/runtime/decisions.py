@@ -115,10 +115,11 @@ class _OnDemandCrm:
 
 
 @contextlib.contextmanager
-def open_decisions(settings: Settings) -> Iterator[Decisions]:
+def open_decisions(settings: Settings, *, directory: Directory | None = None) -> Iterator[Decisions]:
     """The lifecycle with every configured write effect, and no graph or model; closed on exit.
-    The connectors behind the effects open only when an approved action needs them."""
-    services = Services(directory=Directory.load(settings.directory_path))
+    The connectors behind the effects open only when an approved action needs them.
+    ``directory``: the settings' directory, when the caller has loaded it already."""
+    services = Services(directory=directory or Directory.load(settings.directory_path))
     lock = threading.Lock()
 
     def crm() -> CrmConnector:

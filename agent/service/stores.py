@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.service.approvals import ApprovalService, Decider
 from agent.settings import Settings
-from connectors.appdb import ApprovalStore, AuditLog, DedupeStore, UsageStore, make_engine
+from connectors.appdb import ApprovalStore, AuditLog, make_engine
 from policies.directory import Directory
 
 if TYPE_CHECKING:
@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from agent.runtime.chamberlain import Chamberlain
     from connectors.appdb import ApprovalRecord
     from connectors.appdb.api_keys import ApiKeyStore
+    from connectors.appdb.dedupe import DedupeStore
     from connectors.appdb.reports import ReportStore
     from connectors.appdb.resumes import ResumeQueue
     from connectors.appdb.slack_cards import CardStore
+    from connectors.appdb.usage_store import UsageStore
     from connectors.outbox import SqlOutbox
 
 
@@ -72,6 +74,8 @@ class Service:
 
     @cached_property
     def usage(self) -> UsageStore:
+        from connectors.appdb.usage_store import UsageStore
+
         return UsageStore(self.engine)
 
     @cached_property
@@ -82,6 +86,8 @@ class Service:
 
     @cached_property
     def dedupe(self) -> DedupeStore:
+        from connectors.appdb.dedupe import DedupeStore
+
         return DedupeStore(self.engine)
 
     @cached_property
@@ -145,30 +151,31 @@ def _audit(engine: Engine) -> AuditLog:
 
 
 @contextlib.contextmanager
-def open_service(settings: Settings, *, decide: bool = False) -> Iterator[Service]:
+def open_service(settings: Settings, *, decide: bool = False, directory: Directory | None = None) -> Iterator[Service]:
     """The service for one command. ``decide``: with the light decision path (the lifecycle and
     every write effect: the CRM, the outbox, business follow-ups; no graph, no model); without
-    it, reading and record-keeping only."""
+    it, reading and record-keeping only. ``directory``: the settings' directory, if the caller
+    has already loaded it (it is read once per command)."""
     if decide:
         from agent.runtime.decisions import open_decisions
 
-        with open_decisions(settings) as decisions:
+        with open_decisions(settings, directory=directory) as decisions:
             parts = decisions.parts
             approvals = ApprovalService(parts.store, parts.audit, decisions.directory, decisions)
             yield Service(parts.store.engine, decisions.directory, approvals, settings)
         return
-    svc = connect_service(settings)
+    svc = connect_service(settings, directory=directory)
     try:
         yield svc
     finally:
         svc.close()
 
 
-def connect_service(settings: Settings) -> Service:
+def connect_service(settings: Settings, *, directory: Directory | None = None) -> Service:
     """The read and record-keeping service on the settings' app database; the caller closes it."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        directory = Directory.load(settings.directory_path)
+        directory = directory or Directory.load(settings.directory_path)
         approvals = ApprovalService(ApprovalStore(engine), _audit(engine), directory)
     except BaseException:
         engine.dispose()

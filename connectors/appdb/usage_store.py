@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, inspect, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.appdb._schema import usage, usage_rollup
 from connectors.appdb.approvals import now_utc
@@ -32,10 +31,16 @@ def _rollup_upsert(dialect: str) -> Any:
     stmt = _UPSERTS.get(dialect)
     if stmt is not None:
         return stmt
+    # The dialects' insert constructs load here, on first use: importing the PostgreSQL dialect
+    # costs a command on SQLite ~30 ms of start-up (and pulls in its asyncpg driver module).
     base: Any
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         base = postgresql.insert(usage_rollup)
     elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         base = sqlite.insert(usage_rollup)
     else:  # pragma: no cover - the app DB is SQLite or PostgreSQL
         raise RuntimeError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")

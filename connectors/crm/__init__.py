@@ -13,26 +13,8 @@ here because the demo, the local service and many tests build and seed HubSpot f
 
 from typing import TYPE_CHECKING, Any
 
-from connectors.crm._protocol import CrmConnector
-from connectors.crm.model import (
-    Company,
-    Condition,
-    Contact,
-    CrmObject,
-    Deal,
-    Kind,
-    NewNote,
-    NewTask,
-    Note,
-    Owner,
-    Page,
-    Pipeline,
-    Sort,
-    Stage,
-    Task,
-)
-
 if TYPE_CHECKING:
+    from connectors.crm._protocol import CrmConnector
     from connectors.crm.hubspot import (
         IDEMPOTENCY_PROPERTY,
         OBJECT_TYPES,
@@ -48,7 +30,46 @@ if TYPE_CHECKING:
         SearchPage,
         SortSpec,
     )
+    from connectors.crm.model import (
+        Company,
+        Condition,
+        Contact,
+        CrmObject,
+        Deal,
+        Kind,
+        NewNote,
+        NewTask,
+        Note,
+        Owner,
+        Page,
+        Pipeline,
+        Sort,
+        Stage,
+        Task,
+    )
 
+# Every name loads on first use, from the module that defines it: reading the settings (which
+# checks CHAMBERLAIN_CRM against connectors.crm.registry, and so runs this package's __init__)
+# must not build the model's pydantic classes (~15 ms) nor import an HTTP client.
+_MODEL_NAMES = frozenset(
+    {
+        "Company",
+        "Condition",
+        "Contact",
+        "CrmObject",
+        "Deal",
+        "Kind",
+        "NewNote",
+        "NewTask",
+        "Note",
+        "Owner",
+        "Page",
+        "Pipeline",
+        "Sort",
+        "Stage",
+        "Task",
+    }
+)
 # The HubSpot names load on first use: reading the settings (which checks CHAMBERLAIN_CRM against
 # connectors.crm.registry) must not import an HTTP client.
 _HUBSPOT_NAMES = frozenset(
@@ -71,6 +92,18 @@ _HUBSPOT_NAMES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES:
+        from connectors.crm import model
+
+        return getattr(model, name)
+    if name == "CrmConnector":
+        from connectors.crm import _protocol
+
+        return _protocol.CrmConnector
+    if name in ("model", "_protocol"):  # `import connectors.crm` once made these attributes too
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _HUBSPOT_NAMES:
         from connectors.crm import hubspot
 

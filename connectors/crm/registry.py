@@ -9,8 +9,10 @@ then add one entry here. ``hubspot`` is opened by the agent's services, because 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from connectors.crm._protocol import CrmConnector
+if TYPE_CHECKING:
+    from connectors.crm._protocol import CrmConnector
 
 
 def _memory() -> CrmConnector:

@@ -62,3 +62,73 @@ def test_a_runtime_without_a_model_call_loads_no_provider_sdk(tmp_path: Path) ->
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=240, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+
+
+def _imported(args: list[str], data_dir: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAMBERLAIN_", "ANTHROPIC_"))}
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "agent", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env=env,
+    )
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("import time")]
+    return {ln.split("|")[-1].strip() for ln in lines}, res
+
+
+# Other command groups' modules, another database's SQL dialect, the CRM's pydantic model: none of
+# them is used by reading or deciding approvals on SQLite, and each cost start-up time when it was.
+NOT_FOR_APPROVALS = {
+    "sqlalchemy.dialects.postgresql",
+    "agent.interfaces.cli.sql",
+    "agent.interfaces.cli.docs",
+    "agent.interfaces.cli.slack",
+    "agent.interfaces.cli.web",
+    "agent.interfaces.cli.outbox",
+    "agent.interfaces.cli.reports",
+    "agent.interfaces.cli.mcp",
+    "agent.interfaces.cli.warehouse",
+    "agent.interfaces.cli.templates",
+    "agent.interfaces.cli.audit",
+    "agent.interfaces.cli.evals",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "expect", "also_not"),
+    [
+        (["approvals", "list"], "id", {"connectors.crm.model"}),  # the settings' CRM check needs only names
+        (["approvals", "approve", "apr_0000", "--user", "u_raj"], "not found", set()),
+    ],
+    ids=["list", "approve unknown id"],
+)
+def test_approval_commands_import_only_what_they_use(
+    args: list[str], expect: str, also_not: set[str], tmp_path: Path
+) -> None:
+    imported, res = _imported(args, tmp_path)
+    assert expect in res.stdout + res.stderr, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert "connectors.appdb" in imported  # it did open the app database
+    unused = imported & (NOT_FOR_APPROVALS | also_not)
+    assert not unused, sorted(unused)
+
+
+def test_a_lazily_loaded_group_still_runs_and_is_listed(tmp_path: Path) -> None:
+    imported, res = _imported(["audit", "verify"], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "agent.interfaces.cli.audit" in imported
+    assert "agent.interfaces.cli.sql" not in imported
+    helped = subprocess.run(
+        [sys.executable, "-m", "agent", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    listed = [ln.split()[0] for ln in helped.stdout.split("Commands:")[1].splitlines() if ln.strip()]
+    # Every group, in the order the app lists them: the core ones first.
+    groups = ["approvals", "audit", "crm", "sql", "docs", "slack", "web", "tools", "warehouse", "requests"]
+    assert [n for n in listed if n in groups] == groups
+    assert {"outbox", "reports", "mcp", "evals", "ask", "usage", "doctor"} <= set(listed)
+    typo = subprocess.run(
+        [sys.executable, "-m", "agent", "aprovals", "list"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert typo.returncode == 2 and "Did you mean 'approvals'" in typo.stderr

@@ -84,3 +84,27 @@ def test_dedupe_index_holds_many_keys(tmp_path: Path) -> None:
         )
     assert "INDEX" in plan.upper()  # a key lookup, not a scan
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_usage_rollups_upsert_on_each_backend(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    # The dialect-specific INSERT … ON CONFLICT is built on first use (its dialect module is not
+    # imported at start-up): it must still be the right one for each database.
+    import uuid
+
+    from connectors.appdb import UsageStore
+
+    url = f"sqlite:///{tmp_path / 'app.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    try:
+        store = UsageStore(engine)
+        user = f"u_{uuid.uuid4().hex[:8]}"
+        for _ in range(2):
+            store.record_model_call(
+                user, None, model="m", input_tokens=10, output_tokens=5, cache_read_tokens=0,
+                cache_write_tokens=0, cost_usd=0.25, groups=["all"],
+            )  # fmt: skip
+        day = store.window("user", user, "day")
+        assert (day.tokens, round(day.cost_usd, 6)) == (30, 0.5)
+    finally:
+        engine.dispose()

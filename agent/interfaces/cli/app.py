@@ -10,7 +10,8 @@ startup_bench.py`` times them). So:
 
 - A command group lives in its own module (``agent/interfaces/cli/<name>.py``) whose top level imports only
   typer/rich and our light modules; heavy imports go inside the command functions.
-- Register it with one line in ``_mount_subcommands`` below: ``app.add_typer(mod.app, name=...)``.
+- Register it in ``GROUPS`` below (a three-line loader and one row): the module is imported and its
+  commands built only when that group runs, or ``--help`` lists it (``agent/interfaces/cli/lazy.py``).
 - Get settings with ``agent.interfaces.cli.support.load_settings(data_dir)`` (checks the data dir; pass
   ``create=True`` only for commands that create state) and fail with ``support.fail``.
 - Use ``agent.service.stores.open_service`` (not ``agent.runtime.services``) for approvals/audit without a runtime.
@@ -18,29 +19,134 @@ startup_bench.py`` times them). So:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from agent.interfaces.cli import approvals as cli_approvals
-from agent.interfaces.cli import audit as cli_audit
-from agent.interfaces.cli import crm as cli_crm
+from agent.interfaces.cli import models as cli_models
+from agent.interfaces.cli.lazy import lazy_groups
 from agent.interfaces.cli.options import DataDir, UserOpt, err_console
 from agent.interfaces.cli.options import fail as _fail
 from agent.interfaces.cli.options import settings_for as _settings
 from agent.interfaces.cli.render import console, print_outcome, render_event
 
+
+def _approvals() -> typer.Typer:
+    from agent.interfaces.cli import approvals, requests
+
+    requests.register(approvals.app)  # submit, simulate, ... join `approvals`
+    return approvals.app
+
+
+def _evals() -> typer.Typer:
+    from agent.interfaces.cli import evals, models
+
+    models.evals_app.command("agentdojo")(evals.agentdojo)  # joins `evals live`
+    return models.evals_app
+
+
+def _audit() -> typer.Typer:
+    from agent.interfaces.cli import audit
+
+    return audit.app
+
+
+def _crm() -> typer.Typer:
+    from agent.interfaces.cli import crm
+
+    return crm.app
+
+
+def _sql() -> typer.Typer:
+    from agent.interfaces.cli import sql
+
+    return sql.app
+
+
+def _docs() -> typer.Typer:
+    from agent.interfaces.cli import docs
+
+    return docs.app
+
+
+def _slack() -> typer.Typer:
+    from agent.interfaces.cli import slack
+
+    return slack.app
+
+
+def _web() -> typer.Typer:
+    from agent.interfaces.cli import web
+
+    return web.app
+
+
+def _tools() -> typer.Typer:
+    from agent.interfaces.cli import tools
+
+    return tools.app
+
+
+def _warehouse() -> typer.Typer:
+    from agent.interfaces.cli import warehouse
+
+    return warehouse.app
+
+
+def _templates() -> typer.Typer:
+    from agent.interfaces.cli import templates
+
+    return templates.app
+
+
+def _outbox() -> typer.Typer:
+    from agent.interfaces.cli import outbox
+
+    return outbox.app
+
+
+def _reports() -> typer.Typer:
+    from agent.interfaces.cli import reports
+
+    return reports.app
+
+
+def _mcp() -> typer.Typer:
+    from agent.interfaces.cli import mcp
+
+    return mcp.app
+
+
+# The command groups, in the order `chamberlain --help` lists them (the core ones first). Each
+# module is imported, and its commands built, only when its group runs or --help lists it
+# (agent/interfaces/cli/lazy.py). A new group: its own module with an `app`, a loader above (a
+# plain import, so the architecture test sees the edge) and one row here.
+GROUPS: dict[str, Callable[[], typer.Typer]] = {
+    "approvals": _approvals,
+    "audit": _audit,
+    "crm": _crm,
+    "sql": _sql,
+    "docs": _docs,
+    "slack": _slack,
+    "web": _web,
+    "tools": _tools,
+    "warehouse": _warehouse,
+    "requests": _templates,
+    "outbox": _outbox,
+    "reports": _reports,
+    "mcp": _mcp,
+    "evals": _evals,
+}
+
 app = typer.Typer(
+    cls=lazy_groups(GROUPS),
     help="Chamberlain: an assistant that reads within your permissions and writes only with approval.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Plain usage errors: three short lines, not a boxed panel.
     rich_markup_mode=None,
 )
-# The core groups first: their order is the order `chamberlain --help` lists them in.
-app.add_typer(cli_approvals.app, name="approvals")
-app.add_typer(cli_audit.app, name="audit")
-app.add_typer(cli_crm.app, name="crm")
 
 
 def _thread_label(rt: Any, user: str, thread_id: str) -> str:
@@ -191,58 +297,8 @@ def demo(
     run_demo(_settings(data_dir, create=True), console=console, fake_server=fake_model_server)
 
 
-def _mount_subcommands() -> None:
-    # Sub-apps import only typer and their own modules at import time; heavy imports happen
-    # inside their commands, so `chamberlain --help` stays fast.
-    from agent.interfaces.cli import (
-        docs as cli_docs,
-    )
-    from agent.interfaces.cli import (
-        models as cli_models,
-    )
-    from agent.interfaces.cli import (
-        outbox as cli_outbox,
-    )
-    from agent.interfaces.cli import (
-        requests as cli_requests,
-    )
-    from agent.interfaces.cli import slack as slack_cli
-    from agent.interfaces.cli import (
-        sql as cli_sql,
-    )
-    from agent.interfaces.cli import (
-        templates as cli_templates,
-    )
-    from agent.interfaces.cli import (
-        warehouse as cli_warehouse,
-    )
-    from agent.interfaces.cli import (
-        web as cli_web,
-    )
-
-    app.add_typer(cli_sql.app, name="sql")
-    app.add_typer(cli_docs.app, name="docs")
-    app.add_typer(slack_cli.app, name="slack")
-    app.add_typer(cli_web.app, name="web")
-    from agent.interfaces.cli import evals as cli_evals
-    from agent.interfaces.cli import tools as cli_tools
-
-    app.add_typer(cli_tools.app, name="tools")
-    cli_models.evals_app.command("agentdojo")(cli_evals.agentdojo)  # joins `evals live`
-    app.add_typer(cli_warehouse.app, name="warehouse")
-    app.add_typer(cli_templates.app, name="requests")
-    cli_requests.register(cli_approvals.app)
-    app.add_typer(cli_outbox.app, name="outbox")
-    from agent.interfaces.cli import reports as cli_reports
-
-    app.add_typer(cli_reports.app, name="reports")
-    from agent.interfaces.cli import mcp as cli_mcp
-
-    app.add_typer(cli_mcp.app, name="mcp")
-    cli_models.register(app)  # usage, doctor, evals live
-
-
-_mount_subcommands()
+# `usage` and `doctor` are commands of the root itself, listed after the ones above.
+cli_models.register(app)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from agent.interfaces.cli.render import console, print_audit, render_approval
 
 if TYPE_CHECKING:
     from agent.settings import Settings
+    from policies.directory import Directory
 
 app = typer.Typer(help="Review and decide approval requests.", no_args_is_help=True)
 
@@ -92,15 +93,17 @@ def _show_batch(*, batch_id: str, views: list[ApprovalView]) -> None:
         render_approval(v)
 
 
-def _check_user(settings: Settings, user: str) -> None:
-    """A typo in --user fails before anything opens."""
+def _check_user(settings: Settings, user: str) -> Directory:
+    """A typo in --user fails before anything opens; the directory it read is the one decisions use."""
     from agent.errors import UnknownPrincipal
-    from agent.interfaces.cli.support import configured_directory
+    from policies.directory import Directory
 
+    directory = Directory.load(settings.directory_path)
     try:
-        configured_directory(settings.data_dir).get(user)
+        directory.get(user)
     except UnknownPrincipal as exc:
         _fail(str(exc))
+    return directory
 
 
 def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data_dir: Path | None) -> None:
@@ -111,9 +114,9 @@ def _decide(approval_id: str, user: str, approve: bool, reason: str | None, data
     from agent.service.stores import open_service
 
     settings = _settings(data_dir)
-    _check_user(settings, user)
+    directory = _check_user(settings, user)
     queued: set[str] = set()
-    with open_service(settings, decide=True) as svc:
+    with open_service(settings, decide=True, directory=directory) as svc:
         try:
             if approval_id.startswith("bat_"):  # a batch: one decision per item (refused items say why)
                 res_b = svc.approvals.decide_batch(approval_id, approver_id=user, approve=approve, reason=reason)

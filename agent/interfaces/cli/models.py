@@ -32,10 +32,9 @@ DataDir = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``usage``, ``doctor`` and the ``evals`` group to the main CLI."""
+    """Add ``usage`` and ``doctor`` to the main CLI (which mounts ``evals_app`` as ``evals``)."""
     app.command("usage")(usage)
     app.command("doctor")(doctor)
-    app.add_typer(evals_app, name="evals")
 
 
 def _settings(data_dir: Path | None) -> Any:
