@@ -211,6 +211,14 @@ def main() -> None:
     # First and last tenth of the run: does a turn get slower as history grows?
     tenth = max(1, len(ours) // 10)
     growth = statistics.median(ours[-tenth:]) / max(statistics.median(ours[:tenth]), 1e-9)
+    # The baseline runs turn by turn beside ours: what it "grows" over the run is the machine
+    # getting busier or quieter, plus its checkpoint database (which ours has too), so it is
+    # divided out: what is left is what our own tables (audit chain, usage, approvals) add.
+    base_growth = statistics.median(base[-tenth:]) / max(statistics.median(base[:tenth]), 1e-9)
+    console.print(
+        f"last vs first {tenth} turns: chamberlain ×{growth:.2f}, create_react_agent ×{base_growth:.2f} "
+        f"(the machine's drift and the checkpointer); chamberlain's own growth ×{growth / base_growth:.2f}"
+    )
     ours50 = pct(ours, 50)
     # One conversation: LangGraph serialises the whole message list at every checkpoint, so both
     # grow with the history; what is ours is how much faster we grow than the bare agent.
@@ -238,7 +246,15 @@ def main() -> None:
                     "create_react_agent + SqliteSaver",
                 ),
                 Row("turn overhead added per turn", "ms", ours50 - b50, None, "≤ 5 ms", ours50 - b50 <= 5, ""),
-                Row(f"turn overhead, last vs first {tenth} turns", "×", growth, None, "≤ 1.2×", growth <= 1.2, ""),
+                Row(
+                    f"turn overhead, last vs first {tenth} turns",
+                    "×",
+                    growth,
+                    base_growth,
+                    "≤ 1.2× the baseline's (same run: the machine's drift divided out)",
+                    growth <= 1.2 * base_growth,
+                    "create_react_agent, same run",
+                ),
                 Row(
                     f"one conversation: turn {len(ours1)} vs turn 1, growth",
                     "×",
