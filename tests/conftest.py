@@ -79,3 +79,24 @@ def pg_cluster() -> Iterator[Any]:
 def postgres_url(pg_cluster: Any) -> str:
     """Admin URL (postgresql://postgres@127.0.0.1:PORT/postgres) of the session's server."""
     return str(pg_cluster.admin_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app_engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
+    """An app-database engine on SQLite, then on a fresh database of the session's PostgreSQL."""
+    import uuid
+
+    from connectors.appdb import make_engine
+
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path}/app.db")
+    else:
+        import psycopg
+
+        admin = request.getfixturevalue("postgres_url")
+        db = "t_" + uuid.uuid4().hex[:10]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {db}")
+        eng = make_engine(admin.rsplit("/", 1)[0] + "/" + db)
+    yield eng
+    eng.dispose()

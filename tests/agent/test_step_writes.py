@@ -8,8 +8,6 @@ take as many checkpoints as a bare ReAct agent (call_model, gate with the read, 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,22 +197,6 @@ def test_a_turn_killed_between_read_steps_commits_their_entries_when_the_thread_
     assert after[:6] == ["request", "model_turn", "policy_decision", "tool_result", "model_turn", "answer"]
     assert after.count("policy_decision") == 1 and after.count("tool_result") == 1
     assert after[-3:] == ["request", "model_turn", "answer"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/app.db")
-    else:
-        import psycopg
-
-        admin = request.getfixturevalue("postgres_url")
-        db = "t_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        eng = make_engine(admin.rsplit("/", 1)[0] + "/" + db)
-    yield eng
-    eng.dispose()
 
 
 def test_a_step_run_again_after_its_commit_commits_what_was_handed_to_it_once(app_engine: Engine) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,25 +15,13 @@ from connectors.appdb import (
     DedupeStore,
     NewApproval,
     StageSpec,
-    make_engine,
     payload_hash,
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/app.db")
-    else:
-        import psycopg
-
-        admin = request.getfixturevalue("postgres_url")
-        db = "t_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        eng = make_engine(admin.rsplit("/", 1)[0] + "/" + db)
-    yield eng
-    eng.dispose()
+@pytest.fixture
+def engine(app_engine: Engine) -> Engine:
+    return app_engine  # tests/conftest.py: SQLite, then PostgreSQL
 
 
 def _new(key: str = "t1:call1", stages: tuple[StageSpec, ...] | None = None, **kw: Any) -> NewApproval:

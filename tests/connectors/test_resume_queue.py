@@ -4,32 +4,17 @@ one resumer per thread, nothing dropped when a decision lands mid-resume or a re
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from connectors.appdb import make_engine
 from connectors.appdb.resumes import ResumeQueue
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path}/app.db")
-    else:
-        import psycopg
-
-        admin = request.getfixturevalue("postgres_url")
-        db = "r_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        eng = make_engine(admin.rsplit("/", 1)[0] + "/" + db)
-    yield eng
-    eng.dispose()
+@pytest.fixture
+def engine(app_engine: Engine) -> Engine:
+    return app_engine  # tests/conftest.py: SQLite, then PostgreSQL
 
 
 def test_one_resumer_per_thread_and_nothing_dropped(engine: Engine) -> None:
