@@ -39,6 +39,21 @@ _ADVANCE_HEAD = (
     .values(seq=bindparam("seq"), hash=bindparam("hash"))
 )
 _INSERT = insert(audit_log)
+# Is this prepared entry in the log already? (a hand-over re-committed after a crash)
+_HAS_ENTRY = (
+    select(audit_log.c.seq)
+    .where(
+        audit_log.c.at == bindparam("at"),
+        audit_log.c.actor == bindparam("actor"),
+        audit_log.c.event == bindparam("event"),
+        audit_log.c.data_json == bindparam("data_json"),
+        or_(
+            audit_log.c.thread_id == bindparam("thread_id"),
+            and_(audit_log.c.thread_id.is_(None), bindparam("no_thread") == True),  # noqa: E712
+        ),
+    )
+    .limit(1)
+)
 
 # ``(event, actor, thread_id, approval_id, data)`` as a caller logs it.
 RawEntry = tuple[str, str, str | None, str | None, Mapping[str, Any] | None]
@@ -151,18 +166,15 @@ class AuditLog:
         """Whether ``entry`` (from :meth:`prepare`) is in the log already, in the caller's
         transaction: same time to the microsecond, actor, event, thread and data."""
         event, actor, thread_id, _approval_id, data_json, at_iso = entry
-        q = (
-            select(audit_log.c.seq)
-            .where(
-                audit_log.c.at == datetime.fromisoformat(str(at_iso)),
-                audit_log.c.actor == actor,
-                audit_log.c.event == event,
-                audit_log.c.thread_id.is_(None) if thread_id is None else audit_log.c.thread_id == thread_id,
-                audit_log.c.data_json == data_json,
-            )
-            .limit(1)
-        )
-        return c.execute(q).first() is not None
+        params = {
+            "at": datetime.fromisoformat(str(at_iso)),
+            "actor": actor,
+            "event": event,
+            "data_json": data_json,
+            "thread_id": thread_id,
+            "no_thread": thread_id is None,
+        }
+        return c.execute(_HAS_ENTRY, params).first() is not None
 
     def append_prepared(
         self,
