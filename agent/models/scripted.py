@@ -112,8 +112,6 @@ class ScriptedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     state: ScriptState = Field(exclude=True)
-    bound_tool_names: tuple[str, ...] = ()
-    tool_choice: Any = None
     model_name: str = SCRIPTED_MODEL_NAME
 
     @classmethod
@@ -165,11 +163,12 @@ class ScriptedChatModel(BaseChatModel):
         tool_choice: Any = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """A copy sharing this model's script that remembers the bound tool names."""
+        """This model with the tool names bound (a ``RunnableBinding``, as real chat models return:
+        binding per call copies no model and re-serialises nothing), recorded in :attr:`bind_history`."""
         names = tuple(_tool_name(tool) for tool in tools)
         with self.state.lock:
             self.state.bound_tools.append(names)
-        return self.model_copy(update={"bound_tool_names": names, "tool_choice": tool_choice})
+        return self.bind(tools=names, tool_choice=tool_choice)
 
     def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         turn = self.state.next_turn(messages)

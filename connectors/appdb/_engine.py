@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from connectors.appdb._schema import metadata
 
@@ -77,10 +79,12 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            if getattr(conn, "_implicit_begin", False):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # On the driver connection: a BEGIN needs no statement machinery (see _prepared.py).
+            sql = "BEGIN" if getattr(conn, "_implicit_begin", False) else "BEGIN IMMEDIATE"
+            try:
+                conn.connection.dbapi_connection.execute(sql)
+            except sqlite3.Error as e:  # e.g. "database is locked" past the busy timeout
+                raise DBAPIError.instance(sql, (), e, sqlite3.Error, dialect=conn.dialect) from e
 
     create_tables(engine, metadata)
     return engine

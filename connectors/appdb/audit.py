@@ -18,16 +18,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from connectors.appdb._prepared import Prepared
 from connectors.appdb._schema import audit_head, audit_log
 from connectors.appdb.approvals import canonical_json, now_utc
 from connectors.errors import ConflictError
 
 GENESIS = "0" * 64
 
-# Built once: constructing and cache-keying SQLAlchemy statements cost more than running them.
-_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+# Built once, and run on the driver (connectors/appdb/_prepared.py): every turn appends to the
+# chain, and SQLAlchemy's per-execution work would cost ten times the statements themselves.
+_HEAD = Prepared(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
 _INIT_HEAD = insert(audit_head).values(id=1, seq=0, hash=bindparam("hash"))
-_ADVANCE_HEAD = (
+_ADVANCE_HEAD = Prepared(
     update(audit_head)
     .where(
         and_(
@@ -38,9 +40,9 @@ _ADVANCE_HEAD = (
     )
     .values(seq=bindparam("seq"), hash=bindparam("hash"))
 )
-_INSERT = insert(audit_log)
+_INSERT = Prepared(insert(audit_log), columns=[c.name for c in audit_log.columns])
 # Is this prepared entry in the log already? (a hand-over re-committed after a crash)
-_HAS_ENTRY = (
+_HAS_ENTRY = Prepared(
     select(audit_log.c.seq)
     .where(
         audit_log.c.at == bindparam("at"),
@@ -174,7 +176,7 @@ class AuditLog:
             "thread_id": thread_id,
             "no_thread": thread_id is None,
         }
-        return c.execute(_HAS_ENTRY, params).first() is not None
+        return _HAS_ENTRY.execute(c, params).first() is not None
 
     def append_prepared(
         self,
@@ -211,7 +213,7 @@ class AuditLog:
 
     def _chain(self, c: Connection, batch: Sequence[PreparedEntry]) -> list[AuditEntry]:
         """Link ``batch`` after the head and advance it, in the caller's transaction."""
-        head = c.execute(_HEAD).first()
+        head = _HEAD.execute(c).first()
         if head is None:
             c.execute(_INIT_HEAD, {"hash": GENESIS})
             first_seq, first_hash = 0, GENESIS
@@ -242,10 +244,10 @@ class AuditLog:
             )
             prev = h
         # Compare-and-set on the head: on PostgreSQL two writers may read the same head.
-        res = c.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev, "prev_seq": first_seq, "prev_hash": first_hash})
+        res = _ADVANCE_HEAD.execute(c, {"seq": seq, "hash": prev, "prev_seq": first_seq, "prev_hash": first_hash})
         if res.rowcount != 1:
             raise _Retry()
-        c.execute(_INSERT, rows)
+        _INSERT.executemany(c, rows)
         return out
 
     def entries(

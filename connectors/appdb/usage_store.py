@@ -15,18 +15,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, inspect, or_, select, text
 
+from connectors.appdb._prepared import Prepared
 from connectors.appdb._schema import usage, usage_rollup
 from connectors.appdb.approvals import now_utc
 
 PERIODS = ("hour", "day", "month")
 
-# Built once: constructing and cache-keying SQLAlchemy statements cost more than running them
-# (a turn records usage twice or more).
-_INSERT_USAGE = insert(usage)
-_UPSERTS: dict[str, Any] = {}
+_UPSERTS: dict[str, Prepared] = {}
 
 
-def _rollup_upsert(dialect: str) -> Any:
+def _rollup_upsert(dialect: str) -> Prepared:
     """``INSERT … ON CONFLICT DO UPDATE`` adding to the running totals (SQLite or PostgreSQL)."""
     stmt = _UPSERTS.get(dialect)
     if stmt is not None:
@@ -44,13 +42,16 @@ def _rollup_upsert(dialect: str) -> Any:
         base = sqlite.insert(usage_rollup)
     else:  # pragma: no cover - the app DB is SQLite or PostgreSQL
         raise RuntimeError(f"usage rollups need SQLite or PostgreSQL, not {dialect}")
-    stmt = base.on_conflict_do_update(
-        index_elements=["scope", "key", "period", "start"],
-        set_={
-            "requests": usage_rollup.c.requests + base.excluded.requests,
-            "tokens": usage_rollup.c.tokens + base.excluded.tokens,
-            "cost_usd": usage_rollup.c.cost_usd + base.excluded.cost_usd,
-        },
+    stmt = Prepared(
+        base.on_conflict_do_update(
+            index_elements=["scope", "key", "period", "start"],
+            set_={
+                "requests": usage_rollup.c.requests + base.excluded.requests,
+                "tokens": usage_rollup.c.tokens + base.excluded.tokens,
+                "cost_usd": usage_rollup.c.cost_usd + base.excluded.cost_usd,
+            },
+        ),
+        columns=["scope", "key", "period", "start", "requests", "tokens", "cost_usd"],
     )
     _UPSERTS[dialect] = stmt
     return stmt
@@ -149,6 +150,11 @@ _COLUMNS = ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cach
             "groups", "task_kind", "provider", "latency_ms")  # fmt: skip
 _ZERO = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": 0.0}
 
+# Built once, and run on the driver (connectors/appdb/_prepared.py): a turn records usage twice
+# or more, and SQLAlchemy's per-execution work costs more than these statements themselves.
+# Every row gives every column (``_row``).
+_INSERT_USAGE = Prepared(insert(usage), columns=["at", "user_id", "thread_id", "kind", *_COLUMNS])
+
 
 def _row(at: datetime, user_id: str, thread_id: str | None, kind: str, **values: Any) -> UsageRow:
     row: UsageRow = {"at": at.isoformat(), "user_id": user_id, "thread_id": thread_id, "kind": kind}
@@ -162,7 +168,7 @@ def insert_usage(c: Connection, rows: Sequence[UsageRow]) -> None:
     if not rows:
         return
     stored = [{**r, "at": datetime.fromisoformat(r["at"]) if isinstance(r["at"], str) else r["at"]} for r in rows]
-    c.execute(_INSERT_USAGE, stored)
+    _INSERT_USAGE.executemany(c, stored)
     rollups: dict[tuple[str, str, str, str], list[float]] = {}
     for r in stored:
         groups = sorted({g for g in (r.get("groups") or "").split(",") if g})
@@ -172,8 +178,8 @@ def insert_usage(c: Connection, rows: Sequence[UsageRow]) -> None:
                 acc = rollups.setdefault((scope, key, period, period_start(period, r["at"])), [0, 0, 0.0])
                 for i, v in enumerate(add):
                     acc[i] += v
-    c.execute(
-        _rollup_upsert(c.dialect.name),
+    _rollup_upsert(c.dialect.name).executemany(
+        c,
         [
             {
                 "scope": s,
@@ -198,10 +204,12 @@ def rollups_of(r: UsageRow) -> tuple[int, int, float]:
 
 
 # Each window of one (scope, key) by its primary key, built once.
-_WINDOWS = select(usage_rollup.c.period, usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd).where(
-    usage_rollup.c.scope == bindparam("scope"),
-    usage_rollup.c.key == bindparam("key"),
-    or_(*(and_(usage_rollup.c.period == p, usage_rollup.c.start == bindparam(f"start_{p}")) for p in PERIODS)),
+_WINDOWS = Prepared(
+    select(usage_rollup.c.period, usage_rollup.c.requests, usage_rollup.c.tokens, usage_rollup.c.cost_usd).where(
+        usage_rollup.c.scope == bindparam("scope"),
+        usage_rollup.c.key == bindparam("key"),
+        or_(*(and_(usage_rollup.c.period == p, usage_rollup.c.start == bindparam(f"start_{p}")) for p in PERIODS)),
+    )
 )
 
 _MIGRATED: set[str] = set()
@@ -318,7 +326,7 @@ class UsageStore:
         out = {(s, k, p): WindowTotals() for s, k in keys for p in PERIODS}
         with self._reading() as c:
             for scope, key in keys:
-                for period, requests, tokens, cost in c.execute(_WINDOWS, {"scope": scope, "key": key, **starts}):
+                for period, requests, tokens, cost in _WINDOWS.execute(c, {"scope": scope, "key": key, **starts}).rows:
                     out[(scope, key, period)] = WindowTotals(int(requests), int(tokens), float(cost))
         return out
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableBinding
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
@@ -86,7 +87,9 @@ def test_bind_tools_records_names_and_shares_the_script() -> None:
     assert second.invoke("b").text == "two"
     assert model.invoke("c").text == "three"
     assert model.bind_history == [("crm_find", "sql_query"), ("LookupArgs",)]
-    assert isinstance(first, ScriptedChatModel) and first.bound_tool_names == ("crm_find", "sql_query")
+    # Bound like a real chat model: a binding over the same model, not a copy of it.
+    assert isinstance(first, RunnableBinding) and first.bound is model
+    assert first.kwargs["tools"] == ("crm_find", "sql_query") and second.kwargs["tool_choice"] == "any"
     assert model.played == 3 and model.remaining == 0
     assert [[m.text for m in call] for call in model.calls] == [["a"], ["b"], ["c"]]
 

@@ -132,3 +132,36 @@ def test_a_lazily_loaded_group_still_runs_and_is_listed(tmp_path: Path) -> None:
         [sys.executable, "-m", "agent", "aprovals", "list"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert typo.returncode == 2 and "Did you mean 'approvals'" in typo.stderr
+
+
+def test_a_turn_on_another_model_does_not_import_the_openai_stack(tmp_path: Path) -> None:
+    # Asking "is this model OpenAI's?" (prompt caching, tool binding) used to import langchain-openai
+    # and the openai SDK: about a second on the first turn of every runtime, on any model.
+    code = (
+        "import sys\n"
+        "from agent.models.scripted import ScriptedChatModel, text_turn\n"
+        "from agent.runtime.chamberlain import build_runtime\n"
+        "from agent.settings import Settings\n"
+        "from tools.base import ToolRegistry\n"
+        "model = ScriptedChatModel.from_turns([text_turn('hi')])\n"
+        f"rt = build_runtime(Settings(data_dir={str(tmp_path)!r}), registry=ToolRegistry([]), chat_model=model)\n"
+        "with rt:\n"
+        "    assert rt.ask('u_erin', 'hello?').status == 'answered'\n"
+        "print(sorted(m for m in ('openai', 'langchain_openai') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAMBERLAIN_", "ANTHROPIC_"))}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=240, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+
+
+def test_an_openai_model_is_still_recognised() -> None:
+    from agent.models.chat.caching import supports_cache_control
+    from agent.models.chat.config import ModelConfig
+    from agent.models.chat.openai_adapter import build_openai, is_openai
+    from agent.models.scripted import ScriptedChatModel, text_turn
+
+    chat = build_openai(ModelConfig(provider="openai", api_key="sk-test", base_url="http://127.0.0.1:9/v1"))
+    assert is_openai(chat) and not supports_cache_control(chat)
+    scripted = ScriptedChatModel.from_turns([text_turn("x")])
+    assert not is_openai(scripted) and supports_cache_control(scripted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +49,10 @@ def build_openai(cfg: ModelConfig, *, model: str | None = None) -> BaseChatModel
 
 
 def is_openai(model: Any) -> bool:
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError:  # pragma: no cover - langchain-openai is a dependency
-        return False
-    return isinstance(model, ChatOpenAI)
+    # A ChatOpenAI exists only once its module is imported: asking must not import it (langchain-
+    # openai and the openai SDK cost ~1 s, paid by the first turn of a runtime on any other model).
+    module = sys.modules.get("langchain_openai")
+    return module is not None and isinstance(model, module.ChatOpenAI)
 
 
 _CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too many tokens", "prompt is too long")
