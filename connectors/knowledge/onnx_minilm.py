@@ -257,13 +257,19 @@ def _plain_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any]) -> An
 def session_options(threads: int = 0) -> Any:
     """Session settings for batch embedding on CPU: all graph optimisations, one intra-op thread
     per core available to this process, operators run one after another (a BERT layer is a
-    chain: parallel execution only adds scheduling)."""
+    chain: parallel execution only adds scheduling), and worker threads that sleep between
+    operators instead of spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads or _cores()
+    # Spinning workers burn a core between operators; when another process wants that core
+    # (a shared machine, the rest of the ingest), the kernels' barriers then wait on a thread
+    # the OS has put aside. Without spinning, 103 handbook chunks on 2 busy cores: 46 vs 40
+    # chunks/s and 2.1 vs 2.5 CPU-s; on idle cores 113 vs 100 (benchmarks/README.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return options
 

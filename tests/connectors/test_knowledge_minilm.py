@@ -216,6 +216,16 @@ def test_fused_kernels_compute_the_plain_graphs_vectors(fused_model) -> None:  #
     assert float((plain * fused).sum(axis=1).min()) > 0.99999
 
 
+def test_the_session_threads_sleep_instead_of_spinning(fused_model) -> None:  # type: ignore[no-untyped-def]
+    # Spinning intra-op workers stall the kernels' barriers on a shared or busy machine (and the
+    # rest of an ingest); the loaded session must run with spinning off, on every core we have.
+    from connectors.knowledge.onnx_minilm import _cores
+
+    options = fused_model.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == _cores()
+
+
 def test_vectors_do_not_depend_on_how_texts_are_batched(fused_model) -> None:  # type: ignore[no-untyped-def]
     # Length-sorted, token-capped batches pad each batch to its own longest text: padding must
     # never leak into a vector, whatever the cap or the neighbours.

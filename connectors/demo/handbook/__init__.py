@@ -1,9 +1,10 @@
 """The Larkspur Systems handbook: the demo knowledge base.
 
 Markdown, text and HTML documents live in this folder. One PDF (the robot site safety guide) is
-rendered from :data:`SITE_SAFETY_GUIDE` at seed time with matplotlib, deterministically, so no
-binary file is versioned. :func:`materialize` writes the complete handbook to a folder for
-``chamberlain docs ingest`` / ``chamberlain seed``.
+written from :data:`SITE_SAFETY_GUIDE` at seed time by :mod:`connectors.demo.pdf` (milliseconds;
+matplotlib took over a second), deterministically, so no binary file is versioned.
+:func:`materialize` writes the complete handbook to a folder for ``chamberlain docs ingest`` /
+``chamberlain seed``.
 """
 
 from __future__ import annotations
@@ -58,35 +59,25 @@ SITE_SAFETY_GUIDE: tuple[tuple[str, str], ...] = (
 
 
 def write_site_safety_pdf(path: Path) -> Path:
-    """Render the site safety guide as a two-page PDF with extractable text (deterministic)."""
-    import matplotlib
+    """Render the site safety guide as a two-page A4 PDF with extractable text (deterministic)."""
+    from connectors.demo.pdf import Line, write_text_pdf
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pages = [SITE_SAFETY_GUIDE[:3], SITE_SAFETY_GUIDE[3:]]
-    with (
-        matplotlib.rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans", "svg.hashsalt": "larkspur"}),
-        PdfPages(path, metadata={"Title": SITE_SAFETY_TITLE, "Creator": "Larkspur", "CreationDate": None}) as pdf,
-    ):
-        for number, sections in enumerate(pages, start=1):
-            fig = plt.figure(figsize=(8.27, 11.69))
-            y = 0.94
-            if number == 1:
-                fig.text(0.08, y, SITE_SAFETY_TITLE, fontsize=18, weight="bold")
-                y -= 0.05
-            for heading, body in sections:
-                fig.text(0.08, y, heading, fontsize=13, weight="bold")
-                y -= 0.03
-                for line in textwrap.wrap(body, 88):
-                    fig.text(0.08, y, line, fontsize=10)
-                    y -= 0.022
-                y -= 0.025
-            pdf.savefig(fig)
-            plt.close(fig)
-    return path
+    pages: list[list[Line]] = []
+    for number, sections in enumerate((SITE_SAFETY_GUIDE[:3], SITE_SAFETY_GUIDE[3:]), start=1):
+        lines: list[Line] = []
+        y = 0.94
+        if number == 1:
+            lines.append(Line(SITE_SAFETY_TITLE, y, 18, "bold"))
+            y -= 0.05
+        for heading, body in sections:
+            lines.append(Line(heading, y, 13, "bold"))
+            y -= 0.03
+            for text in textwrap.wrap(body, 88):
+                lines.append(Line(text, y))
+                y -= 0.022
+            y -= 0.025
+        pages.append(lines)
+    return write_text_pdf(path, pages, title=SITE_SAFETY_TITLE)
 
 
 def materialize(dest: str | Path) -> Path:
