@@ -18,7 +18,8 @@ and reset-on-return still see every transaction. Driver errors are raised as SQL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -98,15 +99,10 @@ class Prepared:
             return _Rows(list(res.fetchall()) if res.returns_rows else [], res.rowcount)
         c = self._for(conn.dialect)
         params = self._params(c, values)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _cursor(conn, c.sql, params) as cursor:
             cursor.execute(c.sql, params)
             rows = cursor.fetchall() if cursor.description is not None else []
             return _Rows([tuple(r) for r in rows], cursor.rowcount)
-        except conn.dialect.loaded_dbapi.Error as e:
-            raise _wrapped(conn.dialect, c.sql, params, e) from e
-        finally:
-            cursor.close()
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row, in one driver call."""
@@ -117,13 +113,8 @@ class Prepared:
             return
         c = self._for(conn.dialect)
         params = [self._params(c, r) for r in rows]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _cursor(conn, c.sql, params, many=True) as cursor:
             cursor.executemany(c.sql, params)
-        except conn.dialect.loaded_dbapi.Error as e:
-            raise _wrapped(conn.dialect, c.sql, params, e, many=True) from e
-        finally:
-            cursor.close()
 
 
 @dataclass(frozen=True)
@@ -135,8 +126,17 @@ class _Rows:
         return self.rows[0] if self.rows else None
 
 
-def _wrapped(dialect: Dialect, sql: str, params: Any, e: Exception, *, many: bool = False) -> Exception:
-    return DBAPIError.instance(sql, params, e, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=many)
+@contextmanager
+def _cursor(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Iterator[Any]:
+    """A cursor of ``conn``'s transaction, closed after; driver errors raised as SQLAlchemy's."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dbapi.Error as e:
+        raise DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect, ismulti=many) from e
+    finally:
+        cursor.close()
 
 
 __all__ = ["Prepared"]

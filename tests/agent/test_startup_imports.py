@@ -58,10 +58,15 @@ def test_a_runtime_without_a_model_call_loads_no_provider_sdk(tmp_path: Path) ->
         "assert translate_model_error(ValueError('x')) is None\n"
         "print(sorted(m for m in ('anthropic', 'openai', 'langchain_anthropic') if m in sys.modules))\n"
     )
+    assert _last_line_of(code) == "[]"
+
+
+def _last_line_of(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (no Chamberlain or Anthropic settings): its last line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAMBERLAIN_", "ANTHROPIC_"))}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=240, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+    return res.stdout.strip().splitlines()[-1]
 
 
 def _imported(args: list[str], data_dir: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
@@ -149,10 +154,7 @@ def test_a_turn_on_another_model_does_not_import_the_openai_stack(tmp_path: Path
         "    assert rt.ask('u_erin', 'hello?').status == 'answered'\n"
         "print(sorted(m for m in ('openai', 'langchain_openai') if m in sys.modules))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAMBERLAIN_", "ANTHROPIC_"))}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=240, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.strip().splitlines()[-1] == "[]", res.stdout
+    assert _last_line_of(code) == "[]"
 
 
 def test_an_openai_model_is_still_recognised() -> None:
