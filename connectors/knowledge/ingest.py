@@ -202,10 +202,12 @@ class Ingestor:
             (report.updated if previous is not None else report.added).append(doc.doc_id)
             pending.extend(self._plan(doc, chunks, doc_groups, key, str(root), previous is not None, report))
             if len(pending) >= self.batch_size:
-                self._flush(pending, report)
+                self._flush(pending, report, lambda k, n=n: progress(f"embedding {k} chunks", n - 1, total))
                 pending = []
             progress(file.name, n, total)
-        self._flush(pending, report)
+        # The last batch is embedded after every file is read: the bar says so instead of
+        # standing still at its end.
+        self._flush(pending, report, lambda k: progress(f"embedding {k} chunks", total, total))
 
         gone = [d for d, meta in known.items() if meta.get("source_root") == str(root) and d not in seen]
         for doc_id in gone:
@@ -261,11 +263,15 @@ class Ingestor:
             for c in chunks
         ]
 
-    def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
+    def _flush(
+        self, pending: list[_Pending], report: IngestReport, announce: Callable[[int], object] | None = None
+    ) -> None:
         if not pending:
             return
         todo = [p for p in pending if p.embedding is None]
         if todo:
+            if announce is not None:
+                announce(len(todo))
             vectors = self.embedder.embed_documents([p.indexed for p in todo])
             for p, v in zip(todo, vectors, strict=True):
                 p.embedding = v

@@ -157,3 +157,27 @@ def test_documents_moved_from_another_folder_replace_their_old_chunks(tmp_path: 
     assert index.count() == count and index.document_ids() == ["p-policy", "q-policy"]
     uris = {c.metadata["uri"] for c in index.store.get(with_text=False)}
     assert all("/new/" in u for u in uris), uris
+
+
+def test_progress_names_the_embedding_while_it_runs_and_never_goes_back(tmp_path: Path, corpus: Path) -> None:
+    """Every file is read before the last batch is embedded: the bar says "embedding N chunks"
+    then, instead of standing still at its end, and its count only goes up."""
+    events: list[tuple[str, int, int]] = []
+
+    class Watching(CountingEmbedder):
+        def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+            events.append(("<embed>", len(texts), -1))
+            return super().embed_documents(texts)
+
+    index = _index(tmp_path, Watching())
+    report = index.ingest(corpus, on_progress=lambda item, done, total: events.append((item, done, total)))
+    assert report.chunks_embedded == 4
+    embed_at = events.index(("<embed>", 4, -1))
+    assert events[embed_at - 1] == ("embedding 4 chunks", 3, 3)  # said just before the model runs
+    assert events[-1] == ("done", 3, 3)
+    counts = [done for item, done, total in events if total != -1]
+    assert counts == sorted(counts)
+    # Nothing to embed the second time: no embedding step is announced.
+    events.clear()
+    _index(tmp_path, Watching()).ingest(corpus, on_progress=lambda i, d, t: events.append((i, d, t)))
+    assert not [e for e in events if e[0].startswith(("embedding", "<embed>"))]
