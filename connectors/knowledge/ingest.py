@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,12 +203,12 @@ class Ingestor:
             (report.updated if previous is not None else report.added).append(doc.doc_id)
             pending.extend(self._plan(doc, chunks, doc_groups, key, str(root), previous is not None, report))
             if len(pending) >= self.batch_size:
-                self._flush(pending, report, lambda k, n=n: progress(f"embedding {k} chunks", n - 1, total))
+                self._flush(pending, report, partial(_announce, progress, done=n - 1, total=total))
                 pending = []
             progress(file.name, n, total)
         # The last batch is embedded after every file is read: the bar says so instead of
         # standing still at its end.
-        self._flush(pending, report, lambda k: progress(f"embedding {k} chunks", total, total))
+        self._flush(pending, report, partial(_announce, progress, done=total, total=total))
 
         gone = [d for d, meta in known.items() if meta.get("source_root") == str(root) and d not in seen]
         for doc_id in gone:
@@ -294,6 +295,10 @@ class Ingestor:
             [list(p.meta.get("allowed_groups") or []) for p in pending],
         )
         report.chunks_written += len(pending)
+
+
+def _announce(progress: ProgressCallback, chunks: int, *, done: int, total: int) -> None:
+    progress(f"embedding {chunks} chunks", done, total)
 
 
 def _load(file: Path, root: Path) -> tuple[Path, Document | str]:

@@ -41,6 +41,52 @@ from policies.sql_guard.text import _before_trailing_prose, _first_line, _has_ex
 # The guard
 
 
+# What the walk does with a node, by its type (computed once per type, see ``_kind_of``): its
+# check, and the later passes that visit it.
+(_K_OK, _K_FORBIDDEN, _K_COMMAND, _K_FUNC, _K_CTE, _K_PATTERN, _K_TABLE, _K_DOT, _K_DISALLOWED) = range(9)
+_R_NONE, _R_SELECT, _R_COLUMN, _R_JOIN, _R_ALIAS, _R_TABLE = range(6)
+_KINDS: dict[type[exp.Expr], tuple[int, int]] = {}
+_PATTERN_TYPES = (exp.Like, exp.ILike, exp.Glob, exp.SimilarTo)
+_CHECKS: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], int], ...] = (
+    (exp.Command, _K_COMMAND),
+    (exp.Func, _K_FUNC),
+    (exp.CTE, _K_CTE),
+    (_PATTERN_TYPES, _K_PATTERN),
+    (exp.Table, _K_TABLE),
+    (exp.Values, _K_OK),  # a root VALUES is reported as not a query; VALUES in FROM is a read
+    (exp.Dot, _K_DOT),
+)
+_ROLES: tuple[tuple[type[exp.Expr], int], ...] = (
+    (exp.Select, _R_SELECT),
+    (exp.Column, _R_COLUMN),
+    (exp.Join, _R_JOIN),
+    (exp.TableAlias, _R_ALIAS),
+    (exp.Table, _R_TABLE),
+)
+
+
+def _kind_of(cls: type[exp.Expr]) -> tuple[int, int]:
+    """The walk's check for a node type (the first that applies, in the order of the checks) and
+    the later pass that visits nodes of the type, whatever the check found."""
+    kind = _K_OK
+    if _forbidden_reason(cls):
+        kind = _K_FORBIDDEN
+    else:
+        for bases, k in _CHECKS:
+            if issubclass(cls, bases):
+                kind = k
+                break
+        else:
+            if cls not in _ALLOWED_NODES:
+                kind = _K_DISALLOWED
+    role = _R_NONE
+    for base, r in _ROLES:
+        if issubclass(cls, base):
+            role = r
+            break
+    return kind, role
+
+
 class SqlGuard:
     """Checks and rewrites SQL for one warehouse dialect.
 
@@ -127,7 +173,8 @@ class SqlGuard:
 
         root, limited = _apply_limit(root, limit)
         try:
-            out = root.sql(dialect=self.dialect, comments=False)
+            # The tree is not used again: no defensive deep copy (it was ~20 % of a check).
+            out = root.sql(dialect=self.dialect, comments=False, copy=False)
         except SqlglotError as exc:
             return _deny([f"could not write the query in {self.dialect}: {_first_line(exc)}"], self.dialect, source)
         # Round trip: what will run must itself pass, parsed the way the warehouse's dialect reads it.
@@ -156,47 +203,65 @@ class SqlGuard:
             # keep walking: more reasons help the model, and nested writes are worth naming
 
         nodes = list(root.walk())
-        for node in nodes:
-            if isinstance(node, exp.Select) and not node.expressions:
-                reasons.append("a SELECT must name what it selects")
+        # One pass sorts the nodes by what they need (a kind per node type, computed once per
+        # type); the passes below visit only their own kinds, in walk order as before.
+        selects: list[exp.Select] = []
         base_tables: list[exp.Table] = []
+        all_tables: list[exp.Table] = []
+        table_aliases: list[exp.TableAlias] = []
+        scoped: list[exp.Expr] = []  # columns, selects and joins: the column pass
+        found: list[str] = []
         for node in nodes:
-            forbidden = _forbidden_reason(type(node))
-            if forbidden:
-                reasons.append(forbidden)
-            else:
-                if isinstance(node, exp.Command):
-                    reasons.append(f"{str(node.this).upper()} is not a query")
-                elif isinstance(node, exp.Func):
-                    reason = self._check_function(node) or cost_reason(node, self.dialect, max_rows)
+            cls = type(node)
+            both = _KINDS.get(cls)
+            if both is None:
+                both = _KINDS[cls] = _kind_of(cls)
+            check, role = both
+            if role == _R_SELECT:
+                selects.append(node)  # type: ignore[arg-type]
+                scoped.append(node)
+            elif role in (_R_COLUMN, _R_JOIN):
+                scoped.append(node)
+            elif role == _R_ALIAS:
+                table_aliases.append(node)  # type: ignore[arg-type]
+            elif role == _R_TABLE:
+                all_tables.append(node)  # type: ignore[arg-type]
+            if check == _K_OK:
+                pass
+            elif check == _K_FORBIDDEN:
+                found.append(_forbidden_reason(cls) or "")
+            elif check == _K_COMMAND:
+                found.append(f"{str(node.this).upper()} is not a query")
+            elif check == _K_FUNC:
+                reason = self._check_function(node) or cost_reason(node, self.dialect, max_rows)  # type: ignore[arg-type]
+                if reason:
+                    found.append(reason)
+            elif check == _K_CTE:
+                if not isinstance(node.this, exp.Query):
+                    found.append(f"CTE {node.alias!r} must be a SELECT (writable CTEs are not allowed)")
+                elif isinstance(node.parent, exp.With) and node.parent.args.get("recursive"):
+                    reason = recursive_cte_reason(node, _cte_key(node, self.dialect).lower(), max_rows)  # type: ignore[arg-type]
                     if reason:
-                        reasons.append(reason)
-                elif isinstance(node, exp.CTE):
-                    if not isinstance(node.this, exp.Query):
-                        reasons.append(f"CTE {node.alias!r} must be a SELECT (writable CTEs are not allowed)")
-                    elif isinstance(node.parent, exp.With) and node.parent.args.get("recursive"):
-                        reason = recursive_cte_reason(node, _cte_key(node, self.dialect).lower(), max_rows)
-                        if reason:
-                            reasons.append(reason)
-                elif isinstance(node, (exp.Like, exp.ILike, exp.Glob, exp.SimilarTo)):
-                    reason = pattern_reason(node.expression, _PATTERN_WORDS[type(node)])
-                    if reason:
-                        reasons.append(reason)
-                elif isinstance(node, exp.Table):
-                    if isinstance(node.this, _ROW_GENERATORS):
-                        pass  # checked as a function (literal bounds) where the walk visits it
-                    elif not isinstance(node.this, exp.Identifier):
-                        name = node.this.sql() if node.this is not None else "?"
-                        reasons.append(f"table functions in FROM are not allowed ({name[:60]})")
-                    elif not _is_cte_reference(node, self.dialect):
-                        base_tables.append(node)
-                elif isinstance(node, exp.Values):
-                    pass  # a root VALUES is reported above; VALUES in FROM is a read
-                elif isinstance(node, exp.Dot):
-                    if isinstance(node.expression, exp.Func):
-                        reasons.append(f"schema-qualified function calls are not allowed ({node.sql()[:60]})")
-                elif type(node) not in _ALLOWED_NODES:
-                    reasons.append(f"{node.key.upper()} is not allowed in a read-only query")
+                        found.append(reason)
+            elif check == _K_PATTERN:
+                reason = pattern_reason(node.expression, _PATTERN_WORDS[cls])
+                if reason:
+                    found.append(reason)
+            elif check == _K_TABLE:
+                if isinstance(node.this, _ROW_GENERATORS):
+                    pass  # checked as a function (literal bounds) where the walk visits it
+                elif not isinstance(node.this, exp.Identifier):
+                    name = node.this.sql() if node.this is not None else "?"
+                    found.append(f"table functions in FROM are not allowed ({name[:60]})")
+                elif not _is_cte_reference(node, self.dialect):  # type: ignore[arg-type]
+                    base_tables.append(node)  # type: ignore[arg-type]
+            elif check == _K_DOT:
+                if isinstance(node.expression, exp.Func):
+                    found.append(f"schema-qualified function calls are not allowed ({node.sql()[:60]})")
+            elif check == _K_DISALLOWED:
+                found.append(f"{node.key.upper()} is not allowed in a read-only query")
+        reasons.extend("a SELECT must name what it selects" for sel in selects if not sel.expressions)
+        reasons.extend(found)
 
         tables: set[str] = set()
         restricted: dict[str, TableGrant] = {}
@@ -221,24 +286,22 @@ class SqlGuard:
         # table functions) and CTEs. A parenthesized table or join under an alias, ``(t) AS x``
         # or ``(a JOIN b) AS j``, exposes its tables' columns through that alias.
         known: set[str] = set(qualifiers)
-        for node in nodes:
-            if isinstance(node, exp.TableAlias):
-                alias_name = node.name.lower()
-                known.add(alias_name)
-                holder = node.parent
-                if isinstance(holder, exp.Subquery):
-                    for t in _exposed_tables(holder, self.dialect):
-                        name = _ident_key(t.this, self.dialect)
-                        if name in tables:
-                            qualifiers.setdefault(alias_name, set()).add(name)
-                            if name in restricted and node.columns:
-                                reasons.append(_alias_columns_reason(name, node))
-            elif isinstance(node, exp.Table):
-                known.add(node.name.lower())
+        for alias in table_aliases:
+            alias_name = alias.name.lower()
+            known.add(alias_name)
+            holder = alias.parent
+            if isinstance(holder, exp.Subquery):
+                for t in _exposed_tables(holder, self.dialect):
+                    name = _ident_key(t.this, self.dialect)
+                    if name in tables:
+                        qualifiers.setdefault(alias_name, set()).add(name)
+                        if name in restricted and alias.columns:
+                            reasons.append(_alias_columns_reason(name, alias))
+        known.update(t.name.lower() for t in all_tables)
 
         columns: set[str] = set()
         niladic = _NILADIC_FUNCTIONS[self.dialect]
-        for node in nodes:
+        for node in scoped:
             if isinstance(node, exp.Column):
                 qualifier = node.table.lower()
                 if restricted and qualifier and qualifier not in known:
