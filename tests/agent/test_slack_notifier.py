@@ -84,6 +84,40 @@ def test_cards_go_to_each_approver_once_and_every_copy_is_updated(server: FakeSl
         assert all(b["type"] != "actions" for b in copy.blocks)
 
 
+def test_a_decision_landing_while_its_card_is_posted_still_reaches_that_card(
+    server: FakeSlack, notifier: SlackNotifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approver clicks after Slack answered the card's post but before its ref is stored: the
+    decision finds no card to update, so the post must notice the decision (it happened once in a
+    CI run of the Socket Mode round trip: the card kept its buttons)."""
+    view = _view()
+    decided = replace(
+        view,
+        status="approved",
+        decided_by="u_dana",
+        stages=(replace(view.stages[0], status="approved"), view.stages[1]),
+    )
+    store_ref = notifier.cards.add
+
+    def add_after_the_click(ref: object) -> None:
+        notifier.approval_decided(decided)  # reads the refs: this card's is not there yet
+        store_ref(ref)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notifier.cards, "add", add_after_the_click)
+    notifier.approval_requested(view)
+    (card,) = server.channel_messages("DU0DANA")
+    assert card.updates == 1
+    assert "Approved by Dana" in card.text
+    assert all(b["type"] != "actions" for b in card.blocks)  # no buttons left on a decided request
+
+    # Without a decision in between, a post touches nothing after it.
+    server.reset()
+    monkeypatch.setattr(notifier.cards, "add", store_ref)
+    notifier.approval_requested(replace(view, id="apr_78"))
+    (fresh,) = server.channel_messages("DU0DANA")
+    assert fresh.updates == 0 and any(b["type"] == "actions" for b in fresh.blocks)
+
+
 def test_reminders_reply_under_the_card_and_escalation_reaches_new_approvers(
     server: FakeSlack, notifier: SlackNotifier
 ) -> None:

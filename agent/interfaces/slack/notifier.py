@@ -14,6 +14,8 @@ notification later; the per-approver idempotency makes the retry safe.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -26,6 +28,8 @@ from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorUnava
 from connectors.slack.client import SlackApi
 
 log = logging.getLogger(__name__)
+
+_DECIDED_KEPT = 4096  # decided views remembered for _catch_up (a race of seconds, not history)
 
 
 class SlackNotifier:
@@ -47,6 +51,11 @@ class SlackNotifier:
         self.approvals = Service.on_engine(cards.engine, users.directory).approvals
         self.approvals_channel = approvals_channel
         self.strict = strict
+        # The latest decided view per request, as this process saw it: a card posted while a
+        # decision lands (its ref not yet stored when the decision read the refs) catches up
+        # from here, even when the request's state is not in this app database.
+        self._decided: OrderedDict[str, ApprovalView] = OrderedDict()
+        self._decided_lock = threading.Lock()
 
     def label(self, principal_id: str) -> str:
         p = self.users.directory.find(principal_id)
@@ -59,9 +68,16 @@ class SlackNotifier:
         if batch_id is not None:
             self._sync_batch(batch_id)
             return
-        self._post_missing_cards(view)
+        posted = self._post_missing_cards(view)
+        if posted:
+            self._catch_up(view, posted)
 
     def approval_decided(self, view: ApprovalView) -> None:
+        with self._decided_lock:  # before the refs are read: see _catch_up
+            self._decided[view.id] = view
+            self._decided.move_to_end(view.id)
+            while len(self._decided) > _DECIDED_KEPT:
+                self._decided.popitem(last=False)
         view, batch_id = self._now(view)
         if batch_id is not None:
             self._sync_batch(batch_id)
@@ -156,6 +172,26 @@ class SlackNotifier:
                 self.cards.add(CardRef(batch_id, result[0], result[1], approver))
                 posted.add(result)
         return posted
+
+    def _catch_up(self, posted_for: ApprovalView, posted: set[tuple[str, str]]) -> None:
+        """Cards just posted for ``posted_for``: if a decision landed meanwhile, show it on them.
+
+        A decision reads the stored card refs to update them; a card's ref is stored only after
+        Slack answered its post. A click in between (a fast approver, a busy database) would
+        leave that card with buttons for a request already decided. The decision records itself
+        (``_decided``, then the app database) before it reads the refs, and a post checks both
+        after storing its ref, so one of the two always sees the other."""
+        with self._decided_lock:
+            seen = self._decided.get(posted_for.id)
+        now, _ = self._now(seen or posted_for)
+        if is_open(now) and current_stage(now) == current_stage(posted_for):
+            return  # nothing was decided since the cards were rendered
+        text, blocks = decided_card(now, self.label) if not is_open(now) else self._open_card(now)
+        for channel, ts in sorted(posted):
+            self._safely(
+                f"update card {channel}/{ts}",
+                partial(self.api.update_message, channel, ts, text=text, blocks=blocks),
+            )
 
     def _open_card(self, view: ApprovalView) -> tuple[str, list[dict[str, Any]]]:
         # Still open after a stage decision: keep the buttons, show where the request stands.
