@@ -178,9 +178,10 @@ class SlackNotifier:
 
         A decision reads the stored card refs to update them; a card's ref is stored only after
         Slack answered its post. A click in between (a fast approver, a busy database) would
-        leave that card with buttons for a request already decided. The decision records itself
-        (``_decided``, then the app database) before it reads the refs, and a post checks both
-        after storing its ref, so one of the two always sees the other."""
+        leave that card with buttons for a request already decided. A decision is in the app
+        database before it is notified, and the notification records it in ``_decided`` before
+        reading the refs; a post checks both after storing its ref, so one of the two always
+        sees the other."""
         with self._decided_lock:
             seen = self._decided.get(posted_for.id)
         now, _ = self._now(seen or posted_for)
