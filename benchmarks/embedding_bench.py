@@ -142,18 +142,11 @@ def encoder_gflop(texts: list[str]) -> float:
     """Floating-point work of MiniLM-L6 (6 layers, hidden 384, FFN 1,536) on ``texts``: the dense
     layers (2 FLOPs per weight per token) and attention's two n x n products, per text at its own
     token count (padding excluded: neither backend is charged for it)."""
-    import json as _json
+    from connectors.knowledge.onnx_minilm import load_tokenizer, model_dir
 
-    from tokenizers import Tokenizer
-
-    from connectors.knowledge.onnx_minilm import MAX_TOKENS, model_dir
-
-    config = _json.loads((model_dir() / "config.json").read_text())
+    config = json.loads((model_dir() / "config.json").read_text())
     h, ff, layers = int(config["hidden_size"]), int(config["intermediate_size"]), int(config["num_hidden_layers"])
-    tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-    tok.enable_truncation(MAX_TOKENS)
-    tok.no_padding()  # tokenizer.json pads to 128: count real tokens, as OnnxMiniLM does
-    lengths = np.array([len(e.ids) for e in tok.encode_batch(texts)], dtype=np.float64)
+    lengths = np.array([len(e.ids) for e in load_tokenizer().encode_batch(texts)], dtype=np.float64)
     dense = 2 * lengths * (4 * h * h + 2 * h * ff)
     attention = 4 * lengths**2 * h
     return float(layers * (dense + attention).sum() / 1e9)

@@ -52,6 +52,17 @@ def model_dir() -> Path:
     return path
 
 
+def load_tokenizer(path: Path | None = None) -> Any:
+    """The packaged tokenizer as the model reads texts: truncated at ``MAX_TOKENS``, no padding
+    (``tokenizer.json`` itself pads to 128: batches are padded per batch instead)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str((path or model_dir()) / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
 def build_bert_graph(
     weights: dict[str, NDArray[Any]], config: dict[str, Any], *, fused: bool = True, check: bool = False
 ) -> Any:
@@ -324,7 +335,6 @@ class OnnxMiniLM:
 
         import onnxruntime as ort
         from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
 
         path = model_dir()
         config = json.loads((path / "config.json").read_text())
@@ -335,10 +345,7 @@ class OnnxMiniLM:
         self.session = ort.InferenceSession(
             blob if blob is not None else model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
-        tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-        tok.enable_truncation(MAX_TOKENS)
-        tok.no_padding()
-        self.tokenizer = tok
+        self.tokenizer = load_tokenizer(path)
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 64, batch_tokens: int = BATCH_TOKENS
@@ -393,4 +400,12 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "tokenizers", "safetensors"))
 
 
-__all__ = ["MAX_TOKENS", "OnnxMiniLM", "build_bert_graph", "load_onnx_minilm", "model_dir", "onnx_available"]
+__all__ = [
+    "MAX_TOKENS",
+    "OnnxMiniLM",
+    "build_bert_graph",
+    "load_onnx_minilm",
+    "load_tokenizer",
+    "model_dir",
+    "onnx_available",
+]
